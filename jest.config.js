@@ -1,0 +1,16 @@
+/** Two projects: unit tests need nothing; integration and e2e tests need the services
+ *  started by scripts/services (scripts/test brings them up and exports .services/env). */
+const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
+module.exports = {
+  testTimeout: 120000,
+  projects: [
+    { displayName: 'unit', testEnvironment: 'node', transform: { '^.+\\.ts$': tsJest }, testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    {
+      displayName: 'integration',
+      testEnvironment: 'node',
+      transform: { '^.+\\.ts$': tsJest },
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts'],
+      setupFiles: ['<rootDir>/test/support/load-services-env.ts'],
+    },
+  ],
+};

@@ -1,0 +1,87 @@
+import type { ChangeEvent, Row } from '../core/change-event';
+import type { Position } from '../core/position';
+import { encodeKey } from '../core/row-key';
+import { TidemarkError } from '../core/errors';
+
+/** The net effect of a batch on one key: last change wins. */
+export type KeyedChange =
+  | {
+      readonly kind: 'upsert';
+      readonly key: string;
+      readonly row: Row;
+      /** Columns still unknown after merging the batch (TOAST): keep the stored value. */
+      readonly unchanged: readonly string[];
+      readonly position: Position;
+      readonly commitTimeMs: number;
+    }
+  | {
+      readonly kind: 'delete';
+      readonly key: string;
+      /** The key columns of the deleted row. */
+      readonly keyRow: Row;
+      readonly position: Position;
+      readonly commitTimeMs: number;
+    };
+
+export interface CollapsedBatch {
+  /** A truncate in the batch: every row stored before it must be removed before `changes` apply. */
+  readonly truncatedAt: Position | null;
+  /** One entry per key, ordered by the position of its last change. */
+  readonly changes: readonly KeyedChange[];
+}
+
+/**
+ * Collapses one table's changes (in position order) per key. An update whose TOASTed
+ * columns are unchanged takes their values from an earlier image of the same key in this
+ * batch; what cannot be filled here stays in `unchanged` for the sink to fill from storage.
+ */
+export function collapseByKey(changes: readonly ChangeEvent[], keyColumns: readonly string[]): CollapsedBatch {
+  if (keyColumns.length === 0) throw new TidemarkError('source_setup', 'cannot collapse changes of a table without a key');
+  let truncatedAt: Position | null = null;
+  const byKey = new Map<string, KeyedChange>();
+  for (const ev of changes) {
+    if (ev.op === 't') {
+      truncatedAt = ev.position;
+      byKey.clear();
+      continue;
+    }
+    if (ev.op === 'd') {
+      const keyRow = pickKey(ev.before, keyColumns, ev);
+      const key = encodeKey(keyRow, keyColumns);
+      byKey.delete(key);
+      byKey.set(key, { kind: 'delete', key, keyRow, position: ev.position, commitTimeMs: ev.commitTimeMs });
+      continue;
+    }
+    if (!ev.after) throw malformed(ev, 'has no after image');
+    const key = encodeKey(pickKey(ev.after, keyColumns, ev), keyColumns);
+    const prior = byKey.get(key);
+    let row = ev.after;
+    let unchanged = ev.unchanged;
+    if (unchanged.length > 0 && prior?.kind === 'upsert') {
+      row = { ...ev.after };
+      const still: string[] = [];
+      for (const col of unchanged) {
+        if (col in prior.row) row[col] = prior.row[col]!;
+        else still.push(col);
+      }
+      unchanged = still;
+    }
+    byKey.delete(key); // re-insert so Map order follows the last change's position
+    byKey.set(key, { kind: 'upsert', key, row, unchanged, position: ev.position, commitTimeMs: ev.commitTimeMs });
+  }
+  return { truncatedAt, changes: [...byKey.values()] };
+}
+
+function pickKey(image: Row | null, keyColumns: readonly string[], ev: ChangeEvent): Row {
+  if (!image) throw malformed(ev, 'has no image holding its key');
+  const out: Row = {};
+  for (const c of keyColumns) {
+    if (!(c in image) || image[c] === null) throw malformed(ev, `lacks key column "${c}"`);
+    out[c] = image[c]!;
+  }
+  return out;
+}
+
+function malformed(ev: ChangeEvent, what: string): TidemarkError {
+  return new TidemarkError('malformed_event', `change ${ev.op} on ${ev.table.schema}.${ev.table.table} ${what}`);
+}
