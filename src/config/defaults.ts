@@ -1,0 +1,25 @@
+/** Named defaults, each with the reason it is what it is. */
+
+/** Kafka topics per table: enough to spread a busy table over several sink workers on 2–8 cores. */
+export const DEFAULT_PARTITIONS = 6;
+/** Snapshot reads: 4 connections saturate 2 cores of Postgres without starving the live stream. */
+export const DEFAULT_SNAPSHOT_PARALLELISM = 4;
+/** Rows per key-range chunk: big enough to amortise a query, small enough to resume after a crash cheaply. */
+export const DEFAULT_SNAPSHOT_CHUNK_ROWS = 50_000;
+/** Heartbeat on an idle database: every 10 s keeps retained WAL to one segment or so. */
+export const DEFAULT_HEARTBEAT_MS = 10_000;
+/** Watermarks: about once a second matches the default commit interval. */
+export const DEFAULT_WATERMARK_MS = 1_000;
+/** Commit interval: ~1 s gives second-level freshness without one tiny Iceberg snapshot per change. */
+export const DEFAULT_COMMIT_INTERVAL_MS = 1_000;
+/** Micro-batch bounds: memory stays bounded whatever the backlog. */
+export const DEFAULT_BATCH_MAX_ROWS = 200_000;
+export const DEFAULT_BATCH_MAX_BYTES = 128 * 1024 * 1024;
+/** Iceberg target data file size (the common engine default). */
+export const DEFAULT_TARGET_FILE_BYTES = 128 * 1024 * 1024;
+/** Source memory bound: events in flight to the log before the reader stops reading the slot. */
+export const DEFAULT_MAX_IN_FLIGHT_EVENTS = 50_000;
+/** Prometheus' conventional exporter port range; 9464 is the OpenTelemetry exporter's default. */
+export const DEFAULT_METRICS_PORT = 9464;
+/** Graceful stop must finish before Kubernetes' default 30 s grace period kills us. */
+export const DEFAULT_SHUTDOWN_DEADLINE_MS = 25_000;

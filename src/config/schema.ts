@@ -1,0 +1,125 @@
+import { z } from 'zod';
+import * as D from './defaults';
+
+const identifier = z.string().regex(/^[a-z][a-z0-9_]{0,40}$/, 'must be lower-case letters, digits and _, starting with a letter');
+const tablePattern = z
+  .string()
+  .regex(/^!?[^.\s]+\.[^.\s]+$/, 'must be "schema.table"; * wildcards allowed, a leading ! excludes');
+const positiveInt = z.number().int().positive();
+
+const sourceSchema = z
+  .object({
+    url: z.string().min(1),
+    tables: z.array(tablePattern).min(1),
+    snapshot: z.enum(['initial', 'never']).default('initial'),
+    slot: identifier.optional(),
+    publication: identifier.optional(),
+    snapshotParallelism: positiveInt.default(D.DEFAULT_SNAPSHOT_PARALLELISM),
+    snapshotChunkRows: positiveInt.default(D.DEFAULT_SNAPSHOT_CHUNK_ROWS),
+    heartbeatIntervalMs: positiveInt.default(D.DEFAULT_HEARTBEAT_MS),
+    watermarkIntervalMs: positiveInt.default(D.DEFAULT_WATERMARK_MS),
+    maxInFlightEvents: positiveInt.default(D.DEFAULT_MAX_IN_FLIGHT_EVENTS),
+    /** Stop with an alert-worthy error when the slot retains more WAL than this (bytes). */
+    maxLagBytes: positiveInt.optional(),
+    /** Key columns for tables without a primary key, e.g. { "public.events": ["id", "at"] }. */
+    keys: z.record(z.string(), z.array(z.string()).min(1)).default({}),
+  })
+  .strict();
+
+const kafkaLogSchema = z
+  .object({
+    kind: z.literal('kafka'),
+    brokers: z.union([z.string(), z.array(z.string())]).transform((b) =>
+      (Array.isArray(b) ? b : b.split(',')).map((s) => s.trim()).filter(Boolean),
+    ),
+    topicPrefix: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),
+    partitions: positiveInt.default(D.DEFAULT_PARTITIONS),
+    replicationFactor: positiveInt.default(1),
+    compression: z.enum(['none', 'gzip']).default('gzip'),
+    clientId: z.string().default('tidemark'),
+  })
+  .strict();
+
+const embeddedLogSchema = z.object({ kind: z.literal('embedded') }).strict();
+
+const offsetsSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('redis'), url: z.string().min(1) }).strict(),
+  z.object({ kind: z.literal('file'), path: z.string().min(1) }).strict(),
+]);
+
+const icebergSchema = z
+  .object({
+    catalog: z.discriminatedUnion('kind', [
+      z.object({ kind: z.literal('sql'), url: z.string().min(1), name: z.string().default('tidemark') }).strict(),
+      z.object({ kind: z.literal('rest'), url: z.string().min(1), warehouse: z.string().optional() }).strict(),
+    ]),
+    /** Where data and metadata files go: a local path or s3://bucket/prefix. */
+    location: z.string().min(1),
+    namespace: z.string().optional(),
+    targetFileBytes: positiveInt.default(D.DEFAULT_TARGET_FILE_BYTES),
+    s3: z
+      .object({ endpoint: z.string().optional(), region: z.string().default('us-east-1'), forcePathStyle: z.boolean().default(true) })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+const warehouseSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('duckdb'), path: z.string().min(1) }).strict(),
+  z.object({ kind: z.literal('postgres'), url: z.string().min(1), schema: z.string().optional() }).strict(),
+]);
+
+const sinksSchema = z
+  .object({
+    iceberg: icebergSchema.optional(),
+    warehouse: warehouseSchema.optional(),
+    commitIntervalMs: positiveInt.default(D.DEFAULT_COMMIT_INTERVAL_MS),
+    batchMaxRows: positiveInt.default(D.DEFAULT_BATCH_MAX_ROWS),
+    batchMaxBytes: positiveInt.default(D.DEFAULT_BATCH_MAX_BYTES),
+  })
+  .strict();
+
+const tableOptionsSchema = z
+  .object({
+    mode: z.enum(['mirror', 'append', 'soft-delete']).default('mirror'),
+    partitionBy: z.array(z.string()).default([]),
+    exclude: z.array(z.string()).default([]),
+    mask: z.array(z.string()).default([]),
+    onError: z.enum(['dead-letter', 'stop']).default('dead-letter'),
+    onIncompatibleSchema: z.enum(['stop', 'rebuild', 'cast-to-string']).default('stop'),
+  })
+  .strict();
+
+const observeSchema = z
+  .object({
+    port: z.number().int().min(0).max(65535).default(D.DEFAULT_METRICS_PORT),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+    shutdownDeadlineMs: positiveInt.default(D.DEFAULT_SHUTDOWN_DEADLINE_MS),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    pipeline: identifier,
+    source: sourceSchema,
+    log: z.discriminatedUnion('kind', [kafkaLogSchema, embeddedLogSchema]),
+    offsets: offsetsSchema,
+    sinks: sinksSchema.default({
+      commitIntervalMs: D.DEFAULT_COMMIT_INTERVAL_MS,
+      batchMaxRows: D.DEFAULT_BATCH_MAX_ROWS,
+      batchMaxBytes: D.DEFAULT_BATCH_MAX_BYTES,
+    }),
+    tables: z.record(z.string(), tableOptionsSchema).default({}),
+    observe: observeSchema.default({
+      port: D.DEFAULT_METRICS_PORT,
+      logLevel: 'info',
+      shutdownDeadlineMs: D.DEFAULT_SHUTDOWN_DEADLINE_MS,
+    }),
+  })
+  .strict();
+
+export type RawConfig = z.infer<typeof configSchema>;
+export type TableOptions = z.infer<typeof tableOptionsSchema>;
+export type KafkaLogConfig = z.infer<typeof kafkaLogSchema>;
+export type WarehouseConfig = z.infer<typeof warehouseSchema>;
+export type IcebergConfig = z.infer<typeof icebergSchema>;

@@ -1,0 +1,27 @@
+import type { ChangeEvent } from '../core/change-event';
+import type { Lsn } from '../core/lsn';
+import type { TableSchema } from '../core/table-schema';
+
+/**
+ * The source's side of the change log (Kafka in production, an in-process queue embedded).
+ *
+ * Contract:
+ * - Order: events of one table are stored in the order of `append` calls; a key always lands in
+ *   one partition, so per-key order holds. Callers append transactions in commit order.
+ * - Durability: a promise resolves only once every event it carries is durable in the log
+ *   (Kafka: acknowledged with acks=all by the idempotent producer). A rejected promise means
+ *   some of its events may or may not be stored: the source must not acknowledge the slot past
+ *   them and must restart from the slot (replays carry identical positions).
+ * - Schemas: `publishSchema` resolves before any event decoded with that version is appended.
+ * - Watermarks: `publishWatermark(W)` is called only after every append holding a change with
+ *   commit LSN ≤ W has resolved; the log records W with, per partition, the highest offset
+ *   holding such a change, so that a sink that has read up to those offsets has every change ≤ W.
+ */
+export interface ChangeLogWriter {
+  /** Makes sure the log can take this table's events (Kafka: creates its topic). */
+  ensureTables(tables: readonly TableSchema[]): Promise<void>;
+  publishSchema(schema: TableSchema): Promise<void>;
+  append(events: readonly ChangeEvent[]): Promise<void>;
+  publishWatermark(lsn: Lsn): Promise<void>;
+  close(): Promise<void>;
+}
