@@ -1,6 +1,6 @@
 /** Two projects: unit tests need nothing; integration and e2e tests need the services
  *  started by scripts/services (scripts/test brings them up and exports .services/env). */
-const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
+const tsJest = ['ts-jest', { diagnostics: false }];
 module.exports = {
   testTimeout: 120000,
   projects: [

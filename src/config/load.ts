@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { TidemarkError } from '../core/errors';
-import { interpolateEnv } from './interpolate';
+import { protectReferences, resolveReferences } from './interpolate';
 import { configSchema, type RawConfig, type TableOptions } from './schema';
 import { Secret } from './secret';
 
@@ -29,14 +29,15 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
 }
 
 export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, origin = 'config'): Config {
+  const protectedText = protectReferences(text);
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parseYaml(protectedText.text);
   } catch (e) {
     throw new TidemarkError('config', `${origin} is not valid YAML: ${(e as Error).message}`, { cause: e });
   }
   if (!doc || typeof doc !== 'object') throw new TidemarkError('config', `${origin} must be a YAML mapping`);
-  const { value, fromEnv } = interpolateEnv(doc, env);
+  const { value, fromEnv } = resolveReferences(doc, protectedText.refs, env);
   const parsed = configSchema.safeParse(value);
   if (!parsed.success) throw configError(parsed.error);
   const raw = parsed.data;

@@ -1,0 +1,142 @@
+import type { ChangeEvent, Op, Row } from '../core/change-event';
+import { TidemarkError } from '../core/errors';
+import { formatLsn, parseLsn } from '../core/lsn';
+import { formatPosition } from '../core/position';
+import type { TableSchema } from '../core/table-schema';
+import { decodeValue, encodeValue, type JsonValue } from './envelope-values';
+
+export const CONNECTOR_VERSION = 'tidemark-0.1.0';
+export const POSITION_HEADER = 'tidemark.position';
+export const SCHEMA_VERSION_HEADER = 'tidemark.schema_version';
+
+/**
+ * The Debezium-compatible change envelope (payload form, schemas.enable=false):
+ * { before, after, source: { connector, db, schema, table, txId, lsn, ts_ms, snapshot, ... }, op, ts_ms }.
+ * tidemark's own fields live in `source` under `tidemark_*` names so Debezium readers ignore them:
+ * the position (commit LSN and sequence), the schema version, and the TOAST-unchanged columns,
+ * which are absent from `after` (Debezium would put a placeholder string there; we never do).
+ */
+interface EnvelopeJson {
+  before: Record<string, JsonValue> | null;
+  after: Record<string, JsonValue> | null;
+  source: {
+    version: string;
+    connector: 'postgresql';
+    name: string;
+    db: string;
+    schema: string;
+    table: string;
+    txId: number;
+    lsn: number | string;
+    ts_ms: number;
+    snapshot: 'true' | 'false';
+    tidemark_seq: number;
+    tidemark_schema_version: number;
+    tidemark_unchanged?: string[];
+  };
+  op: Op;
+  ts_ms: number;
+}
+
+export interface EnvelopeContext {
+  /** Logical name of the source (Debezium's topic.prefix). */
+  readonly name: string;
+  readonly db: string;
+}
+
+export function encodeKey(schema: TableSchema, row: Row): Buffer {
+  const key: Record<string, JsonValue> = {};
+  for (const col of schema.primaryKey) {
+    const c = schema.columns.find((x) => x.name === col);
+    if (!c) throw new TidemarkError('internal', `key column ${col} not in schema of ${schema.schema}.${schema.table}`);
+    key[col] = encodeValue(c.type, row[col] ?? null);
+  }
+  return Buffer.from(JSON.stringify(key));
+}
+
+export function encodeEnvelope(ev: ChangeEvent, schema: TableSchema, ctx: EnvelopeContext, nowMs: number): Buffer {
+  const env: EnvelopeJson = {
+    before: ev.before && encodeRow(schema, ev.before),
+    after: ev.after && encodeRow(schema, ev.after),
+    source: {
+      version: CONNECTOR_VERSION,
+      connector: 'postgresql',
+      name: ctx.name,
+      db: ctx.db,
+      schema: ev.table.schema,
+      table: ev.table.table,
+      txId: ev.txId,
+      lsn: ev.position.lsn <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(ev.position.lsn) : formatLsn(ev.position.lsn),
+      ts_ms: ev.commitTimeMs,
+      snapshot: ev.snapshot ? 'true' : 'false',
+      tidemark_seq: ev.position.seq,
+      tidemark_schema_version: ev.schemaVersion,
+    },
+    op: ev.op,
+    ts_ms: nowMs,
+  };
+  if (ev.unchanged.length > 0) env.source.tidemark_unchanged = [...ev.unchanged];
+  return Buffer.from(JSON.stringify(env));
+}
+
+function encodeRow(schema: TableSchema, row: Row): Record<string, JsonValue> {
+  const out: Record<string, JsonValue> = {};
+  for (const c of schema.columns) if (c.name in row) out[c.name] = encodeValue(c.type, row[c.name]!);
+  return out;
+}
+
+export function positionHeader(ev: ChangeEvent): string {
+  return formatPosition(ev.position);
+}
+
+/** Finds the schema a change was decoded with; undefined when unknown (the event is then dead-lettered). */
+export type SchemaLookup = (schema: string, table: string, version: number) => TableSchema | undefined;
+
+export function decodeEnvelope(value: Buffer, lookup: SchemaLookup): ChangeEvent {
+  let env: EnvelopeJson;
+  try {
+    env = JSON.parse(value.toString('utf8')) as EnvelopeJson;
+  } catch (e) {
+    throw new TidemarkError('malformed_event', `change envelope is not JSON: ${(e as Error).message}`, { cause: e });
+  }
+  const s = env?.source;
+  if (!s || typeof s.schema !== 'string' || typeof s.table !== 'string' || !['c', 'u', 'd', 'r', 't'].includes(env.op)) {
+    throw new TidemarkError('malformed_event', 'change envelope lacks source.schema/table or a valid op');
+  }
+  const where = `${s.schema}.${s.table}`;
+  if (!Number.isInteger(s.tidemark_seq) || !Number.isInteger(s.tidemark_schema_version)) {
+    throw new TidemarkError('malformed_event', `${where}: envelope lacks tidemark_seq/tidemark_schema_version`);
+  }
+  const schema = lookup(s.schema, s.table, s.tidemark_schema_version);
+  if (!schema) {
+    throw new TidemarkError('malformed_event', `${where}: unknown schema version ${s.tidemark_schema_version}`);
+  }
+  let lsn: bigint;
+  try {
+    lsn = typeof s.lsn === 'number' ? BigInt(s.lsn) : parseLsn(String(s.lsn));
+  } catch (e) {
+    throw new TidemarkError('malformed_event', `${where}: bad source.lsn ${String(s.lsn)}`, { cause: e });
+  }
+  return {
+    op: env.op,
+    table: { schema: s.schema, table: s.table },
+    position: { lsn, seq: s.tidemark_seq },
+    txId: s.txId,
+    commitTimeMs: s.ts_ms,
+    schemaVersion: s.tidemark_schema_version,
+    before: env.before ? decodeRow(schema, env.before, where) : null,
+    after: env.after ? decodeRow(schema, env.after, where) : null,
+    unchanged: s.tidemark_unchanged ?? [],
+    snapshot: s.snapshot === 'true',
+  };
+}
+
+function decodeRow(schema: TableSchema, json: Record<string, JsonValue>, where: string): Row {
+  const row: Row = {};
+  for (const [name, v] of Object.entries(json)) {
+    const c = schema.columns.find((x) => x.name === name);
+    if (!c) throw new TidemarkError('malformed_event', `${where}: column "${name}" is not in schema version ${schema.version}`);
+    row[name] = decodeValue(c.type, v, `${where}.${name}`);
+  }
+  return row;
+}

@@ -1,0 +1,208 @@
+import { CompressionTypes, type Admin, type Kafka, type Message, type Producer } from 'kafkajs';
+import type { ChangeEvent } from '../core/change-event';
+import { TidemarkError } from '../core/errors';
+import type { Lsn } from '../core/lsn';
+import { type TableSchema, tableKey } from '../core/table-schema';
+import type { Logger } from '../observe/logger';
+import type { ChangeLogWriter } from './change-log';
+import { type EnvelopeContext, encodeEnvelope, encodeKey, POSITION_HEADER, positionHeader, SCHEMA_VERSION_HEADER } from './envelope';
+import { partitionForKey } from './murmur2';
+import { encodeSchemaRecord, schemaRecordKey } from './schema-record';
+import { schemaTopic, tableTopic, watermarkTopic } from './topics';
+import { encodeWatermark, type Watermark, WatermarkTracker } from './watermark';
+
+export interface KafkaWriterOptions {
+  readonly kafka: Kafka;
+  readonly topicPrefix: string;
+  readonly partitions: number;
+  readonly replicationFactor: number;
+  readonly compression: 'none' | 'gzip';
+  readonly envelope: EnvelopeContext;
+  readonly logger: Logger;
+  /** Called after a watermark is on the watermark topic (e.g. to mirror it into Redis). */
+  readonly onWatermark?: (w: Watermark) => Promise<void>;
+  /** Upper bound of messages in one produce round trip. */
+  readonly maxBatchMessages?: number;
+}
+
+interface Pending {
+  readonly messages: Array<{ topic: string; partition: number; lsn: Lsn; message: Message }>;
+  readonly resolve: () => void;
+  readonly reject: (e: Error) => void;
+}
+
+/**
+ * Kafka implementation of the ChangeLogWriter contract (see change-log.ts).
+ *
+ * Appends are group-committed: while one produce round trip is in flight, later appends queue
+ * up and go out together in the next one. Exactly one round trip is in flight at a time, so
+ * offsets follow append order, the idempotent producer never reorders, and every resolved
+ * append tells us exact offsets for the watermark tracker.
+ */
+export class KafkaChangeLogWriter implements ChangeLogWriter {
+  private readonly producer: Producer;
+  private readonly admin: Admin;
+  private readonly schemas = new Map<string, Map<number, TableSchema>>();
+  private readonly partitionCount = new Map<string, number>();
+  private readonly tracker = new WatermarkTracker();
+  private queue: Pending[] = [];
+  private sending = false;
+  private broken: Error | null = null;
+  private readonly maxBatch: number;
+
+  constructor(private readonly o: KafkaWriterOptions) {
+    this.producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.admin = o.kafka.admin();
+    this.maxBatch = o.maxBatchMessages ?? 20_000;
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([this.producer.connect(), this.admin.connect()]);
+    await this.createTopics([
+      { topic: schemaTopic(this.o.topicPrefix), numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+      { topic: watermarkTopic(this.o.topicPrefix), numPartitions: 1, configEntries: [{ name: 'retention.ms', value: String(7 * 86_400_000) }] },
+    ]);
+  }
+
+  async ensureTables(tables: readonly TableSchema[]): Promise<void> {
+    const topics = tables.map((t) => tableTopic(this.o.topicPrefix, t));
+    await this.createTopics(topics.map((topic) => ({ topic, numPartitions: this.o.partitions })));
+    const meta = await this.admin.fetchTopicMetadata({ topics });
+    for (const t of meta.topics) this.partitionCount.set(t.name, t.partitions.length);
+    // Changes written before this process started (by an earlier run) are ≤ any future watermark's
+    // LSN or replays of it; a sink must have read them before it commits a cut, so seed the tracker
+    // with the current end of every partition.
+    for (const topic of topics) {
+      for (const p of await this.admin.fetchTopicOffsets(topic)) {
+        const high = Number(p.high);
+        if (high > 0) this.tracker.record(topic, p.partition, 0n, high - 1);
+      }
+    }
+  }
+
+  async publishSchema(schema: TableSchema): Promise<void> {
+    const key = tableKey(schema);
+    let versions = this.schemas.get(key);
+    if (!versions) this.schemas.set(key, (versions = new Map()));
+    versions.set(schema.version, schema);
+    await this.producer.send({
+      topic: schemaTopic(this.o.topicPrefix),
+      acks: -1,
+      messages: [{ key: schemaRecordKey(schema), value: encodeSchemaRecord(schema) }],
+    });
+  }
+
+  append(events: readonly ChangeEvent[]): Promise<void> {
+    if (this.broken) return Promise.reject(this.broken);
+    if (events.length === 0) return Promise.resolve();
+    let messages: Pending['messages'];
+    try {
+      messages = this.toMessages(events);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ messages, resolve, reject });
+      void this.pump();
+    });
+  }
+
+  async publishWatermark(lsn: Lsn): Promise<void> {
+    const w = this.tracker.cut(lsn, Date.now());
+    await this.producer.send({ topic: watermarkTopic(this.o.topicPrefix), acks: -1, messages: [{ value: encodeWatermark(w) }] });
+    await this.o.onWatermark?.(w);
+  }
+
+  async close(): Promise<void> {
+    while (this.sending || (this.queue.length > 0 && !this.broken)) await new Promise((r) => setTimeout(r, 10));
+    await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect()]);
+  }
+
+  private toMessages(events: readonly ChangeEvent[]): Pending['messages'] {
+    const now = Date.now();
+    const out: Pending['messages'] = [];
+    for (const ev of events) {
+      const schema = this.schemas.get(tableKey(ev.table))?.get(ev.schemaVersion);
+      if (!schema) throw new TidemarkError('internal', `no schema version ${ev.schemaVersion} published for ${tableKey(ev.table)}`);
+      const topic = tableTopic(this.o.topicPrefix, ev.table);
+      const partitions = this.partitionCount.get(topic);
+      if (!partitions) throw new TidemarkError('internal', `topic ${topic} was not ensured before the first append`);
+      const headers = { [POSITION_HEADER]: positionHeader(ev), [SCHEMA_VERSION_HEADER]: String(ev.schemaVersion) };
+      const value = encodeEnvelope(ev, schema, this.o.envelope, now);
+      if (ev.op === 't') {
+        // A truncate concerns every key, so every partition (channel) gets it, in order.
+        for (let p = 0; p < partitions; p++) out.push({ topic, partition: p, lsn: ev.position.lsn, message: { key: null, value, headers, partition: p } });
+        continue;
+      }
+      const image = ev.op === 'd' ? ev.before : ev.after;
+      if (!image) throw new TidemarkError('malformed_event', `${tableKey(ev.table)}: ${ev.op} event without its image`);
+      const key = encodeKey(schema, image);
+      const partition = partitionForKey(key, partitions);
+      out.push({ topic, partition, lsn: ev.position.lsn, message: { key, value, headers, partition } });
+    }
+    return out;
+  }
+
+  private async pump(): Promise<void> {
+    if (this.sending) return;
+    this.sending = true;
+    try {
+      while (this.queue.length > 0 && !this.broken) {
+        const batch: Pending[] = [];
+        let count = 0;
+        while (this.queue.length > 0 && (batch.length === 0 || count + this.queue[0]!.messages.length <= this.maxBatch)) {
+          const p = this.queue.shift()!;
+          batch.push(p);
+          count += p.messages.length;
+        }
+        try {
+          await this.sendOnce(batch);
+          for (const p of batch) p.resolve();
+        } catch (e) {
+          this.broken = new TidemarkError('transient', `producing to Kafka failed: ${(e as Error).message}`, { cause: e });
+          for (const p of [...batch, ...this.queue]) p.reject(this.broken);
+          this.queue = [];
+        }
+      }
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  private async sendOnce(batch: Pending[]): Promise<void> {
+    const byTopic = new Map<string, Message[]>();
+    const order = new Map<string, Lsn[]>(); // "topic/partition" -> lsn of each message in send order
+    for (const p of batch) {
+      for (const m of p.messages) {
+        let list = byTopic.get(m.topic);
+        if (!list) byTopic.set(m.topic, (list = []));
+        list.push(m.message);
+        const k = `${m.topic}/${m.partition}`;
+        let lsns = order.get(k);
+        if (!lsns) order.set(k, (lsns = []));
+        lsns.push(m.lsn);
+      }
+    }
+    const results = await this.producer.sendBatch({
+      acks: -1,
+      compression: this.o.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+      topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+    });
+    for (const r of results) {
+      const lsns = order.get(`${r.topicName}/${r.partition}`) ?? [];
+      const base = Number(r.baseOffset);
+      lsns.forEach((lsn, i) => this.tracker.record(r.topicName, r.partition, lsn, base + i));
+    }
+  }
+
+  private async createTopics(topics: Array<{ topic: string; numPartitions: number; configEntries?: Array<{ name: string; value: string }> }>): Promise<void> {
+    const existing = new Set(await this.admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.topic));
+    if (missing.length === 0) return;
+    await this.admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((t) => ({ ...t, replicationFactor: this.o.replicationFactor })),
+    });
+    this.o.logger.info({ topics: missing.map((t) => t.topic) }, 'created Kafka topics');
+  }
+}

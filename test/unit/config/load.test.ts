@@ -1,0 +1,65 @@
+import { isTidemarkError } from '../../../src/core/errors';
+import { parseConfig } from '../../../src/config/load';
+
+const env = { PG: 'postgres://tm:s3cret@db:5432/app', KAFKA: 'k1:9092,k2:9092', REDIS: 'redis://r:6379' };
+const good = `
+pipeline: shop
+source:
+  url: \${PG}
+  tables: [public.orders, "inventory.*"]
+  snapshot: initial
+log: { kind: kafka, brokers: \${KAFKA}, topicPrefix: shop }
+offsets: { kind: redis, url: \${REDIS} }
+`;
+
+function configErrorOf(text: string, e: NodeJS.ProcessEnv = env): string {
+  try {
+    parseConfig(text, e);
+  } catch (err) {
+    if (isTidemarkError(err, 'config')) return err.message;
+    throw err;
+  }
+  throw new Error('expected a config error');
+}
+
+describe('config', () => {
+  it('parses the documented example, fills defaults and derives names', () => {
+    const c = parseConfig(good, env);
+    expect(c.pipeline).toBe('shop');
+    expect(c.source.slot).toBe('tidemark_shop');
+    expect(c.source.publication).toBe('tidemark_shop');
+    expect(c.source.tables).toEqual(['public.orders', 'inventory.*']);
+    expect(c.log.kind === 'kafka' && c.log.brokers).toEqual(['k1:9092', 'k2:9092']);
+    expect(c.topicPrefix).toBe('shop');
+    expect(c.source.url.reveal()).toBe(env.PG);
+    expect(c.tableOptions('public.orders').mode).toBe('mirror');
+    expect(Object.isFrozen(c.source)).toBe(true);
+  });
+
+  it('never shows a password in its printed form', () => {
+    const c = parseConfig(good, env);
+    const printed = JSON.stringify(c) + String(c.source.url);
+    expect(printed).not.toContain('s3cret');
+  });
+
+  it.each([
+    [good.replace('snapshot: initial', 'snapshot: sometimes'), /"source\.snapshot"/],
+    [good.replace('pipeline: shop', 'pipeline: Shop!'), /"pipeline"/],
+    [good.replace('kind: kafka', 'kind: rabbit'), /"log\.kind"/],
+    [good.replace('tables: [public.orders, "inventory.*"]', 'tables: [orders]'), /"source\.tables\.0"/],
+    [`${good}\nsurprise: 1\n`, /unknown key\(s\) "surprise"/],
+    [good.replace('${PG}', 'postgres://tm:plain@db/app'), /"source\.url" holds a plain password/],
+    ['pipeline: [', /not valid YAML/],
+  ])('rejects a bad config with one message naming the key (%#)', (text, pattern) => {
+    expect(configErrorOf(text)).toMatch(pattern);
+  });
+
+  it('names the missing environment variable and the key that needs it', () => {
+    expect(configErrorOf(good, { KAFKA: 'k', REDIS: 'redis://r' })).toMatch(/"source\.url": environment variable PG is not set/);
+  });
+
+  it('accepts ${VAR:-default}', () => {
+    const c = parseConfig(good.replace('${REDIS}', '${NOPE:-redis://localhost:6379}'), env);
+    expect(c.offsets.kind === 'redis' && c.offsets.url.reveal()).toBe('redis://localhost:6379');
+  });
+});
