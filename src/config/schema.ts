@@ -5,7 +5,8 @@ const identifier = z.string().regex(/^[a-z][a-z0-9_]{0,40}$/, 'must be lower-cas
 const tablePattern = z
   .string()
   .regex(/^!?[^.\s]+\.[^.\s]+$/, 'must be "schema.table"; * wildcards allowed, a leading ! excludes');
-const positiveInt = z.number().int().positive();
+// Numbers may come from ${ENV} references, which are strings: coerce, then validate.
+const positiveInt = z.coerce.number().int().positive();
 
 const sourceSchema = z
   .object({
@@ -92,7 +93,7 @@ const tableOptionsSchema = z
 
 const observeSchema = z
   .object({
-    port: z.number().int().min(0).max(65535).default(D.DEFAULT_METRICS_PORT),
+    port: z.coerce.number().int().min(0).max(65535).default(D.DEFAULT_METRICS_PORT),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
     shutdownDeadlineMs: positiveInt.default(D.DEFAULT_SHUTDOWN_DEADLINE_MS),
   })

@@ -4,8 +4,10 @@ import { TidemarkError } from '../core/errors';
 import type { Lsn } from '../core/lsn';
 import { type TableSchema, tableKey } from '../core/table-schema';
 import type { Logger } from '../observe/logger';
+import type { Registry } from '../observe/metrics';
 import type { ChangeLogWriter } from './change-log';
 import { type EnvelopeContext, encodeEnvelope, encodeKey, POSITION_HEADER, positionHeader, SCHEMA_VERSION_HEADER } from './envelope';
+import { logMetrics } from './metrics';
 import { partitionForKey } from './murmur2';
 import { encodeSchemaRecord, schemaRecordKey } from './schema-record';
 import { schemaTopic, tableTopic, watermarkTopic } from './topics';
@@ -23,6 +25,7 @@ export interface KafkaWriterOptions {
   readonly onWatermark?: (w: Watermark) => Promise<void>;
   /** Upper bound of messages in one produce round trip. */
   readonly maxBatchMessages?: number;
+  readonly registry?: Registry;
 }
 
 interface Pending {
@@ -49,11 +52,13 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
   private sending = false;
   private broken: Error | null = null;
   private readonly maxBatch: number;
+  private readonly metrics?: ReturnType<typeof logMetrics>;
 
   constructor(private readonly o: KafkaWriterOptions) {
     this.producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     this.admin = o.kafka.admin();
     this.maxBatch = o.maxBatchMessages ?? 20_000;
+    if (o.registry) this.metrics = logMetrics(o.registry);
   }
 
   async start(): Promise<void> {
@@ -111,6 +116,7 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
     const w = this.tracker.cut(lsn, Date.now());
     await this.producer.send({ topic: watermarkTopic(this.o.topicPrefix), acks: -1, messages: [{ value: encodeWatermark(w) }] });
     await this.o.onWatermark?.(w);
+    this.metrics?.watermarks.inc();
   }
 
   async close(): Promise<void> {
@@ -159,6 +165,7 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
           await this.sendOnce(batch);
           for (const p of batch) p.resolve();
         } catch (e) {
+          this.metrics?.produceErrors.inc();
           this.broken = new TidemarkError('transient', `producing to Kafka failed: ${(e as Error).message}`, { cause: e });
           for (const p of [...batch, ...this.queue]) p.reject(this.broken);
           this.queue = [];
@@ -183,13 +190,16 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
         lsns.push(m.lsn);
       }
     }
+    const stopTimer = this.metrics?.produceSeconds.startTimer();
     const results = await this.producer.sendBatch({
       acks: -1,
       compression: this.o.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
       topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
     });
+    stopTimer?.();
     for (const r of results) {
       const lsns = order.get(`${r.topicName}/${r.partition}`) ?? [];
+      this.metrics?.produced.inc({ table: r.topicName.slice(this.o.topicPrefix.length + 1) }, lsns.length);
       const base = Number(r.baseOffset);
       lsns.forEach((lsn, i) => this.tracker.record(r.topicName, r.partition, lsn, base + i));
     }

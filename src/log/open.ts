@@ -1,0 +1,46 @@
+import type { Config } from '../config/load';
+import { TidemarkError } from '../core/errors';
+import type { Logger } from '../observe/logger';
+import type { Registry } from '../observe/metrics';
+import type { OffsetStore } from '../offsets/offset-store';
+import type { ChangeLogWriter } from './change-log';
+import { createKafka } from './kafka-client';
+import { KafkaChangeLogWriter } from './kafka-writer';
+
+/** The source's change log, from config. Watermarks are mirrored into the offset store. */
+export async function openChangeLogWriter(
+  config: Config,
+  deps: { logger: Logger; registry: Registry; store: OffsetStore },
+): Promise<ChangeLogWriter> {
+  if (config.log.kind !== 'kafka') {
+    throw new TidemarkError('config', 'config key "log.kind": "embedded" runs source and sinks in one process; use `tidemark run --role all` with sinks configured');
+  }
+  const writer = new KafkaChangeLogWriter({
+    kafka: createKafka(config.log, deps.logger, 'source'),
+    topicPrefix: config.topicPrefix,
+    partitions: config.log.partitions,
+    replicationFactor: config.log.replicationFactor,
+    compression: config.log.compression,
+    envelope: { name: config.topicPrefix, db: databaseName(config.source.url.reveal()) },
+    logger: deps.logger.child({ stage: 'log' }),
+    registry: deps.registry,
+    onWatermark: (w) => deps.store.putWatermark(w),
+  });
+  try {
+    await writer.start();
+  } catch (e) {
+    throw new TidemarkError('transient', `cannot reach Kafka at ${config.log.brokers.join(',')}: ${(e as Error).message}`, {
+      cause: e,
+      fix: 'check log.brokers and that the brokers are up',
+    });
+  }
+  return writer;
+}
+
+function databaseName(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).pathname.replace(/^\//, '')) || 'postgres';
+  } catch {
+    return 'postgres';
+  }
+}

@@ -1,0 +1,82 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..', '..');
+
+/** A free TCP port on loopback for a process's health server. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export interface TidemarkProcess {
+  readonly child: ChildProcess;
+  readonly port: number;
+  /** Everything the process wrote to stderr (its JSON log lines). */
+  stderr(): string;
+  stdout(): string;
+  exited: Promise<number | null>;
+  /** Resolves once /readyz answers 200 (or rejects when the process exits first or times out). */
+  ready(timeoutMs?: number): Promise<void>;
+  kill9(): Promise<void>;
+  terminate(): Promise<number | null>;
+}
+
+/** Runs the real CLI (`bin/tidemark`) as a child process, as an operator would. */
+export function startTidemark(args: string[], env: NodeJS.ProcessEnv = {}, port = 0): TidemarkProcess {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'tidemark'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  let out = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let done = false;
+  void exited.then(() => (done = true));
+  return {
+    child,
+    port,
+    stderr: () => err,
+    stdout: () => out,
+    exited,
+    async ready(timeoutMs = 60_000) {
+      const until = Date.now() + timeoutMs;
+      while (Date.now() < until) {
+        if (done) throw new Error(`tidemark exited before it was ready:\n${err.slice(-4000)}`);
+        try {
+          const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+          if (r.status === 200) return;
+        } catch {
+          // not listening yet
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`tidemark not ready within ${timeoutMs} ms:\n${err.slice(-4000)}`);
+    },
+    async kill9() {
+      if (!done) child.kill('SIGKILL');
+      await exited;
+    },
+    async terminate() {
+      if (!done) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+export function writeConfig(dir: string, name: string, yaml: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, yaml);
+  return path;
+}
