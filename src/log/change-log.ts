@@ -22,6 +22,12 @@ export interface ChangeLogWriter {
   ensureTables(tables: readonly TableSchema[]): Promise<void>;
   publishSchema(schema: TableSchema): Promise<void>;
   append(events: readonly ChangeEvent[]): Promise<void>;
+  /**
+   * Called (without awaiting) right after the last `append` of the transaction committed at
+   * `commitLsn`. The embedded log needs it: there the appends resolve only once the sinks have
+   * committed them, so it cannot learn that a transaction is complete from resolved appends.
+   */
+  endTransaction?(commitLsn: Lsn): void;
   publishWatermark(lsn: Lsn): Promise<void>;
   close(): Promise<void>;
 }
