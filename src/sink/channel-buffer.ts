@@ -1,0 +1,66 @@
+import type { ChangeEvent } from '../core/change-event';
+import type { Lsn } from '../core/lsn';
+
+export interface BufferedChange {
+  readonly event: ChangeEvent;
+  /** Log offset of the message (Kafka offset; -1 in embedded mode). */
+  readonly offset: number;
+  /** Approximate memory held, for the byte bound. */
+  readonly bytes: number;
+}
+
+/**
+ * The changes read from one channel and not yet committed, in log order (which is position
+ * order within a channel). `takeUpTo(W)` removes and returns the prefix with commit LSN ≤ W:
+ * a channel's log order is commit order, so that prefix is exactly the channel's part of cut W.
+ */
+export class ChannelBuffer {
+  private items: BufferedChange[] = [];
+  private head = 0;
+  private heldBytes = 0;
+  /** Highest log offset read on this channel (-1: none). */
+  readOffset = -1;
+
+  constructor(readonly channel: string) {}
+
+  push(c: BufferedChange): void {
+    this.items.push(c);
+    this.heldBytes += c.bytes;
+    if (c.offset > this.readOffset) this.readOffset = c.offset;
+  }
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  takeUpTo(lsn: Lsn): BufferedChange[] {
+    let end = this.head;
+    while (end < this.items.length && this.items[end]!.event.position.lsn <= lsn) end++;
+    const taken = this.items.slice(this.head, end);
+    this.head = end;
+    for (const t of taken) this.heldBytes -= t.bytes;
+    if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return taken;
+  }
+
+  /** Puts a taken prefix back (a round that did not commit), ahead of what was read since. */
+  restore(prefix: BufferedChange[]): void {
+    if (prefix.length === 0) return;
+    this.items = [...prefix, ...this.items.slice(this.head)];
+    this.head = 0;
+    for (const t of prefix) this.heldBytes += t.bytes;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+    this.heldBytes = 0;
+  }
+}

@@ -1,0 +1,139 @@
+import { randomUUID } from 'node:crypto';
+import type { TableOptions } from '../config/schema';
+import type { ChangeEvent } from '../core/change-event';
+import { isTidemarkError, TidemarkError } from '../core/errors';
+import { formatLsn, type Lsn } from '../core/lsn';
+import { compareTokens, parseToken, type TokenUpdate } from '../core/offset-token';
+import type { TableSchema } from '../core/table-schema';
+import type { Logger } from '../observe/logger';
+import type { Lease, OffsetStore } from '../offsets/offset-store';
+import type { ChannelBuffer } from './channel-buffer';
+import { type ChannelTake, tablesForSink, tokenAfter } from './round-builder';
+import type { SinkTarget } from './sink-target';
+
+export interface CoordinatorDeps {
+  readonly targets: readonly SinkTarget[];
+  readonly store: OffsetStore;
+  readonly logger: Logger;
+  readonly schemaOf: (ev: ChangeEvent) => TableSchema;
+  readonly optionsOf: (tableKey: string) => TableOptions;
+  /** The committer's lease, when several processes could commit (fences the Redis write). */
+  readonly lease?: () => Lease | undefined;
+  readonly onCommitted?: (r: { cutLsn: Lsn; rows: number; durationsMs: Record<string, number>; takes: readonly ChannelTake[] }) => void | Promise<void>;
+  /** Backoff between retries of a sink that failed transiently. */
+  readonly retryDelayMs?: number;
+  readonly maxAttempts?: number;
+}
+
+/**
+ * Commits consistent cuts. For cut W it takes, from every channel buffer, the changes with
+ * commit LSN ≤ W and commits them to each sink in turn (one atomic step per sink, carrying the
+ * channel tokens), then advances the tokens in the offset store. A sink that fails transiently
+ * is retried with the same round (its token has not moved, so the retry is safe); a fenced sink
+ * aborts the round: the changes go back to their buffers and the error is thrown to the caller.
+ */
+export class CommitCoordinator {
+  /** sink name -> channel -> token stored in that sink. */
+  private readonly sinkTokens = new Map<string, Map<string, string>>();
+
+  constructor(private readonly d: CoordinatorDeps) {}
+
+  /** Reads each sink's tokens (the truth) and repairs the offset store if it is behind or empty. */
+  async loadTokens(): Promise<Map<string, string>> {
+    const lowest = new Map<string, string>();
+    for (const t of this.d.targets) {
+      const tokens = await t.readTokens();
+      this.sinkTokens.set(t.name, tokens);
+      for (const [ch, tok] of tokens) {
+        const cur = lowest.get(ch);
+        if (!cur || compareTokens(parseToken(tok), parseToken(cur)) < 0) lowest.set(ch, tok);
+      }
+    }
+    // A channel known to one sink only: the other has nothing, so the lowest is "no token".
+    for (const t of this.d.targets) for (const ch of lowest.keys()) if (!this.sinkTokens.get(t.name)!.has(ch)) lowest.delete(ch);
+    const stored = await this.d.store.readTokens();
+    const repair = new Map<string, string>();
+    for (const [ch, tok] of lowest) {
+      const s = stored.get(ch);
+      if (!s || compareTokens(parseToken(s), parseToken(tok)) < 0) repair.set(ch, tok);
+      else if (compareTokens(parseToken(s), parseToken(tok)) > 0) {
+        this.d.logger.warn({ channel: ch, store: s, sinks: tok }, 'offset store is ahead of the sinks; the sinks are the truth');
+      }
+    }
+    if (repair.size > 0) {
+      await this.d.store.advanceTokens(repair);
+      this.d.logger.info({ channels: repair.size }, 'repaired offset store tokens from the sinks');
+    }
+    return lowest;
+  }
+
+  /** The lowest token over all sinks for a channel: where reading must resume. */
+  resumeToken(channel: string): string | null {
+    let low: string | null = null;
+    for (const t of this.d.targets) {
+      const tok = this.sinkTokens.get(t.name)?.get(channel);
+      if (!tok) return null;
+      if (!low || compareTokens(parseToken(tok), parseToken(low)) < 0) low = tok;
+    }
+    return low;
+  }
+
+  /** Commits everything ≤ cutLsn held in `buffers`; returns false when there was nothing to commit. */
+  async commitCut(cutLsn: Lsn, buffers: readonly ChannelBuffer[]): Promise<boolean> {
+    const takes: ChannelTake[] = buffers.map((b) => ({ channel: b.channel, changes: b.takeUpTo(cutLsn) }));
+    const nonEmpty = takes.filter((t) => t.changes.length > 0);
+    if (nonEmpty.length === 0) return false;
+    const commitId = randomUUID();
+    const durationsMs: Record<string, number> = {};
+    try {
+      for (const target of this.d.targets) {
+        const started = Date.now();
+        await this.commitToSink(target, cutLsn, commitId, nonEmpty);
+        durationsMs[target.name] = Date.now() - started;
+      }
+    } catch (e) {
+      for (const t of takes) buffers.find((b) => b.channel === t.channel)!.restore([...t.changes]);
+      throw e;
+    }
+    const next = new Map(nonEmpty.map((t) => [t.channel, tokenAfter(t)!] as const));
+    const ok = await this.d.store.advanceTokens(next, this.d.lease?.());
+    if (!ok) this.d.logger.warn({ cut: formatLsn(cutLsn) }, 'offset store refused the tokens: this committer lost its lease');
+    const rows = nonEmpty.reduce((n, t) => n + t.changes.length, 0);
+    await this.d.onCommitted?.({ cutLsn, rows, durationsMs, takes: nonEmpty });
+    return true;
+  }
+
+  private async commitToSink(target: SinkTarget, cutLsn: Lsn, commitId: string, takes: ChannelTake[]): Promise<void> {
+    const tokens = this.sinkTokens.get(target.name)!;
+    const tables = tablesForSink(takes, tokens, this.d.schemaOf, this.d.optionsOf);
+    // A take made only of replays this sink already holds must not move its token backwards.
+    const updates: TokenUpdate[] = [];
+    for (const t of takes) {
+      const expected = tokens.get(t.channel) ?? null;
+      const next = tokenAfter(t)!;
+      if (expected === null || compareTokens(parseToken(next), parseToken(expected)) > 0) updates.push({ channel: t.channel, expected, next });
+    }
+    if (updates.length === 0 && tables.length === 0) return;
+    const maxAttempts = this.d.maxAttempts ?? 8;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await target.commitRound({ cutLsn, commitId, tables, tokens: updates });
+        break;
+      } catch (e) {
+        if (isTidemarkError(e, 'commit_state_unknown')) {
+          const now = await target.readTokens();
+          if (updates.every((u) => now.get(u.channel) === u.next)) break; // it landed
+          if (!updates.every((u) => (now.get(u.channel) ?? null) === u.expected)) {
+            throw new TidemarkError('fenced', `${target.name}: tokens moved under an unknown-outcome commit`, { cause: e });
+          }
+        } else if (!isTidemarkError(e, 'transient') && !isTidemarkError(e, 'commit_failed')) {
+          throw e;
+        }
+        if (attempt >= maxAttempts) throw e;
+        this.d.logger.warn({ sink: target.name, attempt, err: (e as Error).message }, 'sink commit failed; retrying the same round');
+        await new Promise((r) => setTimeout(r, (this.d.retryDelayMs ?? 250) * 2 ** Math.min(attempt, 6)));
+      }
+    }
+    for (const u of updates) tokens.set(u.channel, u.next);
+  }
+}

@@ -1,0 +1,54 @@
+import type { TableOptions } from '../config/schema';
+import type { ChangeEvent } from '../core/change-event';
+import { type OffsetToken, formatToken, parseToken } from '../core/offset-token';
+import { comparePositions } from '../core/position';
+import { type TableSchema, tableKey } from '../core/table-schema';
+import type { BufferedChange } from './channel-buffer';
+import type { TableChanges } from './sink-target';
+
+export interface ChannelTake {
+  readonly channel: string;
+  readonly changes: readonly BufferedChange[];
+}
+
+/** The token a channel reaches once a take is committed: its last change and the offset after it. */
+export function tokenAfter(take: ChannelTake): string | null {
+  const last = take.changes[take.changes.length - 1];
+  if (!last) return null;
+  const t: OffsetToken = { position: last.event.position, nextOffset: last.offset < 0 ? -1 : last.offset + 1 };
+  return formatToken(t);
+}
+
+/**
+ * Builds one sink's view of a round: per table, the changes this sink has not committed yet
+ * (position above its token for that channel), merged across channels in position order.
+ * Changes at or below the sink's token are replays it already holds and are dropped here.
+ */
+export function tablesForSink(
+  takes: readonly ChannelTake[],
+  sinkTokens: ReadonlyMap<string, string>,
+  schemaOf: (ev: ChangeEvent) => TableSchema,
+  optionsOf: (tableKey: string) => TableOptions,
+): TableChanges[] {
+  const byTable = new Map<string, ChangeEvent[]>();
+  for (const take of takes) {
+    const stored = sinkTokens.get(take.channel);
+    const floor = stored ? parseToken(stored).position : null;
+    for (const { event } of take.changes) {
+      if (floor && comparePositions(event.position, floor) <= 0) continue;
+      const key = tableKey(event.table);
+      let list = byTable.get(key);
+      if (!list) byTable.set(key, (list = []));
+      list.push(event);
+    }
+  }
+  const out: TableChanges[] = [];
+  for (const [key, events] of byTable) {
+    events.sort((a, b) => comparePositions(a.position, b.position));
+    // A truncate is delivered on every channel of its table: keep one.
+    const unique = events.filter((e, i) => i === 0 || comparePositions(e.position, events[i - 1]!.position) !== 0);
+    const latest = unique.reduce((a, b) => (b.schemaVersion > a.schemaVersion ? b : a));
+    out.push({ schema: schemaOf(latest), options: optionsOf(key), events: unique });
+  }
+  return out;
+}

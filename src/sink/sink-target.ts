@@ -1,0 +1,45 @@
+import type { TableOptions } from '../config/schema';
+import type { ChangeEvent } from '../core/change-event';
+import type { Lsn } from '../core/lsn';
+import type { TokenUpdate } from '../core/offset-token';
+import type { TableSchema } from '../core/table-schema';
+
+/** One table's part of a commit round: its changes ≤ the cut, in position order. */
+export interface TableChanges {
+  readonly schema: TableSchema;
+  readonly options: TableOptions;
+  readonly events: readonly ChangeEvent[];
+}
+
+/** Everything one sink commits atomically at one consistent cut. */
+export interface CommitRound {
+  /** The cut: every change with commit LSN ≤ cutLsn that this sink had not committed is in `tables`. */
+  readonly cutLsn: Lsn;
+  /** Unique per round; written into the sink's commit so an unknown outcome can be resolved. */
+  readonly commitId: string;
+  readonly tables: readonly TableChanges[];
+  /** Per channel: the token this round started from and the one it moves to. */
+  readonly tokens: readonly TokenUpdate[];
+}
+
+/**
+ * A sink (the Iceberg lakehouse, the warehouse). Contract:
+ * - `commitRound` applies every table and moves every token in ONE atomic step, conditional on
+ *   each stored token still being `expected`. It resolves only once that step is durable.
+ *   It throws TidemarkError('fenced') when a stored token moved (nothing applied), and
+ *   TidemarkError('commit_state_unknown') when it cannot tell whether the step landed; a caller
+ *   then re-reads the tokens (`readTokens`) before doing anything else.
+ * - `readTokens` returns the tokens stored inside the sink's own commits: the truth on restart.
+ * - Rounds hold changes above the sink's token only; applying a round twice is impossible
+ *   because the second attempt is fenced by the token condition.
+ */
+export interface SinkTarget {
+  readonly name: string;
+  /** Makes sure the target tables exist with these schemas (and evolves them when they changed). */
+  prepareTables(tables: readonly { schema: TableSchema; options: TableOptions }[]): Promise<void>;
+  commitRound(round: CommitRound): Promise<void>;
+  readTokens(): Promise<Map<string, string>>;
+  /** The last committed cut, for status and metrics (null before the first commit). */
+  lastCut(): Promise<{ lsn: Lsn; commitId: string; atMs: number } | null>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,141 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChangeEvent } from '../../../src/core/change-event';
+import { TidemarkError } from '../../../src/core/errors';
+import type { TableSchema } from '../../../src/core/table-schema';
+import { silentLogger } from '../../../src/observe/logger';
+import { FileOffsetStore } from '../../../src/offsets/file-offset-store';
+import { ChannelBuffer } from '../../../src/sink/channel-buffer';
+import { CommitCoordinator } from '../../../src/sink/commit-coordinator';
+import type { CommitRound, SinkTarget } from '../../../src/sink/sink-target';
+
+const schema: TableSchema = {
+  schema: 'public',
+  table: 't',
+  version: 1,
+  primaryKey: ['id'],
+  columns: [{ name: 'id', attnum: 1, type: { kind: 'int32' }, pgType: 'integer', nullable: false }],
+};
+
+function ev(lsn: bigint, seq: number, id: number): ChangeEvent {
+  return {
+    op: 'c',
+    table: { schema: 'public', table: 't' },
+    position: { lsn, seq },
+    txId: 1,
+    commitTimeMs: 0,
+    schemaVersion: 1,
+    before: null,
+    after: { id },
+    unchanged: [],
+    snapshot: false,
+  };
+}
+
+/** An in-memory sink honouring the SinkTarget token contract, failing on command. */
+class FakeSink implements SinkTarget {
+  tokens = new Map<string, string>();
+  rounds: CommitRound[] = [];
+  failNext: Array<'transient' | 'fenced' | 'unknown-landed'> = [];
+  constructor(readonly name: string) {}
+  async prepareTables() {}
+  async commitRound(r: CommitRound) {
+    const f = this.failNext.shift();
+    if (f === 'transient') throw new TidemarkError('transient', 'boom');
+    for (const u of r.tokens) if ((this.tokens.get(u.channel) ?? null) !== u.expected) throw new TidemarkError('fenced', 'moved');
+    if (f === 'fenced') throw new TidemarkError('fenced', 'moved');
+    this.rounds.push(r);
+    for (const u of r.tokens) this.tokens.set(u.channel, u.next);
+    if (f === 'unknown-landed') throw new TidemarkError('commit_state_unknown', 'connection lost after COMMIT');
+  }
+  async readTokens() {
+    return new Map(this.tokens);
+  }
+  async lastCut() {
+    return null;
+  }
+  async close() {}
+}
+
+function setup(lake: FakeSink, wh: FakeSink) {
+  const store = new FileOffsetStore(join(mkdtempSync(join(tmpdir(), 'tm-coord-')), 'o.json'));
+  const c = new CommitCoordinator({
+    targets: [lake, wh],
+    store,
+    logger: silentLogger,
+    schemaOf: () => schema,
+    optionsOf: () => ({ mode: 'mirror', partitionBy: [], exclude: [], mask: [], onError: 'dead-letter', onIncompatibleSchema: 'stop' }),
+    retryDelayMs: 1,
+  });
+  return { c, store };
+}
+
+describe('CommitCoordinator', () => {
+  it('commits only changes <= the cut, to every sink, then the offset store', async () => {
+    const lake = new FakeSink('iceberg');
+    const wh = new FakeSink('warehouse');
+    const { c, store } = setup(lake, wh);
+    await c.loadTokens();
+    const b0 = new ChannelBuffer('t/0');
+    const b1 = new ChannelBuffer('t/1');
+    b0.push({ event: ev(10n, 0, 1), offset: 0, bytes: 1 });
+    b1.push({ event: ev(10n, 1, 2), offset: 0, bytes: 1 });
+    b0.push({ event: ev(20n, 0, 3), offset: 1, bytes: 1 });
+
+    expect(await c.commitCut(10n, [b0, b1])).toBe(true);
+    expect(lake.rounds[0]!.tables[0]!.events.map((e) => e.after!.id)).toEqual([1, 2]);
+    expect(wh.rounds[0]!.tokens).toEqual([
+      { channel: 't/0', expected: null, next: '0/A#0@1' },
+      { channel: 't/1', expected: null, next: '0/A#1@1' },
+    ]);
+    expect(await store.readTokens()).toEqual(new Map([['t/0', '0/A#0@1'], ['t/1', '0/A#1@1']]));
+    expect(b0.size).toBe(1);
+    expect(await c.commitCut(10n, [b0, b1])).toBe(false);
+  });
+
+  it('retries a transient failure with the same round, and resolves an unknown outcome by the tokens', async () => {
+    const lake = new FakeSink('iceberg');
+    const wh = new FakeSink('warehouse');
+    wh.failNext = ['transient', 'unknown-landed'];
+    const { c } = setup(lake, wh);
+    await c.loadTokens();
+    const b = new ChannelBuffer('t/0');
+    b.push({ event: ev(10n, 0, 1), offset: 5, bytes: 1 });
+    await c.commitCut(10n, [b]);
+    expect(wh.rounds).toHaveLength(1);
+    expect(wh.tokens.get('t/0')).toBe('0/A#0@6');
+  });
+
+  it('gives each sink only what it lacks after a crash between the two sink commits', async () => {
+    // GIVEN the lakehouse committed up to 0/A#1 but the warehouse only up to 0/A#0
+    const lake = new FakeSink('iceberg');
+    const wh = new FakeSink('warehouse');
+    lake.tokens.set('t/0', '0/A#1@2');
+    wh.tokens.set('t/0', '0/A#0@1');
+    const { c, store } = setup(lake, wh);
+    expect(await c.loadTokens()).toEqual(new Map([['t/0', '0/A#0@1']]));
+    expect(await store.readTokens()).toEqual(new Map([['t/0', '0/A#0@1']]));
+    // WHEN the replayed change and a new one arrive
+    const b = new ChannelBuffer('t/0');
+    b.push({ event: ev(10n, 1, 2), offset: 1, bytes: 1 });
+    b.push({ event: ev(30n, 0, 3), offset: 2, bytes: 1 });
+    await c.commitCut(30n, [b]);
+    // THEN the lakehouse gets only the new change, the warehouse both
+    expect(lake.rounds[0]!.tables[0]!.events.map((e) => e.after!.id)).toEqual([3]);
+    expect(wh.rounds[0]!.tables[0]!.events.map((e) => e.after!.id)).toEqual([2, 3]);
+  });
+
+  it('aborts a fenced round and puts its changes back', async () => {
+    const lake = new FakeSink('iceberg');
+    const wh = new FakeSink('warehouse');
+    lake.failNext = ['fenced'];
+    const { c } = setup(lake, wh);
+    await c.loadTokens();
+    const b = new ChannelBuffer('t/0');
+    b.push({ event: ev(10n, 0, 1), offset: 0, bytes: 1 });
+    await expect(c.commitCut(10n, [b])).rejects.toThrow(/moved/);
+    expect(b.size).toBe(1);
+    expect(wh.rounds).toHaveLength(0);
+  });
+});
