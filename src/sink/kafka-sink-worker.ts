@@ -1,0 +1,220 @@
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { TidemarkError } from '../core/errors';
+import { formatLsn, type Lsn } from '../core/lsn';
+import { parseToken } from '../core/offset-token';
+import { comparePositions } from '../core/position';
+import { decodeEnvelope } from '../log/envelope';
+import type { SchemaRegistry } from '../log/schema-registry';
+import { tableTopic } from '../log/topics';
+import type { Watermark } from '../log/watermark';
+import type { Logger } from '../observe/logger';
+import { ChannelBuffer } from './channel-buffer';
+import type { CommitCoordinator } from './commit-coordinator';
+import type { DeadLetters } from './dead-letters';
+
+export interface KafkaSinkWorkerOptions {
+  readonly kafka: Kafka;
+  readonly groupId: string;
+  readonly topicPrefix: string;
+  readonly registry: SchemaRegistry;
+  readonly coordinator: CommitCoordinator;
+  readonly deadLetters: DeadLetters;
+  readonly logger: Logger;
+  /** The newest watermark published by the source (Redis copy). */
+  readonly latestWatermark: () => Promise<Watermark | null>;
+  readonly commitIntervalMs: number;
+  readonly maxBufferedBytes: number;
+  readonly maxBufferedRows: number;
+}
+
+export const channelOf = (topic: string, partition: number) => `${topic}/${partition}`;
+
+/**
+ * One sink worker: a member of the sink consumer group. Each assigned partition is a channel
+ * with its own buffer. Every commit interval it takes the newest watermark W that it has read
+ * up to on every assigned channel and has the coordinator commit everything ≤ W; then it
+ * commits the Kafka offsets after the tokens. Memory is bounded: past the byte/row bound it
+ * pauses fetching until a commit frees the buffers.
+ */
+export class KafkaSinkWorker {
+  private readonly consumer: Consumer;
+  private readonly buffers = new Map<string, ChannelBuffer>();
+  private timer: NodeJS.Timeout | null = null;
+  private committing: Promise<void> | null = null;
+  private paused = false;
+  private stopped = false;
+  private fatal: ((e: unknown) => void) | null = null;
+  lastCutLsn: Lsn = 0n;
+  /** Rejects when the worker cannot go on (a sink error that is not retryable). */
+  readonly done: Promise<void>;
+
+  constructor(private readonly o: KafkaSinkWorkerOptions) {
+    this.consumer = o.kafka.consumer({ groupId: o.groupId, maxWaitTimeInMs: 100, sessionTimeout: 30_000, heartbeatInterval: 3_000 });
+    this.done = new Promise((_resolve, reject) => (this.fatal = reject));
+    this.done.catch(() => {});
+  }
+
+  async start(tables: ReadonlyArray<{ schema: string; table: string }>): Promise<void> {
+    await this.o.coordinator.loadTokens();
+    await this.consumer.connect();
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment));
+    await this.consumer.subscribe({ topics: tables.map((t) => tableTopic(this.o.topicPrefix, t)), fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (p) => this.onBatch(p),
+    });
+    this.timer = setInterval(() => void this.tick(), this.o.commitIntervalMs);
+  }
+
+  /** Stops fetching, commits what is committable, leaves the group. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.committing;
+    try {
+      await this.commitOnce();
+    } finally {
+      await this.consumer.disconnect();
+    }
+  }
+
+  bufferedRows(): number {
+    let n = 0;
+    for (const b of this.buffers.values()) n += b.size;
+    return n;
+  }
+
+  private bufferedBytes(): number {
+    let n = 0;
+    for (const b of this.buffers.values()) n += b.bytes;
+    return n;
+  }
+
+  private onAssignment(assignment: Record<string, number[]>): void {
+    const assigned = new Set<string>();
+    for (const [topic, parts] of Object.entries(assignment)) for (const p of parts) assigned.add(channelOf(topic, p));
+    // Revoked channels: their changes will be read again by their new owner.
+    for (const ch of [...this.buffers.keys()]) if (!assigned.has(ch)) this.buffers.delete(ch);
+    for (const [topic, parts] of Object.entries(assignment)) {
+      for (const partition of parts) {
+        const ch = channelOf(topic, partition);
+        if (this.buffers.has(ch)) continue;
+        this.buffers.set(ch, new ChannelBuffer(ch));
+        const token = this.o.coordinator.resumeToken(ch);
+        if (token) {
+          const next = parseToken(token).nextOffset;
+          if (next >= 0) this.consumer.seek({ topic, partition, offset: String(next) });
+        }
+      }
+    }
+    this.o.logger.info({ channels: [...assigned] }, 'partitions assigned');
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const ch = channelOf(batch.topic, batch.partition);
+    let buffer = this.buffers.get(ch);
+    if (!buffer) this.buffers.set(ch, (buffer = new ChannelBuffer(ch)));
+    const floor = this.o.coordinator.resumeToken(ch);
+    const floorPos = floor ? parseToken(floor).position : null;
+    for (const m of batch.messages) {
+      if (!isRunning() || isStale()) return;
+      const offset = Number(m.offset);
+      if (!m.value) {
+        buffer.readOffset = Math.max(buffer.readOffset, offset);
+        resolveOffset(m.offset);
+        continue;
+      }
+      try {
+        let event;
+        try {
+          event = decodeEnvelope(m.value, (s, t, v) => this.o.registry.get(s, t, v));
+        } catch (e) {
+          if (!(e instanceof TidemarkError) || !/unknown schema version/.test(e.message)) throw e;
+          await this.o.registry.refresh();
+          event = decodeEnvelope(m.value, (s, t, v) => this.o.registry.get(s, t, v));
+        }
+        if (floorPos && comparePositions(event.position, floorPos) <= 0) {
+          buffer.readOffset = Math.max(buffer.readOffset, offset); // a replay every sink already holds
+        } else {
+          buffer.push({ event, offset, bytes: m.value.length * 3 });
+        }
+      } catch (e) {
+        try {
+          await this.o.deadLetters.send({ topic: batch.topic, partition: batch.partition, message: m, error: e, table: tableOfTopic(this.o.topicPrefix, batch.topic) });
+        } catch (stop) {
+          this.stopped = true;
+          this.fatal?.(stop);
+          return;
+        }
+        buffer.readOffset = Math.max(buffer.readOffset, offset);
+      }
+      resolveOffset(m.offset);
+    }
+    await heartbeat();
+    if (!this.paused && (this.bufferedBytes() > this.o.maxBufferedBytes || this.bufferedRows() > this.o.maxBufferedRows)) {
+      this.paused = true;
+      this.consumer.pause(this.topicsPaused());
+      this.o.logger.info({ rows: this.bufferedRows(), bytes: this.bufferedBytes() }, 'buffers full: pausing consumption until the next commit');
+    }
+  }
+
+  private topicsPaused() {
+    const topics = new Set([...this.buffers.keys()].map((c) => c.slice(0, c.lastIndexOf('/'))));
+    return [...topics].map((topic) => ({ topic }));
+  }
+
+  private async tick(): Promise<void> {
+    if (this.committing || this.stopped) return;
+    this.committing = this.commitOnce()
+      .catch((e: unknown) => this.fatal?.(e))
+      .finally(() => (this.committing = null));
+  }
+
+  /** Commits the newest watermark this worker has read up to, if anything is buffered ≤ it. */
+  private async commitOnce(): Promise<void> {
+    const w = await this.o.latestWatermark();
+    if (!w || w.lsn <= this.lastCutLsn) return this.resumeIfRoom();
+    for (const [ch, buffer] of this.buffers) {
+      const topic = ch.slice(0, ch.lastIndexOf('/'));
+      const needed = w.offsets[topic]?.[Number(ch.slice(ch.lastIndexOf('/') + 1))];
+      if (needed !== undefined && buffer.readOffset < needed) {
+        // Not read up to W yet. If the buffers are full, W cannot be reached within the bound
+        // (one transaction larger than the bound): keep reading rather than deadlock.
+        if (this.paused) {
+          this.o.logger.warn({ cut: formatLsn(w.lsn) }, 'a cut needs more than the buffer bound holds: reading on past it');
+          this.paused = false;
+          this.consumer.resume(this.topicsPaused());
+        }
+        return;
+      }
+    }
+    const buffers = [...this.buffers.values()];
+    const committed = await this.o.coordinator.commitCut(w.lsn, buffers);
+    this.lastCutLsn = w.lsn;
+    if (committed) {
+      const offsets = buffers
+        .map((b) => ({ b, token: this.o.coordinator.resumeToken(b.channel) }))
+        .filter((x) => x.token && parseToken(x.token).nextOffset >= 0)
+        .map(({ b, token }) => ({
+          topic: b.channel.slice(0, b.channel.lastIndexOf('/')),
+          partition: Number(b.channel.slice(b.channel.lastIndexOf('/') + 1)),
+          offset: String(parseToken(token!).nextOffset),
+        }));
+      if (offsets.length > 0) await this.consumer.commitOffsets(offsets);
+      this.o.logger.debug({ cut: formatLsn(w.lsn) }, 'cut committed');
+    }
+    this.resumeIfRoom();
+  }
+
+  private resumeIfRoom(): void {
+    if (this.paused && this.bufferedBytes() <= this.o.maxBufferedBytes / 2 && this.bufferedRows() <= this.o.maxBufferedRows / 2) {
+      this.paused = false;
+      this.consumer.resume(this.topicsPaused());
+    }
+  }
+}
+
+export function tableOfTopic(prefix: string, topic: string): string {
+  return topic.slice(prefix.length + 1);
+}
