@@ -1,0 +1,82 @@
+import type { ChangeEvent } from '../core/change-event';
+import { TidemarkError } from '../core/errors';
+import type { Lsn } from '../core/lsn';
+import { type TableSchema, tableKey } from '../core/table-schema';
+import { ChannelBuffer } from '../sink/channel-buffer';
+import type { ChangeLogWriter } from './change-log';
+
+interface Waiter {
+  readonly lsn: Lsn;
+  readonly resolve: () => void;
+  readonly reject: (e: Error) => void;
+}
+
+/**
+ * The change log of the embedded mode: an in-process queue with one channel per table. There
+ * is no durable log in between, so the replication slot itself is the replay log: an append
+ * resolves only once the sinks have committed a cut covering it, and the source acknowledges
+ * the slot only after its appends resolve. A crash therefore replays from the slot, and the
+ * sinks drop the replays by their tokens.
+ */
+export class EmbeddedChangeLog implements ChangeLogWriter {
+  readonly buffers = new Map<string, ChannelBuffer>();
+  private readonly schemas = new Map<string, Map<number, TableSchema>>();
+  private waiters: Waiter[] = [];
+  private failure: Error | null = null;
+  /** Every transaction with commit LSN ≤ this has been appended whole. */
+  completeLsn: Lsn = 0n;
+
+  async ensureTables(tables: readonly TableSchema[]): Promise<void> {
+    for (const t of tables) if (!this.buffers.has(tableKey(t))) this.buffers.set(tableKey(t), new ChannelBuffer(tableKey(t)));
+  }
+
+  async publishSchema(schema: TableSchema): Promise<void> {
+    let v = this.schemas.get(tableKey(schema));
+    if (!v) this.schemas.set(tableKey(schema), (v = new Map()));
+    v.set(schema.version, schema);
+  }
+
+  schemaOf(ev: ChangeEvent): TableSchema {
+    const s = this.schemas.get(tableKey(ev.table))?.get(ev.schemaVersion);
+    if (!s) throw new TidemarkError('internal', `no schema version ${ev.schemaVersion} for ${tableKey(ev.table)}`);
+    return s;
+  }
+
+  append(events: readonly ChangeEvent[]): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (events.length === 0) return Promise.resolve();
+    let maxLsn = 0n;
+    for (const ev of events) {
+      const key = tableKey(ev.table);
+      let b = this.buffers.get(key);
+      if (!b) this.buffers.set(key, (b = new ChannelBuffer(key)));
+      b.push({ event: ev, offset: -1, bytes: 256 });
+      if (ev.position.lsn > maxLsn) maxLsn = ev.position.lsn;
+    }
+    return new Promise((resolve, reject) => this.waiters.push({ lsn: maxLsn, resolve, reject }));
+  }
+
+  endTransaction(commitLsn: Lsn): void {
+    if (commitLsn > this.completeLsn) this.completeLsn = commitLsn;
+  }
+
+  async publishWatermark(_lsn: Lsn): Promise<void> {
+    // Appends resolve only after a commit, so the source never knows more than the sinks do.
+  }
+
+  /** The sinks committed everything ≤ lsn: release the appends it covers. */
+  committed(lsn: Lsn): void {
+    const still: Waiter[] = [];
+    for (const w of this.waiters) (w.lsn <= lsn ? w.resolve() : still.push(w));
+    this.waiters = still;
+  }
+
+  /** The sinks cannot go on: fail every pending and future append, so the source stops too. */
+  fail(e: Error): void {
+    this.failure = e;
+    for (const w of this.waiters) w.reject(e);
+    this.waiters = [];
+  }
+
+  async close(): Promise<void> {}
+}
