@@ -1,0 +1,258 @@
+import type { ClientConfig } from 'pg';
+import { LogicalReplicationService } from 'pg-logical-replication';
+import type { ChangeEvent } from '../core/change-event';
+import { TidemarkError } from '../core/errors';
+import { formatLsn, type Lsn, parseLsn } from '../core/lsn';
+import type { TableRef } from '../core/table-schema';
+import type { ChangeLogWriter } from '../log/change-log';
+import type { Logger } from '../observe/logger';
+import { AckTracker, type TxnRecord } from './ack-tracker';
+import { deleteEvents, insertEvents, truncateEvent, type TxnContext, updateEvents } from './change-builder';
+import type { SourceMetrics } from './metrics';
+import type { PgoutputMessage, RelationMessage } from './pgoutput/messages';
+import { type DecodeFailure, TidemarkPgoutputPlugin } from './pgoutput/plugin';
+import type { TableSchemas } from './table-schemas';
+
+/** Events per append: large transactions reach the log in chunks this big. */
+const CHUNK_EVENTS = 2_000;
+const ACK_INTERVAL_MS = 1_000;
+
+export interface ReplicationStreamOptions {
+  readonly clientConfig: ClientConfig;
+  readonly slot: string;
+  readonly publication: string;
+  readonly log: ChangeLogWriter;
+  readonly schemas: TableSchemas;
+  readonly logger: Logger;
+  readonly metrics: SourceMetrics;
+  readonly maxInFlightEvents: number;
+  readonly watermarkIntervalMs: number;
+  /** The slot's confirmed position when streaming starts. */
+  readonly startLsn: Lsn;
+}
+
+/**
+ * Reads the slot and appends every transaction to the change log in commit order.
+ *
+ * The slot is confirmed only through the AckTracker: up to the end of the newest transaction
+ * that is durable in the log together with every earlier one. pg-logical-replication's own
+ * acknowledgement is switched off (its timer would confirm the last *received* LSN), and
+ * keepalives are answered here with the durable LSN. Appends are pipelined, bounded by
+ * maxInFlightEvents; past the bound the handler waits, and flow control stops reading.
+ */
+export class ReplicationStream {
+  private readonly service: LogicalReplicationService;
+  private readonly tracker: AckTracker;
+  private readonly relations = new Map<number, TableRef>();
+  private txn: { ctx: TxnContext; record: TxnRecord; chunk: ChangeEvent[] } | null = null;
+  private inFlight = 0;
+  /** Messages received but not handled yet (the library queues them for flow control). */
+  private unhandled = 0;
+  private readonly pending = new Set<Promise<void>>();
+  private failed: Error | null = null;
+  private stopping = false;
+  private lastAcked: Lsn;
+  private lastWatermark: Lsn = 0n;
+  private watermarkTicks = 0;
+  private timers: NodeJS.Timeout[] = [];
+  private rejectDone!: (e: Error) => void;
+  private resolveDone!: () => void;
+  /** Settles when streaming ends: resolves after stop(), rejects with the fatal error. */
+  readonly done: Promise<void>;
+  /** Highest number of events in flight to the log at once (for tests and metrics). */
+  maxInFlightSeen = 0;
+
+  constructor(private readonly o: ReplicationStreamOptions) {
+    this.tracker = new AckTracker(o.startLsn);
+    this.lastAcked = o.startLsn;
+    this.done = new Promise((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    this.done.catch(() => {});
+    this.service = new LogicalReplicationService(o.clientConfig, {
+      acknowledge: { auto: false, timeoutSeconds: 0 },
+      flowControl: { enabled: true },
+    });
+  }
+
+  get flushLsn(): Lsn {
+    return this.tracker.flushLsn;
+  }
+
+  async start(): Promise<void> {
+    this.service.on('data', (_lsn: string, msg: PgoutputMessage | DecodeFailure) => this.onMessage(msg));
+    this.service.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) => this.onKeepalive(parseLsn(lsn), shouldRespond));
+    this.service.on('error', (e: Error) => this.fail(e));
+    const started = new Promise<void>((resolve) => this.service.once('start', () => resolve()));
+    this.service.subscribe(new TidemarkPgoutputPlugin({ publication: this.o.publication, onParsed: () => void this.unhandled++ }) as never, this.o.slot, '0/0').catch((e: Error) => {
+      if (!this.stopping) this.fail(new TidemarkError('transient', `replication stream ended: ${e.message}`, { cause: e }));
+    });
+    await Promise.race([started, this.done]);
+    this.timers.push(setInterval(() => void this.acknowledge(false), ACK_INTERVAL_MS));
+    this.timers.push(setInterval(() => void this.publishWatermark(), this.o.watermarkIntervalMs));
+  }
+
+  /** Stops reading, waits for in-flight appends, confirms what is durable, closes the stream. */
+  async stop(): Promise<void> {
+    if (this.stopping) return this.done.catch(() => {});
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    await Promise.allSettled([...this.pending]);
+    if (!this.failed) {
+      await this.acknowledge(true);
+      await this.publishWatermark();
+    }
+    await this.service.stop().catch(() => {});
+    this.resolveDone();
+  }
+
+  private fail(e: Error): void {
+    if (this.failed || this.stopping) return;
+    this.failed = e;
+    for (const t of this.timers) clearInterval(t);
+    this.o.logger.error({ err: e.message }, 'replication stream failed');
+    void this.service.stop().catch(() => {});
+    this.rejectDone(e);
+  }
+
+  private async onMessage(msg: PgoutputMessage | DecodeFailure): Promise<void> {
+    try {
+      if (this.failed || this.stopping) return; // not confirmed: it will be replayed
+      if (msg.tag === 'decode-failure') throw msg.error;
+      await this.handle(msg);
+    } catch (e) {
+      this.fail(e instanceof Error ? e : new Error(String(e)));
+    } finally {
+      this.unhandled--;
+    }
+  }
+
+  private async handle(msg: PgoutputMessage): Promise<void> {
+    switch (msg.tag) {
+      case 'begin':
+        this.txn = {
+          ctx: { commitLsn: msg.finalLsn, xid: msg.xid, commitTimeMs: msg.commitTimeMs, seq: 0 },
+          record: this.tracker.begin(msg.finalLsn),
+          chunk: [],
+        };
+        return;
+      case 'relation':
+        return this.onRelation(msg);
+      case 'insert':
+      case 'update':
+      case 'delete': {
+        const { table, txn } = this.context(msg.relationOid);
+        const events = msg.tag === 'insert' ? insertEvents(table, txn.ctx, msg) : msg.tag === 'update' ? updateEvents(table, txn.ctx, msg) : deleteEvents(table, txn.ctx, msg);
+        for (const e of events) {
+          txn.chunk.push(e);
+          this.o.metrics.changes.inc({ table: `${e.table.schema}.${e.table.table}`, op: e.op });
+        }
+        if (txn.chunk.length >= CHUNK_EVENTS) await this.flushChunk();
+        return;
+      }
+      case 'truncate':
+        for (const oid of msg.relationOids) {
+          const { table, txn } = this.context(oid);
+          txn.chunk.push(truncateEvent(table, txn.ctx));
+          this.o.metrics.changes.inc({ table: `${table.schema.schema}.${table.schema.table}`, op: 't' });
+        }
+        return;
+      case 'commit': {
+        const txn = this.txn;
+        if (!txn) throw new TidemarkError('malformed_event', 'Commit without Begin in the replication stream');
+        await this.flushChunk();
+        this.tracker.commit(txn.record, msg.endLsn);
+        this.o.log.endTransaction?.(txn.ctx.commitLsn);
+        this.o.metrics.lastCommitTime.set(msg.commitTimeMs / 1000);
+        this.txn = null;
+        return;
+      }
+      case 'message':
+        if (msg.prefix === 'tidemark_heartbeat') this.o.metrics.lastHeartbeat.set(Date.now() / 1000);
+        return;
+      default:
+        return; // origin, type: nothing to mirror
+    }
+  }
+
+  private async onRelation(msg: RelationMessage): Promise<void> {
+    const ref = { schema: msg.schema, table: msg.name };
+    this.relations.set(msg.relationOid, ref);
+    const { table, changed } = await this.o.schemas.resolve(ref, msg.relationOid, msg.columns);
+    if (changed) {
+      // Events decoded with the old schema go out first; the new version is published before
+      // any event that uses it.
+      await this.flushChunk();
+      await this.o.log.publishSchema(table.schema);
+      this.o.schemas.markPublished(ref);
+    }
+  }
+
+  private context(relationOid: number) {
+    const ref = this.relations.get(relationOid);
+    const table = ref && this.o.schemas.get(ref);
+    if (!table) throw new TidemarkError('malformed_event', `change for relation ${relationOid} before its Relation message`);
+    if (!this.txn) throw new TidemarkError('malformed_event', 'change outside a transaction in the replication stream');
+    return { table, txn: this.txn };
+  }
+
+  private async flushChunk(): Promise<void> {
+    const txn = this.txn;
+    if (!txn || txn.chunk.length === 0) return;
+    const events = txn.chunk;
+    txn.chunk = [];
+    this.inFlight += events.length;
+    this.maxInFlightSeen = Math.max(this.maxInFlightSeen, this.inFlight);
+    this.tracker.appendStarted(txn.record);
+    const p: Promise<void> = this.o.log.append(events).then(
+      () => {
+        this.inFlight -= events.length;
+        this.pending.delete(p);
+        this.tracker.appendResolved(txn.record);
+      },
+      (e: unknown) => {
+        this.pending.delete(p);
+        this.fail(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+    this.pending.add(p);
+    // Backpressure: past the bound, wait for the oldest appends before reading on.
+    while (this.inFlight > this.o.maxInFlightEvents && this.pending.size > 0 && !this.failed) {
+      await this.pending.values().next().value;
+    }
+  }
+
+  private async onKeepalive(walEnd: Lsn, shouldRespond: boolean): Promise<void> {
+    // Keepalives bypass the library's queue: only when every message received before this one
+    // has been handled is the WAL end known to hold no unsent transaction of ours.
+    if (!this.txn && this.unhandled === 0) this.tracker.idleAdvance(walEnd);
+    if (shouldRespond || this.tracker.flushLsn > this.lastAcked) await this.acknowledge(true);
+  }
+
+  /** Confirms the slot up to the durable LSN (never further). */
+  private async acknowledge(force: boolean): Promise<void> {
+    const lsn = this.tracker.flushLsn;
+    if (lsn === 0n || (!force && lsn <= this.lastAcked) || this.failed) return;
+    // The library reports the LSN it is given plus one: give it one less, so the slot's
+    // confirmed_flush_lsn is exactly the end of the last durable transaction.
+    await this.service.acknowledge(formatLsn(lsn - 1n));
+    this.lastAcked = lsn;
+    this.o.metrics.confirmedLsn.set(Number(lsn));
+  }
+
+  private async publishWatermark(): Promise<void> {
+    const w = this.tracker.watermarkLsn;
+    this.watermarkTicks++;
+    // A new watermark when something became durable; the same one now and then when idle, so
+    // a sink that lost the last one (e.g. Redis flushed) gets it back.
+    if (w === 0n || this.failed || (w <= this.lastWatermark && this.watermarkTicks < 10)) return;
+    this.watermarkTicks = 0;
+    try {
+      await this.o.log.publishWatermark(w);
+      this.lastWatermark = w;
+    } catch (e) {
+      this.o.logger.warn({ err: (e as Error).message, lsn: formatLsn(w) }, 'publishing a watermark failed; will retry');
+    }
+  }
+}
