@@ -1,0 +1,48 @@
+import { isTidemarkError } from '../../../src/core/errors';
+import { parseArrayLiteral } from '../../../src/source/types/array-literal';
+import { daysFromCivil, parseTimestamp } from '../../../src/source/types/datetime';
+import { decodeText } from '../../../src/source/types/text-values';
+
+describe('text value decoding', () => {
+  it('keeps numerics exact, however long', () => {
+    const long = `-${'9'.repeat(1000)}.${'1'.repeat(50)}`;
+    expect(decodeText({ kind: 'numeric' }, long, 'x')).toBe(long);
+    expect(decodeText({ kind: 'decimal', precision: 4, scale: 2 }, '-0.01', 'x')).toBe('-0.01');
+    expect(decodeText({ kind: 'int64' }, '9223372036854775807', 'x')).toBe(9223372036854775807n);
+  });
+
+  it('refuses values a sink cannot hold, naming table and column', () => {
+    for (const [type, text] of [
+      [{ kind: 'date' }, 'infinity'],
+      [{ kind: 'timestamptz' }, '-infinity'],
+      [{ kind: 'decimal', precision: 5, scale: 2 }, 'NaN'],
+    ] as const) {
+      try {
+        decodeText(type, text, 'public.t.c');
+        throw new Error('expected a failure');
+      } catch (e) {
+        expect(isTidemarkError(e, 'unsupported_value')).toBe(true);
+        expect((e as Error).message).toMatch(/^public\.t\.c: value/);
+      }
+    }
+  });
+
+  it('converts dates and timestamps exactly, BC and before 1970 included', () => {
+    expect(daysFromCivil(1970, 1, 1)).toBe(0);
+    expect(daysFromCivil(2000, 3, 1)).toBe(Date.UTC(2000, 2, 1) / 86_400_000);
+    const yearZero = new Date(0);
+    yearZero.setUTCFullYear(0, 0, 1); // 1 BC is year 0 in the proleptic Gregorian calendar
+    expect(decodeText({ kind: 'date' }, '0001-01-01 BC', 'x')).toBe(yearZero.getTime() / 86_400_000);
+    expect(parseTimestamp('1900-01-01 00:00:00.000001')).toBe(BigInt(Date.UTC(1900, 0, 1)) * 1000n + 1n);
+    expect(parseTimestamp('2024-06-01 00:00:00+05:30')).toBe(BigInt(Date.UTC(2024, 4, 31, 18, 30)) * 1000n);
+    expect(parseTimestamp('0100-01-01 00:00:00 BC')).toBe(BigInt(daysFromCivil(-99, 1, 1)) * 86_400_000_000n);
+  });
+
+  it('decodes bytea with zero bytes and arrays with quoting and NULLs', () => {
+    expect(decodeText({ kind: 'bytes' }, '\\x00000a', 'x')).toEqual(new Uint8Array([0, 0, 10]));
+    expect(parseArrayLiteral('{"a,b","c\\\\d",NULL,"NULL",e}')).toEqual(['a,b', 'c\\d', null, 'NULL', 'e']);
+    expect(decodeText({ kind: 'list', element: { kind: 'int64' } }, '{1,NULL,-3}', 'x')).toEqual([1n, null, -3n]);
+    expect(() => parseArrayLiteral('{{1,2},{3,4}}')).toThrow(/multi-dimensional/);
+    expect(() => parseArrayLiteral('[0:1]={1,2}')).toThrow(/explicit bounds/);
+  });
+});
