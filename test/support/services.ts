@@ -6,6 +6,31 @@ export function uniqueName(prefix: string): string {
   return `${prefix}_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
 }
 
+/** The test Redis, e.g. redis://127.0.0.1:56379 (from .services/env). */
+export function redisUrl(): string {
+  return requiredEnv('TIDEMARK_REDIS_URL');
+}
+
+/** The test Kafka brokers as host:port strings (from .services/env). */
+export function kafkaBrokers(): string[] {
+  return requiredEnv('TIDEMARK_KAFKA_BROKERS')
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
+}
+
+/** The superuser URL of the test Postgres's `tidemark` database (from .services/env). */
+export function pgUrl(): string {
+  return requiredEnv('TIDEMARK_PG_URL');
+}
+
+function requiredEnv(key: string): string {
+  const v = process.env[key];
+  if (!v) throw new Error(`${key} is not set: run "scripts/services up" (npm test does it for you)`);
+  return v;
+}
+
+/** The same server as `url`, another database. */
 export function withDatabase(url: string, db: string): string {
   const u = new URL(url);
   u.pathname = `/${db}`;
@@ -20,21 +45,32 @@ export interface TestDatabase {
 
 /** A fresh database on the test Postgres; drop() also removes slots left in it. */
 export async function createTestDatabase(prefix: string): Promise<TestDatabase> {
-  const admin = process.env.TIDEMARK_PG_URL!;
+  const admin = pgUrl();
   const name = uniqueName(prefix);
   await psql(admin, `CREATE DATABASE ${name}`);
   return {
     name,
     url: withDatabase(admin, name),
     async drop() {
-      await psql(admin, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}' AND pid <> pg_backend_pid()`);
-      await psql(admin, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '${name}' AND NOT active`);
+      await psql(
+        admin,
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}' AND pid <> pg_backend_pid()`,
+      );
+      await psql(
+        admin,
+        `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '${name}' AND NOT active`,
+      );
       await psql(admin, `DROP DATABASE IF EXISTS ${name}`);
     },
   };
 }
 
-export async function psql<T = Record<string, unknown>>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+/** One statement on a short-lived connection; returns its rows. */
+export async function psql<T = Record<string, unknown>>(
+  url: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
   const c = new Client({ connectionString: url });
   await c.connect();
   try {
