@@ -1,6 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Redis from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { Client } from 'pg';
+import { parse } from 'yaml';
+import { parseConfig } from '../../src/config/load';
 import { createTestDatabase, kafkaBrokers, psql, redisUrl, uniqueName } from '../support/services';
 
 /** Proof that `scripts/services up` gives the tests what they rely on, against the real servers. */
@@ -94,5 +98,31 @@ describe('the local services started by scripts/services', () => {
       await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
       await admin.disconnect();
     }
+  });
+});
+
+/** No Docker engine runs here, so the compose file is checked for what can be checked without one. */
+describe('docker-compose.yml', () => {
+  const compose = parse(readFileSync(join(__dirname, '..', '..', 'docker-compose.yml'), 'utf8'));
+
+  it('defines Postgres 15 with logical WAL, Kafka 3.9.1, Redis 7 and tidemark built from the Dockerfile', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['kafka', 'postgres', 'redis', 'tidemark']);
+    expect(compose.services.postgres.image).toBe('postgres:15');
+    expect(compose.services.postgres.command).toContain('wal_level=logical');
+    expect(compose.services.kafka.image).toBe('apache/kafka:3.9.1');
+    expect(compose.services.redis.image).toBe('redis:7');
+    expect(compose.services.tidemark.build).toBe('.');
+    expect(compose.services.tidemark.command).toEqual(['run', '--config', '/config/tidemark.yaml']);
+  });
+
+  it("embeds a tidemark config that the config schema accepts with the service's environment", () => {
+    // Compose turns $${X} into ${X}; tidemark then fills ${X} in from its environment.
+    const text = String(compose.configs['tidemark-config'].content).replace(/\$\$/g, '$');
+    const env = compose.services.tidemark.environment as Record<string, string>;
+    const config = parseConfig(text, env, 'docker-compose.yml tidemark-config');
+    expect(config.pipeline).toBe('compose_demo');
+    expect(config.log).toMatchObject({ kind: 'kafka', brokers: ['kafka:29092'] });
+    expect(config.offsets.kind).toBe('redis');
+    expect(String(config.source.url)).toBe('postgres://tidemark:***@postgres:5432/tidemark');
   });
 });

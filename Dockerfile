@@ -1,0 +1,38 @@
+# syntax=docker/dockerfile:1
+# tidemark as a container: `docker build -t tidemark .`, then
+#   docker run --rm -v $PWD/tidemark.yaml:/config/tidemark.yaml:ro tidemark run --config /config/tidemark.yaml
+# docker-compose.yml runs it next to Postgres, Kafka and Redis.
+
+# ---- build: all dependencies (TypeScript, type packages), compile to dist/, then drop dev deps.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+# better-sqlite3 and @duckdb/node-api ship prebuilt binaries for linux-x64/arm64 glibc; the
+# compiler toolchain is only the fallback for platforms without one (and stays in this stage).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY tsconfig.json ./
+COPY src ./src
+RUN npm run build \
+ && npm prune --omit=dev
+
+# ---- runtime: the same base image (so native modules built above match), production deps only.
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+# A non-root user; /data is where file offsets, a DuckDB warehouse or local Iceberg files go.
+RUN groupadd --system tidemark \
+ && useradd --system --gid tidemark --home-dir /app --shell /usr/sbin/nologin tidemark \
+ && mkdir -p /data /config \
+ && chown tidemark:tidemark /data
+COPY --from=build --chown=root:root /app/package.json /app/package-lock.json ./
+COPY --from=build --chown=root:root /app/node_modules ./node_modules
+COPY --from=build --chown=root:root /app/dist/src ./dist/src
+USER tidemark
+VOLUME ["/data"]
+# The Prometheus /metrics, /healthz and /readyz server (observe.port, default 9464).
+EXPOSE 9464
+ENTRYPOINT ["node", "dist/src/cli/main.js"]
+CMD ["--help"]
