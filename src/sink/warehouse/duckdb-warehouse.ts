@@ -1,0 +1,127 @@
+import { type DuckDBConnection, DuckDBInstance, type DuckDBValue, timestampTZValue } from '@duckdb/node-api';
+import type { ColumnType } from '../../core/column-type';
+import { isTidemarkError, TidemarkError } from '../../core/errors';
+import type { TableSchema } from '../../core/table-schema';
+import { appendDuck, duckColumnType, duckStagingType, duckValueExpr } from './duckdb-types';
+import { ident, META } from './sql-names';
+import { SqlWarehouse } from './sql-warehouse';
+import type { StagedTable } from './staged-rows';
+import type { WarehouseOptions } from './warehouse';
+import type { WarehouseSession } from './warehouse-session';
+
+/**
+ * The DuckDB warehouse: one local database file (the embedded default). Rounds stage each
+ * table with DuckDB's appender into a temp table inside the transaction, then merge (see
+ * merge-sql.ts). Writers in one process share the database through DuckDB's instance cache;
+ * DuckDB's optimistic concurrency makes a second writer of the same token row fail with a
+ * conflict, reported as 'fenced'.
+ */
+export class DuckDbWarehouse extends SqlWarehouse {
+  readonly kind = 'duckdb' as const;
+  readonly name = 'warehouse';
+  /** One transaction at a time on this connection. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly connection: DuckDBConnection,
+    options: WarehouseOptions,
+  ) {
+    super('main', options);
+  }
+
+  static async open(path: string, options: WarehouseOptions = {}): Promise<DuckDbWarehouse> {
+    const instance = await DuckDBInstance.fromCache(path);
+    return new DuckDbWarehouse(await instance.connect(), options);
+  }
+
+  protected transaction<T>(fn: (s: WarehouseSession) => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => this.runTransaction(fn));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async runTransaction<T>(fn: (s: WarehouseSession) => Promise<T>): Promise<T> {
+    const c = this.connection;
+    await c.run('BEGIN TRANSACTION');
+    let result: T;
+    try {
+      result = await fn(duckSession(c));
+    } catch (e) {
+      await c.run('ROLLBACK').catch(() => {});
+      throw classify(e, 'transaction');
+    }
+    try {
+      await c.run('COMMIT');
+    } catch (e) {
+      await c.run('ROLLBACK').catch(() => {});
+      throw classify(e, 'commit');
+    }
+    return result;
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+    this.connection.closeSync();
+  }
+}
+
+function classify(e: unknown, where: 'transaction' | 'commit'): Error {
+  if (isTidemarkError(e)) return e;
+  const msg = (e as Error).message;
+  if (/conflict/i.test(msg)) {
+    return new TidemarkError('fenced', `warehouse (duckdb): another writer changed the same rows (${msg}); nothing applied`, { cause: e });
+  }
+  if (where === 'commit') return new TidemarkError('commit_failed', `warehouse (duckdb): COMMIT failed and was rolled back: ${msg}`, { cause: e });
+  return new TidemarkError('internal', `warehouse (duckdb): ${msg}`, { cause: e });
+}
+
+function duckSession(c: DuckDBConnection): WarehouseSession {
+  return {
+    lsnType: 'UBIGINT',
+    async query(sql, params) {
+      const reader = await c.runAndReadAll(sql, params ? (params as DuckDBValue[]) : undefined);
+      return reader.getRowObjectsJS() as Record<string, unknown>[];
+    },
+    async stage(t: StagedTable, name: string) {
+      const staging = t.schema.columns.map((col) => duckStagingType(col.type));
+      const cols = t.schema.columns.map((col, i) => `${ident(col.name)} ${staging[i]!.toString()}`);
+      await c.run(
+        `CREATE OR REPLACE TEMP TABLE ${name} (${cols.join(', ')}, ${META.op} VARCHAR, ${META.unchanged} VARCHAR, ${META.lsn} UBIGINT, ${META.seq} INTEGER, ${META.commitTime} TIMESTAMPTZ, ${META.idx} BIGINT)`,
+      );
+      const a = await c.createAppender(name.slice(1, -1).replace(/""/g, '"'), 'main', 'temp');
+      const types = t.schema.columns.map((col) => col.type);
+      let idx = 0n;
+      for (const r of t.rows) {
+        for (let i = 0; i < types.length; i++) appendDuck(a, r.values[i] ?? null, types[i]!, staging[i]!);
+        a.appendVarchar(r.op);
+        if (r.unchanged === null) a.appendNull();
+        else a.appendVarchar(r.unchanged);
+        a.appendUBigInt(r.lsn);
+        a.appendInteger(r.seq);
+        a.appendTimestampTZ(timestampTZValue(BigInt(r.commitTimeMs) * 1000n));
+        a.appendBigInt(idx++);
+        a.endRow();
+      }
+      a.flushSync();
+      a.closeSync();
+    },
+    async unstage(name: string) {
+      await c.run(`DROP TABLE IF EXISTS ${name}`);
+    },
+    valueExpr(schema: TableSchema, i: number) {
+      const col = schema.columns[i]!;
+      return duckValueExpr(`s.${ident(col.name)}`, col.type);
+    },
+    columnType: (type: ColumnType) => duckColumnType(type),
+    tableError(e: unknown, table: string) {
+      if (isTidemarkError(e)) return e;
+      const msg = (e as Error).message;
+      if (/^(Conversion|Out of Range|Constraint|Invalid Input) Error/i.test(msg)) {
+        return new TidemarkError('unsupported_value', `warehouse (duckdb): a value of ${table} does not fit its target column: ${msg}; nothing was applied`, { cause: e });
+      }
+      const c2 = classify(e, 'transaction');
+      c2.message = `${c2.message} (table ${table})`;
+      return c2;
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import type { TableSchema } from '../../core/table-schema';
+import { ident, META, qualified } from './sql-names';
+import type { TableMode } from './warehouse';
+
+/**
+ * The SQL that applies a staged table to its target, shared by DuckDB and PostgreSQL (both
+ * accept INSERT … ON CONFLICT, UPDATE … FROM, DELETE … USING and correlated subqueries).
+ * `valueExpr(i)` is how the staged value of column i reads as the target type (a cast in
+ * DuckDB, where some kinds are staged as text; the bare column in PostgreSQL, where COPY
+ * parses straight into the target types).
+ */
+export interface MergeContext {
+  readonly schema: TableSchema;
+  readonly mode: TableMode;
+  /** The staging table's name, already quoted. */
+  readonly staging: string;
+  readonly valueExpr: (columnIndex: number) => string;
+}
+
+const S = 's';
+const T = 't';
+
+function keyMatch(m: MergeContext): string {
+  return m.schema.primaryKey
+    .map((k) => {
+      const i = m.schema.columns.findIndex((c) => c.name === k);
+      return `${T}.${ident(k)} = ${m.valueExpr(i)}`;
+    })
+    .join(' AND ');
+}
+
+function isUnchanged(i: number): string {
+  return `substr(${S}.${META.unchanged}, ${i + 1}, 1) = '1'`;
+}
+
+/** Empties (mirror) or marks deleted (soft-delete) every stored row: a source TRUNCATE. */
+export function truncateSql(m: MergeContext, atMs: number): string {
+  const target = qualified(m.schema);
+  if (m.mode === 'soft-delete') {
+    return `UPDATE ${target} SET ${META.deletedAt} = to_timestamp(${atMs} / 1000.0) WHERE ${META.deletedAt} IS NULL`;
+  }
+  return `DELETE FROM ${target}`;
+}
+
+export function deleteSql(m: MergeContext): string {
+  const target = qualified(m.schema);
+  if (m.mode === 'soft-delete') {
+    return `UPDATE ${target} AS ${T} SET ${META.deletedAt} = ${S}.${META.commitTime} FROM ${m.staging} AS ${S} WHERE ${S}.${META.op} = 'd' AND ${T}.${META.deletedAt} IS NULL AND ${keyMatch(m)}`;
+  }
+  return `DELETE FROM ${target} AS ${T} USING ${m.staging} AS ${S} WHERE ${S}.${META.op} = 'd' AND ${keyMatch(m)}`;
+}
+
+/** Upserts of rows whose every column is known. */
+export function upsertSql(m: MergeContext): string {
+  const cols = m.schema.columns.map((c) => ident(c.name));
+  const exprs = m.schema.columns.map((_, i) => m.valueExpr(i));
+  const keys = new Set(m.schema.primaryKey);
+  const sets = m.schema.columns.filter((c) => !keys.has(c.name)).map((c) => `${ident(c.name)} = EXCLUDED.${ident(c.name)}`);
+  if (m.mode === 'soft-delete') {
+    cols.push(META.deletedAt);
+    exprs.push('NULL');
+    sets.push(`${META.deletedAt} = NULL`);
+  }
+  const onConflict = sets.length === 0 ? 'DO NOTHING' : `DO UPDATE SET ${sets.join(', ')}`;
+  return (
+    `INSERT INTO ${qualified(m.schema)} (${cols.join(', ')}) SELECT ${exprs.join(', ')} FROM ${m.staging} AS ${S} ` +
+    `WHERE ${S}.${META.op} = 'u' AND ${S}.${META.unchanged} IS NULL ON CONFLICT (${m.schema.primaryKey.map(ident).join(', ')}) ${onConflict}`
+  );
+}
+
+/** Counts staged partial updates (TOAST-unchanged columns) whose key is not stored: they cannot be filled. */
+export function missingPartialSql(m: MergeContext): string {
+  return (
+    `SELECT count(*) AS n FROM ${m.staging} AS ${S} WHERE ${S}.${META.op} = 'u' AND ${S}.${META.unchanged} IS NOT NULL ` +
+    `AND NOT EXISTS (SELECT 1 FROM ${qualified(m.schema)} AS ${T} WHERE ${keyMatch(m)})`
+  );
+}
+
+/** Updates of stored rows that keep every TOAST-unchanged column's stored value. */
+export function partialUpdateSql(m: MergeContext): string {
+  const keys = new Set(m.schema.primaryKey);
+  const sets = m.schema.columns
+    .map((c, i) => ({ c, i }))
+    .filter(({ c }) => !keys.has(c.name))
+    .map(({ c, i }) => `${ident(c.name)} = CASE WHEN ${isUnchanged(i)} THEN ${T}.${ident(c.name)} ELSE ${m.valueExpr(i)} END`);
+  if (m.mode === 'soft-delete') sets.push(`${META.deletedAt} = NULL`);
+  return (
+    `UPDATE ${qualified(m.schema)} AS ${T} SET ${sets.join(', ')} FROM ${m.staging} AS ${S} ` +
+    `WHERE ${S}.${META.op} = 'u' AND ${S}.${META.unchanged} IS NOT NULL AND ${keyMatch(m)}`
+  );
+}
+
+const APPEND_META = [META.op, META.lsn, META.seq, META.commitTime];
+
+/**
+ * append mode. `partial` rows (unknown TOAST columns) take them from the latest stored row of
+ * their key; they run before the complete rows so that lookup never sees this round's rows.
+ */
+export function appendSql(m: MergeContext, partial: boolean): string {
+  const target = qualified(m.schema);
+  const cols = [...m.schema.columns.map((c) => ident(c.name)), ...APPEND_META];
+  const exprs = m.schema.columns.map((c, i) => {
+    if (!partial || m.schema.primaryKey.length === 0) return m.valueExpr(i);
+    const latest = `(SELECT ${T}.${ident(c.name)} FROM ${target} AS ${T} WHERE ${keyMatch(m)} ORDER BY ${T}.${META.lsn} DESC, ${T}.${META.seq} DESC LIMIT 1)`;
+    return `CASE WHEN ${isUnchanged(i)} THEN ${latest} ELSE ${m.valueExpr(i)} END`;
+  });
+  exprs.push(...APPEND_META.map((c) => `${S}.${c}`));
+  const which = partial ? 'IS NOT NULL' : 'IS NULL';
+  return `INSERT INTO ${target} (${cols.join(', ')}) SELECT ${exprs.join(', ')} FROM ${m.staging} AS ${S} WHERE ${S}.${META.unchanged} ${which} ORDER BY ${S}.${META.idx}`;
+}

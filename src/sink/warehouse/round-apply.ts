@@ -1,0 +1,61 @@
+import { TidemarkError } from '../../core/errors';
+import { tableKey } from '../../core/table-schema';
+import type { CommitRound } from '../sink-target';
+import { appendSql, deleteSql, type MergeContext, missingPartialSql, partialUpdateSql, truncateSql, upsertSql } from './merge-sql';
+import type { MetaTables } from './meta-tables';
+import { ident } from './sql-names';
+import { stageTable } from './staged-rows';
+import type { WarehouseHooks } from './warehouse';
+import type { WarehouseSession } from './warehouse-session';
+
+/**
+ * The body of one round's transaction (the caller owns BEGIN / COMMIT / ROLLBACK):
+ * 1. move every token conditionally, first: a fenced round fails before any work, and in
+ *    PostgreSQL the token row lock makes a concurrent writer wait and then see the new token;
+ * 2. stage every table (bulk load), 3. apply every table, 4. record the cut.
+ */
+export async function applyRoundIn(s: WarehouseSession, meta: MetaTables, round: CommitRound, hooks: WarehouseHooks = {}): Promise<void> {
+  for (const u of round.tokens) await meta.moveToken(s, u, round.cutLsn, round.commitId);
+  const staged = round.tables.map((t) => stageTable(t.schema, t.options.mode, t.events));
+  const names = staged.map((_, i) => ident(`_tidemark_stage_${i}`));
+  for (let i = 0; i < staged.length; i++) {
+    const st = staged[i]!;
+    if (st.rows.length === 0) continue;
+    try {
+      await s.stage(st, names[i]!);
+    } catch (e) {
+      throw s.tableError(e, tableKey(st.schema));
+    }
+  }
+  await hooks.afterStage?.();
+  for (let i = 0; i < staged.length; i++) {
+    const st = staged[i]!;
+    const name = tableKey(st.schema);
+    const m: MergeContext = { schema: st.schema, mode: st.mode, staging: names[i]!, valueExpr: (c) => s.valueExpr(st.schema, c) };
+    try {
+      if (st.truncatedAtMs !== null) await s.query(truncateSql(m, st.truncatedAtMs));
+      if (st.rows.length === 0) continue;
+      if (st.mode === 'append') {
+        if (st.anyUnchanged) await s.query(appendSql(m, true));
+        await s.query(appendSql(m, false));
+      } else {
+        if (st.rows.some((r) => r.op === 'd')) await s.query(deleteSql(m));
+        if (st.anyUnchanged) {
+          const missing = Number((await s.query(missingPartialSql(m)))[0]?.n ?? 0);
+          if (missing > 0) {
+            throw new TidemarkError('corrupt_state', `${name}: ${missing} update(s) with unchanged (TOAST) columns for keys the warehouse does not hold; their stored values cannot be kept`, {
+              fix: 'the warehouse table is behind the source: rebuild it (drop it and re-snapshot)',
+            });
+          }
+          await s.query(partialUpdateSql(m));
+        }
+        await s.query(upsertSql(m));
+      }
+      await s.unstage(names[i]!);
+    } catch (e) {
+      throw s.tableError(e, name);
+    }
+  }
+  await meta.recordCut(s, round.cutLsn, round.commitId);
+  await hooks.beforeCommit?.();
+}

@@ -1,0 +1,104 @@
+import type { TableOptions } from '../../config/schema';
+import { TidemarkError } from '../../core/errors';
+import { type Lsn, parseLsn } from '../../core/lsn';
+import { type TableSchema, tableKey } from '../../core/table-schema';
+import type { CommitRound } from '../sink-target';
+import { MetaTables } from './meta-tables';
+import { applyRoundIn } from './round-apply';
+import { diffSchemas } from './schema-diff';
+import { alterSql, createTableSql } from './table-ddl';
+import { DEFAULT_EVOLUTION_POLICY, type EvolutionPolicy, type TableMode, type Warehouse, type WarehouseOptions } from './warehouse';
+import type { WarehouseSession } from './warehouse-session';
+
+/**
+ * The adapter-independent half of a warehouse: table preparation and evolution, rounds,
+ * tokens. An adapter supplies `transaction` (one database transaction with its error mapping:
+ * a failure before COMMIT rolls back; a failure of COMMIT itself is 'commit_state_unknown').
+ */
+export abstract class SqlWarehouse implements Warehouse {
+  abstract readonly kind: 'duckdb' | 'postgres';
+  abstract readonly name: string;
+  protected readonly meta: MetaTables;
+  private metaReady = false;
+
+  protected constructor(
+    metaSchema: string,
+    protected readonly options: WarehouseOptions,
+  ) {
+    this.meta = new MetaTables(metaSchema);
+  }
+
+  protected abstract transaction<T>(fn: (s: WarehouseSession) => Promise<T>): Promise<T>;
+  abstract close(): Promise<void>;
+
+  private async ensureMeta(): Promise<void> {
+    if (this.metaReady) return;
+    await this.transaction(async (s) => {
+      for (const sql of this.meta.ddl()) await s.query(sql);
+    });
+    this.metaReady = true;
+  }
+
+  async prepareTables(tables: readonly { schema: TableSchema; options: Pick<TableOptions, 'mode'> }[]): Promise<void> {
+    await this.ensureMeta();
+    for (const { schema, options } of tables) {
+      const key = tableKey(schema);
+      await this.transaction(async (s) => {
+        const rows = await s.query(`SELECT mode, schema_json FROM ${this.meta.tables} WHERE table_key = $1`, [key]);
+        const stored = rows[0] as { mode: string; schema_json: string } | undefined;
+        if (!stored) {
+          if (options.mode !== 'append' && schema.primaryKey.length === 0) {
+            throw new TidemarkError('source_setup', `warehouse: table ${key} has no key; ${options.mode} mode needs one`, {
+              fix: 'give the table a primary key, configure source.keys for it, or set its mode to "append"',
+            });
+          }
+          for (const sql of createTableSql(s, schema, options.mode)) await s.query(sql);
+        } else {
+          if (stored.mode !== options.mode) {
+            throw new TidemarkError('schema_incompatible', `warehouse: table ${key} was built in ${stored.mode} mode, now configured as ${options.mode}`, {
+              fix: 'rebuild the warehouse table (drop it and re-snapshot) or restore the mode',
+            });
+          }
+          const from = JSON.parse(stored.schema_json) as TableSchema;
+          if (JSON.stringify(from) === JSON.stringify(schema)) return;
+          await this.evolveIn(s, from, schema, options.mode, this.options.policy ?? DEFAULT_EVOLUTION_POLICY);
+        }
+        await s.query(
+          `INSERT INTO ${this.meta.tables} (table_key, mode, schema_json, updated_at) VALUES ($1, $2, $3, now()) ON CONFLICT (table_key) DO UPDATE SET mode = EXCLUDED.mode, schema_json = EXCLUDED.schema_json, updated_at = EXCLUDED.updated_at`,
+          [key, options.mode, JSON.stringify(schema)],
+        );
+      });
+    }
+  }
+
+  async evolveTable(from: TableSchema, to: TableSchema, mode: TableMode, policy: EvolutionPolicy = this.options.policy ?? DEFAULT_EVOLUTION_POLICY): Promise<void> {
+    await this.transaction((s) => this.evolveIn(s, from, to, mode, policy));
+  }
+
+  private async evolveIn(s: WarehouseSession, from: TableSchema, to: TableSchema, mode: TableMode, policy: EvolutionPolicy): Promise<void> {
+    const actions = diffSchemas(from, to, policy);
+    for (const a of actions) {
+      if (a.kind === 'keep') this.options.log?.(`warehouse: source dropped column "${a.column}" of ${tableKey(to)}; kept as a nullable column`, { table: tableKey(to), column: a.column, mode });
+    }
+    for (const sql of alterSql(s, to, actions)) await s.query(sql);
+  }
+
+  async commitRound(round: CommitRound): Promise<void> {
+    await this.ensureMeta();
+    await this.transaction((s) => applyRoundIn(s, this.meta, round, this.options.hooks));
+  }
+
+  async readTokens(): Promise<Map<string, string>> {
+    await this.ensureMeta();
+    const rows = await this.transaction((s) => s.query(`SELECT channel, token FROM ${this.meta.offsets}`));
+    return new Map(rows.map((r) => [String(r.channel), String(r.token)]));
+  }
+
+  async lastCut(): Promise<{ lsn: Lsn; commitId: string; atMs: number } | null> {
+    await this.ensureMeta();
+    const rows = await this.transaction((s) => s.query(`SELECT cut_lsn, commit_id, CAST(extract(epoch FROM committed_at) * 1000 AS BIGINT) AS at_ms FROM ${this.meta.cut} WHERE id = 1`));
+    const r = rows[0];
+    if (!r) return null;
+    return { lsn: parseLsn(String(r.cut_lsn)), commitId: String(r.commit_id), atMs: Number(r.at_ms) };
+  }
+}
