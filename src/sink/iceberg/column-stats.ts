@@ -1,0 +1,91 @@
+import type { Value } from '../../core/column-type';
+import type { IcebergField, IcebergPrimitive, IcebergType } from './iceberg-types';
+import { decimalOf } from './iceberg-types';
+import { serializeSingleValue } from './single-value';
+import { decimalToUnscaled } from './value-codec';
+
+/** Per-file column metrics as manifests record them (spec, "Manifests": data_file fields 109-128). */
+export interface FileMetrics {
+  readonly valueCounts: Map<number, bigint>;
+  readonly nullValueCounts: Map<number, bigint>;
+  readonly nanValueCounts: Map<number, bigint>;
+  readonly lowerBounds: Map<number, Uint8Array>;
+  readonly upperBounds: Map<number, Uint8Array>;
+}
+
+/** Strings longer than this (in UTF-8 bytes) get a truncated lower bound and no upper bound. */
+const STRING_BOUND_BYTES = 64;
+
+export function collectMetrics(fields: readonly IcebergField[], columns: readonly (readonly Value[])[]): FileMetrics {
+  const m: FileMetrics = { valueCounts: new Map(), nullValueCounts: new Map(), nanValueCounts: new Map(), lowerBounds: new Map(), upperBounds: new Map() };
+  fields.forEach((f, i) => addColumn(m, f.id, f.type, columns[i]!));
+  return m;
+}
+
+function addColumn(m: FileMetrics, id: number, t: IcebergType, values: readonly Value[]): void {
+  if (typeof t !== 'string') {
+    // Metrics of list elements: counts only (bounds of repeated fields are optional).
+    const flat: Value[] = [];
+    for (const v of values) if (Array.isArray(v)) flat.push(...v);
+    addCounts(m, t['element-id'], flat);
+    return;
+  }
+  addCounts(m, id, values);
+  if (t === 'float' || t === 'double') {
+    m.nanValueCounts.set(id, BigInt(values.filter((v) => typeof v === 'number' && Number.isNaN(v)).length));
+  }
+  let min: Value = null;
+  let max: Value = null;
+  const cmp = comparator(t);
+  for (const v of values) {
+    if (v === null || v === undefined || (typeof v === 'number' && Number.isNaN(v))) continue;
+    if (min === null || cmp(v, min) < 0) min = v;
+    if (max === null || cmp(v, max) > 0) max = v;
+  }
+  if (min === null || max === null) return;
+  if (t === 'string') {
+    const lo = Buffer.from(min as string, 'utf8');
+    m.lowerBounds.set(id, lo.length <= STRING_BOUND_BYTES ? lo : truncateUtf8(lo, STRING_BOUND_BYTES));
+    const hi = Buffer.from(max as string, 'utf8');
+    if (hi.length <= STRING_BOUND_BYTES) m.upperBounds.set(id, hi);
+    return;
+  }
+  if (t === 'binary') {
+    const lo = min as Uint8Array;
+    m.lowerBounds.set(id, lo.length <= STRING_BOUND_BYTES ? lo : lo.subarray(0, STRING_BOUND_BYTES));
+    if ((max as Uint8Array).length <= STRING_BOUND_BYTES) m.upperBounds.set(id, max as Uint8Array);
+    return;
+  }
+  if (t === 'float' || t === 'double') {
+    // -0 and 0 compare equal; the spec orders -0 before 0.
+    if (Object.is(min, 0)) min = -0;
+    if (Object.is(max, -0)) max = 0;
+  }
+  m.lowerBounds.set(id, serializeSingleValue(t, min));
+  m.upperBounds.set(id, serializeSingleValue(t, max));
+}
+
+function addCounts(m: FileMetrics, id: number, values: readonly Value[]): void {
+  m.valueCounts.set(id, BigInt(values.length));
+  m.nullValueCounts.set(id, BigInt(values.filter((v) => v === null || v === undefined).length));
+}
+
+/** Cuts UTF-8 bytes to at most `max`, never inside a code point: a prefix is a valid lower bound. */
+function truncateUtf8(b: Buffer, max: number): Buffer {
+  let end = max;
+  while (end > 0 && (b[end]! & 0xc0) === 0x80) end--;
+  return b.subarray(0, end);
+}
+
+function comparator(t: IcebergPrimitive): (a: Value, b: Value) => number {
+  const dec = decimalOf(t);
+  if (dec) return (a, b) => { const x = decimalToUnscaled(String(a), dec.scale, 'bound'); const y = decimalToUnscaled(String(b), dec.scale, 'bound'); return x < y ? -1 : x > y ? 1 : 0; };
+  switch (t) {
+    // Strings compare as UTF-8 bytes (unsigned), as Iceberg does; not as UTF-16 code units.
+    case 'string': return (a, b) => Buffer.compare(Buffer.from(a as string, 'utf8'), Buffer.from(b as string, 'utf8'));
+    case 'binary': return (a, b) => Buffer.compare(a as Uint8Array, b as Uint8Array);
+    case 'boolean': return (a, b) => Number(a) - Number(b);
+    case 'uuid': return (a, b) => ((a as string) < (b as string) ? -1 : a === b ? 0 : 1);
+    default: return (a, b) => ((a as number) < (b as number) ? -1 : (a as number) > (b as number) ? 1 : 0);
+  }
+}

@@ -1,0 +1,63 @@
+import { promises as fs } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Storage of data, delete, manifest and metadata files. Locations are URIs as written into
+ * metadata (file:///…, s3://…). `write` resolves only once the bytes are durable; files are
+ * never overwritten (every location tidemark writes is new), so a write is idempotent.
+ */
+export interface FileIO {
+  write(location: string, bytes: Uint8Array): Promise<void>;
+  read(location: string): Promise<Uint8Array>;
+  exists(location: string): Promise<boolean>;
+  delete(location: string): Promise<void>;
+  /** Every file under a location prefix, with its modification time (orphan removal). */
+  list(prefix: string): Promise<{ location: string; modifiedMs: number }[]>;
+}
+
+/** Local filesystem FileIO; locations are file:// URIs (readers resolve them without configuration). */
+export class LocalFileIO implements FileIO {
+  async write(location: string, bytes: Uint8Array): Promise<void> {
+    const path = toPath(location);
+    await fs.mkdir(dirname(path), { recursive: true });
+    const handle = await fs.open(path, 'w');
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async read(location: string): Promise<Uint8Array> {
+    return fs.readFile(toPath(location));
+  }
+
+  async exists(location: string): Promise<boolean> {
+    return fs.access(toPath(location)).then(() => true, () => false);
+  }
+
+  async delete(location: string): Promise<void> {
+    await fs.rm(toPath(location), { force: true });
+  }
+
+  async list(prefix: string): Promise<{ location: string; modifiedMs: number }[]> {
+    const root = toPath(prefix);
+    const out: { location: string; modifiedMs: number }[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+      for (const e of entries) {
+        const p = `${dir}/${e.name}`;
+        if (e.isDirectory()) await walk(p);
+        else out.push({ location: `file://${p}`, modifiedMs: (await fs.stat(p)).mtimeMs });
+      }
+    };
+    await walk(root.replace(/\/$/, ''));
+    return out;
+  }
+}
+
+export function toPath(location: string): string {
+  return location.startsWith('file:') ? fileURLToPath(location) : location;
+}

@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+import type { Row } from '../../core/change-event';
+import { TidemarkError } from '../../core/errors';
+import { encodeKey } from '../../core/row-key';
+import type { TableRef, TableSchema } from '../../core/table-schema';
+import type { CollapsedBatch } from '../collapse';
+import type { Catalog, TableIdent } from './catalog';
+import { identText } from './catalog';
+import type { FileIO } from './file-io';
+import { initialSchema } from './iceberg-types';
+import { decodeParquet } from './parquet-files';
+import { buildSnapshot, COMMIT_ID_PROPERTY } from './snapshot-builder';
+import type { StagedChange } from './staged-change';
+import { scanLiveRows, schemaOfSnapshot } from './table-scan';
+import type { TableState } from './table-state';
+import { loadMetadata, rebuildIndex } from './table-state';
+import { stageBatch } from './table-stager';
+import { checkSchema } from './schema-check';
+import type { TableMetadata } from './table-metadata';
+import { currentSchema, currentSnapshot, newTableMetadata } from './table-metadata';
+
+export interface LakehouseOptions {
+  readonly catalog: Catalog;
+  readonly io: FileIO;
+  /** Warehouse root location (file:///… or s3://…); a table lives at <root>/<namespace>/<name>. */
+  readonly warehouse: string;
+  /** Rows per data file (default 1,000,000: files of tens to hundreds of MB for typical rows). */
+  readonly targetFileRows?: number;
+  /** Commit attempts on conflicts before giving up with commit_failed (default 8). */
+  readonly maxCommitAttempts?: number;
+}
+
+export interface CommitOptions {
+  /** tidemark.* summary properties (offset tokens, cut LSN), written into every table's snapshot. */
+  readonly properties: Readonly<Record<string, string>>;
+  /** Identifies this commit in the snapshot summaries (tidemark.commit-id); random by default. */
+  readonly commitId?: string;
+  /**
+   * Called with a table's current summary after another writer committed to it: false when
+   * the writer moved the tidemark.* token this round started from (the round is fenced).
+   */
+  readonly expected?: (table: TableIdent, summary: Readonly<Record<string, string>> | null) => boolean;
+}
+
+export interface CommitResult {
+  readonly commitId: string;
+  /** New snapshot id per table (identText). */
+  readonly snapshots: ReadonlyMap<string, number>;
+  readonly attempts: number;
+}
+
+export const identOf = (t: TableRef): TableIdent => ({ namespace: t.schema, name: t.table });
+
+/**
+ * The lakehouse writer: Iceberg v2 tables, one per source table, written as Parquet data files
+ * and position-delete files. Contract: `stage` writes files but commits nothing; `commit`
+ * makes all staged tables' snapshots visible atomically and resolves only once the catalog
+ * committed. A rejected commit is a TidemarkError: `fenced` or `commit_failed` (certainly not
+ * committed: the staged files may be deleted with `discard`) or `commit_state_unknown` (never
+ * delete files then: reload and look for the commit id with `findCommit`).
+ */
+export class Lakehouse {
+  private readonly tables = new Map<string, TableState>();
+
+  constructor(private readonly opts: LakehouseOptions) {}
+
+  /** Creates the table if it does not exist (idempotent), then loads it. */
+  async createTable(schema: TableSchema, properties: Record<string, string> = {}): Promise<void> {
+    const ident = identOf(schema);
+    if ((await this.opts.catalog.currentLocation(ident)) === null) {
+      await this.opts.catalog.ensureNamespace(ident.namespace);
+      const { schema: ice, lastColumnId } = initialSchema(schema);
+      const location = `${this.opts.warehouse.replace(/\/$/, '')}/${ident.namespace}/${ident.name}`;
+      const m = newTableMetadata(location, ice, lastColumnId, { 'spec-id': 0, fields: [] }, properties);
+      const file = `${location}/metadata/00000-${randomUUID()}.metadata.json`;
+      await this.opts.io.write(file, Buffer.from(JSON.stringify(m), 'utf8'));
+      const out = await this.opts.catalog.swap([{ table: ident, expected: null, next: file }]);
+      if (out.kind === 'unknown') throw new TidemarkError('commit_state_unknown', `table ${identText(ident)}: create outcome unknown`, { cause: out.cause });
+    }
+    await this.open(ident, true);
+  }
+
+  /** Loads a table's metadata (cached) and, unless fresh, its key index. */
+  private async open(ident: TableIdent, reload = false): Promise<TableState> {
+    const key = identText(ident);
+    let st = this.tables.get(key);
+    if (!st || reload) {
+      const loaded = await loadMetadata(this.opts.catalog, this.opts.io, ident);
+      if (!loaded) throw new TidemarkError('schema_incompatible', `table ${key} does not exist in catalog ${this.opts.catalog.name}`);
+      if (st && st.metadataLocation === loaded.location) return st;
+      st = { ident, metadataLocation: loaded.location, metadata: loaded.metadata, index: null };
+      this.tables.set(key, st);
+    }
+    if (!st.index) st.index = await rebuildIndex(this.opts.io, st.metadata, ident);
+    return st;
+  }
+
+  async metadata(table: TableRef): Promise<TableMetadata> {
+    return (await this.open(identOf(table))).metadata;
+  }
+
+  /** Writes a batch's files; commits nothing. */
+  async stage(schema: TableSchema, batch: CollapsedBatch): Promise<StagedChange> {
+    const st = await this.open(identOf(schema));
+    checkSchema(schema, currentSchema(st.metadata), identText(st.ident));
+    return stageBatch(this.opts.io, st, batch, {
+      targetFileRows: this.opts.targetFileRows ?? 1_000_000,
+      lookup: async (keys) => this.lookupByEncodedKeys(st, keys),
+    });
+  }
+
+  /** Deletes a staged change's files: only after a commit that certainly did not land. */
+  async discard(staged: readonly StagedChange[]): Promise<void> {
+    for (const s of staged) for (const f of s.files) await this.opts.io.delete(f);
+  }
+
+  async commit(staged: readonly StagedChange[], opts: CommitOptions): Promise<CommitResult> {
+    const commitId = opts.commitId ?? randomUUID();
+    const props = { ...opts.properties, [COMMIT_ID_PROPERTY]: commitId };
+    const maxAttempts = this.opts.maxCommitAttempts ?? 8;
+    let rebased = false;
+    for (let attempt = 1; ; attempt++) {
+      const built = [];
+      for (const s of staged) {
+        const st = await this.open(s.table);
+        built.push({ s, st, b: await buildSnapshot(this.opts.io, st.metadata, st.metadataLocation, s, props) });
+      }
+      const out = await this.opts.catalog.swap(built.map(({ st, b }) => ({ table: st.ident, expected: st.metadataLocation, next: b.metadataLocation })));
+      if (out.kind === 'committed') {
+        for (const { s, st, b } of built) {
+          st.metadata = b.metadata;
+          st.metadataLocation = b.metadataLocation;
+          if (rebased || !st.index) st.index = null;
+          else for (const op of s.indexOps) op.file === null ? st.index.delete(op.key) : st.index.set(op.key, op.file, op.pos);
+        }
+        return { commitId, snapshots: new Map(built.map(({ st, b }) => [identText(st.ident), b.snapshotId])), attempts: attempt };
+      }
+      if (out.kind === 'unknown') {
+        if (await this.findCommit(staged.map((s) => s.table), commitId)) {
+          for (const { st } of built) st.index = null;
+          return { commitId, snapshots: new Map(), attempts: attempt };
+        }
+        throw new TidemarkError('commit_state_unknown', `commit ${commitId} of ${staged.map((s) => identText(s.table)).join(', ')}: outcome unknown`, { cause: out.cause, fix: 'reload and look for the commit id before retrying; never delete its files' });
+      }
+      // Conflict: another writer moved a table. Reload all, re-check the tokens, rebase.
+      for (const { st } of built) {
+        const fresh = await this.open(st.ident, true);
+        const summary = currentSnapshot(fresh.metadata)?.summary ?? null;
+        if (opts.expected && !opts.expected(st.ident, summary)) {
+          throw new TidemarkError('fenced', `table ${identText(st.ident)}: another writer moved its tidemark token; commit ${commitId} is void`);
+        }
+      }
+      rebased = true;
+      if (attempt >= maxAttempts) throw new TidemarkError('commit_failed', `commit ${commitId}: still conflicting after ${attempt} attempts`);
+      await new Promise((r) => setTimeout(r, Math.min(2000, 20 * 2 ** attempt) * (0.5 + Math.random())));
+    }
+  }
+
+  /** True when every table's snapshots include one carrying `commitId`. */
+  async findCommit(tables: readonly TableIdent[], commitId: string): Promise<boolean> {
+    for (const t of tables) {
+      const st = await this.open(t, true);
+      if (!st.metadata.snapshots.some((s) => s.summary[COMMIT_ID_PROPERTY] === commitId)) return false;
+    }
+    return true;
+  }
+
+  /** The current snapshot's summary (tidemark.* tokens: the sink's source of truth on restart). */
+  async readSummary(table: TableRef): Promise<Readonly<Record<string, string>> | null> {
+    const st = await this.open(identOf(table), true);
+    return currentSnapshot(st.metadata)?.summary ?? null;
+  }
+
+  /** The stored rows of `keys` (rows holding the key columns), by encoded key; missing keys are absent. */
+  async lookupRows(schema: TableSchema, keys: readonly Row[]): Promise<Map<string, Row>> {
+    const st = await this.open(identOf(schema));
+    return this.lookupByEncodedKeys(st, keys.map((k) => encodeKey(k, schema.primaryKey)));
+  }
+
+  private async lookupByEncodedKeys(st: TableState, keys: readonly string[]): Promise<Map<string, Row>> {
+    const fields = currentSchema(st.metadata).fields;
+    const byFile = new Map<string, { key: string; pos: number }[]>();
+    for (const key of keys) {
+      const loc = st.index!.get(key);
+      if (!loc) continue;
+      const list = byFile.get(loc.file) ?? [];
+      list.push({ key, pos: loc.pos });
+      byFile.set(loc.file, list);
+    }
+    const out = new Map<string, Row>();
+    for (const [file, wanted] of byFile) {
+      let bytes: Uint8Array;
+      try {
+        bytes = await this.opts.io.read(file);
+      } catch (e) {
+        throw new TidemarkError('corrupt_state', `table ${identText(st.ident)}: data file ${file} cannot be read`, { cause: e });
+      }
+      const { columns } = decodeParquet(bytes, fields);
+      for (const w of wanted) {
+        const row: Row = {};
+        fields.forEach((f, i) => { row[f.name] = columns[i]![w.pos]!; });
+        out.set(w.key, row);
+      }
+    }
+    return out;
+  }
+
+  /** Every live row of the table, at its current snapshot or at `snapshotId` (time travel). */
+  async scan(table: TableRef, snapshotId?: number): Promise<Row[]> {
+    const st = await this.open(identOf(table), true);
+    const fields = schemaOfSnapshot(st.metadata, snapshotId).fields;
+    const rows: Row[] = [];
+    for await (const r of scanLiveRows(this.opts.io, st.metadata, identText(st.ident), fields, snapshotId)) rows.push(r.row);
+    return rows;
+  }
+}

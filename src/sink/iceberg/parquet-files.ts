@@ -1,0 +1,50 @@
+import * as arrow from 'apache-arrow';
+import * as parquet from 'parquet-wasm';
+import type { Value } from '../../core/column-type';
+import type { IcebergField } from './iceberg-types';
+import { arrowFieldOf, buildColumn, FIELD_ID_KEY, readColumn } from './arrow-columns';
+import type { FileMetrics } from './column-stats';
+import { collectMetrics } from './column-stats';
+
+export interface EncodedParquet {
+  readonly bytes: Uint8Array;
+  readonly recordCount: number;
+  readonly metrics: FileMetrics;
+}
+
+/**
+ * Encodes columns (canonical values, one array per field) as one ZSTD Parquet file whose
+ * columns carry their Iceberg field ids (spec, "Parquet": field_id on every field).
+ */
+export function encodeParquet(fields: readonly IcebergField[], columns: readonly (readonly Value[])[], where: string): EncodedParquet {
+  const n = columns[0]?.length ?? 0;
+  const schema = new arrow.Schema(fields.map(arrowFieldOf));
+  const children = fields.map((f, i) => buildColumn(f.type, columns[i]!, `${where} column "${f.name}"`));
+  const struct = arrow.makeData({ type: new arrow.Struct(schema.fields), length: n, nullCount: 0, children });
+  const table = new arrow.Table([new arrow.RecordBatch(schema, struct)]);
+  const wasmTable = parquet.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
+  const props = new parquet.WriterPropertiesBuilder().setCompression(parquet.Compression.ZSTD).build();
+  const bytes = parquet.writeParquet(wasmTable, props);
+  return { bytes, recordCount: n, metrics: collectMetrics(fields, columns) };
+}
+
+/**
+ * Decodes the columns of `fields` from Parquet bytes, matched by field id (so renamed columns
+ * still match); a field absent from the file (added later) reads as nulls.
+ */
+export function decodeParquet(bytes: Uint8Array, fields: readonly IcebergField[]): { rowCount: number; columns: Value[][] } {
+  const table = arrow.tableFromIPC(parquet.readParquet(bytes).intoIPCStream());
+  const byId = new Map<number, number>();
+  table.schema.fields.forEach((f, i) => {
+    const id = f.metadata.get(FIELD_ID_KEY);
+    if (id !== undefined) byId.set(Number(id), i);
+  });
+  const columns = fields.map((f) => {
+    const idx = byId.get(f.id);
+    if (idx === undefined) return new Array<Value>(table.numRows).fill(null);
+    const out: Value[] = [];
+    for (const chunk of table.getChildAt(idx)!.data) for (const v of readColumn(f.type, chunk)) out.push(v);
+    return out;
+  });
+  return { rowCount: table.numRows, columns };
+}

@@ -1,0 +1,23 @@
+import type { TableIdent } from './catalog';
+import type { ManifestFileRecord } from './manifests';
+
+/** One index change to apply once the snapshot that carries it is committed. */
+export type IndexOp = { readonly key: string; readonly file: string; readonly pos: number } | { readonly key: string; readonly file: null };
+
+/**
+ * A table's change written to storage but not committed: data and delete files and their
+ * manifests (entries inherit snapshot id and sequence number, so the same manifests serve
+ * every commit attempt). Until a commit lands, `files` are garbage the caller may delete.
+ */
+export interface StagedChange {
+  readonly table: TableIdent;
+  /** The metadata location the change was computed against. */
+  readonly baseLocation: string;
+  readonly truncate: boolean;
+  /** Manifest list entries of the new manifests, without snapshot id and sequence number yet. */
+  readonly manifests: readonly Omit<ManifestFileRecord, 'added_snapshot_id' | 'sequence_number' | 'min_sequence_number'>[];
+  readonly indexOps: readonly IndexOp[];
+  readonly added: { dataFiles: number; records: number; deleteFiles: number; positionDeletes: number; bytes: number };
+  /** Every location written for this change (data, delete and manifest files). */
+  readonly files: readonly string[];
+}

@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import type { Row } from '../../core/change-event';
+import type { Value } from '../../core/column-type';
+import { TidemarkError } from '../../core/errors';
+import type { CollapsedBatch } from '../collapse';
+import { identText } from './catalog';
+import type { FileIO } from './file-io';
+import type { IcebergSchema } from './iceberg-types';
+import type { DataFileRecord, ManifestEntry } from './manifests';
+import { encodeManifest } from './manifests';
+import { encodeParquet } from './parquet-files';
+import type { IndexOp, StagedChange } from './staged-change';
+import { POS_DELETE_FIELDS } from './table-scan';
+import type { TableState } from './table-state';
+import { currentSchema, defaultSpec } from './table-metadata';
+
+export interface StageOptions {
+  /** Rows per data file; a batch with more rows is split. */
+  readonly targetFileRows: number;
+  /** Fills TOAST columns still `unchanged` after collapse from the stored rows. */
+  readonly lookup: (keys: readonly string[]) => Promise<Map<string, Row>>;
+}
+
+/**
+ * Writes one table's collapsed batch as Parquet data files (new row images) and one
+ * position-delete file (old images of updated, replaced and deleted keys), plus their
+ * manifests. Nothing is committed; the index is changed only when the commit lands.
+ */
+export async function stageBatch(io: FileIO, state: TableState, batch: CollapsedBatch, opts: StageOptions): Promise<StagedChange> {
+  const m = state.metadata;
+  const where = `table ${identText(state.ident)}`;
+  const schema = currentSchema(m);
+  const index = state.index!;
+  const deletes: { file: string; pos: number }[] = [];
+  const indexOps: IndexOp[] = [];
+  if (batch.truncatedAt) {
+    for (const e of index.entriesLive()) {
+      deletes.push({ file: e.file, pos: e.pos });
+      indexOps.push({ key: e.key, file: null });
+    }
+  }
+  const dropped = new Set(batch.truncatedAt ? indexOps.map((o) => o.key) : []);
+  const needFill = batch.changes.filter((c) => c.kind === 'upsert' && c.unchanged.length > 0).map((c) => c.key);
+  const stored = needFill.length > 0 ? await opts.lookup(needFill) : new Map<string, Row>();
+  const rows: { key: string; row: Row }[] = [];
+  for (const c of batch.changes) {
+    const old = dropped.has(c.key) ? undefined : index.get(c.key);
+    if (old) deletes.push(old);
+    if (c.kind === 'delete') {
+      if (old) indexOps.push({ key: c.key, file: null });
+      continue;
+    }
+    let row = c.row;
+    if (c.unchanged.length > 0) {
+      const prior = stored.get(c.key);
+      if (!prior) throw new TidemarkError('unsupported_value', `${where}: key ${c.key} has unchanged (TOAST) columns ${c.unchanged.join(', ')} but no stored row to take them from`);
+      row = { ...row };
+      for (const col of c.unchanged) row[col] = prior[col] ?? null;
+    }
+    rows.push({ key: c.key, row });
+  }
+  const dir = `${m.location}/data`;
+  const files: string[] = [];
+  const dataFiles: DataFileRecord[] = [];
+  for (let start = 0; start < rows.length; start += opts.targetFileRows) {
+    const chunk = rows.slice(start, start + opts.targetFileRows);
+    const columns = schema.fields.map((f) => chunk.map((r) => (f.name in r.row ? r.row[f.name]! : null) as Value));
+    const enc = encodeParquet(schema.fields, columns, where);
+    const path = `${dir}/${randomUUID()}.parquet`;
+    await io.write(path, enc.bytes);
+    files.push(path);
+    dataFiles.push({ content: 0, filePath: path, recordCount: enc.recordCount, fileSizeInBytes: enc.bytes.length, partition: {}, metrics: enc.metrics });
+    chunk.forEach((r, pos) => indexOps.push({ key: r.key, file: path, pos }));
+  }
+  const deleteFiles: DataFileRecord[] = [];
+  if (deletes.length > 0) {
+    // Sorted by file path then position, as the spec requires of position-delete files.
+    deletes.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.pos - b.pos));
+    const enc = encodeParquet(POS_DELETE_FIELDS, [deletes.map((d) => d.file), deletes.map((d) => BigInt(d.pos))], where);
+    const path = `${dir}/${randomUUID()}-deletes.parquet`;
+    await io.write(path, enc.bytes);
+    files.push(path);
+    deleteFiles.push({ content: 1, filePath: path, recordCount: enc.recordCount, fileSizeInBytes: enc.bytes.length, partition: {}, metrics: enc.metrics });
+  }
+  const manifests: StagedChange['manifests'][number][] = [];
+  for (const [content, list] of [[0, dataFiles], [1, deleteFiles]] as const) {
+    if (list.length === 0) continue;
+    const entries: ManifestEntry[] = list.map((file) => ({ status: 1, snapshotId: null, sequenceNumber: null, fileSequenceNumber: null, file }));
+    const bytes = await encodeManifest({ schema, spec: defaultSpec(m), partitionAvroFields: [], content }, entries);
+    const path = `${m.location}/metadata/${randomUUID()}-m${content}.avro`;
+    await io.write(path, bytes);
+    files.push(path);
+    manifests.push({
+      manifest_path: path, manifest_length: bytes.length, partition_spec_id: defaultSpec(m)['spec-id'], content,
+      added_files_count: list.length, existing_files_count: 0, deleted_files_count: 0,
+      added_rows_count: list.reduce((n, f) => n + f.recordCount, 0), existing_rows_count: 0, deleted_rows_count: 0,
+      partitions: [], key_metadata: null,
+    });
+  }
+  return {
+    table: state.ident,
+    baseLocation: state.metadataLocation,
+    truncate: batch.truncatedAt !== null,
+    manifests,
+    indexOps,
+    added: {
+      dataFiles: dataFiles.length,
+      records: rows.length,
+      deleteFiles: deleteFiles.length,
+      positionDeletes: deletes.length,
+      bytes: [...dataFiles, ...deleteFiles].reduce((n, f) => n + f.fileSizeInBytes, 0),
+    },
+    files,
+  };
+}
+
+export function schemaFieldNames(s: IcebergSchema): string[] {
+  return s.fields.map((f) => f.name);
+}

@@ -1,0 +1,61 @@
+"""Independent reader: loads a table through PyIceberg's SqlCatalog and prints its rows as JSON.
+
+usage: read_table.py <catalog-uri> <catalog-name> <namespace.table> [snapshot-id]
+Values are printed in a type-tagged, lossless form so the test can compare exactly:
+ints as JSON numbers or strings (64-bit), decimals/uuids/strings as strings, bytes as hex,
+dates as day numbers, times/timestamps as microseconds (strings).
+"""
+import datetime
+import decimal
+import json
+import sys
+import uuid
+
+from pyiceberg.catalog.sql import SqlCatalog
+
+EPOCH = datetime.datetime(1970, 1, 1)
+EPOCH_TZ = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def micros(delta):
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def plain(v):
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, int):
+        return str(v) if abs(v) > 2**53 else v
+    if isinstance(v, float):
+        return v if v == v and v not in (float("inf"), float("-inf")) else repr(v)
+    if isinstance(v, decimal.Decimal):
+        return {"decimal": str(v)}
+    if isinstance(v, (bytes, bytearray)):
+        return {"hex": bytes(v).hex()}
+    if isinstance(v, uuid.UUID):
+        return {"uuid": str(v)}
+    if isinstance(v, datetime.datetime):
+        if v.tzinfo is None:
+            return {"ts": str(micros(v - EPOCH))}
+        return {"tstz": str(micros(v - EPOCH_TZ))}
+    if isinstance(v, datetime.date):
+        return {"date": (v - datetime.date(1970, 1, 1)).days}
+    if isinstance(v, datetime.time):
+        return {"time": str(((v.hour * 60 + v.minute) * 60 + v.second) * 1_000_000 + v.microsecond)}
+    if isinstance(v, list):
+        return [plain(x) for x in v]
+    return {"unknown": repr(v)}
+
+
+def main():
+    uri, name, ident = sys.argv[1], sys.argv[2], sys.argv[3]
+    snapshot_id = int(sys.argv[4]) if len(sys.argv) > 4 else None
+    catalog = SqlCatalog(name, uri=uri, warehouse="file:///nonexistent")
+    table = catalog.load_table(ident)
+    arrow = table.scan(snapshot_id=snapshot_id).to_arrow()
+    rows = [{k: plain(v) for k, v in r.items()} for r in arrow.to_pylist()]
+    print(json.dumps({"snapshot": table.current_snapshot().snapshot_id if table.current_snapshot() else None, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
