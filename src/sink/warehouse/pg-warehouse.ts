@@ -38,6 +38,12 @@ export class PgWarehouse extends SqlWarehouse {
       throw new TidemarkError('transient', `warehouse (postgres): cannot connect: ${(e as Error).message}`, { cause: e });
     }
     let broken: Error | undefined;
+    // A backend killed between statements surfaces as an 'error' event on the client; the
+    // next query then fails and is reported from there.
+    const onError = (e: Error) => {
+      broken = e;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       let result: T;
@@ -56,6 +62,7 @@ export class PgWarehouse extends SqlWarehouse {
       }
       return result;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
