@@ -12,7 +12,9 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
-RUN npm ci
+COPY scripts/lib/npm-install scripts/lib/check-lock.js ./scripts/lib/
+# npm ci, or an install checked against the lock (see scripts/lib/npm-install for why).
+RUN bash scripts/lib/npm-install
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build \
