@@ -33,30 +33,66 @@ const schema: TableSchema = {
     ['note', { kind: 'text' }],
     ['version', { kind: 'int64' }],
     ['ship_date', { kind: 'date' }],
-  ].map(([name, type], i) => ({ name: name as string, attnum: i + 1, type: type as never, pgType: '', nullable: i > 0 })),
+  ].map(([name, type], i) => ({
+    name: name as string,
+    attnum: i + 1,
+    type: type as never,
+    pgType: '',
+    nullable: i > 0,
+  })),
 };
 
 let lsn = 0x1000000n;
 function row(id: number, v: number) {
   return {
-    id: BigInt(id), customer: id % 10_000, status: v % 2 ? 'paid' : 'open', amount: `${(id % 100_000) + v}.25`,
-    created_at: 1_700_000_000_000_000n + BigInt(id) * 1000n, paid: v % 2 === 1, weight: id / 7, note: `order ${id} v${v}`,
-    version: BigInt(v), ship_date: 19_000 + (id % 1000),
+    id: BigInt(id),
+    customer: id % 10_000,
+    status: v % 2 ? 'paid' : 'open',
+    amount: `${(id % 100_000) + v}.25`,
+    created_at: 1_700_000_000_000_000n + BigInt(id) * 1000n,
+    paid: v % 2 === 1,
+    weight: id / 7,
+    note: `order ${id} v${v}`,
+    version: BigInt(v),
+    ship_date: 19_000 + (id % 1000),
   };
 }
 function events(ids: number[], v: number, op: 'c' | 'u'): ChangeEvent[] {
   lsn += 0x1000n;
   return ids.map((id, seq) => ({
-    op, table: schema, position: { lsn, seq }, txId: 1, commitTimeMs: Date.now(), schemaVersion: 1,
-    before: op === 'u' ? { id: BigInt(id) } : null, after: row(id, v), unchanged: [], snapshot: false,
+    op,
+    table: schema,
+    position: { lsn, seq },
+    txId: 1,
+    commitTimeMs: Date.now(),
+    schemaVersion: 1,
+    before: op === 'u' ? { id: BigInt(id) } : null,
+    after: row(id, v),
+    unchanged: [],
+    snapshot: false,
   }));
 }
 let token: string | null = null;
 async function commit(w: Warehouse, evs: ChangeEvent[]): Promise<void> {
   const next = `${lsn}`;
   await w.commitRound({
-    cutLsn: lsn, commitId: next, tokens: [{ channel: 'bench', expected: token, next }],
-    tables: [{ schema, events: evs, options: { mode: 'mirror', partitionBy: [], exclude: [], mask: [], onError: 'stop', onIncompatibleSchema: 'stop' } }],
+    cutLsn: lsn,
+    commitId: next,
+    tokens: [{ channel: 'bench', expected: token, next }],
+    tables: [
+      {
+        schema,
+        events: evs,
+        options: {
+          mode: 'mirror',
+          partitionBy: [],
+          exclude: [],
+          mask: [],
+          onError: 'stop',
+          onIncompatibleSchema: 'stop',
+        },
+      },
+    ],
   });
   token = next;
 }
@@ -80,22 +116,35 @@ async function bench(kind: 'duckdb' | 'postgres'): Promise<void> {
   }
   try {
     await w.prepareTables([{ schema, options: { mode: 'mirror' } as never }]);
-    let t0 = Date.now();
+    const t0 = Date.now();
     for (let start = 0; start < EXISTING; start += LOAD_CHUNK) {
-      await commit(w, events(Array.from({ length: Math.min(LOAD_CHUNK, EXISTING - start) }, (_, i) => start + i), 0, 'c'));
+      await commit(
+        w,
+        events(
+          Array.from({ length: Math.min(LOAD_CHUNK, EXISTING - start) }, (_, i) => start + i),
+          0,
+          'c',
+        ),
+      );
     }
     const loadS = (Date.now() - t0) / 1000;
-    console.log(`${kind}: loaded ${EXISTING} rows in ${loadS.toFixed(1)} s (${Math.round(EXISTING / loadS)} rows/s, batches of ${LOAD_CHUNK})`);
+    console.log(
+      `${kind}: loaded ${EXISTING} rows in ${loadS.toFixed(1)} s (${Math.round(EXISTING / loadS)} rows/s, batches of ${LOAD_CHUNK})`,
+    );
     let nextId = EXISTING;
     for (const size of BATCHES) {
-      const updates = Array.from({ length: Math.floor(size * 0.9) }, () => Math.floor(Math.random() * EXISTING));
+      const updates = Array.from({ length: Math.floor(size * 0.9) }, () =>
+        Math.floor(Math.random() * EXISTING),
+      );
       const unique = [...new Set(updates)];
       const inserts = Array.from({ length: size - unique.length }, () => nextId++);
       const evs = [...events(unique, 1, 'u'), ...events(inserts, 1, 'c')];
       const started = process.hrtime.bigint();
       await commit(w, evs);
       const secs = Number(process.hrtime.bigint() - started) / 1e9;
-      console.log(`${kind}: batch of ${evs.length} changes (${unique.length} updates, ${inserts.length} inserts) on ${EXISTING} rows: ${secs.toFixed(3)} s, ${Math.round(evs.length / secs)} rows/s`);
+      console.log(
+        `${kind}: batch of ${evs.length} changes (${unique.length} updates, ${inserts.length} inserts) on ${EXISTING} rows: ${secs.toFixed(3)} s, ${Math.round(evs.length / secs)} rows/s`,
+      );
     }
   } finally {
     await w.close();
@@ -122,7 +171,10 @@ async function sql(url: string, text: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const kinds = (process.argv.slice(2).length ? process.argv.slice(2) : ['duckdb', 'postgres']) as ('duckdb' | 'postgres')[];
+  const kinds = (process.argv.slice(2).length ? process.argv.slice(2) : ['duckdb', 'postgres']) as (
+    | 'duckdb'
+    | 'postgres'
+  )[];
   for (const k of kinds) await bench(k);
 }
 

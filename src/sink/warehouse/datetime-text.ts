@@ -43,7 +43,10 @@ export function timestampText(micros: bigint): string {
 
 /** An ISO 8601 duration as PostgreSQL prints it (intervalstyle iso_8601) → its three fields. */
 export function parseIsoInterval(text: string): { months: number; days: number; micros: bigint } {
-  const m = /^P(?:(-?\d+)Y)?(?:(-?\d+)M)?(?:(-?\d+)W)?(?:(-?\d+)D)?(?:T(?:(-?\d+)H)?(?:(-?\d+)M)?(?:(-?)(\d+)(?:\.(\d{1,6}))?S)?)?$/.exec(text);
+  const m =
+    /^P(?:(-?\d+)Y)?(?:(-?\d+)M)?(?:(-?\d+)W)?(?:(-?\d+)D)?(?:T(?:(-?\d+)H)?(?:(-?\d+)M)?(?:(-?)(\d+)(?:\.(\d{1,6}))?S)?)?$/.exec(
+      text,
+    );
   if (!m) throw new RangeError(`not an ISO 8601 interval: "${text}"`);
   const n = (g: string | undefined) => (g ? Number(g) : 0);
   const big = (g: string | undefined) => (g ? BigInt(g) : 0n);

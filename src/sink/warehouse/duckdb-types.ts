@@ -1,6 +1,28 @@
 import {
-  BIGINT, BLOB, BOOLEAN, DATE, DOUBLE, type DuckDBAppender, type DuckDBType, type DuckDBValue, FLOAT, INTEGER, INTERVAL, LIST,
-  SMALLINT, TIME, TIMESTAMP, TIMESTAMPTZ, VARCHAR, blobValue, dateValue, intervalValue, listValue, timestampTZValue, timestampValue, timeValue,
+  BIGINT,
+  BLOB,
+  BOOLEAN,
+  blobValue,
+  DATE,
+  DOUBLE,
+  type DuckDBAppender,
+  type DuckDBType,
+  type DuckDBValue,
+  dateValue,
+  FLOAT,
+  INTEGER,
+  INTERVAL,
+  intervalValue,
+  LIST,
+  listValue,
+  SMALLINT,
+  TIME,
+  TIMESTAMP,
+  TIMESTAMPTZ,
+  timestampTZValue,
+  timestampValue,
+  timeValue,
+  VARCHAR,
 } from '@duckdb/node-api';
 import type { ColumnType, Value } from '../../core/column-type';
 import { parseIsoInterval } from './datetime-text';
@@ -16,51 +38,93 @@ export const DUCKDB_MAX_DECIMAL_PRECISION = 38;
  */
 export function duckColumnType(t: ColumnType): string {
   switch (t.kind) {
-    case 'bool': return 'BOOLEAN';
-    case 'int16': return 'SMALLINT';
-    case 'int32': return 'INTEGER';
-    case 'int64': return 'BIGINT';
-    case 'float32': return 'FLOAT';
-    case 'float64': return 'DOUBLE';
-    case 'decimal': return t.precision <= DUCKDB_MAX_DECIMAL_PRECISION ? `DECIMAL(${t.precision},${t.scale})` : 'VARCHAR';
-    case 'numeric': return 'VARCHAR';
-    case 'text': return 'VARCHAR';
-    case 'bytes': return 'BLOB';
-    case 'uuid': return 'UUID';
-    case 'json': return 'JSON';
-    case 'date': return 'DATE';
-    case 'time': return 'TIME';
-    case 'timetz': return 'TIMETZ';
-    case 'timestamp': return 'TIMESTAMP';
-    case 'timestamptz': return 'TIMESTAMPTZ';
-    case 'interval': return 'INTERVAL';
-    case 'enum': return 'VARCHAR';
-    case 'list': return `${duckColumnType(t.element)}[]`;
+    case 'bool':
+      return 'BOOLEAN';
+    case 'int16':
+      return 'SMALLINT';
+    case 'int32':
+      return 'INTEGER';
+    case 'int64':
+      return 'BIGINT';
+    case 'float32':
+      return 'FLOAT';
+    case 'float64':
+      return 'DOUBLE';
+    case 'decimal':
+      return t.precision <= DUCKDB_MAX_DECIMAL_PRECISION ? `DECIMAL(${t.precision},${t.scale})` : 'VARCHAR';
+    case 'numeric':
+      return 'VARCHAR';
+    case 'text':
+      return 'VARCHAR';
+    case 'bytes':
+      return 'BLOB';
+    case 'uuid':
+      return 'UUID';
+    case 'json':
+      return 'JSON';
+    case 'date':
+      return 'DATE';
+    case 'time':
+      return 'TIME';
+    case 'timetz':
+      return 'TIMETZ';
+    case 'timestamp':
+      return 'TIMESTAMP';
+    case 'timestamptz':
+      return 'TIMESTAMPTZ';
+    case 'interval':
+      return 'INTERVAL';
+    case 'enum':
+      return 'VARCHAR';
+    case 'list':
+      return `${duckColumnType(t.element)}[]`;
   }
 }
 
 /** Kinds staged as text and cast by the merge (DuckDB parses their Postgres text exactly). */
 function stagedAsText(t: ColumnType): boolean {
-  return t.kind === 'decimal' || t.kind === 'numeric' || t.kind === 'uuid' || t.kind === 'json' || t.kind === 'timetz' || t.kind === 'text' || t.kind === 'enum';
+  return (
+    t.kind === 'decimal' ||
+    t.kind === 'numeric' ||
+    t.kind === 'uuid' ||
+    t.kind === 'json' ||
+    t.kind === 'timetz' ||
+    t.kind === 'text' ||
+    t.kind === 'enum'
+  );
 }
 
 /** The staging column's DuckDB type (appender-friendly). */
 export function duckStagingType(t: ColumnType): DuckDBType {
   switch (t.kind) {
-    case 'bool': return BOOLEAN;
-    case 'int16': return SMALLINT;
-    case 'int32': return INTEGER;
-    case 'int64': return BIGINT;
-    case 'float32': return FLOAT;
-    case 'float64': return DOUBLE;
-    case 'bytes': return BLOB;
-    case 'date': return DATE;
-    case 'time': return TIME;
-    case 'timestamp': return TIMESTAMP;
-    case 'timestamptz': return TIMESTAMPTZ;
-    case 'interval': return INTERVAL;
-    case 'list': return LIST(duckStagingType(t.element));
-    default: return VARCHAR;
+    case 'bool':
+      return BOOLEAN;
+    case 'int16':
+      return SMALLINT;
+    case 'int32':
+      return INTEGER;
+    case 'int64':
+      return BIGINT;
+    case 'float32':
+      return FLOAT;
+    case 'float64':
+      return DOUBLE;
+    case 'bytes':
+      return BLOB;
+    case 'date':
+      return DATE;
+    case 'time':
+      return TIME;
+    case 'timestamp':
+      return TIMESTAMP;
+    case 'timestamptz':
+      return TIMESTAMPTZ;
+    case 'interval':
+      return INTERVAL;
+    case 'list':
+      return LIST(duckStagingType(t.element));
+    default:
+      return VARCHAR;
   }
 }
 
@@ -75,38 +139,77 @@ export function duckValueExpr(column: string, t: ColumnType): string {
 export function toDuckValue(v: Value, t: ColumnType): DuckDBValue {
   if (v === null) return null;
   switch (t.kind) {
-    case 'int64': return BigInt(v as bigint);
-    case 'bytes': return blobValue(v as Uint8Array);
-    case 'date': return dateValue(v as number);
-    case 'time': return timeValue(BigInt(v as bigint));
-    case 'timestamp': return timestampValue(BigInt(v as bigint));
-    case 'timestamptz': return timestampTZValue(BigInt(v as bigint));
+    case 'int64':
+      return BigInt(v as bigint);
+    case 'bytes':
+      return blobValue(v as Uint8Array);
+    case 'date':
+      return dateValue(v as number);
+    case 'time':
+      return timeValue(BigInt(v as bigint));
+    case 'timestamp':
+      return timestampValue(BigInt(v as bigint));
+    case 'timestamptz':
+      return timestampTZValue(BigInt(v as bigint));
     case 'interval': {
       const i = parseIsoInterval(v as string);
       return intervalValue(i.months, i.days, i.micros);
     }
-    case 'list': return listValue((v as Value[]).map((e) => toDuckValue(e, t.element)));
-    default: return v as DuckDBValue;
+    case 'list':
+      return listValue((v as Value[]).map((e) => toDuckValue(e, t.element)));
+    default:
+      return v as DuckDBValue;
   }
 }
 
 /** Appends one staged value with the appender call of its staging type. */
 export function appendDuck(a: DuckDBAppender, v: Value, t: ColumnType, staging: DuckDBType): void {
-  if (v === null) return a.appendNull();
+  if (v === null) {
+    a.appendNull();
+    return;
+  }
   switch (t.kind) {
-    case 'bool': return a.appendBoolean(v as boolean);
-    case 'int16': return a.appendSmallInt(v as number);
-    case 'int32': return a.appendInteger(v as number);
-    case 'int64': return a.appendBigInt(BigInt(v as bigint));
-    case 'float32': return a.appendFloat(v as number);
-    case 'float64': return a.appendDouble(v as number);
-    case 'bytes': return a.appendBlob(v as Uint8Array);
-    case 'list': return a.appendList(toDuckValue(v, t) as never, staging as never);
-    case 'date': return a.appendDate(dateValue(v as number));
-    case 'time': return a.appendTime(timeValue(BigInt(v as bigint)));
-    case 'timestamp': return a.appendTimestamp(timestampValue(BigInt(v as bigint)));
-    case 'timestamptz': return a.appendTimestampTZ(timestampTZValue(BigInt(v as bigint)));
-    case 'interval': return a.appendInterval(toDuckValue(v, t) as never);
-    default: return a.appendVarchar(String(v));
+    case 'bool':
+      a.appendBoolean(v as boolean);
+      break;
+    case 'int16':
+      a.appendSmallInt(v as number);
+      break;
+    case 'int32':
+      a.appendInteger(v as number);
+      break;
+    case 'int64':
+      a.appendBigInt(BigInt(v as bigint));
+      break;
+    case 'float32':
+      a.appendFloat(v as number);
+      break;
+    case 'float64':
+      a.appendDouble(v as number);
+      break;
+    case 'bytes':
+      a.appendBlob(v as Uint8Array);
+      break;
+    case 'list':
+      a.appendList(toDuckValue(v, t) as never, staging as never);
+      break;
+    case 'date':
+      a.appendDate(dateValue(v as number));
+      break;
+    case 'time':
+      a.appendTime(timeValue(BigInt(v as bigint)));
+      break;
+    case 'timestamp':
+      a.appendTimestamp(timestampValue(BigInt(v as bigint)));
+      break;
+    case 'timestamptz':
+      a.appendTimestampTZ(timestampTZValue(BigInt(v as bigint)));
+      break;
+    case 'interval':
+      a.appendInterval(toDuckValue(v, t) as never);
+      break;
+    default:
+      a.appendVarchar(String(v));
+      break;
   }
 }

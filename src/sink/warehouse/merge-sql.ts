@@ -55,7 +55,9 @@ export function upsertSql(m: MergeContext): string {
   const cols = m.schema.columns.map((c) => ident(c.name));
   const exprs = m.schema.columns.map((_, i) => m.valueExpr(i));
   const keys = new Set(m.schema.primaryKey);
-  const sets = m.schema.columns.filter((c) => !keys.has(c.name)).map((c) => `${ident(c.name)} = EXCLUDED.${ident(c.name)}`);
+  const sets = m.schema.columns
+    .filter((c) => !keys.has(c.name))
+    .map((c) => `${ident(c.name)} = EXCLUDED.${ident(c.name)}`);
   if (m.mode === 'soft-delete') {
     cols.push(META.deletedAt);
     exprs.push('NULL');
@@ -82,7 +84,10 @@ export function partialUpdateSql(m: MergeContext): string {
   const sets = m.schema.columns
     .map((c, i) => ({ c, i }))
     .filter(({ c }) => !keys.has(c.name))
-    .map(({ c, i }) => `${ident(c.name)} = CASE WHEN ${isUnchanged(i)} THEN ${T}.${ident(c.name)} ELSE ${m.valueExpr(i)} END`);
+    .map(
+      ({ c, i }) =>
+        `${ident(c.name)} = CASE WHEN ${isUnchanged(i)} THEN ${T}.${ident(c.name)} ELSE ${m.valueExpr(i)} END`,
+    );
   if (m.mode === 'soft-delete') sets.push(`${META.deletedAt} = NULL`);
   return (
     `UPDATE ${qualified(m.schema)} AS ${T} SET ${sets.join(', ')} FROM ${m.staging} AS ${S} ` +

@@ -47,7 +47,10 @@ export class MetaTables {
             [u.next, cut, commitId, u.channel, u.expected],
           );
     if (rows.length !== 1) {
-      throw new TidemarkError('fenced', `warehouse: token of channel ${u.channel} is no longer ${u.expected ?? '(none)'}: another writer committed; nothing applied`);
+      throw new TidemarkError(
+        'fenced',
+        `warehouse: token of channel ${u.channel} is no longer ${u.expected ?? '(none)'}: another writer committed; nothing applied`,
+      );
     }
   }
 

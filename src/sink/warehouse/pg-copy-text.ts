@@ -13,7 +13,9 @@ export function copyField(v: Value, t: ColumnType): string {
 
 export function escapeCopy(s: string): string {
   if (!/[\\\n\r\t]/.test(s)) return s;
-  return s.replace(/[\\\n\r\t]/g, (c) => (c === '\\' ? '\\\\' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : '\\t'));
+  return s.replace(/[\\\n\r\t]/g, (c) =>
+    c === '\\' ? '\\\\' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : '\\t',
+  );
 }
 
 /** The PostgreSQL input text of a non-null value. */

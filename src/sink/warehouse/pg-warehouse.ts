@@ -3,12 +3,12 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { ColumnType } from '../../core/column-type';
 import { isTidemarkError, TidemarkError } from '../../core/errors';
 import type { TableSchema } from '../../core/table-schema';
+import { timestampText } from './datetime-text';
 import { copyField } from './pg-copy-text';
 import { pgColumnType } from './pg-types';
 import { ident, META } from './sql-names';
 import { SqlWarehouse } from './sql-warehouse';
 import type { StagedTable } from './staged-rows';
-import { timestampText } from './datetime-text';
 import type { WarehouseOptions } from './warehouse';
 import type { WarehouseSession } from './warehouse-session';
 
@@ -35,7 +35,9 @@ export class PgWarehouse extends SqlWarehouse {
     try {
       client = await this.pool.connect();
     } catch (e) {
-      throw new TidemarkError('transient', `warehouse (postgres): cannot connect: ${(e as Error).message}`, { cause: e });
+      throw new TidemarkError('transient', `warehouse (postgres): cannot connect: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
     let broken: Error | undefined;
     // A backend killed between statements surfaces as an 'error' event on the client; the
@@ -58,7 +60,11 @@ export class PgWarehouse extends SqlWarehouse {
         await client.query('COMMIT');
       } catch (e) {
         broken = e as Error;
-        throw new TidemarkError('commit_state_unknown', `warehouse (postgres): COMMIT failed, outcome unknown: ${(e as Error).message}`, { cause: e });
+        throw new TidemarkError(
+          'commit_state_unknown',
+          `warehouse (postgres): COMMIT failed, outcome unknown: ${(e as Error).message}`,
+          { cause: e },
+        );
       }
       return result;
     } finally {
@@ -77,7 +83,9 @@ function classify(e: unknown): Error {
   const code = (e as { code?: string }).code;
   const msg = (e as Error).message;
   if (!code || code.startsWith('08') || code.startsWith('57P') || code === '40001' || code === '40P01') {
-    return new TidemarkError('transient', `warehouse (postgres): ${msg}; the transaction was rolled back`, { cause: e });
+    return new TidemarkError('transient', `warehouse (postgres): ${msg}; the transaction was rolled back`, {
+      cause: e,
+    });
   }
   return new TidemarkError('internal', `warehouse (postgres): ${msg}`, { cause: e });
 }
@@ -105,7 +113,11 @@ function pgSession(client: PoolClient): WarehouseSession {
       const code = (e as { code?: string }).code ?? '';
       const where = (e as { where?: string }).where;
       if (code.startsWith('22') || code.startsWith('23')) {
-        return new TidemarkError('unsupported_value', `warehouse (postgres): a value of ${table} does not fit its target column: ${(e as Error).message}${where ? ` (${where})` : ''}; nothing was applied`, { cause: e });
+        return new TidemarkError(
+          'unsupported_value',
+          `warehouse (postgres): a value of ${table} does not fit its target column: ${(e as Error).message}${where ? ` (${where})` : ''}; nothing was applied`,
+          { cause: e },
+        );
       }
       const c = classify(e);
       c.message = `${c.message} (table ${table})`;

@@ -1,7 +1,15 @@
 import { TidemarkError } from '../../core/errors';
 import { tableKey } from '../../core/table-schema';
 import type { CommitRound } from '../sink-target';
-import { appendSql, deleteSql, type MergeContext, missingPartialSql, partialUpdateSql, truncateSql, upsertSql } from './merge-sql';
+import {
+  appendSql,
+  deleteSql,
+  type MergeContext,
+  missingPartialSql,
+  partialUpdateSql,
+  truncateSql,
+  upsertSql,
+} from './merge-sql';
 import type { MetaTables } from './meta-tables';
 import { ident } from './sql-names';
 import { stageTable } from './staged-rows';
@@ -14,7 +22,12 @@ import type { WarehouseSession } from './warehouse-session';
  *    PostgreSQL the token row lock makes a concurrent writer wait and then see the new token;
  * 2. stage every table (bulk load), 3. apply every table, 4. record the cut.
  */
-export async function applyRoundIn(s: WarehouseSession, meta: MetaTables, round: CommitRound, hooks: WarehouseHooks = {}): Promise<void> {
+export async function applyRoundIn(
+  s: WarehouseSession,
+  meta: MetaTables,
+  round: CommitRound,
+  hooks: WarehouseHooks = {},
+): Promise<void> {
   for (const u of round.tokens) await meta.moveToken(s, u, round.cutLsn, round.commitId);
   const staged = round.tables.map((t) => stageTable(t.schema, t.options.mode, t.events));
   const names = staged.map((_, i) => ident(`_tidemark_stage_${i}`));
@@ -31,7 +44,12 @@ export async function applyRoundIn(s: WarehouseSession, meta: MetaTables, round:
   for (let i = 0; i < staged.length; i++) {
     const st = staged[i]!;
     const name = tableKey(st.schema);
-    const m: MergeContext = { schema: st.schema, mode: st.mode, staging: names[i]!, valueExpr: (c) => s.valueExpr(st.schema, c) };
+    const m: MergeContext = {
+      schema: st.schema,
+      mode: st.mode,
+      staging: names[i]!,
+      valueExpr: (c) => s.valueExpr(st.schema, c),
+    };
     try {
       if (st.truncatedAtMs !== null) await s.query(truncateSql(m, st.truncatedAtMs));
       if (st.rows.length === 0) continue;
@@ -43,9 +61,13 @@ export async function applyRoundIn(s: WarehouseSession, meta: MetaTables, round:
         if (st.anyUnchanged) {
           const missing = Number((await s.query(missingPartialSql(m)))[0]?.n ?? 0);
           if (missing > 0) {
-            throw new TidemarkError('corrupt_state', `${name}: ${missing} update(s) with unchanged (TOAST) columns for keys the warehouse does not hold; their stored values cannot be kept`, {
-              fix: 'the warehouse table is behind the source: rebuild it (drop it and re-snapshot)',
-            });
+            throw new TidemarkError(
+              'corrupt_state',
+              `${name}: ${missing} update(s) with unchanged (TOAST) columns for keys the warehouse does not hold; their stored values cannot be kept`,
+              {
+                fix: 'the warehouse table is behind the source: rebuild it (drop it and re-snapshot)',
+              },
+            );
           }
           await s.query(partialUpdateSql(m));
         }

@@ -22,9 +22,13 @@ export type SchemaAction =
 export function diffSchemas(from: TableSchema, to: TableSchema, policy: EvolutionPolicy): SchemaAction[] {
   const name = `${to.schema}.${to.table}`;
   if (from.primaryKey.join(',') !== to.primaryKey.join(',')) {
-    throw new TidemarkError('schema_incompatible', `${name}: key changed from (${from.primaryKey.join(', ')}) to (${to.primaryKey.join(', ')})`, {
-      fix: 'rebuild the warehouse table (drop it and re-snapshot)',
-    });
+    throw new TidemarkError(
+      'schema_incompatible',
+      `${name}: key changed from (${from.primaryKey.join(', ')}) to (${to.primaryKey.join(', ')})`,
+      {
+        fix: 'rebuild the warehouse table (drop it and re-snapshot)',
+      },
+    );
   }
   const actions: SchemaAction[] = [];
   const byAttnum = new Map(from.columns.map((c) => [c.attnum, c]));
@@ -39,16 +43,24 @@ export function diffSchemas(from: TableSchema, to: TableSchema, policy: Evolutio
     if (old.name !== col.name) actions.push({ kind: 'rename', from: old.name, to: col.name });
     if (!sameType(old.type, col.type)) {
       if (!isWidening(old.type, col.type)) {
-        throw new TidemarkError('schema_incompatible', `${name}: column "${col.name}" changed type from ${describeType(old.type)} to ${describeType(col.type)}, which the warehouse cannot follow without loss`, {
-          fix: 'rebuild the warehouse table, or revert the type change',
-        });
+        throw new TidemarkError(
+          'schema_incompatible',
+          `${name}: column "${col.name}" changed type from ${describeType(old.type)} to ${describeType(col.type)}, which the warehouse cannot follow without loss`,
+          {
+            fix: 'rebuild the warehouse table, or revert the type change',
+          },
+        );
       }
       actions.push({ kind: 'widen', column: col });
     }
   }
   for (const old of from.columns) {
     if (seen.has(old.attnum)) continue;
-    actions.push(policy.droppedColumns === 'drop' ? { kind: 'drop', column: old.name } : { kind: 'keep', column: old.name });
+    actions.push(
+      policy.droppedColumns === 'drop'
+        ? { kind: 'drop', column: old.name }
+        : { kind: 'keep', column: old.name },
+    );
   }
   return actions;
 }
@@ -62,8 +74,10 @@ export function isWidening(a: ColumnType, b: ColumnType): boolean {
     return a.maxLength !== undefined && b.maxLength >= a.maxLength && !!a.fixed === !!b.fixed;
   }
   if (a.kind === 'decimal' && b.kind === 'numeric') return true;
-  if (a.kind === 'decimal' && b.kind === 'decimal') return b.scale >= a.scale && b.precision - b.scale >= a.precision - a.scale;
+  if (a.kind === 'decimal' && b.kind === 'decimal')
+    return b.scale >= a.scale && b.precision - b.scale >= a.precision - a.scale;
   if (a.kind === 'json' && b.kind === 'json') return true;
-  if (a.kind === 'list' && b.kind === 'list') return sameType(a.element, b.element) || isWidening(a.element, b.element);
+  if (a.kind === 'list' && b.kind === 'list')
+    return sameType(a.element, b.element) || isWidening(a.element, b.element);
   return false;
 }

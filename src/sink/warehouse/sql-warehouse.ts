@@ -7,7 +7,13 @@ import { MetaTables } from './meta-tables';
 import { applyRoundIn } from './round-apply';
 import { diffSchemas } from './schema-diff';
 import { alterSql, createTableSql } from './table-ddl';
-import { DEFAULT_EVOLUTION_POLICY, type EvolutionPolicy, type TableMode, type Warehouse, type WarehouseOptions } from './warehouse';
+import {
+  DEFAULT_EVOLUTION_POLICY,
+  type EvolutionPolicy,
+  type TableMode,
+  type Warehouse,
+  type WarehouseOptions,
+} from './warehouse';
 import type { WarehouseSession } from './warehouse-session';
 
 /**
@@ -39,25 +45,37 @@ export abstract class SqlWarehouse implements Warehouse {
     this.metaReady = true;
   }
 
-  async prepareTables(tables: readonly { schema: TableSchema; options: Pick<TableOptions, 'mode'> }[]): Promise<void> {
+  async prepareTables(
+    tables: readonly { schema: TableSchema; options: Pick<TableOptions, 'mode'> }[],
+  ): Promise<void> {
     await this.ensureMeta();
     for (const { schema, options } of tables) {
       const key = tableKey(schema);
       await this.transaction(async (s) => {
-        const rows = await s.query(`SELECT mode, schema_json FROM ${this.meta.tables} WHERE table_key = $1`, [key]);
+        const rows = await s.query(`SELECT mode, schema_json FROM ${this.meta.tables} WHERE table_key = $1`, [
+          key,
+        ]);
         const stored = rows[0] as { mode: string; schema_json: string } | undefined;
         if (!stored) {
           if (options.mode !== 'append' && schema.primaryKey.length === 0) {
-            throw new TidemarkError('source_setup', `warehouse: table ${key} has no key; ${options.mode} mode needs one`, {
-              fix: 'give the table a primary key, configure source.keys for it, or set its mode to "append"',
-            });
+            throw new TidemarkError(
+              'source_setup',
+              `warehouse: table ${key} has no key; ${options.mode} mode needs one`,
+              {
+                fix: 'give the table a primary key, configure source.keys for it, or set its mode to "append"',
+              },
+            );
           }
           for (const sql of createTableSql(s, schema, options.mode)) await s.query(sql);
         } else {
           if (stored.mode !== options.mode) {
-            throw new TidemarkError('schema_incompatible', `warehouse: table ${key} was built in ${stored.mode} mode, now configured as ${options.mode}`, {
-              fix: 'rebuild the warehouse table (drop it and re-snapshot) or restore the mode',
-            });
+            throw new TidemarkError(
+              'schema_incompatible',
+              `warehouse: table ${key} was built in ${stored.mode} mode, now configured as ${options.mode}`,
+              {
+                fix: 'rebuild the warehouse table (drop it and re-snapshot) or restore the mode',
+              },
+            );
           }
           const from = JSON.parse(stored.schema_json) as TableSchema;
           if (JSON.stringify(from) === JSON.stringify(schema)) return;
@@ -71,14 +89,29 @@ export abstract class SqlWarehouse implements Warehouse {
     }
   }
 
-  async evolveTable(from: TableSchema, to: TableSchema, mode: TableMode, policy: EvolutionPolicy = this.options.policy ?? DEFAULT_EVOLUTION_POLICY): Promise<void> {
+  async evolveTable(
+    from: TableSchema,
+    to: TableSchema,
+    mode: TableMode,
+    policy: EvolutionPolicy = this.options.policy ?? DEFAULT_EVOLUTION_POLICY,
+  ): Promise<void> {
     await this.transaction((s) => this.evolveIn(s, from, to, mode, policy));
   }
 
-  private async evolveIn(s: WarehouseSession, from: TableSchema, to: TableSchema, mode: TableMode, policy: EvolutionPolicy): Promise<void> {
+  private async evolveIn(
+    s: WarehouseSession,
+    from: TableSchema,
+    to: TableSchema,
+    mode: TableMode,
+    policy: EvolutionPolicy,
+  ): Promise<void> {
     const actions = diffSchemas(from, to, policy);
     for (const a of actions) {
-      if (a.kind === 'keep') this.options.log?.(`warehouse: source dropped column "${a.column}" of ${tableKey(to)}; kept as a nullable column`, { table: tableKey(to), column: a.column, mode });
+      if (a.kind === 'keep')
+        this.options.log?.(
+          `warehouse: source dropped column "${a.column}" of ${tableKey(to)}; kept as a nullable column`,
+          { table: tableKey(to), column: a.column, mode },
+        );
     }
     for (const sql of alterSql(s, to, actions)) await s.query(sql);
   }
@@ -96,7 +129,11 @@ export abstract class SqlWarehouse implements Warehouse {
 
   async lastCut(): Promise<{ lsn: Lsn; commitId: string; atMs: number } | null> {
     await this.ensureMeta();
-    const rows = await this.transaction((s) => s.query(`SELECT cut_lsn, commit_id, CAST(extract(epoch FROM committed_at) * 1000 AS BIGINT) AS at_ms FROM ${this.meta.cut} WHERE id = 1`));
+    const rows = await this.transaction((s) =>
+      s.query(
+        `SELECT cut_lsn, commit_id, CAST(extract(epoch FROM committed_at) * 1000 AS BIGINT) AS at_ms FROM ${this.meta.cut} WHERE id = 1`,
+      ),
+    );
     const r = rows[0];
     if (!r) return null;
     return { lsn: parseLsn(String(r.cut_lsn)), commitId: String(r.commit_id), atMs: Number(r.at_ms) };

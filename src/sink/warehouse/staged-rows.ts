@@ -35,27 +35,54 @@ export interface StagedTable {
  * append: every change, TOAST-unchanged columns filled from an earlier image of the same key
  * in the round; what stays unknown is filled from the latest stored row by the merge.
  */
-export function stageTable(schema: TableSchema, mode: TableMode, events: readonly ChangeEvent[]): StagedTable {
+export function stageTable(
+  schema: TableSchema,
+  mode: TableMode,
+  events: readonly ChangeEvent[],
+): StagedTable {
   if (mode === 'append') return stageAppend(schema, events);
   if (schema.primaryKey.length === 0) {
-    throw new TidemarkError('source_setup', `table ${schema.schema}.${schema.table} has no key: ${mode} mode needs one`, {
-      fix: 'give the table a primary key, configure source.keys for it, or use mode "append"',
-    });
+    throw new TidemarkError(
+      'source_setup',
+      `table ${schema.schema}.${schema.table} has no key: ${mode} mode needs one`,
+      {
+        fix: 'give the table a primary key, configure source.keys for it, or use mode "append"',
+      },
+    );
   }
   const collapsed = collapseByKey(events, schema.primaryKey);
   let truncatedAtMs: number | null = null;
   if (collapsed.truncatedAt) {
-    const t = events.find((e) => e.op === 't' && e.position.lsn === collapsed.truncatedAt!.lsn && e.position.seq === collapsed.truncatedAt!.seq);
+    const t = events.find(
+      (e) =>
+        e.op === 't' &&
+        e.position.lsn === collapsed.truncatedAt!.lsn &&
+        e.position.seq === collapsed.truncatedAt!.seq,
+    );
     truncatedAtMs = t?.commitTimeMs ?? 0;
   }
   let anyUnchanged = false;
   const rows: StagedRow[] = collapsed.changes.map((ch) => {
     if (ch.kind === 'delete') {
-      return { op: 'd', values: valuesOf(schema, ch.keyRow), unchanged: null, lsn: ch.position.lsn, seq: ch.position.seq, commitTimeMs: ch.commitTimeMs };
+      return {
+        op: 'd',
+        values: valuesOf(schema, ch.keyRow),
+        unchanged: null,
+        lsn: ch.position.lsn,
+        seq: ch.position.seq,
+        commitTimeMs: ch.commitTimeMs,
+      };
     }
     const unchanged = bitmap(schema, ch.unchanged);
     if (unchanged) anyUnchanged = true;
-    return { op: 'u', values: valuesOf(schema, ch.row), unchanged, lsn: ch.position.lsn, seq: ch.position.seq, commitTimeMs: ch.commitTimeMs };
+    return {
+      op: 'u',
+      values: valuesOf(schema, ch.row),
+      unchanged,
+      lsn: ch.position.lsn,
+      seq: ch.position.seq,
+      commitTimeMs: ch.commitTimeMs,
+    };
   });
   return { schema, mode, truncatedAtMs, rows, anyUnchanged };
 }
@@ -73,21 +100,31 @@ function stageAppend(schema: TableSchema, events: readonly ChangeEvent[]): Stage
       continue;
     }
     const image = ev.op === 'd' ? ev.before : ev.after;
-    if (!image) throw new TidemarkError('malformed_event', `change ${ev.op} on ${schema.schema}.${schema.table} has no row image`);
+    if (!image)
+      throw new TidemarkError(
+        'malformed_event',
+        `change ${ev.op} on ${schema.schema}.${schema.table} has no row image`,
+      );
     let row = image;
     let still: readonly string[] = ev.op === 'd' ? [] : ev.unchanged;
-    const key = keyed && schema.primaryKey.every((k) => k in image) ? encodeKey(image, schema.primaryKey) : null;
+    const key =
+      keyed && schema.primaryKey.every((k) => k in image) ? encodeKey(image, schema.primaryKey) : null;
     if (still.length > 0 && key !== null) {
       const prior = lastImage.get(key);
       if (prior) {
         row = { ...image };
         const left: string[] = [];
-        for (const c of still) if (c in prior) row[c] = prior[c]!; else left.push(c);
+        for (const c of still)
+          if (c in prior) row[c] = prior[c]!;
+          else left.push(c);
         still = left;
       }
     }
     if (still.length > 0 && !keyed) {
-      throw new TidemarkError('unsupported_value', `${schema.schema}.${schema.table}: an unchanged (TOAST) column in a table without a key cannot be filled`);
+      throw new TidemarkError(
+        'unsupported_value',
+        `${schema.schema}.${schema.table}: an unchanged (TOAST) column in a table without a key cannot be filled`,
+      );
     }
     if (key !== null) {
       if (ev.op === 'd') lastImage.delete(key);

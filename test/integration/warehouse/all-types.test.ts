@@ -59,24 +59,68 @@ const full: Row = {
 const nulls: Row = Object.fromEntries(columns.map((c) => [c.name, c.name === 'id' ? 2n : null]));
 
 const read = {
-  duckdb: 'SELECT ' + columns.map((c) => `CAST("${c.name}" AS VARCHAR) AS "${c.name}"`).join(', ') + ' FROM public.all_types ORDER BY id DESC',
-  postgres: 'SELECT ' + columns.map((c) => `CAST("${c.name}" AS TEXT) AS "${c.name}"`).join(', ') + ' FROM public.all_types ORDER BY id DESC',
+  duckdb:
+    'SELECT ' +
+    columns.map((c) => `CAST("${c.name}" AS VARCHAR) AS "${c.name}"`).join(', ') +
+    ' FROM public.all_types ORDER BY id DESC',
+  postgres:
+    'SELECT ' +
+    columns.map((c) => `CAST("${c.name}" AS TEXT) AS "${c.name}"`).join(', ') +
+    ' FROM public.all_types ORDER BY id DESC',
 };
 
 const expected = {
   duckdb: {
-    id: '9007199254740993', b: 'true', i2: '-32768', i4: '2147483647', f4: '1.5', f8: '0.1',
-    dec: '12345678901234567890123456789012.123456', wide: full.wide, num: full.num, txt: full.txt, vc: 'abcde',
-    by: '\\x00\\x01\\x5C\\xFF', u: full.u, js: full.js, d: '0001-01-01', t: '23:59:59.999999', ttz: '13:14:15.123456+05:30',
-    ts: '2023-11-14 22:13:20.123456', tstz: '1969-12-31 23:59:59+00', iv: '1 year 2 months 3 days 04:05:06.789', mood: 'happy',
-    ints: '[1, NULL, -3]', txts: `['a,b', 'c"d', NULL, e\\f, '']`, decs: '[1.50, NULL]',
+    id: '9007199254740993',
+    b: 'true',
+    i2: '-32768',
+    i4: '2147483647',
+    f4: '1.5',
+    f8: '0.1',
+    dec: '12345678901234567890123456789012.123456',
+    wide: full.wide,
+    num: full.num,
+    txt: full.txt,
+    vc: 'abcde',
+    by: '\\x00\\x01\\x5C\\xFF',
+    u: full.u,
+    js: full.js,
+    d: '0001-01-01',
+    t: '23:59:59.999999',
+    ttz: '13:14:15.123456+05:30',
+    ts: '2023-11-14 22:13:20.123456',
+    tstz: '1969-12-31 23:59:59+00',
+    iv: '1 year 2 months 3 days 04:05:06.789',
+    mood: 'happy',
+    ints: '[1, NULL, -3]',
+    txts: `['a,b', 'c"d', NULL, e\\f, '']`,
+    decs: '[1.50, NULL]',
   },
   postgres: {
-    id: '9007199254740993', b: 'true', i2: '-32768', i4: '2147483647', f4: '1.5', f8: '0.1',
-    dec: '12345678901234567890123456789012.123456', wide: full.wide, num: full.num, txt: full.txt, vc: 'abcde',
-    by: '\\x00015cff', u: full.u, js: '{"a": [1, 2.50, "x\\"y"]}', d: '0001-01-01', t: '23:59:59.999999', ttz: '13:14:15.123456+05:30',
-    ts: '2023-11-14 22:13:20.123456', tstz: '1969-12-31 23:59:59+00', iv: '1 year 2 mons 3 days 04:05:06.789', mood: 'happy',
-    ints: '{1,NULL,-3}', txts: '{"a,b","c\\"d",NULL,"e\\\\f",""}', decs: '{1.50,NULL}',
+    id: '9007199254740993',
+    b: 'true',
+    i2: '-32768',
+    i4: '2147483647',
+    f4: '1.5',
+    f8: '0.1',
+    dec: '12345678901234567890123456789012.123456',
+    wide: full.wide,
+    num: full.num,
+    txt: full.txt,
+    vc: 'abcde',
+    by: '\\x00015cff',
+    u: full.u,
+    js: '{"a": [1, 2.50, "x\\"y"]}',
+    d: '0001-01-01',
+    t: '23:59:59.999999',
+    ttz: '13:14:15.123456+05:30',
+    ts: '2023-11-14 22:13:20.123456',
+    tstz: '1969-12-31 23:59:59+00',
+    iv: '1 year 2 mons 3 days 04:05:06.789',
+    mood: 'happy',
+    ints: '{1,NULL,-3}',
+    txts: '{"a,b","c\\"d",NULL,"e\\\\f",""}',
+    decs: '{1.50,NULL}',
   },
 };
 
@@ -93,7 +137,12 @@ describe.each(['duckdb', 'postgres'] as const)('%s warehouse types', (kind) => {
     const w = await fx.open();
     await w.prepareTables([{ schema: allTypes, options: opts('mirror') }]);
     const b = new EventBuilder(allTypes).tx();
-    await w.commitRound(round([{ schema: allTypes, mode: 'mirror', events: [b.ev('c', null, full), b.ev('c', null, nulls)] }], [{ channel: 'a', expected: null, next: 't1' }]));
+    await w.commitRound(
+      round(
+        [{ schema: allTypes, mode: 'mirror', events: [b.ev('c', null, full), b.ev('c', null, nulls)] }],
+        [{ channel: 'a', expected: null, next: 't1' }],
+      ),
+    );
     const rows = await fx.read(kind === 'postgres' ? read.postgres : read.duckdb);
     expect(rows[0]).toEqual(expected[kind]);
     expect(Object.values(rows[1]!).filter((v) => v !== null)).toEqual(['2']);

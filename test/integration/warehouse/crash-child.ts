@@ -29,7 +29,9 @@ async function main(): Promise<void> {
   const n = 5000;
   if (step === 'base') {
     const evs = Array.from({ length: n }, (_, i) => b.ev('c', null, { id: i, v: 'before' }));
-    await w.commitRound(round([{ schema, mode: 'mirror', events: evs }], [{ channel: 'ch', expected: null, next: 't1' }]));
+    await w.commitRound(
+      round([{ schema, mode: 'mirror', events: evs }], [{ channel: 'ch', expected: null, next: 't1' }]),
+    );
     await w.close();
     process.stdout.write('BASE-DONE\n');
     return;
@@ -40,7 +42,9 @@ async function main(): Promise<void> {
     ...Array.from({ length: n }, (_, i) => b.ev('c', null, { id: n + i, v: 'new' })),
     b.ev('d', { id: 0 }, null),
   ];
-  await w.commitRound(round([{ schema, mode: 'mirror', events: evs }], [{ channel: 'ch', expected: 't1', next: 't2' }]));
+  await w.commitRound(
+    round([{ schema, mode: 'mirror', events: evs }], [{ channel: 'ch', expected: 't1', next: 't2' }]),
+  );
 }
 
 main().catch((e) => {

@@ -6,9 +6,16 @@ import { makeFixture, type WarehouseFixture } from './helpers';
 const CHILD = join(__dirname, 'crash-child.ts');
 
 /** Runs the child to completion (`base`) or until it prints CRASH-POINT, then kill -9 (`crash`). */
-function runChild(step: 'base' | 'crash', kind: string, location: string): Promise<{ code: number | null; signal: string | null; out: string; err: string }> {
+function runChild(
+  step: 'base' | 'crash',
+  kind: string,
+  location: string,
+): Promise<{ code: number | null; signal: string | null; out: string; err: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--require', 'tsx/cjs', CHILD, step, kind, location], { cwd: join(__dirname, '..', '..', '..'), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--require', 'tsx/cjs', CHILD, step, kind, location], {
+      cwd: join(__dirname, '..', '..', '..'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -39,10 +46,14 @@ describe.each(['duckdb', 'postgres'] as const)('%s warehouse crash', (kind) => {
     const crash = await runChild('crash', kind, fx.location);
     expect(crash.signal).toBe('SIGKILL');
     // THEN the warehouse holds exactly the base round and its token
-    const rows = await fx.read("SELECT count(*) AS n, sum(CASE WHEN v = 'before' THEN 1 ELSE 0 END) AS before FROM public.crashy");
+    const rows = await fx.read(
+      "SELECT count(*) AS n, sum(CASE WHEN v = 'before' THEN 1 ELSE 0 END) AS before FROM public.crashy",
+    );
     expect(Number(rows[0]!.n)).toBe(5000);
     expect(Number(rows[0]!.before)).toBe(5000);
-    const w = await openWarehouse(kind === 'duckdb' ? { kind, path: fx.location } : { kind, url: fx.location });
+    const w = await openWarehouse(
+      kind === 'duckdb' ? { kind, path: fx.location } : { kind, url: fx.location },
+    );
     expect(await w.readTokens()).toEqual(new Map([['ch', 't1']]));
     await w.close();
   });

@@ -5,9 +5,9 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import type { ChangeEvent, Op, Row } from '../../../src/core/change-event';
 import type { ColumnType } from '../../../src/core/column-type';
 import type { TableSchema } from '../../../src/core/table-schema';
+import type { CommitRound } from '../../../src/sink/sink-target';
 import { openWarehouse } from '../../../src/sink/warehouse/open';
 import type { TableMode, Warehouse, WarehouseOptions } from '../../../src/sink/warehouse/warehouse';
-import type { CommitRound } from '../../../src/sink/sink-target';
 import { createTestDatabase, psql } from '../../support/services';
 
 /** One warehouse under test plus an independent reader of its tables (plain SQL, not the adapter). */
@@ -69,7 +69,12 @@ export function col(name: string, type: ColumnType, pgType = type.kind): TableSc
   return { name, attnum: ++attnum, type, pgType, nullable: true };
 }
 
-export function tableSchema(table: string, columns: TableSchema['columns'], primaryKey: string[] = ['id'], version = 1): TableSchema {
+export function tableSchema(
+  table: string,
+  columns: TableSchema['columns'],
+  primaryKey: string[] = ['id'],
+  version = 1,
+): TableSchema {
   return { schema: 'public', table, version, columns, primaryKey };
 }
 
@@ -116,11 +121,25 @@ export function round(
     tables: tables.map((t) => ({
       schema: t.schema,
       events: t.events,
-      options: { mode: t.mode, partitionBy: [], exclude: [], mask: [], onError: 'stop', onIncompatibleSchema: 'stop' },
+      options: {
+        mode: t.mode,
+        partitionBy: [],
+        exclude: [],
+        mask: [],
+        onError: 'stop',
+        onIncompatibleSchema: 'stop',
+      },
     })),
   };
 }
 
 export function opts(mode: TableMode) {
-  return { mode, partitionBy: [], exclude: [], mask: [], onError: 'stop' as const, onIncompatibleSchema: 'stop' as const };
+  return {
+    mode,
+    partitionBy: [],
+    exclude: [],
+    mask: [],
+    onError: 'stop' as const,
+    onIncompatibleSchema: 'stop' as const,
+  };
 }

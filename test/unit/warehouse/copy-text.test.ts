@@ -1,4 +1,9 @@
-import { dateText, parseIsoInterval, timestampText, timeText } from '../../../src/sink/warehouse/datetime-text';
+import {
+  dateText,
+  parseIsoInterval,
+  timestampText,
+  timeText,
+} from '../../../src/sink/warehouse/datetime-text';
 import { copyField } from '../../../src/sink/warehouse/pg-copy-text';
 
 describe('PostgreSQL COPY text fields', () => {
@@ -13,8 +18,18 @@ describe('PostgreSQL COPY text fields', () => {
   });
 
   test('arrays quote every element, NULL bare, nested lists nest', () => {
-    expect(copyField(['a,b', 'c"d', null, 'e\\f'], { kind: 'list', element: { kind: 'text' } })).toBe('{"a,b","c\\\\"d",NULL,"e\\\\\\\\f"}');
-    expect(copyField([[1, 2], [3, null]], { kind: 'list', element: { kind: 'list', element: { kind: 'int32' } } })).toBe('{{"1","2"},{"3",NULL}}');
+    expect(copyField(['a,b', 'c"d', null, 'e\\f'], { kind: 'list', element: { kind: 'text' } })).toBe(
+      '{"a,b","c\\\\"d",NULL,"e\\\\\\\\f"}',
+    );
+    expect(
+      copyField(
+        [
+          [1, 2],
+          [3, null],
+        ],
+        { kind: 'list', element: { kind: 'list', element: { kind: 'int32' } } },
+      ),
+    ).toBe('{{"1","2"},{"3",NULL}}');
   });
 
   test('dates and timestamps, including BC and before the epoch', () => {
@@ -28,7 +43,11 @@ describe('PostgreSQL COPY text fields', () => {
 
   test('ISO 8601 intervals as Postgres prints them parse into months, days and micros', () => {
     expect(parseIsoInterval('P1Y2M3DT4H5M6.5S')).toEqual({ months: 14, days: 3, micros: 14_706_500_000n });
-    expect(parseIsoInterval('P-1Y-2M3DT-4H-5M-6.000001S')).toEqual({ months: -14, days: 3, micros: -14_706_000_001n });
+    expect(parseIsoInterval('P-1Y-2M3DT-4H-5M-6.000001S')).toEqual({
+      months: -14,
+      days: 3,
+      micros: -14_706_000_001n,
+    });
     expect(parseIsoInterval('PT0S')).toEqual({ months: 0, days: 0, micros: 0n });
     expect(() => parseIsoInterval('1 day')).toThrow(RangeError);
   });

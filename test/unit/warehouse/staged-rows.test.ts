@@ -3,12 +3,32 @@ import type { TableSchema } from '../../../src/core/table-schema';
 import { stageTable } from '../../../src/sink/warehouse/staged-rows';
 
 const schema: TableSchema = {
-  schema: 'public', table: 't', version: 1, primaryKey: ['id'],
-  columns: ['id', 'a', 'big'].map((name, i) => ({ name, attnum: i + 1, type: { kind: i === 0 ? 'int32' : 'text' } as never, pgType: '', nullable: true })),
+  schema: 'public',
+  table: 't',
+  version: 1,
+  primaryKey: ['id'],
+  columns: ['id', 'a', 'big'].map((name, i) => ({
+    name,
+    attnum: i + 1,
+    type: { kind: i === 0 ? 'int32' : 'text' } as never,
+    pgType: '',
+    nullable: true,
+  })),
 };
 let seq = 0;
 function ev(op: Op, before: Row | null, after: Row | null, unchanged: string[] = []): ChangeEvent {
-  return { op, table: schema, position: { lsn: 0x10n, seq: seq++ }, txId: 1, commitTimeMs: 1000 + seq, schemaVersion: 1, before, after, unchanged, snapshot: false };
+  return {
+    op,
+    table: schema,
+    position: { lsn: 0x10n, seq: seq++ },
+    txId: 1,
+    commitTimeMs: 1000 + seq,
+    schemaVersion: 1,
+    before,
+    after,
+    unchanged,
+    snapshot: false,
+  };
 }
 
 describe('stageTable', () => {
@@ -33,7 +53,11 @@ describe('stageTable', () => {
   });
 
   test('mirror: a truncate is reported with its commit time and drops earlier changes', () => {
-    const st = stageTable(schema, 'mirror', [ev('c', null, { id: 1, a: 'x', big: 'b' }), ev('t', null, null), ev('c', null, { id: 2, a: 'y', big: 'c' })]);
+    const st = stageTable(schema, 'mirror', [
+      ev('c', null, { id: 1, a: 'x', big: 'b' }),
+      ev('t', null, null),
+      ev('c', null, { id: 2, a: 'y', big: 'c' }),
+    ]);
     expect(st.truncatedAtMs).toBe(1002);
     expect(st.rows.map((r) => r.values[0])).toEqual([2]);
   });
