@@ -78,7 +78,8 @@ export class DuckDbWarehouse extends SqlWarehouse {
 function classify(e: unknown, where: 'transaction' | 'commit'): Error {
   if (isTidemarkError(e)) return e;
   const msg = (e as Error).message;
-  if (/conflict/i.test(msg)) {
+  // A write-write conflict, or two first commits of one channel racing on its token row.
+  if (/conflict/i.test(msg) || /duplicate key "channel:/i.test(msg)) {
     return new TidemarkError(
       'fenced',
       `warehouse (duckdb): another writer changed the same rows (${msg}); nothing applied`,

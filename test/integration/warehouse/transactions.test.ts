@@ -81,6 +81,41 @@ describe.each(['duckdb', 'postgres'] as const)('%s warehouse transactions', (kin
     expect(await a.readTokens()).toEqual(new Map([['ch', won === 0 ? 't2a' : 't2b']]));
   });
 
+  test('fencing: two writers whose channel has no token yet, one wins, the other leaves nothing behind', async () => {
+    // GIVEN two writers on the same warehouse, both starting from token t1
+    const a = await fx.open();
+    const b = await fx.open();
+    await a.prepareTables([{ schema: items, options: opts('mirror') }]);
+    await b.prepareTables([{ schema: items, options: opts('mirror') }]);
+    const ev = new EventBuilder(items).tx();
+    await a.commitRound(
+      round(
+        [{ schema: items, mode: 'mirror', events: [ev.ev('c', null, { id: 1, name: 'base' })] }],
+        [{ channel: 'base', expected: null, next: 't1' }],
+      ),
+    );
+    ev.tx();
+    const ra = round(
+      [{ schema: items, mode: 'mirror', events: [ev.ev('c', null, { id: 10, name: 'from a' })] }],
+      [{ channel: 'ch', expected: null, next: 't2a' }],
+    );
+    const rb = round(
+      [{ schema: items, mode: 'mirror', events: [ev.ev('c', null, { id: 20, name: 'from b' })] }],
+      [{ channel: 'ch', expected: null, next: 't2b' }],
+    );
+    // WHEN both commit at the same time
+    const results = await Promise.allSettled([a.commitRound(ra), b.commitRound(rb)]);
+    // THEN exactly one landed; the other is fenced and none of its rows exist
+    const won = results.findIndex((r) => r.status === 'fulfilled');
+    const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+    expect(won).toBeGreaterThanOrEqual(0);
+    expect(lost).toBeDefined();
+    expect(isTidemarkError(lost!.reason, 'fenced')).toBe(true);
+    const winnerId = won === 0 ? 10 : 20;
+    expect(texts(await fx.read('SELECT id FROM public.items ORDER BY id'))).toEqual(['1', String(winnerId)]);
+    expect((await a.readTokens()).get('ch')).toBe(won === 0 ? 't2a' : 't2b');
+  });
+
   test('a failure in the middle of a round (connection lost / error after staging) leaves the previous state and token', async () => {
     const failing = await fx.open({
       hooks: {
