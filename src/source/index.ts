@@ -52,6 +52,10 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
   let stopping = false;
 
   const client = new Client(clientConfig);
+  // A dropped connection is reported both here and by the query in progress; while streaming,
+  // the heartbeat/monitor connection failing is fatal (the process restarts and replays).
+  let onConnectionLost: (e: Error) => void = (e) => logger.warn({ err: e.message }, 'source connection lost');
+  client.on('error', (e: Error) => onConnectionLost(e));
   try {
     await client.connect();
   } catch (e) {
@@ -173,6 +177,11 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       fail(e);
     });
     monitor.start();
+    onConnectionLost = (e) => {
+      if (stopping) return;
+      stream.stop().catch(() => {});
+      fail(new TidemarkError('transient', `source connection lost: ${e.message}`, { cause: e }));
+    };
     return {
       done,
       async stop() {

@@ -54,6 +54,8 @@ export async function copySnapshot(o: SnapshotOptions): Promise<void> {
   try {
     for (let i = 0; i < o.parallelism; i++) {
       const c = new Client(o.clientConfig);
+      // The query in progress rejects too; this only keeps the event from crashing the process.
+      c.on('error', (e: Error) => o.logger.warn({ err: e.message }, 'snapshot connection lost'));
       await c.connect();
       await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       if (o.snapshotName) await c.query(`SET TRANSACTION SNAPSHOT '${o.snapshotName}'`);

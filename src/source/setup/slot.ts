@@ -47,6 +47,7 @@ export interface CreatedSlot {
  */
 export async function createSlot(config: ClientConfig, name: string, exportSnapshot: boolean): Promise<CreatedSlot> {
   const holder = new Client({ ...config, replication: 'database' } as ClientConfig);
+  holder.on('error', () => {}); // a lost holder surfaces as a failed snapshot import
   await holder.connect();
   try {
     const r = await holder.query(
