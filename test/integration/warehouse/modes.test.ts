@@ -213,6 +213,56 @@ describe.each(['duckdb', 'postgres'] as const)('%s warehouse modes', (kind) => {
     ]);
   });
 
+  test('soft-delete: a truncate marks every live row deleted', async () => {
+    const w = await fx.open();
+    await w.prepareTables([{ schema: people, options: opts('soft-delete') }]);
+    const b = new EventBuilder(people).tx();
+    const first = [
+      b.ev('c', null, { id: 1, name: 'a', doc: 'd', amount: '1.00' }),
+      b.ev('c', null, { id: 2, name: 'b', doc: 'd', amount: '1.00' }),
+    ];
+    await w.commitRound(
+      round(
+        [{ schema: people, mode: 'soft-delete', events: first }],
+        [{ channel: 'c', expected: null, next: 't1' }],
+      ),
+    );
+    b.tx();
+    const evs = [b.ev('t', null, null), b.ev('c', null, { id: 3, name: 'c', doc: 'd', amount: '1.00' })];
+    await w.commitRound(
+      round(
+        [{ schema: people, mode: 'soft-delete', events: evs }],
+        [{ channel: 'c', expected: 't1', next: 't2' }],
+      ),
+    );
+    const rows = await fx.read(
+      'SELECT id, _tidemark_deleted_at IS NOT NULL AS deleted FROM public.people ORDER BY id',
+    );
+    expect(rowsText(rows)).toEqual(['1|true', '2|true', '3|false']);
+  });
+
+  test('mirror: a TOAST-unchanged update of a key the warehouse does not hold is an error, nothing applied', async () => {
+    const w = await fx.open();
+    await w.prepareTables([{ schema: people, options: opts('mirror') }]);
+    const b = new EventBuilder(people).tx();
+    const evs = [
+      b.ev('c', null, { id: 1, name: 'a', doc: 'd', amount: '1.00' }),
+      b.ev('u', { id: 7 }, { id: 7, name: 'x', amount: '1.00' }, ['doc']),
+    ];
+    const err = await w
+      .commitRound(
+        round(
+          [{ schema: people, mode: 'mirror', events: evs }],
+          [{ channel: 'c', expected: null, next: 't1' }],
+        ),
+      )
+      .catch((e) => e);
+    expect(isTidemarkError(err, 'corrupt_state')).toBe(true);
+    expect(String(err.message)).toContain('public.people');
+    expect(await fx.read('SELECT id FROM public.people')).toEqual([]);
+    expect(await w.readTokens()).toEqual(new Map());
+  });
+
   test('a table without a key in mirror mode is a clear error', async () => {
     const w = await fx.open();
     const keyless = tableSchema('keyless', [col('a', { kind: 'int32' })], []);

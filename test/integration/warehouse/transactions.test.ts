@@ -165,6 +165,32 @@ describe.each(['duckdb', 'postgres'] as const)('%s warehouse transactions', (kin
     ]);
   });
 
+  test('a connection lost during COMMIT is commit_state_unknown, and the stored tokens tell the outcome', async () => {
+    if (kind !== 'postgres') return; // an embedded DuckDB has no connection to lose
+    const w = await fx.open();
+    await w.prepareTables([{ schema: items, options: opts('mirror') }]);
+    const failing = await fx.open({
+      hooks: {
+        beforeCommit: async () => {
+          await psql(
+            fx.location,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'",
+          );
+        },
+      },
+    });
+    const ev = new EventBuilder(items).tx();
+    const r = round(
+      [{ schema: items, mode: 'mirror', events: [ev.ev('c', null, { id: 1, name: 'x' })] }],
+      [{ channel: 'ch', expected: null, next: 't1' }],
+    );
+    const err = await failing.commitRound(r).catch((e) => e);
+    expect(['commit_state_unknown', 'transient']).toContain(err.kind);
+    // the backend died before COMMIT reached it: the tokens show the round did not land
+    expect(await w.readTokens()).toEqual(new Map());
+    expect(await fx.read('SELECT id FROM public.items')).toEqual([]);
+  });
+
   test('schema evolution: rename, widen int and varchar, add, drop kept as nullable; incompatible change is an error', async () => {
     const notes: string[] = [];
     const w = await fx.open({ log: (m) => notes.push(m) });
