@@ -4,7 +4,7 @@ import type { ManifestFileRecord } from './manifests';
 import { decodeManifestList, encodeManifestList } from './manifests';
 import type { StagedChange } from './staged-change';
 import type { Snapshot, TableMetadata } from './table-metadata';
-import { currentSnapshot, newSnapshotId, withSnapshot } from './table-metadata';
+import { currentSnapshot, withSnapshot } from './table-metadata';
 
 /** Summary property holding the commit id, looked up to resolve an unknown commit outcome. */
 export const COMMIT_ID_PROPERTY = 'tidemark.commit-id';
@@ -27,7 +27,7 @@ const num = (s: Record<string, string> | undefined, k: string) => Number(s?.[k] 
 export async function buildSnapshot(io: FileIO, base: TableMetadata, baseLocation: string, staged: StagedChange, properties: Record<string, string>): Promise<BuiltSnapshot> {
   const parent = currentSnapshot(base);
   const seq = base['last-sequence-number'] + 1;
-  const snapshotId = newSnapshotId();
+  const snapshotId = staged.snapshotId;
   const prior: ManifestFileRecord[] = parent ? await decodeManifestList(await io.read(parent['manifest-list'])) : [];
   const fresh: ManifestFileRecord[] = staged.manifests.map((mf) => ({ ...mf, added_snapshot_id: snapshotId, sequence_number: seq, min_sequence_number: seq }));
   const listPath = `${base.location}/metadata/snap-${snapshotId}-${randomUUID()}.avro`;

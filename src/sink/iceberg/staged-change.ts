@@ -6,11 +6,13 @@ export type IndexOp = { readonly key: string; readonly file: string; readonly po
 
 /**
  * A table's change written to storage but not committed: data and delete files and their
- * manifests (entries inherit snapshot id and sequence number, so the same manifests serve
- * every commit attempt). Until a commit lands, `files` are garbage the caller may delete.
+ * manifests (entries carry the snapshot id and inherit the sequence number, so the same
+ * manifests serve every commit attempt). Until a commit lands, `files` are garbage the caller may delete.
  */
 export interface StagedChange {
   readonly table: TableIdent;
+  /** The id of the snapshot that will carry the change (fixed at stage time, kept across commit attempts). */
+  readonly snapshotId: number;
   /** The metadata location the change was computed against. */
   readonly baseLocation: string;
   readonly truncate: boolean;

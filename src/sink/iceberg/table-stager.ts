@@ -12,7 +12,7 @@ import { encodeParquet } from './parquet-files';
 import type { IndexOp, StagedChange } from './staged-change';
 import { POS_DELETE_FIELDS } from './table-scan';
 import type { TableState } from './table-state';
-import { currentSchema, defaultSpec } from './table-metadata';
+import { currentSchema, defaultSpec, newSnapshotId } from './table-metadata';
 
 export interface StageOptions {
   /** Rows per data file; a batch with more rows is split. */
@@ -59,6 +59,9 @@ export async function stageBatch(io: FileIO, state: TableState, batch: Collapsed
     }
     rows.push({ key: c.key, row });
   }
+  // The snapshot id is fixed here and written into every entry (not inherited): PyIceberg 0.10
+  // mishandles a null entry snapshot_id. Retries reuse it; only one attempt can ever land.
+  const snapshotId = newSnapshotId();
   const dir = `${m.location}/data`;
   const files: string[] = [];
   const dataFiles: DataFileRecord[] = [];
@@ -85,7 +88,7 @@ export async function stageBatch(io: FileIO, state: TableState, batch: Collapsed
   const manifests: StagedChange['manifests'][number][] = [];
   for (const [content, list] of [[0, dataFiles], [1, deleteFiles]] as const) {
     if (list.length === 0) continue;
-    const entries: ManifestEntry[] = list.map((file) => ({ status: 1, snapshotId: null, sequenceNumber: null, fileSequenceNumber: null, file }));
+    const entries: ManifestEntry[] = list.map((file) => ({ status: 1, snapshotId, sequenceNumber: null, fileSequenceNumber: null, file }));
     const bytes = await encodeManifest({ schema, spec: defaultSpec(m), partitionAvroFields: [], content }, entries);
     const path = `${m.location}/metadata/${randomUUID()}-m${content}.avro`;
     await io.write(path, bytes);
@@ -99,6 +102,7 @@ export async function stageBatch(io: FileIO, state: TableState, batch: Collapsed
   }
   return {
     table: state.ident,
+    snapshotId,
     baseLocation: state.metadataLocation,
     truncate: batch.truncatedAt !== null,
     manifests,
