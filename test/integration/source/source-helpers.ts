@@ -10,8 +10,7 @@ export function sourceConfig(url: string, pipeline: string, lines = ''): Config 
     `pipeline: ${pipeline}
 source:
   url: \${SRC}
-  tables: ["public.*"]
-  heartbeatIntervalMs: 300
+${lines.includes('tables:') ? '' : '  tables: ["public.*"]\n'}  heartbeatIntervalMs: 300
   watermarkIntervalMs: 100
 ${lines}
 log: { kind: kafka, brokers: "127.0.0.1:1" }
