@@ -16,7 +16,7 @@ import { checkSlot, createSlot, readSlot } from './setup/slot';
 import { selectTables } from './setup/table-patterns';
 import { SlotMonitor } from './slot-monitor';
 import { copySnapshot, type SnapshotTable } from './snapshot';
-import { readSnapshotState, writeSnapshotState } from './snapshot-state';
+import { readSnapshotState, type SnapshotState, writeSnapshotState } from './snapshot-state';
 import type { SourceStateStore } from './state-store';
 import { TableSchemas } from './table-schemas';
 
@@ -26,7 +26,18 @@ export interface SourceHandle {
   /** Rejects with the fatal error if the reader dies. */
   readonly done: Promise<void>;
   notReadyReason(): string | null;
-  status(): { slot: string; phase: string; confirmedLsn: string; lagBytes: number; retainedWalBytes: number };
+  status(): SourceStatus;
+}
+
+export interface SourceStatus {
+  readonly slot: string;
+  /** starting | snapshot | streaming */
+  readonly phase: string;
+  /** LSN the slot was last confirmed to by this reader (durable in the log). */
+  readonly confirmedLsn: string;
+  readonly lagBytes: number;
+  readonly retainedWalBytes: number;
+  readonly snapshot: { readonly tablesTotal: number; readonly tablesDone: number; readonly complete: boolean };
 }
 
 export interface SourceDeps {
@@ -38,8 +49,10 @@ export interface SourceDeps {
 }
 
 /**
- * Starts the replication reader: checks the source, makes the publication and the slot, copies
- * the tables (initial snapshot) if needed, then streams from the slot into the log.
+ * Starts the replication reader. Resolves once the checks passed and the publication and the
+ * slot exist (every start-up error rejects here, with its fix); then copies the tables (initial
+ * snapshot) if needed and streams from the slot into the log in the background: `done` rejects
+ * if that fails, `status()` shows the phase and the snapshot progress.
  */
 export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
   const { config, log, state } = deps;
@@ -89,41 +102,38 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       schemas.markPublished(t.table.schema);
     }
 
-    // The slot and the initial snapshot.
+    // The slot (created here, so that slot errors are start-up errors) and the initial snapshot.
     const existing = await readSlot(client, slot);
     if (existing) checkSlot(existing, slot, databaseOf(url));
     let snap = await readSnapshotState(state, slot);
+    let created: Awaited<ReturnType<typeof createSlot>> | null = null;
     if (!existing) {
       const withSnapshot = config.source.snapshot === 'initial';
-      const created = await createSlot(clientConfig, slot, withSnapshot);
+      created = await createSlot(clientConfig, slot, withSnapshot);
+      const holder = created.holder;
+      closers.push(() => holder.end());
       logger.info({ slot, consistentPoint: formatLsn(created.consistentPoint) }, 'created replication slot');
-      try {
-        snap = { consistentPoint: created.consistentPoint, attempt: (snap?.attempt ?? 0) + 1, doneTables: [], complete: !withSnapshot };
-        await writeSnapshotState(state, slot, snap);
-        if (withSnapshot) {
-          phase = 'snapshot';
-          snap = await runSnapshot(snap, created.snapshotName, snapshotTables);
-        }
-      } finally {
-        await created.holder.end().catch(() => {});
-      }
-    } else if (snap && !snap.complete) {
-      // Restarted during the snapshot: the exported snapshot is gone. Copy the unfinished tables
-      // again from a fresh snapshot. The slot was never confirmed past the consistent point, so
-      // the stream replays every change since then on top of these rows, and they converge.
-      phase = 'snapshot';
-      snap = { ...snap, attempt: snap.attempt + 1 };
+      snap = { consistentPoint: created.consistentPoint, attempt: (snap?.attempt ?? 0) + 1, doneTables: [], complete: !withSnapshot };
       await writeSnapshotState(state, slot, snap);
-      const todo = snapshotTables.filter((t) => !snap!.doneTables.includes(tableKey(t.table.schema)));
-      logger.warn({ tables: todo.map((t) => tableKey(t.table.schema)) }, 'resuming an interrupted snapshot');
-      snap = await runSnapshot(snap, null, todo);
     } else if (!snap) {
       logger.warn({ slot }, 'slot exists but no snapshot state was found: assuming the initial snapshot completed');
     }
-    if (stopping) throw new TidemarkError('internal', 'stopped during the snapshot');
+    const progress = { tablesTotal: 0, tablesDone: 0 };
 
-    async function runSnapshot(s: NonNullable<typeof snap>, snapshotName: string | null, tables: SnapshotTable[]) {
+    let stream: ReplicationStream | null = null;
+    let monitor: SlotMonitor | null = null;
+    let fail: (e: Error) => void = () => {};
+    let finish: () => void = () => {};
+    const done = new Promise<void>((resolve, reject) => {
+      fail = reject;
+      finish = resolve;
+    });
+    done.catch(() => {});
+
+    async function runSnapshot(s: SnapshotState, snapshotName: string | null, tables: SnapshotTable[]): Promise<SnapshotState> {
       let current = s;
+      progress.tablesTotal = tables.length;
+      progress.tablesDone = 0;
       await copySnapshot({
         clientConfig,
         snapshotName,
@@ -139,6 +149,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
         isStopping: () => stopping,
         onTableDone: async (table) => {
           current = { ...current, doneTables: [...current.doneTables, table] };
+          progress.tablesDone++;
           await writeSnapshotState(state, slot, current);
         },
       });
@@ -149,54 +160,101 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       return current;
     }
 
-    // Streaming.
-    const startLsn = (await readSlot(client, slot))?.confirmedFlushLsn ?? 0n;
-    const stream = new ReplicationStream({
-      clientConfig,
-      slot,
-      publication: config.source.publication,
-      log,
-      schemas,
-      logger,
-      metrics,
-      maxInFlightEvents: config.source.maxInFlightEvents,
-      watermarkIntervalMs: config.source.watermarkIntervalMs,
-      startLsn,
-    });
-    await stream.start();
-    phase = 'streaming';
-    logger.info({ slot, from: formatLsn(startLsn) }, 'streaming from the slot');
-    let fail: (e: Error) => void = () => {};
-    const done = new Promise<void>((resolve, reject) => {
-      fail = reject;
-      stream.done.then(resolve, reject);
-    });
-    done.catch(() => {});
-    const monitor = new SlotMonitor(client, slot, config.source.heartbeatIntervalMs, config.source.maxLagBytes, metrics, logger, (e) => {
-      stream.stop().catch(() => {});
-      fail(e);
-    });
-    monitor.start();
-    onConnectionLost = (e) => {
+    /** Snapshot (if due), then streaming; runs after startSource returned its handle. */
+    async function run(): Promise<void> {
+      if (created && snap && !snap.complete) {
+        phase = 'snapshot';
+        try {
+          snap = await runSnapshot(snap, created.snapshotName, snapshotTables);
+        } finally {
+          // The exported snapshot lives as long as this connection: close it only now.
+          await created.holder.end().catch(() => {});
+        }
+      } else if (snap && !snap.complete) {
+        // Restarted during the snapshot: the exported snapshot is gone, so the unfinished tables
+        // are copied again from a fresh snapshot, taken now, later than the consistent point.
+        // That converges: the slot was never confirmed past the consistent point (streaming only
+        // starts once every table is done), so the stream replays every change committed since
+        // then on top of these rows. Each replayed change is a whole-row upsert or a delete by
+        // key (TOAST-unchanged columns keep the stored value, which a later replayed change
+        // rewrites), so applying changes the copy already contains leaves the final row as the
+        // source has it. Snapshot rows keep (consistentPoint - 1, ...) positions, so they sort
+        // before every replayed change; the attempt number keeps them above the rows of the
+        // interrupted attempt.
+        phase = 'snapshot';
+        snap = { ...snap, attempt: snap.attempt + 1 };
+        await writeSnapshotState(state, slot, snap);
+        const doneTables = snap.doneTables;
+        const todo = snapshotTables.filter((t) => !doneTables.includes(tableKey(t.table.schema)));
+        logger.warn({ tables: todo.map((t) => tableKey(t.table.schema)) }, 'redoing the tables of an interrupted snapshot');
+        snap = await runSnapshot(snap, null, todo);
+      }
       if (stopping) return;
-      stream.stop().catch(() => {});
-      fail(new TidemarkError('transient', `source connection lost: ${e.message}`, { cause: e }));
-    };
+
+      const startLsn = (await readSlot(client, slot))?.confirmedFlushLsn ?? 0n;
+      const s = new ReplicationStream({
+        clientConfig,
+        slot,
+        publication: config.source.publication,
+        log,
+        schemas,
+        logger,
+        metrics,
+        maxInFlightEvents: config.source.maxInFlightEvents,
+        watermarkIntervalMs: config.source.watermarkIntervalMs,
+        startLsn,
+      });
+      stream = s;
+      await s.start();
+      if (stopping) return;
+      phase = 'streaming';
+      logger.info({ slot, from: formatLsn(startLsn) }, 'streaming from the slot');
+      const m = new SlotMonitor(client, slot, config.source.heartbeatIntervalMs, config.source.maxLagBytes, metrics, logger, (e) => {
+        s.stop().catch(() => {});
+        fail(e);
+      });
+      monitor = m;
+      m.start();
+      onConnectionLost = (e) => {
+        if (stopping) return;
+        s.stop().catch(() => {});
+        fail(new TidemarkError('transient', `source connection lost: ${e.message}`, { cause: e }));
+      };
+      await s.done;
+    }
+
+    const running = run().then(
+      () => finish(),
+      (e: unknown) => fail(e instanceof Error ? e : new Error(String(e))),
+    );
+    done.catch(async () => {
+      // Fatal: stop everything this source opened.
+      stopping = true;
+      monitor?.stop();
+      await stream?.stop().catch(() => {});
+      for (const c of closers) await c().catch(() => {});
+    });
+
     return {
       done,
       async stop() {
         stopping = true;
-        monitor.stop();
-        await stream.stop();
+        monitor?.stop();
+        // While snapshotting: the workers stop after their current chunk, unconfirmed.
+        await stream?.stop();
+        await running;
+        await stream?.stop();
         for (const c of closers) await c().catch(() => {});
+        finish();
       },
       notReadyReason: () => (phase === 'streaming' ? null : `source is ${phase}`),
       status: () => ({
         slot,
         phase,
-        confirmedLsn: formatLsn(stream.flushLsn),
-        lagBytes: monitor.lagBytes,
-        retainedWalBytes: monitor.retainedBytes,
+        confirmedLsn: formatLsn(stream?.flushLsn ?? 0n),
+        lagBytes: monitor?.lagBytes ?? 0,
+        retainedWalBytes: monitor?.retainedBytes ?? 0,
+        snapshot: { ...progress, complete: snap?.complete ?? true },
       }),
     };
   } catch (e) {

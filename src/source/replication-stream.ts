@@ -89,6 +89,7 @@ export class ReplicationStream {
       if (!this.stopping) this.fail(new TidemarkError('transient', `replication stream ended: ${e.message}`, { cause: e }));
     });
     await Promise.race([started, this.done]);
+    if (this.stopping || this.failed) return; // stopped while starting: no timers to leak
     this.timers.push(setInterval(() => void this.acknowledge(false), ACK_INTERVAL_MS));
     this.timers.push(setInterval(() => void this.publishWatermark(), this.o.watermarkIntervalMs));
   }

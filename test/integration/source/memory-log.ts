@@ -26,7 +26,11 @@ export class MemoryLog implements ChangeLogWriter {
     this.schemas.push(schema);
   }
 
+  /** Set to make every append rejected once this many events were appended (a crash mid-way). */
+  failAfterEvents = Number.POSITIVE_INFINITY;
+
   append(events: readonly ChangeEvent[]): Promise<void> {
+    if (this.events.length + events.length > this.failAfterEvents) return Promise.reject(new Error('log failed mid-way'));
     this.events.push(...events);
     this.inFlight += events.length;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
