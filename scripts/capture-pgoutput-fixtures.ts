@@ -78,11 +78,21 @@ async function main(): Promise<void> {
       );
       columns[table] = [];
       for (const col of cols.rows) {
-        columns[table]!.push({ name: col.attname, type: (await types.resolve(col.oid, col.atttypmod)).type, delimiter: await types.delimiter(col.oid) });
+        columns[table]!.push({
+          name: col.attname,
+          type: (await types.resolve(col.oid, col.atttypmod)).type,
+          delimiter: await types.delimiter(col.oid),
+        });
       }
     }
     const version = (await c.query('SHOW server_version')).rows[0].server_version;
-    const out = { postgres: version, sessionOptions: SESSION_OPTIONS, changes: CHANGES, columns, messages: r.rows };
+    const out = {
+      postgres: version,
+      sessionOptions: SESSION_OPTIONS,
+      changes: CHANGES,
+      columns,
+      messages: r.rows,
+    };
     const path = join(__dirname, '..', 'test', 'unit', 'source', 'fixtures', 'pgoutput-v1.json');
     writeFileSync(path, `${JSON.stringify(out, null, 1)}\n`);
     console.log(`wrote ${r.rows.length} messages to ${path}`);

@@ -1,7 +1,13 @@
 import type { ChangeEvent, Op, Row } from '../core/change-event';
-import { encodeKey } from '../core/row-key';
 import type { Lsn } from '../core/lsn';
-import { type TupleValue, UNCHANGED_TOAST, type DeleteMessage, type InsertMessage, type UpdateMessage } from './pgoutput/messages';
+import { encodeKey } from '../core/row-key';
+import {
+  type DeleteMessage,
+  type InsertMessage,
+  type TupleValue,
+  UNCHANGED_TOAST,
+  type UpdateMessage,
+} from './pgoutput/messages';
 import type { SourceTable } from './table-schemas';
 import { decodeText } from './types/text-values';
 
@@ -39,7 +45,14 @@ function keyOf(row: Row, key: readonly string[]): Row {
   return out;
 }
 
-function event(t: SourceTable, ctx: TxnContext, op: Op, before: Row | null, after: Row | null, unchanged: string[] = []): ChangeEvent {
+function event(
+  t: SourceTable,
+  ctx: TxnContext,
+  op: Op,
+  before: Row | null,
+  after: Row | null,
+  unchanged: string[] = [],
+): ChangeEvent {
   return {
     op,
     table: { schema: t.schema.schema, table: t.schema.table },

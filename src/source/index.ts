@@ -37,7 +37,11 @@ export interface SourceStatus {
   readonly confirmedLsn: string;
   readonly lagBytes: number;
   readonly retainedWalBytes: number;
-  readonly snapshot: { readonly tablesTotal: number; readonly tablesDone: number; readonly complete: boolean };
+  readonly snapshot: {
+    readonly tablesTotal: number;
+    readonly tablesDone: number;
+    readonly complete: boolean;
+  };
 }
 
 export interface SourceDeps {
@@ -72,18 +76,27 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
   try {
     await client.connect();
   } catch (e) {
-    throw new TidemarkError('transient', `cannot connect to the source ${config.source.url}: ${(e as Error).message}`, {
-      cause: e,
-      fix: 'check source.url, the network and the credentials',
-    });
+    throw new TidemarkError(
+      'transient',
+      `cannot connect to the source ${config.source.url}: ${(e as Error).message}`,
+      {
+        cause: e,
+        fix: 'check source.url, the network and the credentials',
+      },
+    );
   }
   const closers: Array<() => Promise<void>> = [() => client.end()];
   try {
     await checkServer(client);
     const catalog = await listTables(client);
-    const chosen = selectTables(config.source.tables, catalog.map((t) => ({ schema: t.schema, table: t.table })));
+    const chosen = selectTables(
+      config.source.tables,
+      catalog.map((t) => ({ schema: t.schema, table: t.table })),
+    );
     const keys = new Map<string, string[]>();
-    const chosenTables = chosen.map((ref) => catalog.find((t) => t.schema === ref.schema && t.table === ref.table)!);
+    const chosenTables = chosen.map(
+      (ref) => catalog.find((t) => t.schema === ref.schema && t.table === ref.table)!,
+    );
     for (const t of chosenTables) {
       const cols = (await listColumns(client, t.oid)).map((c) => c.name);
       keys.set(tableKey(t), tableKeyColumns(t, cols, config.source.keys[tableKey(t)], logger));
@@ -113,10 +126,18 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       const holder = created.holder;
       closers.push(() => holder.end());
       logger.info({ slot, consistentPoint: formatLsn(created.consistentPoint) }, 'created replication slot');
-      snap = { consistentPoint: created.consistentPoint, attempt: (snap?.attempt ?? 0) + 1, doneTables: [], complete: !withSnapshot };
+      snap = {
+        consistentPoint: created.consistentPoint,
+        attempt: (snap?.attempt ?? 0) + 1,
+        doneTables: [],
+        complete: !withSnapshot,
+      };
       await writeSnapshotState(state, slot, snap);
     } else if (!snap) {
-      logger.warn({ slot }, 'slot exists but no snapshot state was found: assuming the initial snapshot completed');
+      logger.warn(
+        { slot },
+        'slot exists but no snapshot state was found: assuming the initial snapshot completed',
+      );
     }
     const progress = { tablesTotal: 0, tablesDone: 0 };
 
@@ -130,7 +151,11 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
     });
     done.catch(() => {});
 
-    async function runSnapshot(s: SnapshotState, snapshotName: string | null, tables: SnapshotTable[]): Promise<SnapshotState> {
+    async function runSnapshot(
+      s: SnapshotState,
+      snapshotName: string | null,
+      tables: SnapshotTable[],
+    ): Promise<SnapshotState> {
       let current = s;
       progress.tablesTotal = tables.length;
       progress.tablesDone = 0;
@@ -186,7 +211,10 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
         await writeSnapshotState(state, slot, snap);
         const doneTables = snap.doneTables;
         const todo = snapshotTables.filter((t) => !doneTables.includes(tableKey(t.table.schema)));
-        logger.warn({ tables: todo.map((t) => tableKey(t.table.schema)) }, 'redoing the tables of an interrupted snapshot');
+        logger.warn(
+          { tables: todo.map((t) => tableKey(t.table.schema)) },
+          'redoing the tables of an interrupted snapshot',
+        );
         snap = await runSnapshot(snap, null, todo);
       }
       if (stopping) return;
@@ -209,10 +237,18 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       if (stopping) return;
       phase = 'streaming';
       logger.info({ slot, from: formatLsn(startLsn) }, 'streaming from the slot');
-      const m = new SlotMonitor(client, slot, config.source.heartbeatIntervalMs, config.source.maxLagBytes, metrics, logger, (e) => {
-        s.stop().catch(() => {});
-        fail(e);
-      });
+      const m = new SlotMonitor(
+        client,
+        slot,
+        config.source.heartbeatIntervalMs,
+        config.source.maxLagBytes,
+        metrics,
+        logger,
+        (e) => {
+          s.stop().catch(() => {});
+          fail(e);
+        },
+      );
       monitor = m;
       m.start();
       onConnectionLost = (e) => {

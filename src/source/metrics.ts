@@ -14,12 +14,36 @@ export const sourceMetrics = (registry: Registry) =>
       labelNames: ['table'] as const,
       registers: [r],
     }),
-    snapshotTablesPending: new Gauge({ name: 'tidemark_source_snapshot_tables_pending', help: 'Tables the initial snapshot has still to copy', registers: [r] }),
-    lagBytes: new Gauge({ name: 'tidemark_source_slot_lag_bytes', help: 'pg_current_wal_lsn() - confirmed_flush_lsn of the slot', registers: [r] }),
-    retainedWalBytes: new Gauge({ name: 'tidemark_source_slot_retained_wal_bytes', help: 'pg_current_wal_lsn() - restart_lsn of the slot', registers: [r] }),
-    confirmedLsn: new Gauge({ name: 'tidemark_source_confirmed_lsn', help: 'LSN the slot was last confirmed to (as a number)', registers: [r] }),
-    lastCommitTime: new Gauge({ name: 'tidemark_source_last_commit_timestamp_seconds', help: 'Commit time of the last transaction read', registers: [r] }),
-    lastHeartbeat: new Gauge({ name: 'tidemark_source_last_heartbeat_timestamp_seconds', help: 'When the last heartbeat came back through the slot', registers: [r] }),
+    snapshotTablesPending: new Gauge({
+      name: 'tidemark_source_snapshot_tables_pending',
+      help: 'Tables the initial snapshot has still to copy',
+      registers: [r],
+    }),
+    lagBytes: new Gauge({
+      name: 'tidemark_source_slot_lag_bytes',
+      help: 'pg_current_wal_lsn() - confirmed_flush_lsn of the slot',
+      registers: [r],
+    }),
+    retainedWalBytes: new Gauge({
+      name: 'tidemark_source_slot_retained_wal_bytes',
+      help: 'pg_current_wal_lsn() - restart_lsn of the slot',
+      registers: [r],
+    }),
+    confirmedLsn: new Gauge({
+      name: 'tidemark_source_confirmed_lsn',
+      help: 'LSN the slot was last confirmed to (as a number)',
+      registers: [r],
+    }),
+    lastCommitTime: new Gauge({
+      name: 'tidemark_source_last_commit_timestamp_seconds',
+      help: 'Commit time of the last transaction read',
+      registers: [r],
+    }),
+    lastHeartbeat: new Gauge({
+      name: 'tidemark_source_last_heartbeat_timestamp_seconds',
+      help: 'When the last heartbeat came back through the slot',
+      registers: [r],
+    }),
   }));
 
 export type SourceMetrics = ReturnType<typeof sourceMetrics>;

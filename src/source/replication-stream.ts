@@ -7,7 +7,7 @@ import type { TableRef } from '../core/table-schema';
 import type { ChangeLogWriter } from '../log/change-log';
 import type { Logger } from '../observe/logger';
 import { AckTracker, type TxnRecord } from './ack-tracker';
-import { deleteEvents, insertEvents, truncateEvent, type TxnContext, updateEvents } from './change-builder';
+import { deleteEvents, insertEvents, type TxnContext, truncateEvent, updateEvents } from './change-builder';
 import type { SourceMetrics } from './metrics';
 import type { PgoutputMessage, RelationMessage } from './pgoutput/messages';
 import { type DecodeFailure, TidemarkPgoutputPlugin } from './pgoutput/plugin';
@@ -82,12 +82,24 @@ export class ReplicationStream {
 
   async start(): Promise<void> {
     this.service.on('data', (_lsn: string, msg: PgoutputMessage | DecodeFailure) => this.onMessage(msg));
-    this.service.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) => this.onKeepalive(parseLsn(lsn), shouldRespond));
+    this.service.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) =>
+      this.onKeepalive(parseLsn(lsn), shouldRespond),
+    );
     this.service.on('error', (e: Error) => this.fail(e));
     const started = new Promise<void>((resolve) => this.service.once('start', () => resolve()));
-    this.service.subscribe(new TidemarkPgoutputPlugin({ publication: this.o.publication, onParsed: () => void this.unhandled++ }) as never, this.o.slot, '0/0').catch((e: Error) => {
-      if (!this.stopping) this.fail(new TidemarkError('transient', `replication stream ended: ${e.message}`, { cause: e }));
-    });
+    this.service
+      .subscribe(
+        new TidemarkPgoutputPlugin({
+          publication: this.o.publication,
+          onParsed: () => void this.unhandled++,
+        }) as never,
+        this.o.slot,
+        '0/0',
+      )
+      .catch((e: Error) => {
+        if (!this.stopping)
+          this.fail(new TidemarkError('transient', `replication stream ended: ${e.message}`, { cause: e }));
+      });
     await Promise.race([started, this.done]);
     if (this.stopping || this.failed) return; // stopped while starting: no timers to leak
     this.timers.push(setInterval(() => void this.acknowledge(false), ACK_INTERVAL_MS));
@@ -144,7 +156,12 @@ export class ReplicationStream {
       case 'update':
       case 'delete': {
         const { table, txn } = this.context(msg.relationOid);
-        const events = msg.tag === 'insert' ? insertEvents(table, txn.ctx, msg) : msg.tag === 'update' ? updateEvents(table, txn.ctx, msg) : deleteEvents(table, txn.ctx, msg);
+        const events =
+          msg.tag === 'insert'
+            ? insertEvents(table, txn.ctx, msg)
+            : msg.tag === 'update'
+              ? updateEvents(table, txn.ctx, msg)
+              : deleteEvents(table, txn.ctx, msg);
         for (const e of events) {
           txn.chunk.push(e);
           this.o.metrics.changes.inc({ table: `${e.table.schema}.${e.table.table}`, op: e.op });
@@ -161,7 +178,8 @@ export class ReplicationStream {
         return;
       case 'commit': {
         const txn = this.txn;
-        if (!txn) throw new TidemarkError('malformed_event', 'Commit without Begin in the replication stream');
+        if (!txn)
+          throw new TidemarkError('malformed_event', 'Commit without Begin in the replication stream');
         await this.flushChunk();
         this.tracker.commit(txn.record, msg.endLsn);
         this.o.log.endTransaction?.(txn.ctx.commitLsn);
@@ -193,8 +211,13 @@ export class ReplicationStream {
   private context(relationOid: number) {
     const ref = this.relations.get(relationOid);
     const table = ref && this.o.schemas.get(ref);
-    if (!table) throw new TidemarkError('malformed_event', `change for relation ${relationOid} before its Relation message`);
-    if (!this.txn) throw new TidemarkError('malformed_event', 'change outside a transaction in the replication stream');
+    if (!table)
+      throw new TidemarkError(
+        'malformed_event',
+        `change for relation ${relationOid} before its Relation message`,
+      );
+    if (!this.txn)
+      throw new TidemarkError('malformed_event', 'change outside a transaction in the replication stream');
     return { table, txn: this.txn };
   }
 
@@ -253,7 +276,10 @@ export class ReplicationStream {
       await this.o.log.publishWatermark(w);
       this.lastWatermark = w;
     } catch (e) {
-      this.o.logger.warn({ err: (e as Error).message, lsn: formatLsn(w) }, 'publishing a watermark failed; will retry');
+      this.o.logger.warn(
+        { err: (e as Error).message, lsn: formatLsn(w) },
+        'publishing a watermark failed; will retry',
+      );
     }
   }
 }

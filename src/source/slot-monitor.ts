@@ -44,15 +44,22 @@ export class SlotMonitor {
         [this.slot],
       );
       const row = r.rows[0];
-      if (!row) throw new TidemarkError('source_setup', `replication slot ${this.slot} disappeared`, { fix: 'restart tidemark: it recreates the slot and re-snapshots' });
+      if (!row)
+        throw new TidemarkError('source_setup', `replication slot ${this.slot} disappeared`, {
+          fix: 'restart tidemark: it recreates the slot and re-snapshots',
+        });
       this.lagBytes = Number(row.lag ?? 0);
       this.retainedBytes = Number(row.retained ?? 0);
       this.metrics.lagBytes.set(this.lagBytes);
       this.metrics.retainedWalBytes.set(this.retainedBytes);
       if (this.maxLagBytes !== undefined && this.retainedBytes > this.maxLagBytes) {
-        throw new TidemarkError('source_setup', `slot ${this.slot} retains ${this.retainedBytes} bytes of WAL, over source.maxLagBytes=${this.maxLagBytes}`, {
-          fix: 'find why the pipeline falls behind (sinks, Kafka) and raise source.maxLagBytes, or drop the slot and re-snapshot',
-        });
+        throw new TidemarkError(
+          'source_setup',
+          `slot ${this.slot} retains ${this.retainedBytes} bytes of WAL, over source.maxLagBytes=${this.maxLagBytes}`,
+          {
+            fix: 'find why the pipeline falls behind (sinks, Kafka) and raise source.maxLagBytes, or drop the slot and re-snapshot',
+          },
+        );
       }
     } catch (e) {
       if (e instanceof TidemarkError) this.onFatal(e);

@@ -13,15 +13,30 @@ export interface SnapshotState {
   readonly complete: boolean;
 }
 
-export async function readSnapshotState(state: SourceStateStore, slot: string): Promise<SnapshotState | null> {
+export async function readSnapshotState(
+  state: SourceStateStore,
+  slot: string,
+): Promise<SnapshotState | null> {
   const text = await state.get(`source:${slot}:snapshot`);
   if (!text) return null;
-  const o = JSON.parse(text) as { consistentPoint: string; attempt: number; doneTables: string[]; complete: boolean };
+  const o = JSON.parse(text) as {
+    consistentPoint: string;
+    attempt: number;
+    doneTables: string[];
+    complete: boolean;
+  };
   return { ...o, consistentPoint: parseLsn(o.consistentPoint) };
 }
 
-export async function writeSnapshotState(state: SourceStateStore, slot: string, s: SnapshotState): Promise<void> {
-  await state.set(`source:${slot}:snapshot`, JSON.stringify({ ...s, consistentPoint: formatLsn(s.consistentPoint) }));
+export async function writeSnapshotState(
+  state: SourceStateStore,
+  slot: string,
+  s: SnapshotState,
+): Promise<void> {
+  await state.set(
+    `source:${slot}:snapshot`,
+    JSON.stringify({ ...s, consistentPoint: formatLsn(s.consistentPoint) }),
+  );
 }
 
 /**

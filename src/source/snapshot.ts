@@ -64,9 +64,18 @@ export async function copySnapshot(o: SnapshotOptions): Promise<void> {
     const chunks: Chunk[] = [];
     for (const t of o.tables) chunks.push(...(await planChunks(workers[0]!, t, o.chunkRows)));
     const remainingChunks = new Map(o.tables.map((t) => [tableKey(t.table.schema), 0]));
-    for (const c of chunks) remainingChunks.set(tableKey(c.t.table.schema), remainingChunks.get(tableKey(c.t.table.schema))! + 1);
+    for (const c of chunks)
+      remainingChunks.set(tableKey(c.t.table.schema), remainingChunks.get(tableKey(c.t.table.schema))! + 1);
     o.metrics.snapshotTablesPending.set(o.tables.length);
-    o.logger.info({ tables: o.tables.length, chunks: chunks.length, consistentPoint: formatLsn(o.consistentPoint), attempt: o.attempt }, 'snapshot started');
+    o.logger.info(
+      {
+        tables: o.tables.length,
+        chunks: chunks.length,
+        consistentPoint: formatLsn(o.consistentPoint),
+        attempt: o.attempt,
+      },
+      'snapshot started',
+    );
 
     const counters = new Map<string, number>();
     let inFlight = 0;
@@ -79,27 +88,30 @@ export async function copySnapshot(o: SnapshotOptions): Promise<void> {
           while (inFlight >= o.maxInFlightEvents) await new Promise<void>((r) => waiters.push(r));
           const key = tableKey(chunk.t.table.schema);
           let n = counters.get(key) ?? 0;
-          const events = rows.map((row): ChangeEvent => ({
-            op: 'r',
-            table: { schema: chunk.t.table.schema.schema, table: chunk.t.table.schema.table },
-            position: snapshotPosition(o.consistentPoint, o.attempt, n++),
-            txId: 0,
-            commitTimeMs: Date.now(),
-            schemaVersion: chunk.t.table.schema.version,
-            before: null,
-            after: row,
-            unchanged: [],
-            snapshot: true,
-          }));
+          const events = rows.map(
+            (row): ChangeEvent => ({
+              op: 'r',
+              table: { schema: chunk.t.table.schema.schema, table: chunk.t.table.schema.table },
+              position: snapshotPosition(o.consistentPoint, o.attempt, n++),
+              txId: 0,
+              commitTimeMs: Date.now(),
+              schemaVersion: chunk.t.table.schema.version,
+              before: null,
+              after: row,
+              unchanged: [],
+              snapshot: true,
+            }),
+          );
           counters.set(key, n);
           inFlight += events.length;
           // Synchronously after the sequence numbers were taken: append order = sequence order.
-          appends.push(
-            o.log.append(events).finally(() => {
-              inFlight -= events.length;
-              waiters.splice(0).forEach((w) => w());
-            }),
-          );
+          const appended = o.log.append(events).finally(() => {
+            inFlight -= events.length;
+            for (const w of waiters.splice(0)) w();
+          });
+          // Awaited (and its failure reported) after the chunk; this only marks it handled.
+          appended.catch(() => {});
+          appends.push(appended);
           o.metrics.snapshotRows.inc({ table: key }, events.length);
         });
         await Promise.all(appends);
@@ -120,7 +132,10 @@ export async function copySnapshot(o: SnapshotOptions): Promise<void> {
 }
 
 async function planChunks(client: Client, t: SnapshotTable, chunkRows: number): Promise<Chunk[]> {
-  const estimate = Number((await client.query('SELECT reltuples::bigint AS n FROM pg_class WHERE oid = $1', [t.oid])).rows[0]?.n ?? 0);
+  const estimate = Number(
+    (await client.query('SELECT reltuples::bigint AS n FROM pg_class WHERE oid = $1', [t.oid])).rows[0]?.n ??
+      0,
+  );
   if (estimate <= chunkRows * 1.5) return [{ t, lo: null, hi: null }];
   const key = t.table.schema.primaryKey.map(quoteIdent).join(', ');
   const wanted = Math.ceil(estimate / chunkRows);
@@ -145,13 +160,23 @@ async function planChunks(client: Client, t: SnapshotTable, chunkRows: number): 
   return chunks;
 }
 
-async function readChunk(client: Client, chunk: Chunk, onRows: (rows: Row[]) => Promise<void>): Promise<void> {
+async function readChunk(
+  client: Client,
+  chunk: Chunk,
+  onRows: (rows: Row[]) => Promise<void>,
+): Promise<void> {
   const s = chunk.t.table.schema;
   const key = s.primaryKey.map(quoteIdent).join(', ');
   const cols = s.columns.map((c) => quoteIdent(c.name)).join(', ');
   const params: string[] = [];
   const where: string[] = [];
-  const tuple = (vals: string[]) => `(${vals.map((v) => (params.push(v), `$${params.length}`)).join(', ')})`;
+  const tuple = (vals: string[]) =>
+    `(${vals
+      .map((v) => {
+        params.push(v);
+        return `$${params.length}`;
+      })
+      .join(', ')})`;
   if (chunk.lo) where.push(`(${key}) >= ${tuple(chunk.lo)}`);
   if (chunk.hi) where.push(`(${key}) < ${tuple(chunk.hi)}`);
   const cursor = `tidemark_snap_${Math.random().toString(36).slice(2, 10)}`;
@@ -161,13 +186,20 @@ async function readChunk(client: Client, chunk: Chunk, onRows: (rows: Row[]) => 
   });
   const where0 = `${s.schema}.${s.table}`;
   for (;;) {
-    const r = await client.query({ text: `FETCH ${FETCH_ROWS} FROM ${cursor}`, rowMode: 'array', types: RAW_TEXT });
+    const r = await client.query({
+      text: `FETCH ${FETCH_ROWS} FROM ${cursor}`,
+      rowMode: 'array',
+      types: RAW_TEXT,
+    });
     if (r.rows.length === 0) break;
     const rows = (r.rows as Array<Array<string | null>>).map((values) => {
       const row: Row = {};
       s.columns.forEach((c, i) => {
         const v = values[i];
-        row[c.name] = v === null || v === undefined ? null : decodeText(c.type, v, `${where0}.${c.name}`, chunk.t.table.delimiters[i]);
+        row[c.name] =
+          v === null || v === undefined
+            ? null
+            : decodeText(c.type, v, `${where0}.${c.name}`, chunk.t.table.delimiters[i]);
       });
       return row;
     });

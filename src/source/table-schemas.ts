@@ -48,7 +48,11 @@ export class TableSchemas {
    * The schema for these columns; `changed` is true when it is a new version that must be
    * published before any event uses it.
    */
-  async resolve(t: TableRef, relationOid: number, cols: readonly ColumnSource[]): Promise<{ table: SourceTable; changed: boolean }> {
+  async resolve(
+    t: TableRef,
+    relationOid: number,
+    cols: readonly ColumnSource[],
+  ): Promise<{ table: SourceTable; changed: boolean }> {
     const key = tableKey(t);
     const catalog = new Map((await listColumns(this.client, relationOid)).map((c) => [c.name, c]));
     const columns: ColumnSchema[] = [];
@@ -57,22 +61,35 @@ export class TableSchemas {
       const resolved: ResolvedType = await this.types.resolve(c.typeOid, c.typeMod);
       if (resolved.fallback && !this.warnedTypes.has(resolved.pgType)) {
         this.warnedTypes.add(resolved.pgType);
-        this.logger.warn({ table: key, column: c.name, pgType: resolved.pgType }, 'type has no exact mapping: mirrored as its text form');
+        this.logger.warn(
+          { table: key, column: c.name, pgType: resolved.pgType },
+          'type has no exact mapping: mirrored as its text form',
+        );
       }
       const cat = catalog.get(c.name);
-      columns.push({ name: c.name, attnum: cat?.attnum ?? i + 1, type: resolved.type, pgType: resolved.pgType, nullable: !(cat?.notNull ?? false) });
+      columns.push({
+        name: c.name,
+        attnum: cat?.attnum ?? i + 1,
+        type: resolved.type,
+        pgType: resolved.pgType,
+        nullable: !(cat?.notNull ?? false),
+      });
       delimiters.push(await this.types.delimiter(c.typeOid));
     }
     const primaryKey = [...(this.keys.get(key) ?? [])].filter((k) => columns.some((c) => c.name === k));
     const previous = this.current.get(key)?.schema ?? (await this.stored(key));
     const candidate = { schema: t.schema, table: t.table, columns, primaryKey };
     const same = previous !== null && fingerprint(previous) === fingerprint({ ...candidate, version: 0 });
-    const schema: TableSchema = { ...candidate, version: same ? previous.version : (previous?.version ?? 0) + 1 };
+    const schema: TableSchema = {
+      ...candidate,
+      version: same ? previous.version : (previous?.version ?? 0) + 1,
+    };
     const table = { schema, delimiters };
     this.current.set(key, table);
     if (!same) {
       await this.state.set(this.stateKey(key), JSON.stringify(schema));
-      if (previous) this.logger.info({ table: key, from: previous.version, to: schema.version }, 'table schema changed');
+      if (previous)
+        this.logger.info({ table: key, from: previous.version, to: schema.version }, 'table schema changed');
     }
     return { table, changed: !same || !this.published.has(key) };
   }
@@ -93,5 +110,14 @@ export class TableSchemas {
 }
 
 function fingerprint(s: TableSchema): string {
-  return JSON.stringify([s.columns.map((c) => [c.name, describeType(c.type), c.type.kind === 'json' && c.type.binary, c.nullable, c.attnum]), s.primaryKey]);
+  return JSON.stringify([
+    s.columns.map((c) => [
+      c.name,
+      describeType(c.type),
+      c.type.kind === 'json' && c.type.binary,
+      c.nullable,
+      c.attnum,
+    ]),
+    s.primaryKey,
+  ]);
 }

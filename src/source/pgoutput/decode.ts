@@ -86,7 +86,13 @@ export function decodePgoutput(buf: Buffer): PgoutputMessage {
       case 'B':
         return { tag: 'begin', finalLsn: r.lsn(), commitTimeMs: r.timestampMs(), xid: r.u32() };
       case 'C':
-        return { tag: 'commit', flags: r.u8(), commitLsn: r.lsn(), endLsn: r.lsn(), commitTimeMs: r.timestampMs() };
+        return {
+          tag: 'commit',
+          flags: r.u8(),
+          commitLsn: r.lsn(),
+          endLsn: r.lsn(),
+          commitTimeMs: r.timestampMs(),
+        };
       case 'O':
         return { tag: 'origin', originLsn: r.lsn(), name: r.cstring() };
       case 'R': {
@@ -134,7 +140,12 @@ export function decodePgoutput(buf: Buffer): PgoutputMessage {
         const options = r.u8();
         const relationOids: number[] = [];
         for (let i = 0; i < count; i++) relationOids.push(r.u32());
-        return { tag: 'truncate', cascade: (options & 1) !== 0, restartIdentity: (options & 2) !== 0, relationOids };
+        return {
+          tag: 'truncate',
+          cascade: (options & 1) !== 0,
+          restartIdentity: (options & 2) !== 0,
+          relationOids,
+        };
       }
       case 'M': {
         const flags = r.u8();
@@ -148,6 +159,10 @@ export function decodePgoutput(buf: Buffer): PgoutputMessage {
     }
   } catch (e) {
     if (e instanceof TidemarkError) throw e;
-    throw new TidemarkError('malformed_event', `cannot decode pgoutput message '${tag}' (${buf.length} bytes): ${(e as Error).message}`, { cause: e });
+    throw new TidemarkError(
+      'malformed_event',
+      `cannot decode pgoutput message '${tag}' (${buf.length} bytes): ${(e as Error).message}`,
+      { cause: e },
+    );
   }
 }

@@ -21,8 +21,14 @@ export class TidemarkPgoutputPlugin {
 
   start(client: Client, slotName: string, lastLsn: string): Promise<unknown> {
     const pub = `"${this.options.publication.replace(/"/g, '""')}"`;
-    const options = [`proto_version '1'`, `publication_names '${pub.replace(/'/g, "''")}'`, `messages 'true'`];
-    return client.query(`START_REPLICATION SLOT "${slotName.replace(/"/g, '""')}" LOGICAL ${lastLsn} (${options.join(', ')})`);
+    const options = [
+      `proto_version '1'`,
+      `publication_names '${pub.replace(/'/g, "''")}'`,
+      `messages 'true'`,
+    ];
+    return client.query(
+      `START_REPLICATION SLOT "${slotName.replace(/"/g, '""')}" LOGICAL ${lastLsn} (${options.join(', ')})`,
+    );
   }
 
   /** Never throws (it runs inside the connection's data handler): a failure is handed on as a value. */

@@ -53,7 +53,13 @@ export async function listColumns(client: Client, relationOid: number): Promise<
       ORDER BY attnum`,
     [relationOid],
   );
-  return r.rows.map((row) => ({ name: row.name, attnum: row.attnum, typeOid: row.type_oid, typeMod: row.type_mod, notNull: row.not_null }));
+  return r.rows.map((row) => ({
+    name: row.name,
+    attnum: row.attnum,
+    typeOid: row.type_oid,
+    typeMod: row.type_mod,
+    notNull: row.not_null,
+  }));
 }
 
 export function quoteIdent(name: string): string {

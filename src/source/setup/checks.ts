@@ -7,11 +7,19 @@ import type { CatalogTable } from './catalog';
 export async function checkServer(client: Client): Promise<void> {
   const wal = (await client.query('SHOW wal_level')).rows[0].wal_level as string;
   if (wal !== 'logical') {
-    throw new TidemarkError('source_setup', `the source has wal_level=${wal}; logical replication needs wal_level=logical`, {
-      fix: "run ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL (on managed services, set the logical replication parameter)",
-    });
+    throw new TidemarkError(
+      'source_setup',
+      `the source has wal_level=${wal}; logical replication needs wal_level=logical`,
+      {
+        fix: 'run ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL (on managed services, set the logical replication parameter)',
+      },
+    );
   }
-  const role = (await client.query('SELECT current_user AS name, rolreplication OR rolsuper AS ok FROM pg_roles WHERE rolname = current_user')).rows[0];
+  const role = (
+    await client.query(
+      'SELECT current_user AS name, rolreplication OR rolsuper AS ok FROM pg_roles WHERE rolname = current_user',
+    )
+  ).rows[0];
   if (!role?.ok) {
     throw new TidemarkError('source_setup', `role ${role?.name ?? '?'} may not use replication`, {
       fix: `ALTER ROLE ${role?.name ?? '<role>'} WITH REPLICATION;`,
@@ -32,15 +40,25 @@ export function tableKeyColumns(
 ): string[] {
   const name = `${t.schema}.${t.table}`;
   if (!t.canSelect) {
-    throw new TidemarkError('source_setup', `no SELECT privilege on ${name}`, { fix: `GRANT SELECT ON ${name} TO <tidemark role>;` });
+    throw new TidemarkError('source_setup', `no SELECT privilege on ${name}`, {
+      fix: `GRANT SELECT ON ${name} TO <tidemark role>;`,
+    });
   }
   if (configured) {
     const missing = configured.filter((c) => !columns.includes(c));
-    if (missing.length > 0) throw new TidemarkError('config', `config key "source.keys.${name}": no column ${missing.join(', ')} in ${name}`);
+    if (missing.length > 0)
+      throw new TidemarkError(
+        'config',
+        `config key "source.keys.${name}": no column ${missing.join(', ')} in ${name}`,
+      );
     if (t.replicaIdentity !== 'f' && !sameColumns(configured, t.primaryKey ?? t.identityIndex ?? [])) {
-      throw new TidemarkError('source_setup', `${name} has a configured key but not REPLICA IDENTITY FULL, so its deletes would not carry that key`, {
-        fix: `ALTER TABLE ${name} REPLICA IDENTITY FULL;`,
-      });
+      throw new TidemarkError(
+        'source_setup',
+        `${name} has a configured key but not REPLICA IDENTITY FULL, so its deletes would not carry that key`,
+        {
+          fix: `ALTER TABLE ${name} REPLICA IDENTITY FULL;`,
+        },
+      );
     }
     return [...configured];
   }
@@ -53,14 +71,21 @@ export function tableKeyColumns(
       break;
     case 'f':
       if (t.primaryKey) return t.primaryKey;
-      logger.warn({ table: name }, 'table has no key: every column is its key, so identical duplicate rows are mirrored as one (configure source.keys to choose a key)');
+      logger.warn(
+        { table: name },
+        'table has no key: every column is its key, so identical duplicate rows are mirrored as one (configure source.keys to choose a key)',
+      );
       return [...columns];
     default:
       break;
   }
-  throw new TidemarkError('source_setup', `${name} has no primary key and no REPLICA IDENTITY FULL: its updates and deletes cannot be mirrored`, {
-    fix: `add a primary key, or ALTER TABLE ${name} REPLICA IDENTITY FULL; (and optionally name a key in source.keys)`,
-  });
+  throw new TidemarkError(
+    'source_setup',
+    `${name} has no primary key and no REPLICA IDENTITY FULL: its updates and deletes cannot be mirrored`,
+    {
+      fix: `add a primary key, or ALTER TABLE ${name} REPLICA IDENTITY FULL; (and optionally name a key in source.keys)`,
+    },
+  );
 }
 
 function sameColumns(a: readonly string[], b: readonly string[]): boolean {

@@ -18,19 +18,32 @@ export async function readSlot(client: Client, name: string): Promise<SlotInfo |
     )
   ).rows[0];
   if (!row) return null;
-  return { plugin: row.plugin, database: row.database, confirmedFlushLsn: row.confirmed ? parseLsn(row.confirmed) : null, active: row.active };
+  return {
+    plugin: row.plugin,
+    database: row.database,
+    confirmedFlushLsn: row.confirmed ? parseLsn(row.confirmed) : null,
+    active: row.active,
+  };
 }
 
 export function checkSlot(slot: SlotInfo, name: string, database: string): void {
   if (slot.plugin !== 'pgoutput') {
-    throw new TidemarkError('source_setup', `replication slot ${name} uses plugin ${slot.plugin}, not pgoutput`, {
-      fix: `choose another source.slot, or drop it: SELECT pg_drop_replication_slot('${name}');`,
-    });
+    throw new TidemarkError(
+      'source_setup',
+      `replication slot ${name} uses plugin ${slot.plugin}, not pgoutput`,
+      {
+        fix: `choose another source.slot, or drop it: SELECT pg_drop_replication_slot('${name}');`,
+      },
+    );
   }
   if (slot.database !== database) {
-    throw new TidemarkError('source_setup', `replication slot ${name} belongs to database ${slot.database}, not ${database}`, {
-      fix: 'choose another source.slot (it names the pipeline by default)',
-    });
+    throw new TidemarkError(
+      'source_setup',
+      `replication slot ${name} belongs to database ${slot.database}, not ${database}`,
+      {
+        fix: 'choose another source.slot (it names the pipeline by default)',
+      },
+    );
   }
 }
 
@@ -45,7 +58,11 @@ export interface CreatedSlot {
  * Creates the slot on a replication connection. With `exportSnapshot`, the snapshot stays
  * importable (SET TRANSACTION SNAPSHOT) until `holder` runs another command or closes.
  */
-export async function createSlot(config: ClientConfig, name: string, exportSnapshot: boolean): Promise<CreatedSlot> {
+export async function createSlot(
+  config: ClientConfig,
+  name: string,
+  exportSnapshot: boolean,
+): Promise<CreatedSlot> {
   const holder = new Client({ ...config, replication: 'database' } as ClientConfig);
   holder.on('error', () => {}); // a lost holder surfaces as a failed snapshot import
   await holder.connect();
@@ -54,12 +71,20 @@ export async function createSlot(config: ClientConfig, name: string, exportSnaps
       `CREATE_REPLICATION_SLOT ${quoteIdent(name)} LOGICAL pgoutput ${exportSnapshot ? 'EXPORT_SNAPSHOT' : 'NOEXPORT_SNAPSHOT'}`,
     );
     const row = r.rows[0];
-    return { consistentPoint: parseLsn(row.consistent_point), snapshotName: row.snapshot_name ?? null, holder };
+    return {
+      consistentPoint: parseLsn(row.consistent_point),
+      snapshotName: row.snapshot_name ?? null,
+      holder,
+    };
   } catch (e) {
     await holder.end().catch(() => {});
-    throw new TidemarkError('source_setup', `cannot create replication slot ${name}: ${(e as Error).message}`, {
-      cause: e,
-      fix: 'check max_replication_slots (free slots) and that the role has REPLICATION',
-    });
+    throw new TidemarkError(
+      'source_setup',
+      `cannot create replication slot ${name}: ${(e as Error).message}`,
+      {
+        cause: e,
+        fix: 'check max_replication_slots (free slots) and that the role has REPLICATION',
+      },
+    );
   }
 }

@@ -22,7 +22,9 @@ export function selectTables(patterns: readonly string[], existing: readonly Tab
     if (hits.length === 0) {
       throw new TidemarkError(
         'source_setup',
-        p.includes('*') ? `source.tables pattern "${p}" matches no table` : `source table ${p} does not exist (or is not a table)`,
+        p.includes('*')
+          ? `source.tables pattern "${p}" matches no table`
+          : `source table ${p} does not exist (or is not a table)`,
         { fix: 'check source.tables against the database (schema-qualified names, case-sensitive)' },
       );
     }

@@ -7,14 +7,19 @@ import { TidemarkError } from '../../core/errors';
  */
 export function parseArrayLiteral(text: string, delimiter = ','): Array<string | null> {
   if (text.startsWith('[')) {
-    throw new TidemarkError('unsupported_value', `arrays with explicit bounds are not supported: ${text.slice(0, 40)}`);
+    throw new TidemarkError(
+      'unsupported_value',
+      `arrays with explicit bounds are not supported: ${text.slice(0, 40)}`,
+    );
   }
-  if (text[0] !== '{' || text[text.length - 1] !== '}') throw new TidemarkError('malformed_event', `not an array literal: ${text.slice(0, 40)}`);
+  if (text[0] !== '{' || text[text.length - 1] !== '}')
+    throw new TidemarkError('malformed_event', `not an array literal: ${text.slice(0, 40)}`);
   const out: Array<string | null> = [];
   if (text === '{}') return out;
   let i = 1;
   while (i < text.length - 1) {
-    if (text[i] === '{') throw new TidemarkError('unsupported_value', 'multi-dimensional arrays are not supported');
+    if (text[i] === '{')
+      throw new TidemarkError('unsupported_value', 'multi-dimensional arrays are not supported');
     if (text[i] === '"') {
       let v = '';
       i++;

@@ -19,7 +19,8 @@ export function daysFromCivil(year: number, month: number, day: number): number 
 
 const DATE = /^(\d{4,})-(\d\d)-(\d\d)( BC)?$/;
 const TIME = /^(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?$/;
-const TIMESTAMP = /^(\d{4,})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(?:([+-])(\d\d)(?::(\d\d))?(?::(\d\d))?)?( BC)?$/;
+const TIMESTAMP =
+  /^(\d{4,})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(?:([+-])(\d\d)(?::(\d\d))?(?::(\d\d))?)?( BC)?$/;
 
 function year(text: string, bc: string | undefined): number {
   const y = Number(text);
@@ -38,7 +39,8 @@ export function parseTime(text: string): bigint | null {
   const m = TIME.exec(text);
   if (!m) return null;
   return (
-    BigInt(Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3])) * 1_000_000n + BigInt((m[4] ?? '').padEnd(6, '0') || '0')
+    BigInt(Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3])) * 1_000_000n +
+    BigInt((m[4] ?? '').padEnd(6, '0') || '0')
   );
 }
 

@@ -45,7 +45,9 @@ function builtin(name: string, typmod: number): { type: ColumnType; pgType: stri
       if (scale > 0x7fff) scale -= 0x10000; // negative scale (Postgres 15)
       const pgType = `numeric(${precision},${scale})`;
       // A negative scale rounds to tens, hundreds…: the values are integers of precision - scale digits.
-      return scale < 0 ? { type: { kind: 'decimal', precision: precision - scale, scale: 0 }, pgType } : { type: { kind: 'decimal', precision, scale }, pgType };
+      return scale < 0
+        ? { type: { kind: 'decimal', precision: precision - scale, scale: 0 }, pgType }
+        : { type: { kind: 'decimal', precision, scale }, pgType };
     }
     case 'text':
     case 'name':
@@ -101,17 +103,30 @@ export class PgTypeCatalog {
       const base = await this.resolve(row.typbasetype, typmod >= 0 ? typmod : row.typtypmod);
       return { ...base, pgType: `${row.nspname}.${row.typname} (${base.pgType})` };
     }
-    if (row.typtype === 'e') return { type: { kind: 'enum', typeName: `${row.nspname}.${row.typname}` }, pgType: `${row.nspname}.${row.typname}`, fallback: false };
+    if (row.typtype === 'e')
+      return {
+        type: { kind: 'enum', typeName: `${row.nspname}.${row.typname}` },
+        pgType: `${row.nspname}.${row.typname}`,
+        fallback: false,
+      };
     if (row.typcategory === 'A' && row.typelem !== 0) {
       const elem = await this.resolve(row.typelem, typmod);
       if (elem.type.kind === 'list') return elem;
-      return { type: { kind: 'list', element: elem.type }, pgType: `${elem.pgType}[]`, fallback: elem.fallback };
+      return {
+        type: { kind: 'list', element: elem.type },
+        pgType: `${elem.pgType}[]`,
+        fallback: elem.fallback,
+      };
     }
     if (row.nspname === 'pg_catalog') {
       const b = builtin(row.typname, typmod);
       if (b) return { ...b, fallback: false };
     }
-    return { type: { kind: 'text' }, pgType: row.nspname === 'pg_catalog' ? row.typname : `${row.nspname}.${row.typname}`, fallback: true };
+    return {
+      type: { kind: 'text' },
+      pgType: row.nspname === 'pg_catalog' ? row.typname : `${row.nspname}.${row.typname}`,
+      fallback: true,
+    };
   }
 
   /** The array element delimiter of a type (',' for all but box). */

@@ -35,7 +35,8 @@ export function decodeText(type: ColumnType, text: string, where: string, delimi
       return n;
     }
     case 'decimal':
-      if (!/^-?\d+(\.\d+)?$/.test(text)) throw bad(`cannot be held by decimal(${type.precision},${type.scale}) (NaN/Infinity)`);
+      if (!/^-?\d+(\.\d+)?$/.test(text))
+        throw bad(`cannot be held by decimal(${type.precision},${type.scale}) (NaN/Infinity)`);
       return text;
     case 'numeric':
       return text;
@@ -59,7 +60,9 @@ export function decodeText(type: ColumnType, text: string, where: string, delimi
       return t;
     }
     case 'list':
-      return parseArrayLiteral(text, delimiter).map((e, i) => (e === null ? null : decodeText(type.element, e, `${where}[${i + 1}]`)));
+      return parseArrayLiteral(text, delimiter).map((e, i) =>
+        e === null ? null : decodeText(type.element, e, `${where}[${i + 1}]`),
+      );
     default:
       // text, uuid, json, timetz, interval, enum: the text form is the canonical value.
       return text;

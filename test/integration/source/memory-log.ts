@@ -15,7 +15,8 @@ export class MemoryLog implements ChangeLogWriter {
   /** Events whose append resolved (durable). */
   readonly durable: ChangeEvent[] = [];
   private holding = false;
-  private held: Array<{ events: readonly ChangeEvent[]; resolve: () => void; reject: (e: Error) => void }> = [];
+  private held: Array<{ events: readonly ChangeEvent[]; resolve: () => void; reject: (e: Error) => void }> =
+    [];
   inFlight = 0;
   maxInFlight = 0;
   private listeners: Array<() => void> = [];
@@ -30,7 +31,8 @@ export class MemoryLog implements ChangeLogWriter {
   failAfterEvents = Number.POSITIVE_INFINITY;
 
   append(events: readonly ChangeEvent[]): Promise<void> {
-    if (this.events.length + events.length > this.failAfterEvents) return Promise.reject(new Error('log failed mid-way'));
+    if (this.events.length + events.length > this.failAfterEvents)
+      return Promise.reject(new Error('log failed mid-way'));
     this.events.push(...events);
     this.inFlight += events.length;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);

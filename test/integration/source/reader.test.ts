@@ -3,8 +3,8 @@ import { formatPosition } from '../../../src/core/position';
 import { silentLogger } from '../../../src/observe/logger';
 import { type SourceDeps, type SourceHandle, startSource as start } from '../../../src/source';
 import { MemoryStateStore } from '../../../src/source/state-store';
-import { MemoryLog } from './memory-log';
 import { createTestDatabase, type TestDatabase, uniqueName } from '../../support/services';
+import { MemoryLog } from './memory-log';
 import { currentLsn, mirror, query, slotConfirmed, sourceConfig, waitFor } from './source-helpers';
 
 describe('the replication reader against a real Postgres', () => {
@@ -31,17 +31,29 @@ describe('the replication reader against a real Postgres', () => {
 
   it('streams inserts, updates (TOAST-unchanged, key change), deletes and truncates with exact values and positions', async () => {
     // GIVEN two tables, one with an out-of-line text column
-    await query(db.url, `
+    await query(
+      db.url,
+      `
       CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance numeric(12,2), doc text, seen timestamptz);
       ALTER TABLE accounts ALTER COLUMN doc SET STORAGE EXTERNAL;
-      CREATE TABLE audit (id bigserial PRIMARY KEY, what jsonb);`);
+      CREATE TABLE audit (id bigserial PRIMARY KEY, what jsonb);`,
+    );
     const log = new MemoryLog();
     const pipeline = uniqueName('src');
-    const source = await startSource({ config: sourceConfig(db.url, pipeline), log, state: new MemoryStateStore(), logger: silentLogger });
+    const source = await startSource({
+      config: sourceConfig(db.url, pipeline),
+      log,
+      state: new MemoryStateStore(),
+      logger: silentLogger,
+    });
     const big = Array.from({ length: 300 }, (_, i) => `${i}:${Math.sin(i)}`).join('|');
 
     // WHEN a workload runs
-    await query(db.url, `INSERT INTO accounts VALUES (1, 'ann', 10.50, $1, '2024-05-01 10:00:00.123456+00'), (2, 'bob', -3, NULL, NULL)`, [big]);
+    await query(
+      db.url,
+      `INSERT INTO accounts VALUES (1, 'ann', 10.50, $1, '2024-05-01 10:00:00.123456+00'), (2, 'bob', -3, NULL, NULL)`,
+      [big],
+    );
     await query(db.url, `UPDATE accounts SET balance = balance + 1 WHERE id = 1`);
     await query(db.url, `UPDATE accounts SET id = 3 WHERE id = 2`);
     await query(db.url, `INSERT INTO audit (what) VALUES ('{"k": [1, "two"]}')`);
@@ -53,10 +65,24 @@ describe('the replication reader against a real Postgres', () => {
     // THEN the events are exactly these, in commit order, with increasing positions
     const acc = log.events.filter((e) => e.table.table === 'accounts');
     expect(acc.map((e) => e.op)).toEqual(['c', 'c', 'u', 'd', 'c', 'd']);
-    expect(acc[0]!.after).toEqual({ id: 1, owner: 'ann', balance: '10.50', doc: big, seen: BigInt(Date.UTC(2024, 4, 1, 10)) * 1000n + 123456n });
-    expect(acc[2]).toMatchObject({ before: { id: 1 }, after: { id: 1, owner: 'ann', balance: '11.50' }, unchanged: ['doc'] });
+    expect(acc[0]!.after).toEqual({
+      id: 1,
+      owner: 'ann',
+      balance: '10.50',
+      doc: big,
+      seen: BigInt(Date.UTC(2024, 4, 1, 10)) * 1000n + 123456n,
+    });
+    expect(acc[2]).toMatchObject({
+      before: { id: 1 },
+      after: { id: 1, owner: 'ann', balance: '11.50' },
+      unchanged: ['doc'],
+    });
     expect(acc[3]).toMatchObject({ op: 'd', before: { id: 2 } });
-    expect(acc[4]).toMatchObject({ op: 'c', before: { id: 2 }, after: { id: 3, owner: 'bob', balance: '-3.00', doc: null } });
+    expect(acc[4]).toMatchObject({
+      op: 'c',
+      before: { id: 2 },
+      after: { id: 3, owner: 'bob', balance: '-3.00', doc: null },
+    });
     const audit = log.events.filter((e) => e.table.table === 'audit');
     expect(audit.map((e) => e.op)).toEqual(['c', 't']);
     expect(audit[0]!.after).toEqual({ id: 1n, what: '{"k": [1, "two"]}' });
@@ -66,13 +92,22 @@ describe('the replication reader against a real Postgres', () => {
       expect(a.lsn < b.lsn || (a.lsn === b.lsn && a.seq < b.seq)).toBe(true);
     }
     expect(log.schemas.map((s) => `${s.table}@${s.version}`).sort()).toEqual(['accounts@1', 'audit@1']);
-    expect(log.schemas.find((s) => s.table === 'accounts')!.columns.map((c) => c.pgType)).toEqual(['integer', 'text', 'numeric(12,2)', 'text', 'timestamptz']);
+    expect(log.schemas.find((s) => s.table === 'accounts')!.columns.map((c) => c.pgType)).toEqual([
+      'integer',
+      'text',
+      'numeric(12,2)',
+      'text',
+      'timestamptz',
+    ]);
   });
 
   it('ends a table written to during the initial snapshot equal to the source', async () => {
     // GIVEN a table big enough for several chunks and a writer that keeps changing it
-    await query(db.url, `CREATE TABLE items (id int PRIMARY KEY, v int NOT NULL, note text);
-      INSERT INTO items SELECT g, g, 'n' || g FROM generate_series(1, 30000) g; ANALYZE items;`);
+    await query(
+      db.url,
+      `CREATE TABLE items (id int PRIMARY KEY, v int NOT NULL, note text);
+      INSERT INTO items SELECT g, g, 'n' || g FROM generate_series(1, 30000) g; ANALYZE items;`,
+    );
     let stop = false;
     const writer = (async () => {
       const c = new Client({ connectionString: db.url });
@@ -81,7 +116,10 @@ describe('the replication reader against a real Postgres', () => {
         for (let i = 0; !stop; i++) {
           await c.query('UPDATE items SET v = v + 1 WHERE id = $1', [1 + ((i * 7919) % 30000)]);
           await c.query('DELETE FROM items WHERE id = $1', [1 + ((i * 104729) % 30000)]);
-          await c.query(`INSERT INTO items VALUES ($1, 0, 'late') ON CONFLICT (id) DO UPDATE SET note = 'again'`, [30000 + (i % 500)]);
+          await c.query(
+            `INSERT INTO items VALUES ($1, 0, 'late') ON CONFLICT (id) DO UPDATE SET note = 'again'`,
+            [30000 + (i % 500)],
+          );
         }
       } finally {
         await c.end();
@@ -102,22 +140,33 @@ describe('the replication reader against a real Postgres', () => {
     stop = true;
     await writer;
     const end = await currentLsn(db.url);
-    await waitFor('the slot to confirm every write', async () => (await slotConfirmed(db.url, `tidemark_${pipeline}`)) >= end);
+    await waitFor(
+      'the slot to confirm every write',
+      async () => (await slotConfirmed(db.url, `tidemark_${pipeline}`)) >= end,
+    );
     await source.stop();
 
     // THEN snapshot rows plus the stream give exactly the source rows
     expect(log.events.filter((e) => e.op === 'r').length).toBeGreaterThanOrEqual(29000);
-    const rows = await query<{ id: number; v: number; note: string }>(db.url, 'SELECT id, v, note FROM items ORDER BY id');
-    const got = [...mirror(log.events, 'public.items', ['id']).values()].sort((a, b) => (a.id as number) - (b.id as number));
+    const rows = await query<{ id: number; v: number; note: string }>(
+      db.url,
+      'SELECT id, v, note FROM items ORDER BY id',
+    );
+    const got = [...mirror(log.events, 'public.items', ['id']).values()].sort(
+      (a, b) => (a.id as number) - (b.id as number),
+    );
     expect(got).toEqual(rows);
   });
 
   it('redoes the unfinished tables after a crash during the snapshot, without losing rows', async () => {
     // GIVEN two tables, and a log that fails in the middle of the snapshot
-    await query(db.url, `CREATE TABLE small (id int PRIMARY KEY, v text);
+    await query(
+      db.url,
+      `CREATE TABLE small (id int PRIMARY KEY, v text);
       INSERT INTO small SELECT g, 's' || g FROM generate_series(1, 100) g;
       CREATE TABLE large (id int PRIMARY KEY, v int NOT NULL);
-      INSERT INTO large SELECT g, g FROM generate_series(1, 20000) g; ANALYZE large;`);
+      INSERT INTO large SELECT g, g FROM generate_series(1, 20000) g; ANALYZE large;`,
+    );
     const pipeline = uniqueName('src');
     const state = new MemoryStateStore();
     const cfg = sourceConfig(db.url, pipeline, '  snapshotChunkRows: 3000\n  snapshotParallelism: 1');
@@ -149,7 +198,9 @@ describe('the replication reader against a real Postgres', () => {
       ['public.small', 'SELECT id, v FROM small ORDER BY id'],
     ] as const) {
       const rows = await query<{ id: number }>(db.url, sql);
-      const got = [...mirror(all, table, ['id']).values()].sort((a, b) => (a.id as number) - (b.id as number));
+      const got = [...mirror(all, table, ['id']).values()].sort(
+        (a, b) => (a.id as number) - (b.id as number),
+      );
       expect(got).toEqual(rows);
     }
     // the redone table's rows sort after the interrupted attempt's rows
@@ -164,11 +215,19 @@ describe('the replication reader against a real Postgres', () => {
     const pipeline = uniqueName('src');
     const state = new MemoryStateStore();
     const first = new MemoryLog();
-    const source = await startSource({ config: sourceConfig(db.url, pipeline, '  snapshot: never'), log: first, state, logger: silentLogger });
+    const source = await startSource({
+      config: sourceConfig(db.url, pipeline, '  snapshot: never'),
+      log: first,
+      state,
+      logger: silentLogger,
+    });
     await query(db.url, `INSERT INTO t VALUES (1, 'durable')`);
     await first.until(() => first.durable.length === 1, 30_000, 'the first change to be durable');
     const slot = `tidemark_${pipeline}`;
-    await waitFor('the first change to be confirmed', async () => (await slotConfirmed(db.url, slot)) > first.events[0]!.position.lsn);
+    await waitFor(
+      'the first change to be confirmed',
+      async () => (await slotConfirmed(db.url, slot)) > first.events[0]!.position.lsn,
+    );
 
     // GIVEN a log that stops acknowledging
     first.hold();
@@ -192,23 +251,39 @@ describe('the replication reader against a real Postgres', () => {
     await expect(source.done).rejects.toThrow(/log lost these appends/);
     await source.stop();
     const second = new MemoryLog();
-    const again = await startSource({ config: sourceConfig(db.url, pipeline, '  snapshot: never'), log: second, state, logger: silentLogger });
+    const again = await startSource({
+      config: sourceConfig(db.url, pipeline, '  snapshot: never'),
+      log: second,
+      state,
+      logger: silentLogger,
+    });
     await second.until(() => second.events.length >= 78, 30_000, 'the replay');
     await again.stop();
 
     // THEN every change the first reader saw comes again with the same position and content
     const replayed = new Map(second.events.map((e) => [formatPosition(e.position), e]));
     for (const e of first.events.slice(1)) expect(replayed.get(formatPosition(e.position))).toEqual(e);
-    expect(second.events.some((e) => formatPosition(e.position) === formatPosition(first.events[0]!.position))).toBe(false);
+    expect(
+      second.events.some((e) => formatPosition(e.position) === formatPosition(first.events[0]!.position)),
+    ).toBe(false);
   });
 
   it('keeps advancing the slot on an idle database (heartbeat)', async () => {
     await query(db.url, 'CREATE TABLE quiet (id int PRIMARY KEY)');
     const pipeline = uniqueName('src');
-    const source = await startSource({ config: sourceConfig(db.url, pipeline), log: new MemoryLog(), state: new MemoryStateStore(), logger: silentLogger });
+    const source = await startSource({
+      config: sourceConfig(db.url, pipeline),
+      log: new MemoryLog(),
+      state: new MemoryStateStore(),
+      logger: silentLogger,
+    });
     const slot = `tidemark_${pipeline}`;
     const start = await slotConfirmed(db.url, slot);
-    await waitFor('the idle slot to advance', async () => (await slotConfirmed(db.url, slot)) > start, 30_000);
+    await waitFor(
+      'the idle slot to advance',
+      async () => (await slotConfirmed(db.url, slot)) > start,
+      30_000,
+    );
     await source.stop();
   });
 

@@ -12,7 +12,12 @@ import { query, sourceConfig } from './source-helpers';
 
 /** Starts a source that is expected to refuse; returns the error. */
 async function startupError(url: string, extra = ''): Promise<TidemarkError> {
-  const err = await startSource({ config: sourceConfig(url, uniqueName('src'), extra), log: new MemoryLog(), state: new MemoryStateStore(), logger: silentLogger }).then(
+  const err = await startSource({
+    config: sourceConfig(url, uniqueName('src'), extra),
+    log: new MemoryLog(),
+    state: new MemoryStateStore(),
+    logger: silentLogger,
+  }).then(
     async (h) => {
       await h.stop();
       return null;
@@ -54,7 +59,11 @@ describe('start-up checks of the source', () => {
     // with FULL and the configured key it starts
     await query(db.url, 'ALTER TABLE loose REPLICA IDENTITY FULL');
     const h = await startSource({
-      config: sourceConfig(db.url, uniqueName('src'), '  tables: [public.loose]\n  keys: { public.loose: [a] }'),
+      config: sourceConfig(
+        db.url,
+        uniqueName('src'),
+        '  tables: [public.loose]\n  keys: { public.loose: [a] }',
+      ),
       log: new MemoryLog(),
       state: new MemoryStateStore(),
       logger: silentLogger,
@@ -88,13 +97,32 @@ describe('start-up checks of the source', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tidemark-walreplica-'));
     chmodSync(dir, 0o777);
     const asPostgres = (cmd: string, args: string[]) =>
-      process.getuid?.() === 0 ? execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: 'pipe' }) : execFileSync(cmd, args, { stdio: 'pipe' });
+      process.getuid?.() === 0
+        ? execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: 'pipe' })
+        : execFileSync(cmd, args, { stdio: 'pipe' });
     const data = join(dir, 'data');
     const port = 56_000 + Math.floor(Math.random() * 900);
     writeFileSync(join(dir, 'pw'), 'tidemark\n');
     chmodSync(join(dir, 'pw'), 0o644);
-    asPostgres(join(bin, 'initdb'), ['-D', data, '-U', 'tidemark', `--pwfile=${join(dir, 'pw')}`, '-A', 'scram-sha-256']);
-    asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-w', '-l', join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c wal_level=replica`, 'start']);
+    asPostgres(join(bin, 'initdb'), [
+      '-D',
+      data,
+      '-U',
+      'tidemark',
+      `--pwfile=${join(dir, 'pw')}`,
+      '-A',
+      'scram-sha-256',
+    ]);
+    asPostgres(join(bin, 'pg_ctl'), [
+      '-D',
+      data,
+      '-w',
+      '-l',
+      join(dir, 'log'),
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c wal_level=replica`,
+      'start',
+    ]);
     try {
       const url = withDatabase(`postgres://tidemark:tidemark@127.0.0.1:${port}/postgres`, 'postgres');
       await query(url, 'CREATE TABLE t (id int PRIMARY KEY)');

@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { type Config, parseConfig } from '../../../src/config/load';
 import type { ChangeEvent, Row } from '../../../src/core/change-event';
-import { parseLsn, type Lsn } from '../../../src/core/lsn';
+import { type Lsn, parseLsn } from '../../../src/core/lsn';
 import { comparePositions, formatPosition } from '../../../src/core/position';
 import { collapseByKey } from '../../../src/sink/collapse';
 
@@ -20,7 +20,11 @@ offsets: { kind: file, path: /tmp/unused }
   );
 }
 
-export async function query<T = Record<string, unknown>>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+export async function query<T = Record<string, unknown>>(
+  url: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
   const c = new Client({ connectionString: url, options: '-c TimeZone=UTC' });
   await c.connect();
   try {
@@ -31,7 +35,11 @@ export async function query<T = Record<string, unknown>>(url: string, sql: strin
 }
 
 export async function slotConfirmed(url: string, slot: string): Promise<Lsn> {
-  const [row] = await query<{ l: string | null }>(url, 'SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+  const [row] = await query<{ l: string | null }>(
+    url,
+    'SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1',
+    [slot],
+  );
   return row?.l ? parseLsn(row.l) : 0n;
 }
 
@@ -41,7 +49,11 @@ export async function currentLsn(url: string): Promise<Lsn> {
 }
 
 /** Polls a database condition (the event we wait on lives in Postgres, not in this process). */
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 60_000,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
@@ -52,7 +64,8 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
 /** Applies events the way a mirror sink does: dedupe by position, order, collapse per key. */
 export function mirror(events: readonly ChangeEvent[], table: string, key: string[]): Map<string, Row> {
   const unique = new Map<string, ChangeEvent>();
-  for (const e of events) if (`${e.table.schema}.${e.table.table}` === table) unique.set(formatPosition(e.position), e);
+  for (const e of events)
+    if (`${e.table.schema}.${e.table.table}` === table) unique.set(formatPosition(e.position), e);
   const ordered = [...unique.values()].sort((a, b) => comparePositions(a.position, b.position));
   const out = new Map<string, Row>();
   for (const ch of collapseByKey(ordered, key).changes) {

@@ -103,7 +103,12 @@ describe('value decoding against a real Postgres (snapshot and stream agree)', (
   it('decodes every type exactly, the same way from the snapshot and from pgoutput', async () => {
     await query(db.url, `INSERT INTO every_type VALUES ${VALUES}`, [1, BIG, TEXTS]);
     const log = new MemoryLog();
-    source = await startSource({ config: sourceConfig(db.url, uniqueName('src')), log, state: new MemoryStateStore(), logger: silentLogger });
+    source = await startSource({
+      config: sourceConfig(db.url, uniqueName('src')),
+      log,
+      state: new MemoryStateStore(),
+      logger: silentLogger,
+    });
     await query(db.url, `INSERT INTO every_type VALUES ${VALUES}`, [2, BIG, TEXTS]);
     await log.until(() => log.events.some((e) => e.op === 'c'), 30_000, 'the streamed row');
 
@@ -132,7 +137,12 @@ describe('value decoding against a real Postgres (snapshot and stream agree)', (
   it('stops with a clear error naming the column for an infinite timestamp', async () => {
     await query(db.url, 'CREATE TABLE odd (id int PRIMARY KEY, at timestamptz)');
     const log = new MemoryLog();
-    source = await startSource({ config: sourceConfig(db.url, uniqueName('src'), '  tables: [public.odd]\n  snapshot: never'), log, state: new MemoryStateStore(), logger: silentLogger });
+    source = await startSource({
+      config: sourceConfig(db.url, uniqueName('src'), '  tables: [public.odd]\n  snapshot: never'),
+      log,
+      state: new MemoryStateStore(),
+      logger: silentLogger,
+    });
     await query(db.url, `INSERT INTO odd VALUES (1, 'infinity')`);
     const err = await source.done.then(
       () => null,

@@ -29,4 +29,30 @@ describe('AckTracker', () => {
     t.idleAdvance(900n);
     expect(t.flushLsn).toBe(900n);
   });
+
+  it('keeps a big transaction unconfirmed while any of its chunks is pending, in any resolve order', () => {
+    const t = new AckTracker(0n);
+    const big = t.begin(1000n);
+    for (let i = 0; i < 3; i++) t.appendStarted(big);
+    const next = t.begin(2000n);
+    t.appendStarted(next);
+    t.commit(big, 1010n);
+    t.commit(next, 2010n);
+    t.appendResolved(next);
+    t.appendResolved(big);
+    t.appendResolved(big);
+    expect([t.flushLsn, t.watermarkLsn]).toEqual([0n, 0n]);
+    t.appendResolved(big);
+    expect([t.flushLsn, t.watermarkLsn]).toEqual([2010n, 2000n]);
+    expect(t.idle).toBe(true);
+  });
+
+  it('never moves backwards', () => {
+    const t = new AckTracker(500n);
+    t.idleAdvance(400n);
+    expect(t.flushLsn).toBe(500n);
+    const a = t.begin(300n); // a replayed transaction below the start: harmless
+    t.commit(a, 310n);
+    expect(t.flushLsn).toBe(500n);
+  });
 });

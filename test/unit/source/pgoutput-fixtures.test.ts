@@ -1,6 +1,12 @@
-import type { ColumnType } from '../../../src/core/column-type';
 import type { ChangeEvent } from '../../../src/core/change-event';
-import { deleteEvents, insertEvents, truncateEvent, type TxnContext, updateEvents } from '../../../src/source/change-builder';
+import type { ColumnType } from '../../../src/core/column-type';
+import {
+  deleteEvents,
+  insertEvents,
+  type TxnContext,
+  truncateEvent,
+  updateEvents,
+} from '../../../src/source/change-builder';
 import { decodePgoutput } from '../../../src/source/pgoutput/decode';
 import type { PgoutputMessage } from '../../../src/source/pgoutput/messages';
 import type { SourceTable } from '../../../src/source/table-schemas';
@@ -17,7 +23,13 @@ function sourceTable(table: 'everything' | 'nokey', key: string[]): SourceTable 
       table,
       version: 1,
       primaryKey: key,
-      columns: cols.map((c, i) => ({ name: c.name, attnum: i + 1, type: c.type as ColumnType, pgType: '', nullable: true })),
+      columns: cols.map((c, i) => ({
+        name: c.name,
+        attnum: i + 1,
+        type: c.type as ColumnType,
+        pgType: '',
+        nullable: true,
+      })),
     },
     delimiters: cols.map((c) => c.delimiter),
   };
@@ -29,12 +41,18 @@ function replay(): ChangeEvent[] {
   const events: ChangeEvent[] = [];
   let ctx: TxnContext | null = null;
   for (const m of messages) {
-    if (m.tag === 'relation') tables.set(m.relationOid, m.name === 'everything' ? sourceTable('everything', ['id']) : sourceTable('nokey', ['a']));
-    else if (m.tag === 'begin') ctx = { commitLsn: m.finalLsn, xid: m.xid, commitTimeMs: m.commitTimeMs, seq: 0 };
+    if (m.tag === 'relation')
+      tables.set(
+        m.relationOid,
+        m.name === 'everything' ? sourceTable('everything', ['id']) : sourceTable('nokey', ['a']),
+      );
+    else if (m.tag === 'begin')
+      ctx = { commitLsn: m.finalLsn, xid: m.xid, commitTimeMs: m.commitTimeMs, seq: 0 };
     else if (m.tag === 'insert') events.push(...insertEvents(tables.get(m.relationOid)!, ctx!, m));
     else if (m.tag === 'update') events.push(...updateEvents(tables.get(m.relationOid)!, ctx!, m));
     else if (m.tag === 'delete') events.push(...deleteEvents(tables.get(m.relationOid)!, ctx!, m));
-    else if (m.tag === 'truncate') for (const oid of m.relationOids) events.push(truncateEvent(tables.get(oid)!, ctx!));
+    else if (m.tag === 'truncate')
+      for (const oid of m.relationOids) events.push(truncateEvent(tables.get(oid)!, ctx!));
   }
   return events;
 }
@@ -136,6 +154,8 @@ describe('pgoutput decoding of captured Postgres 15 bytes', () => {
 
   it('names the message and the problem when bytes are malformed', () => {
     expect(() => decodePgoutput(Buffer.from('X'))).toThrow(/unknown message type 'X'/);
-    expect(() => decodePgoutput(Buffer.from([0x49, 0, 0, 0, 1, 0x4e, 0, 1, 0x74, 0, 0, 0, 99, 0x41]))).toThrow(/cannot decode pgoutput message 'I'.*runs past/);
+    expect(() =>
+      decodePgoutput(Buffer.from([0x49, 0, 0, 0, 1, 0x4e, 0, 1, 0x74, 0, 0, 0, 99, 0x41])),
+    ).toThrow(/cannot decode pgoutput message 'I'.*runs past/);
   });
 });

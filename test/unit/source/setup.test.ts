@@ -18,24 +18,49 @@ describe('table patterns', () => {
   });
 
   it('refuses a missing table and a pattern that matches nothing', () => {
-    expect(() => selectTables(['public.order'], existing)).toThrow(/source table public\.order does not exist/);
+    expect(() => selectTables(['public.order'], existing)).toThrow(
+      /source table public\.order does not exist/,
+    );
     expect(() => selectTables(['sales.*'], existing)).toThrow(/pattern "sales\.\*" matches no table/);
   });
 });
 
 describe('table keys', () => {
-  const base: CatalogTable = { oid: 1, schema: 'public', table: 't', replicaIdentity: 'd', canSelect: true, primaryKey: ['id'], identityIndex: null };
+  const base: CatalogTable = {
+    oid: 1,
+    schema: 'public',
+    table: 't',
+    replicaIdentity: 'd',
+    canSelect: true,
+    primaryKey: ['id'],
+    identityIndex: null,
+  };
 
   it('uses the primary key, the identity index, or a configured key with FULL', () => {
     expect(tableKeyColumns(base, ['id', 'v'], undefined, silentLogger)).toEqual(['id']);
-    expect(tableKeyColumns({ ...base, replicaIdentity: 'i', primaryKey: null, identityIndex: ['a', 'b'] }, ['a', 'b'], undefined, silentLogger)).toEqual(['a', 'b']);
-    expect(tableKeyColumns({ ...base, replicaIdentity: 'f', primaryKey: null }, ['a', 'b'], ['a'], silentLogger)).toEqual(['a']);
+    expect(
+      tableKeyColumns(
+        { ...base, replicaIdentity: 'i', primaryKey: null, identityIndex: ['a', 'b'] },
+        ['a', 'b'],
+        undefined,
+        silentLogger,
+      ),
+    ).toEqual(['a', 'b']);
+    expect(
+      tableKeyColumns({ ...base, replicaIdentity: 'f', primaryKey: null }, ['a', 'b'], ['a'], silentLogger),
+    ).toEqual(['a']);
   });
 
   it('explains how to fix a table whose deletes could not be mirrored', () => {
     const noKey = { ...base, primaryKey: null };
-    expect(() => tableKeyColumns(noKey, ['a'], undefined, silentLogger)).toThrow(/public\.t has no primary key and no REPLICA IDENTITY FULL/);
-    expect(() => tableKeyColumns(noKey, ['a'], ['a'], silentLogger)).toThrow(/configured key but not REPLICA IDENTITY FULL/);
-    expect(() => tableKeyColumns({ ...base, canSelect: false }, ['id'], undefined, silentLogger)).toThrow(/no SELECT privilege on public\.t/);
+    expect(() => tableKeyColumns(noKey, ['a'], undefined, silentLogger)).toThrow(
+      /public\.t has no primary key and no REPLICA IDENTITY FULL/,
+    );
+    expect(() => tableKeyColumns(noKey, ['a'], ['a'], silentLogger)).toThrow(
+      /configured key but not REPLICA IDENTITY FULL/,
+    );
+    expect(() => tableKeyColumns({ ...base, canSelect: false }, ['id'], undefined, silentLogger)).toThrow(
+      /no SELECT privilege on public\.t/,
+    );
   });
 });

@@ -41,8 +41,26 @@ describe('text value decoding', () => {
   it('decodes bytea with zero bytes and arrays with quoting and NULLs', () => {
     expect(decodeText({ kind: 'bytes' }, '\\x00000a', 'x')).toEqual(new Uint8Array([0, 0, 10]));
     expect(parseArrayLiteral('{"a,b","c\\\\d",NULL,"NULL",e}')).toEqual(['a,b', 'c\\d', null, 'NULL', 'e']);
-    expect(decodeText({ kind: 'list', element: { kind: 'int64' } }, '{1,NULL,-3}', 'x')).toEqual([1n, null, -3n]);
+    expect(decodeText({ kind: 'list', element: { kind: 'int64' } }, '{1,NULL,-3}', 'x')).toEqual([
+      1n,
+      null,
+      -3n,
+    ]);
     expect(() => parseArrayLiteral('{{1,2},{3,4}}')).toThrow(/multi-dimensional/);
     expect(() => parseArrayLiteral('[0:1]={1,2}')).toThrow(/explicit bounds/);
+  });
+
+  it('keeps unicode text, floats with NaN and infinities, and times up to 24:00', () => {
+    expect(decodeText({ kind: 'text' }, 'zażółć 🦀 \\ "q"', 'x')).toBe('zażółć 🦀 \\ "q"');
+    expect(decodeText({ kind: 'float64' }, 'NaN', 'x')).toBeNaN();
+    expect(decodeText({ kind: 'float32' }, '-Infinity', 'x')).toBe(Number.NEGATIVE_INFINITY);
+    expect(decodeText({ kind: 'float64' }, '0.30000000000000004', 'x')).toBe(0.1 + 0.2);
+    expect(decodeText({ kind: 'time' }, '24:00:00', 'x')).toBe(86_400_000_000n);
+    expect(decodeText({ kind: 'time' }, '00:00:00.000001', 'x')).toBe(1n);
+    expect(decodeText({ kind: 'list', element: { kind: 'text' } }, '{"\\\\u00e9","{x}",""}', 'x')).toEqual([
+      '\\u00e9',
+      '{x}',
+      '',
+    ]);
   });
 });
