@@ -29,8 +29,20 @@ export function timeText(micros: bigint): string {
   return `${pad(s / 3600n, 2)}:${pad((s / 60n) % 60n, 2)}:${pad(s % 60n, 2)}.${pad(f, 6)}`;
 }
 
+/** Years 0001–9999 as milliseconds: the fast path through Date.toISOString. */
+const FAST_MIN_MS = -62_135_596_800_000;
+const FAST_MAX_MS = 253_402_300_799_999;
+
 /** Microseconds since the epoch → "YYYY-MM-DD HH:MM:SS.ffffff[ BC]" (UTC / no zone). */
 export function timestampText(micros: bigint): string {
+  const n = Number(micros);
+  const ms = Math.floor(n / 1000);
+  if (Number.isSafeInteger(n) && ms >= FAST_MIN_MS && ms <= FAST_MAX_MS) {
+    // toISOString gives "YYYY-MM-DDTHH:MM:SS.mmmZ"; the micros come from the exact value
+    const iso = new Date(ms).toISOString();
+    const frac = n - Math.floor(n / 1_000_000) * 1_000_000;
+    return `${iso.slice(0, 10)} ${iso.slice(11, 19)}.${String(frac).padStart(6, '0')}`;
+  }
   let days = micros / MICROS_PER_DAY;
   let rest = micros % MICROS_PER_DAY;
   if (rest < 0n) {

@@ -38,6 +38,10 @@ describe('PostgreSQL COPY text fields', () => {
     expect(dateText(-719163)).toBe('0001-12-31 BC');
     expect(timeText(45_296_000_001n)).toBe('12:34:56.000001');
     expect(timestampText(-1n)).toBe('1969-12-31 23:59:59.999999');
+    expect(timestampText(1_700_000_000_123_456n)).toBe('2023-11-14 22:13:20.123456');
+    expect(timestampText(-62_135_596_800_000_000n)).toBe('0001-01-01 00:00:00.000000');
+    expect(timestampText(-62_135_596_800_000_001n)).toBe('0001-12-31 23:59:59.999999 BC');
+    expect(timestampText(253_402_300_800_000_000n)).toBe('10000-01-01 00:00:00.000000');
     expect(copyField(0n, { kind: 'timestamptz' })).toBe('1970-01-01 00:00:00.000000+00');
   });
 
