@@ -113,3 +113,13 @@ export function del(schema: TableSchema, keyRow: Row, seq: number): KeyedChange 
 export function byId(rows: unknown[]): unknown[] {
   return [...rows].sort((a, b) => Number((a as { id: number }).id) - Number((b as { id: number }).id));
 }
+
+const JAVA_DIR = join(__dirname, '..', '..', 'java');
+
+/** Reads a table with Apache Iceberg's Java library (JdbcCatalog), the second independent reader. */
+export async function readWithJava(jdbcUrl: string, user: string, password: string, ident: string, snapshotId?: number): Promise<{ snapshot: number | null; rows: unknown[] }> {
+  const cp = `${join(JAVA_DIR, 'target', 'classes')}:${join(JAVA_DIR, 'target', 'lib', '*')}`;
+  const args = ['-cp', cp, 'dev.tidemark.icebergreader.ReadTable', jdbcUrl, user, password, 'tidemark', ident, ...(snapshotId === undefined ? [] : [String(snapshotId)])];
+  const { stdout } = await run('java', args, { maxBuffer: 1 << 28 });
+  return JSON.parse(stdout) as { snapshot: number | null; rows: unknown[] };
+}

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { LocalFileIO } from '../../../src/sink/iceberg/file-io';
 import { Lakehouse } from '../../../src/sink/iceberg/lakehouse';
 import { SqlCatalog } from '../../../src/sink/iceberg/sql-catalog';
-import { allTypesRow, allTypesSchema, byId, del, nullRow, readWithPyIceberg, toPlain, upsert } from './iceberg-fixtures';
+import { allTypesRow, allTypesSchema, byId, del, nullRow, readWithJava, readWithPyIceberg, toPlain, upsert } from './iceberg-fixtures';
 
-describe('Iceberg writer on a SQLite catalog, read back by PyIceberg', () => {
+describe('Iceberg writer on a SQLite catalog, read back by PyIceberg and Iceberg Java', () => {
   let dir: string;
   let catalog: SqlCatalog;
   let lake: Lakehouse;
@@ -48,11 +48,13 @@ describe('Iceberg writer on a SQLite catalog, read back by PyIceberg', () => {
     // THEN PyIceberg and our own scan read the new state, and the summary carries the token
     const expected = [allTypesRow(1), row2, allTypesRow(4), nullRow(5, schema), allTypesRow(6)].map((r) => toPlain(r, schema));
     expect(byId((await readWithPyIceberg(uri, 'public.all_types')).rows)).toEqual(expected);
+    expect(byId((await readWithJava(`jdbc:sqlite:${join(dir, 'catalog.db')}`, '', '', 'public.all_types')).rows)).toEqual(expected);
     expect(byId((await lake.scan(schema)).map((r) => toPlain(r, schema)))).toEqual(expected);
     expect((await lake.readSummary(schema))?.['tidemark.token']).toBe('b');
 
     // AND the first snapshot still reads as it was (time travel)
     expect(byId((await readWithPyIceberg(uri, 'public.all_types', snap1)).rows)).toEqual(first.map((r) => toPlain(r, schema)));
+    expect(byId((await readWithJava(`jdbc:sqlite:${join(dir, 'catalog.db')}`, '', '', 'public.all_types', snap1)).rows)).toEqual(first.map((r) => toPlain(r, schema)));
   });
 
   test('an update with TOAST-unchanged columns keeps the stored values', async () => {

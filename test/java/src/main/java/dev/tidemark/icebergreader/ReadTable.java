@@ -1,0 +1,119 @@
+package dev.tidemark.icebergreader;
+
+import java.math.BigDecimal;
+import java.nio.ByteBuffer;
+import java.time.LocalDate;
+import java.time.LocalDateTime;
+import java.time.LocalTime;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.time.temporal.ChronoUnit;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.iceberg.Table;
+import org.apache.iceberg.catalog.TableIdentifier;
+import org.apache.iceberg.data.IcebergGenerics;
+import org.apache.iceberg.data.Record;
+import org.apache.iceberg.io.CloseableIterable;
+import org.apache.iceberg.jdbc.JdbcCatalog;
+import org.apache.iceberg.types.Types;
+
+/**
+ * usage: ReadTable <jdbc-url> <user> <password> <catalog-name> <namespace.table> [snapshot-id]
+ * Prints {"snapshot": id, "rows": [...]} with values tagged exactly as test/python/read_table.py does.
+ */
+public final class ReadTable {
+  public static void main(String[] args) throws Exception {
+    Map<String, String> props = new HashMap<>();
+    props.put("uri", args[0]);
+    if (!args[1].isEmpty()) props.put("jdbc.user", args[1]);
+    if (!args[2].isEmpty()) props.put("jdbc.password", args[2]);
+    props.put("warehouse", "file:///nonexistent");
+    JdbcCatalog catalog = new JdbcCatalog();
+    catalog.setConf(new Configuration());
+    catalog.initialize(args[3], props);
+    Table table = catalog.loadTable(TableIdentifier.parse(args[4]));
+    IcebergGenerics.ScanBuilder scan = IcebergGenerics.read(table);
+    if (args.length > 5) scan = scan.useSnapshot(Long.parseLong(args[5]));
+    StringBuilder out = new StringBuilder();
+    out.append("{\"snapshot\": ").append(table.currentSnapshot() == null ? "null" : table.currentSnapshot().snapshotId());
+    out.append(", \"rows\": [");
+    boolean first = true;
+    try (CloseableIterable<Record> rows = scan.build()) {
+      for (Record r : rows) {
+        if (!first) out.append(", ");
+        first = false;
+        out.append('{');
+        List<Types.NestedField> fields = r.struct().fields();
+        boolean firstField = true;
+        for (int i = 0; i < fields.size(); i++) {
+          // Metadata columns the reader adds to apply position deletes are not table columns.
+          if (fields.get(i).name().startsWith("_")) continue;
+          if (!firstField) out.append(", ");
+          firstField = false;
+          out.append(str(fields.get(i).name())).append(": ").append(plain(r.get(i)));
+        }
+        out.append('}');
+      }
+    }
+    out.append("]}");
+    System.out.println(out);
+    catalog.close();
+  }
+
+  private static final LocalDateTime EPOCH = LocalDateTime.of(1970, 1, 1, 0, 0);
+
+  static String plain(Object v) {
+    if (v == null) return "null";
+    if (v instanceof Boolean) return v.toString();
+    if (v instanceof Integer) return v.toString();
+    if (v instanceof Long) {
+      long l = (Long) v;
+      return Math.abs(l) > (1L << 53) ? str(Long.toString(l)) : Long.toString(l);
+    }
+    if (v instanceof Float || v instanceof Double) {
+      double d = ((Number) v).doubleValue();
+      if (Double.isNaN(d)) return str("nan");
+      if (Double.isInfinite(d)) return str(d > 0 ? "inf" : "-inf");
+      if (v instanceof Float) return Float.toString((Float) v).replaceAll("\\.0$", ".0");
+      return Double.toString(d);
+    }
+    if (v instanceof BigDecimal) return "{\"decimal\": " + str(((BigDecimal) v).toPlainString()) + "}";
+    if (v instanceof CharSequence) return str(v.toString());
+    if (v instanceof ByteBuffer) {
+      ByteBuffer b = ((ByteBuffer) v).duplicate();
+      StringBuilder h = new StringBuilder();
+      while (b.hasRemaining()) h.append(String.format("%02x", b.get() & 0xff));
+      return "{\"hex\": " + str(h.toString()) + "}";
+    }
+    if (v instanceof byte[] && ((byte[]) v).length == 16) {
+      ByteBuffer b = ByteBuffer.wrap((byte[]) v);
+      return "{\"uuid\": " + str(new UUID(b.getLong(), b.getLong()).toString()) + "}";
+    }
+    if (v instanceof UUID) return "{\"uuid\": " + str(v.toString()) + "}";
+    if (v instanceof LocalDate) return "{\"date\": " + ((LocalDate) v).toEpochDay() + "}";
+    if (v instanceof LocalTime) return "{\"time\": " + str(Long.toString(((LocalTime) v).toNanoOfDay() / 1000)) + "}";
+    if (v instanceof LocalDateTime) return "{\"ts\": " + str(Long.toString(ChronoUnit.MICROS.between(EPOCH, (LocalDateTime) v))) + "}";
+    if (v instanceof OffsetDateTime) return "{\"tstz\": " + str(Long.toString(ChronoUnit.MICROS.between(EPOCH.atOffset(ZoneOffset.UTC), (OffsetDateTime) v))) + "}";
+    if (v instanceof List) {
+      StringBuilder s = new StringBuilder("[");
+      List<?> l = (List<?>) v;
+      for (int i = 0; i < l.size(); i++) s.append(i > 0 ? ", " : "").append(plain(l.get(i)));
+      return s.append(']').toString();
+    }
+    return "{\"unknown\": " + str(v.getClass().getName()) + "}";
+  }
+
+  static String str(String s) {
+    StringBuilder b = new StringBuilder("\"");
+    for (char c : s.toCharArray()) {
+      if (c == '"' || c == '\\') b.append('\\').append(c);
+      else if (c < 0x20 || c > 0x7e) b.append(String.format("\\u%04x", (int) c));
+      else b.append(c);
+    }
+    return b.append('"').toString();
+  }
+}
