@@ -52,10 +52,12 @@ export class SlotMonitor {
       this.retainedBytes = Number(row.retained ?? 0);
       this.metrics.lagBytes.set(this.lagBytes);
       this.metrics.retainedWalBytes.set(this.retainedBytes);
-      if (this.maxLagBytes !== undefined && this.retainedBytes > this.maxLagBytes) {
+      // The guard is on lag (WAL written but not yet confirmed): what the pipeline has not made
+      // durable yet. Retained WAL also counts what Postgres keeps for its own restart point.
+      if (this.maxLagBytes !== undefined && this.lagBytes > this.maxLagBytes) {
         throw new TidemarkError(
           'source_setup',
-          `slot ${this.slot} retains ${this.retainedBytes} bytes of WAL, over source.maxLagBytes=${this.maxLagBytes}`,
+          `slot ${this.slot} lags ${this.lagBytes} bytes of WAL behind, over source.maxLagBytes=${this.maxLagBytes}`,
           {
             fix: 'find why the pipeline falls behind (sinks, Kafka) and raise source.maxLagBytes, or drop the slot and re-snapshot',
           },

@@ -287,6 +287,24 @@ describe('the replication reader against a real Postgres', () => {
     await source.stop();
   });
 
+  it('stops with a clear error when the slot lags more than source.maxLagBytes', async () => {
+    await query(db.url, 'CREATE TABLE t (id int PRIMARY KEY, v text)');
+    const log = new MemoryLog();
+    const source = await startSource({
+      config: sourceConfig(db.url, uniqueName('src'), '  snapshot: never\n  maxLagBytes: 100000'),
+      log,
+      state: new MemoryStateStore(),
+      logger: silentLogger,
+    });
+    log.hold(); // nothing becomes durable, so the slot cannot be confirmed
+    await query(db.url, `INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g`);
+    const err = await source.done.then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toMatch(/lags \d+ bytes of WAL behind, over source.maxLagBytes=100000/);
+  });
+
   it('passes a one-million-row transaction with a bounded number of events in flight', async () => {
     await query(db.url, 'CREATE TABLE bulk (id int PRIMARY KEY, v text)');
     const log = new MemoryLog();

@@ -158,4 +158,15 @@ describe('pgoutput decoding of captured Postgres 15 bytes', () => {
       decodePgoutput(Buffer.from([0x49, 0, 0, 0, 1, 0x4e, 0, 1, 0x74, 0, 0, 0, 99, 0x41])),
     ).toThrow(/cannot decode pgoutput message 'I'.*runs past/);
   });
+
+  it('decodes an Origin message (built by hand from the spec: Byte1 O, Int64 LSN, String name)', () => {
+    const name = Buffer.from('pg_16385\0');
+    const lsn = Buffer.alloc(8);
+    lsn.writeBigUInt64BE(0x16b374d848n);
+    expect(decodePgoutput(Buffer.concat([Buffer.from('O'), lsn, name]))).toEqual({
+      tag: 'origin',
+      originLsn: 0x16b374d848n,
+      name: 'pg_16385',
+    });
+  });
 });
