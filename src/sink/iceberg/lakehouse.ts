@@ -16,6 +16,7 @@ import type { TableState } from './table-state';
 import { loadMetadata, rebuildIndex } from './table-state';
 import { stageBatch } from './table-stager';
 import { checkSchema } from './schema-check';
+import { ATTNUMS_PROPERTY, attnumProperty, evolveSchema } from './schema-evolution';
 import type { TableMetadata } from './table-metadata';
 import { currentSchema, currentSnapshot, newTableMetadata } from './table-metadata';
 
@@ -71,7 +72,7 @@ export class Lakehouse {
       await this.opts.catalog.ensureNamespace(ident.namespace);
       const { schema: ice, lastColumnId } = initialSchema(schema);
       const location = `${this.opts.warehouse.replace(/\/$/, '')}/${ident.namespace}/${ident.name}`;
-      const m = newTableMetadata(location, ice, lastColumnId, { 'spec-id': 0, fields: [] }, properties);
+      const m = newTableMetadata(location, ice, lastColumnId, { 'spec-id': 0, fields: [] }, { ...properties, [ATTNUMS_PROPERTY]: attnumProperty(schema, ice) });
       const file = `${location}/metadata/00000-${randomUUID()}.metadata.json`;
       await this.opts.io.write(file, Buffer.from(JSON.stringify(m), 'utf8'));
       const out = await this.opts.catalog.swap([{ table: ident, expected: null, next: file }]);
@@ -97,6 +98,37 @@ export class Lakehouse {
 
   async metadata(table: TableRef): Promise<TableMetadata> {
     return (await this.open(identOf(table))).metadata;
+  }
+
+  /**
+   * Evolves the table's Iceberg schema to a changed source schema (see schema-evolution.ts),
+   * committing a metadata-only change. Resolves true when the schema changed.
+   */
+  async evolve(schema: TableSchema): Promise<boolean> {
+    const st = await this.open(identOf(schema), true);
+    const m = st.metadata;
+    const where = identText(st.ident);
+    const attnums = JSON.parse(m.properties[ATTNUMS_PROPERTY] ?? '{}') as Record<string, number>;
+    const next = evolveSchema(schema, currentSchema(m), attnums, m['last-column-id'], where);
+    if (!next) return false;
+    const updated: TableMetadata = {
+      ...m,
+      'last-updated-ms': Date.now(),
+      'last-column-id': next.lastColumnId,
+      schemas: [...m.schemas, { ...next.schema, 'schema-id': Math.max(...m.schemas.map((x) => x['schema-id'])) + 1 }],
+      'current-schema-id': Math.max(...m.schemas.map((x) => x['schema-id'])) + 1,
+      properties: { ...m.properties, [ATTNUMS_PROPERTY]: JSON.stringify(next.attnums) },
+      'metadata-log': [...m['metadata-log'], { 'timestamp-ms': m['last-updated-ms'], 'metadata-file': st.metadataLocation }],
+    };
+    const file = `${m.location}/metadata/${String(m['last-sequence-number']).padStart(5, '0')}-${randomUUID()}.metadata.json`;
+    await this.opts.io.write(file, Buffer.from(JSON.stringify(updated), 'utf8'));
+    const out = await this.opts.catalog.swap([{ table: st.ident, expected: st.metadataLocation, next: file }]);
+    if (out.kind !== 'committed') {
+      throw new TidemarkError(out.kind === 'conflict' ? 'commit_failed' : 'commit_state_unknown', `table ${where}: schema change not committed (${out.kind})`);
+    }
+    st.metadata = updated;
+    st.metadataLocation = file;
+    return true;
   }
 
   /** Writes a batch's files; commits nothing. */
