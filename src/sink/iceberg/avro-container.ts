@@ -2,13 +2,14 @@ import * as avro from 'avsc';
 import { Readable } from 'node:stream';
 
 /**
- * Avro object container files in memory. The writer schema goes into the header exactly as
+ * Avro object container files in memory (the header is written even with no records: an
+ * empty manifest list is still a valid file). The writer schema goes into the header exactly as
  * given (raw JSON, so `field-id`s survive); `metadata` are the header's string properties.
  */
 export async function encodeAvroFile(schema: object, records: readonly object[], metadata: Record<string, string>): Promise<Uint8Array> {
   const meta: Record<string, Buffer> = {};
   for (const [k, v] of Object.entries(metadata)) meta[k] = Buffer.from(v, 'utf8');
-  const encoder = new avro.streams.BlockEncoder(schema as avro.Schema, { metadata: meta, codec: 'null' } as never);
+  const encoder = new avro.streams.BlockEncoder(schema as avro.Schema, { metadata: meta, codec: 'null', writeHeader: 'always' } as never);
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
     encoder.on('data', (c: Buffer) => chunks.push(c));
