@@ -28,7 +28,7 @@ export async function checkServer(client: Client): Promise<void> {
 }
 
 /**
- * The key of each table, from the rules in docs/SOURCE.md: the primary key (or the replica
+ * The key of each table: the primary key (or the replica
  * identity index); with REPLICA IDENTITY FULL a configured key, else the primary key, else every
  * column. A table whose deletes and key changes could not be mirrored is a start-up error.
  */

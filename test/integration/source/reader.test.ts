@@ -245,6 +245,10 @@ describe('the replication reader against a real Postgres', () => {
     const firstHeldCommit = first.events[1]!.position.lsn;
     expect(first.heldCount).toBeGreaterThan(0);
     for (const c of confirmedSeen) expect(c).toBeLessThan(firstHeldCommit);
+    // and every watermark published so far covers only durable commits
+    expect(first.watermarks.length).toBeGreaterThan(0);
+    for (const w of first.watermarks) expect(w).toBeLessThan(firstHeldCommit);
+    expect(first.watermarks).toContain(first.events[0]!.position.lsn);
 
     // WHEN the log loses the held appends, the reader stops, and a new one starts on the same slot
     first.failHeld();
