@@ -4,9 +4,10 @@ const tsJest = ['ts-jest', { diagnostics: false }];
 module.exports = {
   testTimeout: 120000,
   projects: [
-    { displayName: 'unit', testEnvironment: 'node', transform: { '^.+\\.ts$': tsJest }, testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    { displayName: 'unit', roots: ['<rootDir>/test', '<rootDir>/src'], testEnvironment: 'node', transform: { '^.+\\.ts$': tsJest }, testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     {
       displayName: 'integration',
+      roots: ['<rootDir>/test', '<rootDir>/src'],
       testEnvironment: 'node',
       transform: { '^.+\\.ts$': tsJest },
       testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts'],
