@@ -1,6 +1,6 @@
 """Independent reader: loads a table through PyIceberg's SqlCatalog and prints its rows as JSON.
 
-usage: read_table.py <catalog-uri> <catalog-name> <namespace.table> [snapshot-id]
+usage: read_table.py <catalog-uri> <catalog-name> <namespace.table> [snapshot-id or -] [row-filter]
 Values are printed in a type-tagged, lossless form so the test can compare exactly:
 ints as JSON numbers or strings (64-bit), decimals/uuids/strings as strings, bytes as hex,
 dates as day numbers, times/timestamps as microseconds (strings).
@@ -49,10 +49,11 @@ def plain(v):
 
 def main():
     uri, name, ident = sys.argv[1], sys.argv[2], sys.argv[3]
-    snapshot_id = int(sys.argv[4]) if len(sys.argv) > 4 else None
+    snapshot_id = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[4] != "-" else None
+    row_filter = sys.argv[5] if len(sys.argv) > 5 else "True"
     catalog = SqlCatalog(name, uri=uri, warehouse="file:///nonexistent")
     table = catalog.load_table(ident)
-    arrow = table.scan(snapshot_id=snapshot_id).to_arrow()
+    arrow = table.scan(snapshot_id=snapshot_id, row_filter=row_filter).to_arrow()
     rows = [{k: plain(v) for k, v in r.items()} for r in arrow.to_pylist()]
     print(json.dumps({"snapshot": table.current_snapshot().snapshot_id if table.current_snapshot() else None, "rows": rows}))
 

@@ -16,6 +16,8 @@ import type { TableState } from './table-state';
 import { loadMetadata, rebuildIndex } from './table-state';
 import { stageBatch } from './table-stager';
 import { checkSchema } from './schema-check';
+import type { PartitionConfig } from './partitioning';
+import { buildSpec } from './partitioning';
 import { ATTNUMS_PROPERTY, attnumProperty, evolveSchema } from './schema-evolution';
 import type { TableMetadata } from './table-metadata';
 import { currentSchema, currentSnapshot, newTableMetadata } from './table-metadata';
@@ -29,6 +31,12 @@ export interface LakehouseOptions {
   readonly targetFileRows?: number;
   /** Commit attempts on conflicts before giving up with commit_failed (default 8). */
   readonly maxCommitAttempts?: number;
+}
+
+export interface CreateTableOptions {
+  readonly properties?: Readonly<Record<string, string>>;
+  /** Partition fields, in order (per-table config). */
+  readonly partition?: readonly PartitionConfig[];
 }
 
 export interface CommitOptions {
@@ -66,13 +74,14 @@ export class Lakehouse {
   constructor(private readonly opts: LakehouseOptions) {}
 
   /** Creates the table if it does not exist (idempotent), then loads it. */
-  async createTable(schema: TableSchema, properties: Record<string, string> = {}): Promise<void> {
+  async createTable(schema: TableSchema, options: CreateTableOptions = {}): Promise<void> {
     const ident = identOf(schema);
     if ((await this.opts.catalog.currentLocation(ident)) === null) {
       await this.opts.catalog.ensureNamespace(ident.namespace);
       const { schema: ice, lastColumnId } = initialSchema(schema);
       const location = `${this.opts.warehouse.replace(/\/$/, '')}/${ident.namespace}/${ident.name}`;
-      const m = newTableMetadata(location, ice, lastColumnId, { 'spec-id': 0, fields: [] }, { ...properties, [ATTNUMS_PROPERTY]: attnumProperty(schema, ice) });
+      const spec = buildSpec(ice, options.partition ?? [], identText(ident));
+      const m = newTableMetadata(location, ice, lastColumnId, spec, { ...options.properties, [ATTNUMS_PROPERTY]: attnumProperty(schema, ice) });
       const file = `${location}/metadata/00000-${randomUUID()}.metadata.json`;
       await this.opts.io.write(file, Buffer.from(JSON.stringify(m), 'utf8'));
       const out = await this.opts.catalog.swap([{ table: ident, expected: null, next: file }]);
@@ -89,10 +98,10 @@ export class Lakehouse {
       const loaded = await loadMetadata(this.opts.catalog, this.opts.io, ident);
       if (!loaded) throw new TidemarkError('schema_incompatible', `table ${key} does not exist in catalog ${this.opts.catalog.name}`);
       if (st && st.metadataLocation === loaded.location) return st;
-      st = { ident, metadataLocation: loaded.location, metadata: loaded.metadata, index: null };
+      st = { ident, metadataLocation: loaded.location, metadata: loaded.metadata, index: null, filePartitions: new Map() };
       this.tables.set(key, st);
     }
-    if (!st.index) st.index = await rebuildIndex(this.opts.io, st.metadata, ident);
+    if (!st.index) st.index = await rebuildIndex(this.opts.io, st.metadata, ident, st.filePartitions);
     return st;
   }
 
@@ -162,6 +171,7 @@ export class Lakehouse {
         for (const { s, st, b } of built) {
           st.metadata = b.metadata;
           st.metadataLocation = b.metadataLocation;
+          for (const [file, tuple] of s.filePartitions) st.filePartitions.set(file, tuple);
           if (rebased || !st.index) st.index = null;
           else for (const op of s.indexOps) op.file === null ? st.index.delete(op.key) : st.index.set(op.key, op.file, op.pos);
         }

@@ -20,15 +20,15 @@ export function murmur3x86(bytes: Uint8Array, seed = 0): number {
   }
   let k = 0;
   const tail = blocks * 4;
-  switch (n & 3) {
-    case 3: k ^= bytes[tail + 2]! << 16; // falls through
-    case 2: k ^= bytes[tail + 1]! << 8; // falls through
-    case 1:
-      k ^= bytes[tail]!;
-      k = Math.imul(k, c1);
-      k = (k << 15) | (k >>> 17);
-      k = Math.imul(k, c2);
-      h ^= k;
+  const rest = n & 3;
+  if (rest === 3) k ^= bytes[tail + 2]! << 16;
+  if (rest >= 2) k ^= bytes[tail + 1]! << 8;
+  if (rest >= 1) {
+    k ^= bytes[tail]!;
+    k = Math.imul(k, c1);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, c2);
+    h ^= k;
   }
   h ^= n;
   h ^= h >>> 16;

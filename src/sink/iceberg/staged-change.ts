@@ -20,6 +20,8 @@ export interface StagedChange {
   readonly manifests: readonly Omit<ManifestFileRecord, 'added_snapshot_id' | 'sequence_number' | 'min_sequence_number'>[];
   readonly indexOps: readonly IndexOp[];
   readonly added: { dataFiles: number; records: number; deleteFiles: number; positionDeletes: number; bytes: number };
+  /** Partition tuple of each new data file. */
+  readonly filePartitions: readonly (readonly [string, Record<string, unknown>])[];
   /** Every location written for this change (data, delete and manifest files). */
   readonly files: readonly string[];
 }

@@ -13,6 +13,7 @@ import type { IndexOp, StagedChange } from './staged-change';
 import { POS_DELETE_FIELDS } from './table-scan';
 import type { TableState } from './table-state';
 import { currentSchema, defaultSpec, newSnapshotId } from './table-metadata';
+import { partitionerFor } from './partitioning';
 
 export interface StageOptions {
   /** Rows per data file; a batch with more rows is split. */
@@ -65,31 +66,55 @@ export async function stageBatch(io: FileIO, state: TableState, batch: Collapsed
   const dir = `${m.location}/data`;
   const files: string[] = [];
   const dataFiles: DataFileRecord[] = [];
-  for (let start = 0; start < rows.length; start += opts.targetFileRows) {
-    const chunk = rows.slice(start, start + opts.targetFileRows);
-    const columns = schema.fields.map((f) => chunk.map((r) => (f.name in r.row ? r.row[f.name]! : null) as Value));
-    const enc = encodeParquet(schema.fields, columns, where);
-    const path = `${dir}/${randomUUID()}.parquet`;
-    await io.write(path, enc.bytes);
-    files.push(path);
-    dataFiles.push({ content: 0, filePath: path, recordCount: enc.recordCount, fileSizeInBytes: enc.bytes.length, partition: {}, metrics: enc.metrics });
-    chunk.forEach((r, pos) => indexOps.push({ key: r.key, file: path, pos }));
+  const spec = defaultSpec(m);
+  const partitioner = partitionerFor(schema, spec, identText(state.ident));
+  // One group of data files per partition tuple (spec: a data file holds one partition).
+  const groups = new Map<string, { tuple: Record<string, unknown>; rows: { key: string; row: Row }[] }>();
+  for (const r of rows) {
+    const tuple = partitioner.tupleOf(r.row);
+    const gk = JSON.stringify(tuple);
+    const g = groups.get(gk) ?? { tuple, rows: [] };
+    g.rows.push(r);
+    groups.set(gk, g);
+  }
+  const filePartitions: [string, Record<string, unknown>][] = [];
+  for (const g of groups.values()) {
+    for (let start = 0; start < g.rows.length; start += opts.targetFileRows) {
+      const chunk = g.rows.slice(start, start + opts.targetFileRows);
+      const columns = schema.fields.map((f) => chunk.map((r) => (f.name in r.row ? r.row[f.name]! : null) as Value));
+      const enc = encodeParquet(schema.fields, columns, where);
+      const path = `${dir}/${randomUUID()}.parquet`;
+      await io.write(path, enc.bytes);
+      files.push(path);
+      filePartitions.push([path, g.tuple]);
+      dataFiles.push({ content: 0, filePath: path, recordCount: enc.recordCount, fileSizeInBytes: enc.bytes.length, partition: g.tuple, metrics: enc.metrics });
+      chunk.forEach((r, pos) => indexOps.push({ key: r.key, file: path, pos }));
+    }
   }
   const deleteFiles: DataFileRecord[] = [];
-  if (deletes.length > 0) {
+  // Position deletes go to the partition of the data file they point at.
+  const deleteGroups = new Map<string, { tuple: Record<string, unknown>; list: { file: string; pos: number }[] }>();
+  for (const d of deletes) {
+    const tuple = state.filePartitions.get(d.file) ?? {};
+    const gk = JSON.stringify(tuple);
+    const g = deleteGroups.get(gk) ?? { tuple, list: [] };
+    g.list.push(d);
+    deleteGroups.set(gk, g);
+  }
+  for (const g of deleteGroups.values()) {
     // Sorted by file path then position, as the spec requires of position-delete files.
-    deletes.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.pos - b.pos));
-    const enc = encodeParquet(POS_DELETE_FIELDS, [deletes.map((d) => d.file), deletes.map((d) => BigInt(d.pos))], where);
+    g.list.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.pos - b.pos));
+    const enc = encodeParquet(POS_DELETE_FIELDS, [g.list.map((d) => d.file), g.list.map((d) => BigInt(d.pos))], where);
     const path = `${dir}/${randomUUID()}-deletes.parquet`;
     await io.write(path, enc.bytes);
     files.push(path);
-    deleteFiles.push({ content: 1, filePath: path, recordCount: enc.recordCount, fileSizeInBytes: enc.bytes.length, partition: {}, metrics: enc.metrics });
+    deleteFiles.push({ content: 1, filePath: path, recordCount: enc.recordCount, fileSizeInBytes: enc.bytes.length, partition: g.tuple, metrics: enc.metrics });
   }
   const manifests: StagedChange['manifests'][number][] = [];
   for (const [content, list] of [[0, dataFiles], [1, deleteFiles]] as const) {
     if (list.length === 0) continue;
     const entries: ManifestEntry[] = list.map((file) => ({ status: 1, snapshotId, sequenceNumber: null, fileSequenceNumber: null, file }));
-    const bytes = await encodeManifest({ schema, spec: defaultSpec(m), partitionAvroFields: [], content }, entries);
+    const bytes = await encodeManifest({ schema, spec, partitionAvroFields: partitioner.avroFields, content }, entries);
     const path = `${m.location}/metadata/${randomUUID()}-m${content}.avro`;
     await io.write(path, bytes);
     files.push(path);
@@ -97,7 +122,7 @@ export async function stageBatch(io: FileIO, state: TableState, batch: Collapsed
       manifest_path: path, manifest_length: bytes.length, partition_spec_id: defaultSpec(m)['spec-id'], content,
       added_files_count: list.length, existing_files_count: 0, deleted_files_count: 0,
       added_rows_count: list.reduce((n, f) => n + f.recordCount, 0), existing_rows_count: 0, deleted_rows_count: 0,
-      partitions: [], key_metadata: null,
+      partitions: partitioner.summaries(list.map((f) => f.partition)), key_metadata: null,
     });
   }
   return {
@@ -107,6 +132,7 @@ export async function stageBatch(io: FileIO, state: TableState, batch: Collapsed
     truncate: batch.truncatedAt !== null,
     manifests,
     indexOps,
+    filePartitions,
     added: {
       dataFiles: dataFiles.length,
       records: rows.length,

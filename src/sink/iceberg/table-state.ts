@@ -4,7 +4,7 @@ import type { Catalog, TableIdent } from './catalog';
 import { identText } from './catalog';
 import type { FileIO } from './file-io';
 import { KeyIndex } from './key-index';
-import { scanLiveRows } from './table-scan';
+import { planScan, scanLiveRows } from './table-scan';
 import type { TableMetadata } from './table-metadata';
 import { currentSchema, parseTableMetadata } from './table-metadata';
 
@@ -15,6 +15,8 @@ export interface TableState {
   metadata: TableMetadata;
   /** null = stale (another writer committed): rebuilt before the next stage. */
   index: KeyIndex | null;
+  /** Partition tuple of every live data file (delete files go to their data file's partition). */
+  filePartitions: Map<string, Record<string, unknown>>;
 }
 
 export async function loadMetadata(catalog: Catalog, io: FileIO, ident: TableIdent): Promise<{ location: string; metadata: TableMetadata } | null> {
@@ -33,7 +35,7 @@ export async function loadMetadata(catalog: Catalog, io: FileIO, ident: TableIde
  * Rebuilds the key index from the key columns of the live data files minus position deletes.
  * Key columns are identified by the schema's identifier-field-ids.
  */
-export async function rebuildIndex(io: FileIO, m: TableMetadata, ident: TableIdent): Promise<KeyIndex> {
+export async function rebuildIndex(io: FileIO, m: TableMetadata, ident: TableIdent, filePartitions?: Map<string, Record<string, unknown>>): Promise<KeyIndex> {
   const schema = currentSchema(m);
   const ids = schema['identifier-field-ids'] ?? [];
   const keyFields = ids.map((id) => schema.fields.find((f) => f.id === id)!);
@@ -42,6 +44,10 @@ export async function rebuildIndex(io: FileIO, m: TableMetadata, ident: TableIde
   }
   const names = keyFields.map((f) => f.name);
   const index = new KeyIndex();
+  if (filePartitions) {
+    filePartitions.clear();
+    for (const e of (await planScan(io, m, identText(ident))).dataFiles) filePartitions.set(e.file.filePath, e.file.partition);
+  }
   for await (const live of scanLiveRows(io, m, identText(ident), keyFields)) index.set(encodeKey(live.row, names), live.file, live.pos);
   return index;
 }

@@ -13,8 +13,8 @@ export const PYTHON = join(process.env.TIDEMARK_VENV ?? join(homedir(), '.cache'
 const READER = join(__dirname, '..', '..', 'python', 'read_table.py');
 
 /** Reads a table with PyIceberg's SqlCatalog (the independent reader); rows in tagged JSON form. */
-export async function readWithPyIceberg(catalogUri: string, ident: string, snapshotId?: number): Promise<{ snapshot: number | null; rows: unknown[] }> {
-  const args = [READER, catalogUri, 'tidemark', ident, ...(snapshotId === undefined ? [] : [String(snapshotId)])];
+export async function readWithPyIceberg(catalogUri: string, ident: string, snapshotId?: number, rowFilter?: string): Promise<{ snapshot: number | null; rows: unknown[] }> {
+  const args = [READER, catalogUri, 'tidemark', ident, snapshotId === undefined ? '-' : String(snapshotId), ...(rowFilter ? [rowFilter] : [])];
   const { stdout } = await run(PYTHON, args, { maxBuffer: 1 << 28 });
   return JSON.parse(stdout) as { snapshot: number | null; rows: unknown[] };
 }
