@@ -19,7 +19,6 @@ Exit codes: ${EXIT.ok} ok, ${EXIT.failure} unexpected failure, ${EXIT.config} ba
 program.exitOverride();
 program.configureOutput({ outputError: (text, write) => write(text) });
 
-
 registerRunCommand(program);
 registerOffsetsCommand(program);
 

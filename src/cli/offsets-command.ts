@@ -15,15 +15,25 @@ export function registerOffsetsCommand(program: Command): void {
       const config = loadConfigFile(opts.config);
       const store = openOffsetStore(config);
       try {
-        const tokens = Object.fromEntries([...(await store.readTokens())].sort(([a], [b]) => a.localeCompare(b)));
+        const tokens = Object.fromEntries(
+          [...(await store.readTokens())].sort(([a], [b]) => a.localeCompare(b)),
+        );
         const w = await store.getWatermark();
-        const watermark = w && { lsn: formatLsn(w.lsn), publishedAt: new Date(w.publishedAtMs).toISOString(), offsets: w.offsets };
+        const watermark = w && {
+          lsn: formatLsn(w.lsn),
+          publishedAt: new Date(w.publishedAtMs).toISOString(),
+          offsets: w.offsets,
+        };
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ pipeline: config.pipeline, tokens, watermark }, null, 2)}\n`);
+          process.stdout.write(
+            `${JSON.stringify({ pipeline: config.pipeline, tokens, watermark }, null, 2)}\n`,
+          );
           return;
         }
         process.stdout.write(`pipeline ${config.pipeline}\n`);
-        process.stdout.write(watermark ? `last watermark  ${watermark.lsn} at ${watermark.publishedAt}\n` : 'no watermark yet\n');
+        process.stdout.write(
+          watermark ? `last watermark  ${watermark.lsn} at ${watermark.publishedAt}\n` : 'no watermark yet\n',
+        );
         const entries = Object.entries(tokens);
         if (entries.length === 0) process.stdout.write('no offset tokens yet\n');
         const width = Math.max(7, ...entries.map(([c]) => c.length));

@@ -8,8 +8,12 @@ export function registerRunCommand(program: Command): void {
     .command('run')
     .description('Run the pipeline (until SIGTERM/SIGINT, then stop gracefully)')
     .addOption(configOption())
-    .addOption(new Option('-r, --role <role>', 'which stages this process runs').choices(['source', 'all']).default('all'))
-    .action(async (opts: { config: string; role: 'source' | 'all' }) => {
+    .addOption(
+      new Option('-r, --role <role>', 'which stages this process runs')
+        .choices(['source', 'sink', 'all'])
+        .default('all'),
+    )
+    .action(async (opts: { config: string; role: 'source' | 'sink' | 'all' }) => {
       const config = loadConfigFile(opts.config);
       await runPipeline(config, opts.role);
     });

@@ -7,6 +7,8 @@ import type { ChangeLogWriter } from './change-log';
 
 interface Waiter {
   readonly lsn: Lsn;
+  /** Append number: a commit releases only appends made before it took the buffers. */
+  readonly n: number;
   readonly resolve: () => void;
   readonly reject: (e: Error) => void;
 }
@@ -25,9 +27,12 @@ export class EmbeddedChangeLog implements ChangeLogWriter {
   private failure: Error | null = null;
   /** Every transaction with commit LSN ≤ this has been appended whole. */
   completeLsn: Lsn = 0n;
+  /** Number of appends made so far. */
+  appends = 0;
 
   async ensureTables(tables: readonly TableSchema[]): Promise<void> {
-    for (const t of tables) if (!this.buffers.has(tableKey(t))) this.buffers.set(tableKey(t), new ChannelBuffer(tableKey(t)));
+    for (const t of tables)
+      if (!this.buffers.has(tableKey(t))) this.buffers.set(tableKey(t), new ChannelBuffer(tableKey(t)));
   }
 
   async publishSchema(schema: TableSchema): Promise<void> {
@@ -38,14 +43,21 @@ export class EmbeddedChangeLog implements ChangeLogWriter {
 
   schemaOf(ev: ChangeEvent): TableSchema {
     const s = this.schemas.get(tableKey(ev.table))?.get(ev.schemaVersion);
-    if (!s) throw new TidemarkError('internal', `no schema version ${ev.schemaVersion} for ${tableKey(ev.table)}`);
+    if (!s)
+      throw new TidemarkError('internal', `no schema version ${ev.schemaVersion} for ${tableKey(ev.table)}`);
     return s;
+  }
+
+  /** The newest published schema of every table. */
+  latestSchemas(): TableSchema[] {
+    return [...this.schemas.values()].map((v) => v.get(Math.max(...v.keys()))!);
   }
 
   append(events: readonly ChangeEvent[]): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     if (events.length === 0) return Promise.resolve();
     let maxLsn = 0n;
+    const n = ++this.appends;
     for (const ev of events) {
       const key = tableKey(ev.table);
       let b = this.buffers.get(key);
@@ -53,7 +65,10 @@ export class EmbeddedChangeLog implements ChangeLogWriter {
       b.push({ event: ev, offset: -1, bytes: 256 });
       if (ev.position.lsn > maxLsn) maxLsn = ev.position.lsn;
     }
-    return new Promise((resolve, reject) => this.waiters.push({ lsn: maxLsn, resolve, reject }));
+    // Snapshot rows are single-row states at one position (consistent point - 1), not parts of
+    // a transaction: any prefix of them is committable, so a long snapshot commits as it goes.
+    if (events[0]!.snapshot && maxLsn > this.completeLsn) this.completeLsn = maxLsn;
+    return new Promise((resolve, reject) => this.waiters.push({ lsn: maxLsn, n, resolve, reject }));
   }
 
   endTransaction(commitLsn: Lsn): void {
@@ -64,10 +79,10 @@ export class EmbeddedChangeLog implements ChangeLogWriter {
     // Appends resolve only after a commit, so the source never knows more than the sinks do.
   }
 
-  /** The sinks committed everything ≤ lsn: release the appends it covers. */
-  committed(lsn: Lsn): void {
+  /** The sinks committed everything ≤ lsn appended by append number `upTo`: release those appends. */
+  committed(lsn: Lsn, upTo: number): void {
     const still: Waiter[] = [];
-    for (const w of this.waiters) (w.lsn <= lsn ? w.resolve() : still.push(w));
+    for (const w of this.waiters) w.lsn <= lsn && w.n <= upTo ? w.resolve() : still.push(w);
     this.waiters = still;
   }
 

@@ -34,7 +34,10 @@ export function encodeValue(t: ColumnType, v: Value): JsonValue {
 export function decodeValue(t: ColumnType, j: JsonValue, where: string): Value {
   if (j === null) return null;
   const bad = (): TidemarkError =>
-    new TidemarkError('malformed_event', `${where}: ${JSON.stringify(j).slice(0, 80)} is not a valid ${t.kind} value`);
+    new TidemarkError(
+      'malformed_event',
+      `${where}: ${JSON.stringify(j).slice(0, 80)} is not a valid ${t.kind} value`,
+    );
   switch (t.kind) {
     case 'bool':
       if (typeof j !== 'boolean') throw bad();
@@ -69,7 +72,9 @@ export function decodeValue(t: ColumnType, j: JsonValue, where: string): Value {
 }
 
 function bigToJson(v: bigint): number | string {
-  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(v)
+    : v.toString();
 }
 
 function jsonToBig(j: JsonValue, bad: () => Error): bigint {
@@ -86,7 +91,10 @@ export function microsToIso(micros: bigint): string {
   return `${iso.slice(0, -1)}${String(sub).padStart(3, '0')}Z`;
 }
 
-export function isoToMicros(text: string, bad: () => Error = () => new RangeError(`bad timestamp "${text}"`)): bigint {
+export function isoToMicros(
+  text: string,
+  bad: () => Error = () => new RangeError(`bad timestamp "${text}"`),
+): bigint {
   const m = /^([+-]\d{6}|\d{4})(-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?Z$/.exec(text);
   if (!m) throw bad();
   const ms = Date.parse(`${m[1]}${m[2]}Z`);

@@ -48,13 +48,22 @@ export function encodeKey(schema: TableSchema, row: Row): Buffer {
   const key: Record<string, JsonValue> = {};
   for (const col of schema.primaryKey) {
     const c = schema.columns.find((x) => x.name === col);
-    if (!c) throw new TidemarkError('internal', `key column ${col} not in schema of ${schema.schema}.${schema.table}`);
+    if (!c)
+      throw new TidemarkError(
+        'internal',
+        `key column ${col} not in schema of ${schema.schema}.${schema.table}`,
+      );
     key[col] = encodeValue(c.type, row[col] ?? null);
   }
   return Buffer.from(JSON.stringify(key));
 }
 
-export function encodeEnvelope(ev: ChangeEvent, schema: TableSchema, ctx: EnvelopeContext, nowMs: number): Buffer {
+export function encodeEnvelope(
+  ev: ChangeEvent,
+  schema: TableSchema,
+  ctx: EnvelopeContext,
+  nowMs: number,
+): Buffer {
   const env: EnvelopeJson = {
     before: ev.before && encodeRow(schema, ev.before),
     after: ev.after && encodeRow(schema, ev.after),
@@ -66,7 +75,10 @@ export function encodeEnvelope(ev: ChangeEvent, schema: TableSchema, ctx: Envelo
       schema: ev.table.schema,
       table: ev.table.table,
       txId: ev.txId,
-      lsn: ev.position.lsn <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(ev.position.lsn) : formatLsn(ev.position.lsn),
+      lsn:
+        ev.position.lsn <= BigInt(Number.MAX_SAFE_INTEGER)
+          ? Number(ev.position.lsn)
+          : formatLsn(ev.position.lsn),
       ts_ms: ev.commitTimeMs,
       snapshot: ev.snapshot ? 'true' : 'false',
       tidemark_seq: ev.position.seq,
@@ -97,19 +109,32 @@ export function decodeEnvelope(value: Buffer, lookup: SchemaLookup): ChangeEvent
   try {
     env = JSON.parse(value.toString('utf8')) as EnvelopeJson;
   } catch (e) {
-    throw new TidemarkError('malformed_event', `change envelope is not JSON: ${(e as Error).message}`, { cause: e });
+    throw new TidemarkError('malformed_event', `change envelope is not JSON: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   const s = env?.source;
-  if (!s || typeof s.schema !== 'string' || typeof s.table !== 'string' || !['c', 'u', 'd', 'r', 't'].includes(env.op)) {
+  if (
+    !s ||
+    typeof s.schema !== 'string' ||
+    typeof s.table !== 'string' ||
+    !['c', 'u', 'd', 'r', 't'].includes(env.op)
+  ) {
     throw new TidemarkError('malformed_event', 'change envelope lacks source.schema/table or a valid op');
   }
   const where = `${s.schema}.${s.table}`;
   if (!Number.isInteger(s.tidemark_seq) || !Number.isInteger(s.tidemark_schema_version)) {
-    throw new TidemarkError('malformed_event', `${where}: envelope lacks tidemark_seq/tidemark_schema_version`);
+    throw new TidemarkError(
+      'malformed_event',
+      `${where}: envelope lacks tidemark_seq/tidemark_schema_version`,
+    );
   }
   const schema = lookup(s.schema, s.table, s.tidemark_schema_version);
   if (!schema) {
-    throw new TidemarkError('malformed_event', `${where}: unknown schema version ${s.tidemark_schema_version}`);
+    throw new TidemarkError(
+      'malformed_event',
+      `${where}: unknown schema version ${s.tidemark_schema_version}`,
+    );
   }
   let lsn: bigint;
   try {
@@ -135,7 +160,11 @@ function decodeRow(schema: TableSchema, json: Record<string, JsonValue>, where: 
   const row: Row = {};
   for (const [name, v] of Object.entries(json)) {
     const c = schema.columns.find((x) => x.name === name);
-    if (!c) throw new TidemarkError('malformed_event', `${where}: column "${name}" is not in schema version ${schema.version}`);
+    if (!c)
+      throw new TidemarkError(
+        'malformed_event',
+        `${where}: column "${name}" is not in schema version ${schema.version}`,
+      );
     row[name] = decodeValue(c.type, v, `${where}.${name}`);
   }
   return row;

@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type LogEntry } from 'kafkajs';
+import { Kafka, type LogEntry, logLevel } from 'kafkajs';
 import type { KafkaLogConfig } from '../config/schema';
 import type { Logger } from '../observe/logger';
 

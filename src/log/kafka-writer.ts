@@ -1,4 +1,4 @@
-import { CompressionTypes, type Admin, type Kafka, type Message, type Producer } from 'kafkajs';
+import { type Admin, CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { ChangeEvent } from '../core/change-event';
 import { TidemarkError } from '../core/errors';
 import type { Lsn } from '../core/lsn';
@@ -6,12 +6,21 @@ import { type TableSchema, tableKey } from '../core/table-schema';
 import type { Logger } from '../observe/logger';
 import type { Registry } from '../observe/metrics';
 import type { ChangeLogWriter } from './change-log';
-import { type EnvelopeContext, encodeEnvelope, encodeKey, POSITION_HEADER, positionHeader, SCHEMA_VERSION_HEADER } from './envelope';
+import {
+  type EnvelopeContext,
+  encodeEnvelope,
+  encodeKey,
+  POSITION_HEADER,
+  positionHeader,
+  SCHEMA_VERSION_HEADER,
+} from './envelope';
 import { logMetrics } from './metrics';
 import { partitionForKey } from './murmur2';
 import { encodeSchemaRecord, schemaRecordKey } from './schema-record';
 import { schemaTopic, tableTopic, watermarkTopic } from './topics';
 import { encodeWatermark, type Watermark, WatermarkTracker } from './watermark';
+
+const SNAPSHOT_WATERMARK_INTERVAL_MS = 1_000;
 
 export interface KafkaWriterOptions {
   readonly kafka: Kafka;
@@ -53,9 +62,15 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
   private broken: Error | null = null;
   private readonly maxBatch: number;
   private readonly metrics?: ReturnType<typeof logMetrics>;
+  private publishedLsn: Lsn = 0n;
+  private lastSnapshotWatermarkMs = 0;
 
   constructor(private readonly o: KafkaWriterOptions) {
-    this.producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = o.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
     this.admin = o.kafka.admin();
     this.maxBatch = o.maxBatchMessages ?? 20_000;
     if (o.registry) this.metrics = logMetrics(o.registry);
@@ -64,8 +79,16 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
   async start(): Promise<void> {
     await Promise.all([this.producer.connect(), this.admin.connect()]);
     await this.createTopics([
-      { topic: schemaTopic(this.o.topicPrefix), numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
-      { topic: watermarkTopic(this.o.topicPrefix), numPartitions: 1, configEntries: [{ name: 'retention.ms', value: String(7 * 86_400_000) }] },
+      {
+        topic: schemaTopic(this.o.topicPrefix),
+        numPartitions: 1,
+        configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+      },
+      {
+        topic: watermarkTopic(this.o.topicPrefix),
+        numPartitions: 1,
+        configEntries: [{ name: 'retention.ms', value: String(7 * 86_400_000) }],
+      },
     ]);
   }
 
@@ -106,21 +129,44 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
     } catch (e) {
       return Promise.reject(e);
     }
+    const snapshotLsn = events[0]!.snapshot ? events[0]!.position.lsn : null;
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ messages, resolve, reject });
+      const done = snapshotLsn === null ? resolve : () => (resolve(), this.snapshotProgress(snapshotLsn));
+      this.queue.push({ messages, resolve: done, reject });
       void this.pump();
     });
   }
 
+  /**
+   * Every snapshot row sits at one position LSN (the consistent point - 1), and the source's
+   * watermark for it comes only once the whole snapshot is in the log. Publishing it as rows
+   * land lets the sinks commit a long snapshot piece by piece instead of buffering it whole.
+   */
+  private snapshotProgress(lsn: Lsn): void {
+    const now = Date.now();
+    if (now - this.lastSnapshotWatermarkMs < SNAPSHOT_WATERMARK_INTERVAL_MS || this.publishedLsn > lsn)
+      return;
+    this.lastSnapshotWatermarkMs = now;
+    this.publishWatermark(lsn).catch((e: unknown) =>
+      this.o.logger.warn({ err: (e as Error).message }, 'snapshot progress watermark not published'),
+    );
+  }
+
   async publishWatermark(lsn: Lsn): Promise<void> {
+    if (lsn > this.publishedLsn) this.publishedLsn = lsn;
     const w = this.tracker.cut(lsn, Date.now());
-    await this.producer.send({ topic: watermarkTopic(this.o.topicPrefix), acks: -1, messages: [{ value: encodeWatermark(w) }] });
+    await this.producer.send({
+      topic: watermarkTopic(this.o.topicPrefix),
+      acks: -1,
+      messages: [{ value: encodeWatermark(w) }],
+    });
     await this.o.onWatermark?.(w);
     this.metrics?.watermarks.inc();
   }
 
   async close(): Promise<void> {
-    while (this.sending || (this.queue.length > 0 && !this.broken)) await new Promise((r) => setTimeout(r, 10));
+    while (this.sending || (this.queue.length > 0 && !this.broken))
+      await new Promise((r) => setTimeout(r, 10));
     await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect()]);
   }
 
@@ -129,19 +175,34 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
     const out: Pending['messages'] = [];
     for (const ev of events) {
       const schema = this.schemas.get(tableKey(ev.table))?.get(ev.schemaVersion);
-      if (!schema) throw new TidemarkError('internal', `no schema version ${ev.schemaVersion} published for ${tableKey(ev.table)}`);
+      if (!schema)
+        throw new TidemarkError(
+          'internal',
+          `no schema version ${ev.schemaVersion} published for ${tableKey(ev.table)}`,
+        );
       const topic = tableTopic(this.o.topicPrefix, ev.table);
       const partitions = this.partitionCount.get(topic);
-      if (!partitions) throw new TidemarkError('internal', `topic ${topic} was not ensured before the first append`);
-      const headers = { [POSITION_HEADER]: positionHeader(ev), [SCHEMA_VERSION_HEADER]: String(ev.schemaVersion) };
+      if (!partitions)
+        throw new TidemarkError('internal', `topic ${topic} was not ensured before the first append`);
+      const headers = {
+        [POSITION_HEADER]: positionHeader(ev),
+        [SCHEMA_VERSION_HEADER]: String(ev.schemaVersion),
+      };
       const value = encodeEnvelope(ev, schema, this.o.envelope, now);
       if (ev.op === 't') {
         // A truncate concerns every key, so every partition (channel) gets it, in order.
-        for (let p = 0; p < partitions; p++) out.push({ topic, partition: p, lsn: ev.position.lsn, message: { key: null, value, headers, partition: p } });
+        for (let p = 0; p < partitions; p++)
+          out.push({
+            topic,
+            partition: p,
+            lsn: ev.position.lsn,
+            message: { key: null, value, headers, partition: p },
+          });
         continue;
       }
       const image = ev.op === 'd' ? ev.before : ev.after;
-      if (!image) throw new TidemarkError('malformed_event', `${tableKey(ev.table)}: ${ev.op} event without its image`);
+      if (!image)
+        throw new TidemarkError('malformed_event', `${tableKey(ev.table)}: ${ev.op} event without its image`);
       const key = encodeKey(schema, image);
       const partition = partitionForKey(key, partitions);
       out.push({ topic, partition, lsn: ev.position.lsn, message: { key, value, headers, partition } });
@@ -156,7 +217,10 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
       while (this.queue.length > 0 && !this.broken) {
         const batch: Pending[] = [];
         let count = 0;
-        while (this.queue.length > 0 && (batch.length === 0 || count + this.queue[0]!.messages.length <= this.maxBatch)) {
+        while (
+          this.queue.length > 0 &&
+          (batch.length === 0 || count + this.queue[0]!.messages.length <= this.maxBatch)
+        ) {
           const p = this.queue.shift()!;
           batch.push(p);
           count += p.messages.length;
@@ -166,7 +230,9 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
           for (const p of batch) p.resolve();
         } catch (e) {
           this.metrics?.produceErrors.inc();
-          this.broken = new TidemarkError('transient', `producing to Kafka failed: ${(e as Error).message}`, { cause: e });
+          this.broken = new TidemarkError('transient', `producing to Kafka failed: ${(e as Error).message}`, {
+            cause: e,
+          });
           for (const p of [...batch, ...this.queue]) p.reject(this.broken);
           this.queue = [];
         }
@@ -205,7 +271,13 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
     }
   }
 
-  private async createTopics(topics: Array<{ topic: string; numPartitions: number; configEntries?: Array<{ name: string; value: string }> }>): Promise<void> {
+  private async createTopics(
+    topics: Array<{
+      topic: string;
+      numPartitions: number;
+      configEntries?: Array<{ name: string; value: string }>;
+    }>,
+  ): Promise<void> {
     const existing = new Set(await this.admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t.topic));
     if (missing.length === 0) return;

@@ -13,7 +13,10 @@ export async function openChangeLogWriter(
   deps: { logger: Logger; registry: Registry; store: OffsetStore },
 ): Promise<ChangeLogWriter> {
   if (config.log.kind !== 'kafka') {
-    throw new TidemarkError('config', 'config key "log.kind": "embedded" runs source and sinks in one process; use `tidemark run --role all` with sinks configured');
+    throw new TidemarkError(
+      'config',
+      'config key "log.kind": "embedded" runs source and sinks in one process; use `tidemark run --role all` with sinks configured',
+    );
   }
   const writer = new KafkaChangeLogWriter({
     kafka: createKafka(config.log, deps.logger, 'source'),
@@ -29,10 +32,14 @@ export async function openChangeLogWriter(
   try {
     await writer.start();
   } catch (e) {
-    throw new TidemarkError('transient', `cannot reach Kafka at ${config.log.brokers.join(',')}: ${(e as Error).message}`, {
-      cause: e,
-      fix: 'check log.brokers and that the brokers are up',
-    });
+    throw new TidemarkError(
+      'transient',
+      `cannot reach Kafka at ${config.log.brokers.join(',')}: ${(e as Error).message}`,
+      {
+        cause: e,
+        fix: 'check log.brokers and that the brokers are up',
+      },
+    );
   }
   return writer;
 }

@@ -35,7 +35,10 @@ export async function readToEnd(
     await admin.disconnect();
   }
   if (remaining.size === 0) return;
-  const consumer = kafka.consumer({ groupId: `tidemark-reader-${process.pid}-${Date.now()}-${Math.random()}`, maxWaitTimeInMs: 200 });
+  const consumer = kafka.consumer({
+    groupId: `tidemark-reader-${process.pid}-${Date.now()}-${Math.random()}`,
+    maxWaitTimeInMs: 200,
+  });
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: [...new Set(starts.map((s) => s.topic))], fromBeginning: true });

@@ -16,7 +16,13 @@ export function encodeSchemaRecord(s: TableSchema): string {
     table: s.table,
     version: s.version,
     primaryKey: s.primaryKey,
-    columns: s.columns.map((c) => ({ name: c.name, attnum: c.attnum, type: c.type, pgType: c.pgType, nullable: c.nullable })),
+    columns: s.columns.map((c) => ({
+      name: c.name,
+      attnum: c.attnum,
+      type: c.type,
+      pgType: c.pgType,
+      nullable: c.nullable,
+    })),
   });
 }
 
@@ -29,8 +35,15 @@ export function decodeSchemaRecord(text: string): TableSchema {
       primaryKey: string[];
       columns: Array<{ name: string; attnum: number; type: ColumnType; pgType: string; nullable: boolean }>;
     };
-    if (typeof o.schema !== 'string' || !Array.isArray(o.columns) || !Number.isInteger(o.version)) throw new Error('missing fields');
-    return { schema: o.schema, table: o.table, version: o.version, primaryKey: o.primaryKey, columns: o.columns };
+    if (typeof o.schema !== 'string' || !Array.isArray(o.columns) || !Number.isInteger(o.version))
+      throw new Error('missing fields');
+    return {
+      schema: o.schema,
+      table: o.table,
+      version: o.version,
+      primaryKey: o.primaryKey,
+      columns: o.columns,
+    };
   } catch (e) {
     throw new TidemarkError('malformed_event', `bad schema record: ${(e as Error).message}`, { cause: e });
   }

@@ -14,7 +14,10 @@ export class SchemaRegistry {
   private readonly versions = new Map<string, Map<number, TableSchema>>();
   private readOffset = 0;
 
-  constructor(private readonly kafka: Kafka, private readonly topicPrefix: string) {}
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly topicPrefix: string,
+  ) {}
 
   get(schema: string, table: string, version: number): TableSchema | undefined {
     return this.versions.get(`${schema}.${table}`)?.get(version);

@@ -17,7 +17,11 @@ export function encodeWatermark(w: Watermark): string {
 }
 
 export function decodeWatermark(text: string): Watermark {
-  const o = JSON.parse(text) as { lsn: string; offsets: Record<string, Record<string, number>>; publishedAtMs: number };
+  const o = JSON.parse(text) as {
+    lsn: string;
+    offsets: Record<string, Record<string, number>>;
+    publishedAtMs: number;
+  };
   const offsets: Record<string, Record<number, number>> = {};
   for (const [topic, parts] of Object.entries(o.offsets ?? {})) {
     offsets[topic] = {};

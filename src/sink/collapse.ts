@@ -1,7 +1,7 @@
 import type { ChangeEvent, Row } from '../core/change-event';
+import { TidemarkError } from '../core/errors';
 import type { Position } from '../core/position';
 import { encodeKey } from '../core/row-key';
-import { TidemarkError } from '../core/errors';
 
 /** The net effect of a batch on one key: last change wins. */
 export type KeyedChange =
@@ -35,8 +35,12 @@ export interface CollapsedBatch {
  * columns are unchanged takes their values from an earlier image of the same key in this
  * batch; what cannot be filled here stays in `unchanged` for the sink to fill from storage.
  */
-export function collapseByKey(changes: readonly ChangeEvent[], keyColumns: readonly string[]): CollapsedBatch {
-  if (keyColumns.length === 0) throw new TidemarkError('source_setup', 'cannot collapse changes of a table without a key');
+export function collapseByKey(
+  changes: readonly ChangeEvent[],
+  keyColumns: readonly string[],
+): CollapsedBatch {
+  if (keyColumns.length === 0)
+    throw new TidemarkError('source_setup', 'cannot collapse changes of a table without a key');
   let truncatedAt: Position | null = null;
   const byKey = new Map<string, KeyedChange>();
   for (const ev of changes) {
@@ -67,7 +71,14 @@ export function collapseByKey(changes: readonly ChangeEvent[], keyColumns: reado
       unchanged = still;
     }
     byKey.delete(key); // re-insert so Map order follows the last change's position
-    byKey.set(key, { kind: 'upsert', key, row, unchanged, position: ev.position, commitTimeMs: ev.commitTimeMs });
+    byKey.set(key, {
+      kind: 'upsert',
+      key,
+      row,
+      unchanged,
+      position: ev.position,
+      commitTimeMs: ev.commitTimeMs,
+    });
   }
   return { truncatedAt, changes: [...byKey.values()] };
 }
@@ -83,5 +94,8 @@ function pickKey(image: Row | null, keyColumns: readonly string[], ev: ChangeEve
 }
 
 function malformed(ev: ChangeEvent, what: string): TidemarkError {
-  return new TidemarkError('malformed_event', `change ${ev.op} on ${ev.table.schema}.${ev.table.table} ${what}`);
+  return new TidemarkError(
+    'malformed_event',
+    `change ${ev.op} on ${ev.table.schema}.${ev.table.table} ${what}`,
+  );
 }

@@ -19,7 +19,12 @@ export interface CoordinatorDeps {
   readonly optionsOf: (tableKey: string) => TableOptions;
   /** The committer's lease, when several processes could commit (fences the Redis write). */
   readonly lease?: () => Lease | undefined;
-  readonly onCommitted?: (r: { cutLsn: Lsn; rows: number; durationsMs: Record<string, number>; takes: readonly ChannelTake[] }) => void | Promise<void>;
+  readonly onCommitted?: (r: {
+    cutLsn: Lsn;
+    rows: number;
+    durationsMs: Record<string, number>;
+    takes: readonly ChannelTake[];
+  }) => void | Promise<void>;
   /** Backoff between retries of a sink that failed transiently. */
   readonly retryDelayMs?: number;
   readonly maxAttempts?: number;
@@ -38,6 +43,20 @@ export class CommitCoordinator {
 
   constructor(private readonly d: CoordinatorDeps) {}
 
+  private readonly prepared = new Map<string, number>();
+
+  /** Creates or evolves the target tables in every sink; call before loadTokens and on new schema versions. */
+  async prepare(schemas: readonly TableSchema[]): Promise<void> {
+    const todo = schemas.filter((s) => this.prepared.get(`${s.schema}.${s.table}`) !== s.version);
+    if (todo.length === 0) return;
+    const tables = todo.map((schema) => ({
+      schema,
+      options: this.d.optionsOf(`${schema.schema}.${schema.table}`),
+    }));
+    for (const t of this.d.targets) await t.prepareTables(tables);
+    for (const s of todo) this.prepared.set(`${s.schema}.${s.table}`, s.version);
+  }
+
   /** Reads each sink's tokens (the truth) and repairs the offset store if it is behind or empty. */
   async loadTokens(): Promise<Map<string, string>> {
     const lowest = new Map<string, string>();
@@ -50,14 +69,18 @@ export class CommitCoordinator {
       }
     }
     // A channel known to one sink only: the other has nothing, so the lowest is "no token".
-    for (const t of this.d.targets) for (const ch of lowest.keys()) if (!this.sinkTokens.get(t.name)!.has(ch)) lowest.delete(ch);
+    for (const t of this.d.targets)
+      for (const ch of lowest.keys()) if (!this.sinkTokens.get(t.name)!.has(ch)) lowest.delete(ch);
     const stored = await this.d.store.readTokens();
     const repair = new Map<string, string>();
     for (const [ch, tok] of lowest) {
       const s = stored.get(ch);
       if (!s || compareTokens(parseToken(s), parseToken(tok)) < 0) repair.set(ch, tok);
       else if (compareTokens(parseToken(s), parseToken(tok)) > 0) {
-        this.d.logger.warn({ channel: ch, store: s, sinks: tok }, 'offset store is ahead of the sinks; the sinks are the truth');
+        this.d.logger.warn(
+          { channel: ch, store: s, sinks: tok },
+          'offset store is ahead of the sinks; the sinks are the truth',
+        );
       }
     }
     if (repair.size > 0) {
@@ -97,21 +120,34 @@ export class CommitCoordinator {
     }
     const next = new Map(nonEmpty.map((t) => [t.channel, tokenAfter(t)!] as const));
     const ok = await this.d.store.advanceTokens(next, this.d.lease?.());
-    if (!ok) this.d.logger.warn({ cut: formatLsn(cutLsn) }, 'offset store refused the tokens: this committer lost its lease');
+    if (!ok)
+      this.d.logger.warn(
+        { cut: formatLsn(cutLsn) },
+        'offset store refused the tokens: this committer lost its lease',
+      );
     const rows = nonEmpty.reduce((n, t) => n + t.changes.length, 0);
     await this.d.onCommitted?.({ cutLsn, rows, durationsMs, takes: nonEmpty });
     return true;
   }
 
-  private async commitToSink(target: SinkTarget, cutLsn: Lsn, commitId: string, takes: ChannelTake[]): Promise<void> {
+  private async commitToSink(
+    target: SinkTarget,
+    cutLsn: Lsn,
+    commitId: string,
+    takes: ChannelTake[],
+  ): Promise<void> {
     const tokens = this.sinkTokens.get(target.name)!;
+    const schemas = new Set<TableSchema>();
+    for (const t of takes) for (const c of t.changes) schemas.add(this.d.schemaOf(c.event));
+    await this.prepare([...schemas]);
     const tables = tablesForSink(takes, tokens, this.d.schemaOf, this.d.optionsOf);
     // A take made only of replays this sink already holds must not move its token backwards.
     const updates: TokenUpdate[] = [];
     for (const t of takes) {
       const expected = tokens.get(t.channel) ?? null;
       const next = tokenAfter(t)!;
-      if (expected === null || compareTokens(parseToken(next), parseToken(expected)) > 0) updates.push({ channel: t.channel, expected, next });
+      if (expected === null || compareTokens(parseToken(next), parseToken(expected)) > 0)
+        updates.push({ channel: t.channel, expected, next });
     }
     if (updates.length === 0 && tables.length === 0) return;
     const maxAttempts = this.d.maxAttempts ?? 8;
@@ -124,13 +160,20 @@ export class CommitCoordinator {
           const now = await target.readTokens();
           if (updates.every((u) => now.get(u.channel) === u.next)) break; // it landed
           if (!updates.every((u) => (now.get(u.channel) ?? null) === u.expected)) {
-            throw new TidemarkError('fenced', `${target.name}: tokens moved under an unknown-outcome commit`, { cause: e });
+            throw new TidemarkError(
+              'fenced',
+              `${target.name}: tokens moved under an unknown-outcome commit`,
+              { cause: e },
+            );
           }
         } else if (!isTidemarkError(e, 'transient') && !isTidemarkError(e, 'commit_failed')) {
           throw e;
         }
         if (attempt >= maxAttempts) throw e;
-        this.d.logger.warn({ sink: target.name, attempt, err: (e as Error).message }, 'sink commit failed; retrying the same round');
+        this.d.logger.warn(
+          { sink: target.name, attempt, err: (e as Error).message },
+          'sink commit failed; retrying the same round',
+        );
         await new Promise((r) => setTimeout(r, (this.d.retryDelayMs ?? 250) * 2 ** Math.min(attempt, 6)));
       }
     }

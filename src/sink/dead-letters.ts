@@ -27,21 +27,32 @@ export class DeadLetters {
     private readonly logger: Logger,
     registry: Registry,
   ) {
-    this.counter = metricsFor(registry, 'dead-letters', (r) => new Counter({
-      name: 'tidemark_sink_dead_letters_total',
-      help: 'Events sent to the dead-letter topic',
-      labelNames: ['table'] as const,
-      registers: [r],
-    }));
+    this.counter = metricsFor(
+      registry,
+      'dead-letters',
+      (r) =>
+        new Counter({
+          name: 'tidemark_sink_dead_letters_total',
+          help: 'Events sent to the dead-letter topic',
+          labelNames: ['table'] as const,
+          registers: [r],
+        }),
+    );
   }
 
   async send(d: DeadLetter): Promise<void> {
-    const reason = isTidemarkError(d.error) ? d.error.message : String((d.error as Error)?.message ?? d.error);
+    const reason = isTidemarkError(d.error)
+      ? d.error.message
+      : String((d.error as Error)?.message ?? d.error);
     if (this.policyOf(d.table) === 'stop') {
-      throw new TidemarkError('malformed_event', `stopping on a bad event at ${d.topic}/${d.partition}@${d.message.offset}: ${reason}`, {
-        cause: d.error,
-        fix: 'fix or skip the event (tidemark offsets reset), or set the table\'s onError to dead-letter',
-      });
+      throw new TidemarkError(
+        'malformed_event',
+        `stopping on a bad event at ${d.topic}/${d.partition}@${d.message.offset}: ${reason}`,
+        {
+          cause: d.error,
+          fix: "fix or skip the event (tidemark offsets reset), or set the table's onError to dead-letter",
+        },
+      );
     }
     await this.producer.send({
       topic: this.topic,
@@ -60,6 +71,9 @@ export class DeadLetters {
       ],
     });
     this.counter.inc({ table: d.table ?? 'unknown' });
-    this.logger.warn({ topic: d.topic, partition: d.partition, offset: d.message.offset, reason }, 'event sent to the dead-letter topic');
+    this.logger.warn(
+      { topic: d.topic, partition: d.partition, offset: d.message.offset, reason },
+      'event sent to the dead-letter topic',
+    );
   }
 }

@@ -26,9 +26,13 @@ export class EmbeddedSinkRunner {
   }
 
   async start(): Promise<void> {
+    await this.coordinator.prepare(this.log.latestSchemas());
     await this.coordinator.loadTokens();
     this.timer = setInterval(() => {
-      if (!this.running) this.running = this.commitOnce().catch((e: unknown) => this.onFatal(e)).finally(() => (this.running = null));
+      if (!this.running)
+        this.running = this.commitOnce()
+          .catch((e: unknown) => this.onFatal(e))
+          .finally(() => (this.running = null));
     }, this.intervalMs);
   }
 
@@ -46,10 +50,22 @@ export class EmbeddedSinkRunner {
 
   private async commitOnce(): Promise<void> {
     const w = this.log.completeLsn;
-    if (w <= this.lastCut) return;
-    await this.coordinator.commitCut(w, [...this.log.buffers.values()]);
-    this.lastCut = w;
-    this.log.committed(w);
-    this.logger.debug({ cut: formatLsn(w) }, 'embedded cut committed');
+    if (w === 0n) return;
+    const upTo = this.log.appends;
+    // The same W may come again: snapshot rows keep arriving at one position (see the log).
+    const committed = await this.coordinator.commitCut(w, [...this.log.buffers.values()]);
+    if (w > this.lastCut) this.lastCut = w;
+    this.log.committed(w, upTo);
+    if (committed) this.logger.debug({ cut: formatLsn(w) }, 'embedded cut committed');
+  }
+
+  get lastCutLsn(): Lsn {
+    return this.lastCut;
+  }
+
+  buffered(): number {
+    let n = 0;
+    for (const b of this.log.buffers.values()) n += b.size;
+    return n;
   }
 }

@@ -25,6 +25,8 @@ export interface KafkaSinkWorkerOptions {
   readonly commitIntervalMs: number;
   readonly maxBufferedBytes: number;
   readonly maxBufferedRows: number;
+  /** Told the number of buffered changes after each fetch and commit (for a gauge). */
+  readonly onBuffered?: (changes: number) => void;
 }
 
 export const channelOf = (topic: string, partition: number) => `${topic}/${partition}`;
@@ -49,7 +51,12 @@ export class KafkaSinkWorker {
   readonly done: Promise<void>;
 
   constructor(private readonly o: KafkaSinkWorkerOptions) {
-    this.consumer = o.kafka.consumer({ groupId: o.groupId, maxWaitTimeInMs: 100, sessionTimeout: 30_000, heartbeatInterval: 3_000 });
+    this.consumer = o.kafka.consumer({
+      groupId: o.groupId,
+      maxWaitTimeInMs: 100,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+    });
     this.done = new Promise((_resolve, reject) => (this.fatal = reject));
     this.done.catch(() => {});
   }
@@ -58,7 +65,10 @@ export class KafkaSinkWorker {
     await this.o.coordinator.loadTokens();
     await this.consumer.connect();
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment));
-    await this.consumer.subscribe({ topics: tables.map((t) => tableTopic(this.o.topicPrefix, t)), fromBeginning: true });
+    await this.consumer.subscribe({
+      topics: tables.map((t) => tableTopic(this.o.topicPrefix, t)),
+      fromBeginning: true,
+    });
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -93,25 +103,37 @@ export class KafkaSinkWorker {
 
   private onAssignment(assignment: Record<string, number[]>): void {
     const assigned = new Set<string>();
-    for (const [topic, parts] of Object.entries(assignment)) for (const p of parts) assigned.add(channelOf(topic, p));
+    for (const [topic, parts] of Object.entries(assignment))
+      for (const p of parts) assigned.add(channelOf(topic, p));
     // Revoked channels: their changes will be read again by their new owner.
     for (const ch of [...this.buffers.keys()]) if (!assigned.has(ch)) this.buffers.delete(ch);
     for (const [topic, parts] of Object.entries(assignment)) {
       for (const partition of parts) {
         const ch = channelOf(topic, partition);
         if (this.buffers.has(ch)) continue;
-        this.buffers.set(ch, new ChannelBuffer(ch));
+        const buffer = new ChannelBuffer(ch);
+        this.buffers.set(ch, buffer);
+        // Where every sink's commits end on this channel (no token: nothing committed, so from
+        // the start, whatever offsets the group committed). Also counts as read up to there, so
+        // a partition with nothing new does not hold back the next cut.
         const token = this.o.coordinator.resumeToken(ch);
-        if (token) {
-          const next = parseToken(token).nextOffset;
-          if (next >= 0) this.consumer.seek({ topic, partition, offset: String(next) });
+        const next = token ? parseToken(token).nextOffset : 0;
+        if (next >= 0) {
+          buffer.readOffset = next - 1;
+          this.consumer.seek({ topic, partition, offset: String(next) });
         }
       }
     }
     this.o.logger.info({ channels: [...assigned] }, 'partitions assigned');
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async onBatch({
+    batch,
+    resolveOffset,
+    heartbeat,
+    isRunning,
+    isStale,
+  }: EachBatchPayload): Promise<void> {
     const ch = channelOf(batch.topic, batch.partition);
     let buffer = this.buffers.get(ch);
     if (!buffer) this.buffers.set(ch, (buffer = new ChannelBuffer(ch)));
@@ -141,7 +163,13 @@ export class KafkaSinkWorker {
         }
       } catch (e) {
         try {
-          await this.o.deadLetters.send({ topic: batch.topic, partition: batch.partition, message: m, error: e, table: tableOfTopic(this.o.topicPrefix, batch.topic) });
+          await this.o.deadLetters.send({
+            topic: batch.topic,
+            partition: batch.partition,
+            message: m,
+            error: e,
+            table: tableOfTopic(this.o.topicPrefix, batch.topic),
+          });
         } catch (stop) {
           this.stopped = true;
           this.fatal?.(stop);
@@ -152,10 +180,17 @@ export class KafkaSinkWorker {
       resolveOffset(m.offset);
     }
     await heartbeat();
-    if (!this.paused && (this.bufferedBytes() > this.o.maxBufferedBytes || this.bufferedRows() > this.o.maxBufferedRows)) {
+    this.o.onBuffered?.(this.bufferedRows());
+    if (
+      !this.paused &&
+      (this.bufferedBytes() > this.o.maxBufferedBytes || this.bufferedRows() > this.o.maxBufferedRows)
+    ) {
       this.paused = true;
       this.consumer.pause(this.topicsPaused());
-      this.o.logger.info({ rows: this.bufferedRows(), bytes: this.bufferedBytes() }, 'buffers full: pausing consumption until the next commit');
+      this.o.logger.info(
+        { rows: this.bufferedRows(), bytes: this.bufferedBytes() },
+        'buffers full: pausing consumption until the next commit',
+      );
     }
   }
 
@@ -173,8 +208,10 @@ export class KafkaSinkWorker {
 
   /** Commits the newest watermark this worker has read up to, if anything is buffered ≤ it. */
   private async commitOnce(): Promise<void> {
+    // The same W may be committed again: during the initial snapshot every row sits at the
+    // snapshot's position (consistent point - 1) and new rows keep arriving under it.
     const w = await this.o.latestWatermark();
-    if (!w || w.lsn <= this.lastCutLsn) return this.resumeIfRoom();
+    if (!w) return this.resumeIfRoom();
     for (const [ch, buffer] of this.buffers) {
       const topic = ch.slice(0, ch.lastIndexOf('/'));
       const needed = w.offsets[topic]?.[Number(ch.slice(ch.lastIndexOf('/') + 1))];
@@ -182,7 +219,10 @@ export class KafkaSinkWorker {
         // Not read up to W yet. If the buffers are full, W cannot be reached within the bound
         // (one transaction larger than the bound): keep reading rather than deadlock.
         if (this.paused) {
-          this.o.logger.warn({ cut: formatLsn(w.lsn) }, 'a cut needs more than the buffer bound holds: reading on past it');
+          this.o.logger.warn(
+            { cut: formatLsn(w.lsn) },
+            'a cut needs more than the buffer bound holds: reading on past it',
+          );
           this.paused = false;
           this.consumer.resume(this.topicsPaused());
         }
@@ -191,7 +231,8 @@ export class KafkaSinkWorker {
     }
     const buffers = [...this.buffers.values()];
     const committed = await this.o.coordinator.commitCut(w.lsn, buffers);
-    this.lastCutLsn = w.lsn;
+    if (w.lsn > this.lastCutLsn) this.lastCutLsn = w.lsn;
+    this.o.onBuffered?.(this.bufferedRows());
     if (committed) {
       const offsets = buffers
         .map((b) => ({ b, token: this.o.coordinator.resumeToken(b.channel) }))
@@ -208,7 +249,11 @@ export class KafkaSinkWorker {
   }
 
   private resumeIfRoom(): void {
-    if (this.paused && this.bufferedBytes() <= this.o.maxBufferedBytes / 2 && this.bufferedRows() <= this.o.maxBufferedRows / 2) {
+    if (
+      this.paused &&
+      this.bufferedBytes() <= this.o.maxBufferedBytes / 2 &&
+      this.bufferedRows() <= this.o.maxBufferedRows / 2
+    ) {
       this.paused = false;
       this.consumer.resume(this.topicsPaused());
     }

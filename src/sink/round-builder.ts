@@ -1,6 +1,6 @@
 import type { TableOptions } from '../config/schema';
 import type { ChangeEvent } from '../core/change-event';
-import { type OffsetToken, formatToken, parseToken } from '../core/offset-token';
+import { formatToken, type OffsetToken, parseToken } from '../core/offset-token';
 import { comparePositions } from '../core/position';
 import { type TableSchema, tableKey } from '../core/table-schema';
 import type { BufferedChange } from './channel-buffer';
@@ -15,7 +15,10 @@ export interface ChannelTake {
 export function tokenAfter(take: ChannelTake): string | null {
   const last = take.changes[take.changes.length - 1];
   if (!last) return null;
-  const t: OffsetToken = { position: last.event.position, nextOffset: last.offset < 0 ? -1 : last.offset + 1 };
+  const t: OffsetToken = {
+    position: last.event.position,
+    nextOffset: last.offset < 0 ? -1 : last.offset + 1,
+  };
   return formatToken(t);
 }
 
@@ -46,7 +49,9 @@ export function tablesForSink(
   for (const [key, events] of byTable) {
     events.sort((a, b) => comparePositions(a.position, b.position));
     // A truncate is delivered on every channel of its table: keep one.
-    const unique = events.filter((e, i) => i === 0 || comparePositions(e.position, events[i - 1]!.position) !== 0);
+    const unique = events.filter(
+      (e, i) => i === 0 || comparePositions(e.position, events[i - 1]!.position) !== 0,
+    );
     const latest = unique.reduce((a, b) => (b.schemaVersion > a.schemaVersion ? b : a));
     out.push({ schema: schemaOf(latest), options: optionsOf(key), events: unique });
   }

@@ -18,20 +18,25 @@ import type { WarehouseSession } from './warehouse-session';
 const CHECKPOINT_THRESHOLD = '256MB';
 
 /**
+ * One transaction at a time per database file in this process. DuckDB is an in-process
+ * database with optimistic concurrency; racing first inserts of one token row from two
+ * connections were seen to stall the instance, so writers in one process take turns and the
+ * second of two racing rounds is fenced by the token check itself.
+ */
+const queues = new Map<string, Promise<unknown>>();
+
+/**
  * The DuckDB warehouse: one local database file (the embedded default). Rounds stage each
  * table with DuckDB's appender into a temp table inside the transaction, then merge (see
- * merge-sql.ts). Writers in one process share the database through DuckDB's instance cache;
- * DuckDB's optimistic concurrency makes a second writer of the same token row fail with a
- * conflict, reported as 'fenced'.
+ * merge-sql.ts). Writers in one process share the database through DuckDB's instance cache
+ * and take turns (see `queues`); a write-write conflict would still be reported as 'fenced'.
  */
 export class DuckDbWarehouse extends SqlWarehouse {
   readonly kind = 'duckdb' as const;
   readonly name = 'warehouse';
-  /** One transaction at a time on this connection. */
-  private queue: Promise<unknown> = Promise.resolve();
-
   private constructor(
     private readonly connection: DuckDBConnection,
+    private readonly path: string,
     options: WarehouseOptions,
   ) {
     super('main', options);
@@ -41,12 +46,13 @@ export class DuckDbWarehouse extends SqlWarehouse {
     const instance = await DuckDBInstance.fromCache(path);
     const connection = await instance.connect();
     await connection.run(`SET checkpoint_threshold = '${CHECKPOINT_THRESHOLD}'`);
-    return new DuckDbWarehouse(connection, options);
+    return new DuckDbWarehouse(connection, path, options);
   }
 
   protected transaction<T>(fn: (s: WarehouseSession) => Promise<T>): Promise<T> {
-    const run = this.queue.then(() => this.runTransaction(fn));
-    this.queue = run.catch(() => {});
+    const before = queues.get(this.path) ?? Promise.resolve();
+    const run = before.then(() => this.runTransaction(fn));
+    queues.set(this.path, run.catch(() => {}));
     return run;
   }
 
@@ -70,7 +76,7 @@ export class DuckDbWarehouse extends SqlWarehouse {
   }
 
   async close(): Promise<void> {
-    await this.queue;
+    await queues.get(this.path);
     this.connection.closeSync();
   }
 }
@@ -106,7 +112,7 @@ function duckSession(c: DuckDBConnection): WarehouseSession {
       const staging = t.schema.columns.map((col) => duckStagingType(col.type));
       const cols = t.schema.columns.map((col, i) => `${ident(col.name)} ${staging[i]!.toString()}`);
       await c.run(
-        `CREATE OR REPLACE TEMP TABLE ${name} (${cols.join(', ')}, ${META.op} VARCHAR, ${META.unchanged} VARCHAR, ${META.lsn} UBIGINT, ${META.seq} INTEGER, ${META.commitTime} TIMESTAMPTZ, ${META.idx} BIGINT)`,
+        `CREATE OR REPLACE TEMP TABLE ${name} (${cols.join(', ')}, ${META.op} VARCHAR, ${META.unchanged} VARCHAR, ${META.lsn} UBIGINT, ${META.seq} BIGINT, ${META.commitTime} TIMESTAMPTZ, ${META.idx} BIGINT)`,
       );
       const a = await c.createAppender(name.slice(1, -1).replace(/""/g, '"'), 'main', 'temp');
       const types = t.schema.columns.map((col) => col.type);
@@ -117,7 +123,7 @@ function duckSession(c: DuckDBConnection): WarehouseSession {
         if (r.unchanged === null) a.appendNull();
         else a.appendVarchar(r.unchanged);
         a.appendUBigInt(r.lsn);
-        a.appendInteger(r.seq);
+        a.appendBigInt(BigInt(r.seq));
         a.appendTimestampTZ(timestampTZValue(BigInt(r.commitTimeMs) * 1000n));
         a.appendBigInt(idx++);
         a.endRow();

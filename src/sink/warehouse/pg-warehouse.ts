@@ -99,7 +99,7 @@ function pgSession(client: PoolClient): WarehouseSession {
     async stage(t: StagedTable, name: string) {
       const cols = t.schema.columns.map((c) => `${ident(c.name)} ${pgColumnType(c.type)}`);
       await client.query(
-        `CREATE TEMP TABLE ${name} (${cols.join(', ')}, ${META.op} TEXT, ${META.unchanged} TEXT, ${META.lsn} NUMERIC(20,0), ${META.seq} INTEGER, ${META.commitTime} TIMESTAMPTZ, ${META.idx} BIGINT) ON COMMIT DROP`,
+        `CREATE TEMP TABLE ${name} (${cols.join(', ')}, ${META.op} TEXT, ${META.unchanged} TEXT, ${META.lsn} NUMERIC(20,0), ${META.seq} BIGINT, ${META.commitTime} TIMESTAMPTZ, ${META.idx} BIGINT) ON COMMIT DROP`,
       );
       await copyRows(client, name, t);
     },

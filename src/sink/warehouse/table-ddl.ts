@@ -16,7 +16,7 @@ export function createTableSql(s: WarehouseSession, schema: TableSchema, mode: T
     cols.push(
       `${META.op} TEXT NOT NULL`,
       `${META.lsn} ${s.lsnType} NOT NULL`,
-      `${META.seq} INTEGER NOT NULL`,
+      `${META.seq} BIGINT NOT NULL`,
       `${META.commitTime} TIMESTAMPTZ NOT NULL`,
     );
   } else {

@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Logger } from '../observe/logger';
+import type { Lease, OffsetStore } from '../offsets/offset-store';
+
+const LEASE = 'committer';
+
+/**
+ * The one-committer-at-a-time lease (fencing token in the offset store). A process waits for
+ * it before it reads and commits; it renews it at a third of the TTL, and when a renewal fails
+ * (another process took over after a pause) it reports the loss: from then on every commit it
+ * attempts is refused by the sinks' token conditions and by the store's fence.
+ */
+export class CommitterLease {
+  private lease: Lease | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+
+  constructor(
+    private readonly store: OffsetStore,
+    private readonly ttlMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  current(): Lease | undefined {
+    return this.lease ?? undefined;
+  }
+
+  /** Resolves once held (polling while another process holds it), or null when `stopped()`. */
+  async acquire(stopped: () => boolean, onLost: (e: Error) => void): Promise<Lease | null> {
+    let waiting = false;
+    while (!stopped()) {
+      const got = await this.store.acquireLease(LEASE, this.owner, this.ttlMs);
+      if (got) {
+        this.lease = got;
+        this.logger.info({ fence: got.fence }, 'committer lease acquired');
+        this.timer = setInterval(() => void this.renew(onLost), Math.max(100, Math.floor(this.ttlMs / 3)));
+        return got;
+      }
+      if (!waiting)
+        this.logger.info({ lease: LEASE }, 'another process holds the committer lease: standing by');
+      waiting = true;
+      await new Promise((r) => setTimeout(r, Math.min(1000, this.ttlMs / 3)));
+    }
+    return null;
+  }
+
+  private async renew(onLost: (e: Error) => void): Promise<void> {
+    const l = this.lease;
+    if (!l) return;
+    const ok = await this.store.renewLease(l, this.ttlMs).catch(() => false);
+    if (ok || this.lease !== l) return;
+    this.lease = null;
+    if (this.timer) clearInterval(this.timer);
+    onLost(new Error(`committer lease lost (fence ${l.fence}): another process commits now`));
+  }
+
+  async release(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    const l = this.lease;
+    this.lease = null;
+    if (l) await this.store.releaseLease(l).catch(() => {});
+  }
+}

@@ -1,0 +1,156 @@
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { IcebergConfig, TableOptions } from '../config/schema';
+import { isTidemarkError, TidemarkError } from '../core/errors';
+import { formatLsn, type Lsn, parseLsn } from '../core/lsn';
+import { compareTokens, parseToken } from '../core/offset-token';
+import type { TableSchema } from '../core/table-schema';
+import { tableKey } from '../core/table-schema';
+import { collapseByKey } from './collapse';
+import type { TableIdent } from './iceberg/catalog';
+import { LocalFileIO } from './iceberg/file-io';
+import { Lakehouse } from './iceberg/lakehouse';
+import { SqlCatalog } from './iceberg/sql-catalog';
+import type { StagedChange } from './iceberg/staged-change';
+import { parsePartitionBy } from './partition-spec';
+import type { CommitRound, SinkTarget } from './sink-target';
+
+const TOKEN_PREFIX = 'tidemark.token.';
+const CUT_PROPERTY = 'tidemark.cut-lsn';
+const CUT_AT_PROPERTY = 'tidemark.cut-at-ms';
+
+/**
+ * The lakehouse as a SinkTarget. Every snapshot a round commits carries, in its summary, the
+ * cut LSN and the offset token of every channel known at that moment (tidemark.token.<channel>),
+ * so the tokens survive in the tables themselves: on restart each channel's token is the highest
+ * found in the current snapshots. A round is one multi-table catalog commit; another writer's
+ * commit that moved a token this round started from fences it.
+ */
+export class IcebergTarget implements SinkTarget {
+  readonly name = 'iceberg';
+  private readonly tables = new Map<string, TableSchema>();
+  private tokens = new Map<string, string>();
+  private cut: { lsn: Lsn; commitId: string; atMs: number } | null = null;
+
+  private constructor(
+    private readonly lake: Lakehouse,
+    private readonly catalog: SqlCatalog,
+  ) {}
+
+  static async open(cfg: IcebergConfig): Promise<IcebergTarget> {
+    if (cfg.catalog.kind !== 'sql') {
+      throw new TidemarkError(
+        'config',
+        'config key "sinks.iceberg.catalog.kind": only "sql" catalogs are available in this build',
+        {
+          fix: 'use a SQL catalog (sqlite:///path or a postgres:// URL)',
+        },
+      );
+    }
+    const url = cfg.catalog.url;
+    const catalog =
+      url.startsWith('postgres://') || url.startsWith('postgresql://')
+        ? await SqlCatalog.postgres(url, cfg.catalog.name)
+        : await SqlCatalog.sqlite(url.replace(/^sqlite:\/\//, ''), cfg.catalog.name);
+    if (cfg.location.startsWith('s3://')) {
+      throw new TidemarkError(
+        'config',
+        'config key "sinks.iceberg.location": s3:// locations are not available in this build',
+        { fix: 'use a local path' },
+      );
+    }
+    const warehouse = cfg.location.startsWith('file://')
+      ? cfg.location
+      : pathToFileURL(resolve(cfg.location)).toString();
+    return new IcebergTarget(new Lakehouse({ catalog, io: new LocalFileIO(), warehouse }), catalog);
+  }
+
+  async prepareTables(tables: readonly { schema: TableSchema; options: TableOptions }[]): Promise<void> {
+    for (const { schema, options } of tables) {
+      const known = this.tables.get(tableKey(schema));
+      if (known && known.version === schema.version) continue;
+      if (!known)
+        await this.lake.createTable(schema, {
+          partition: parsePartitionBy(tableKey(schema), options.partitionBy),
+        });
+      await this.lake.evolve(schema);
+      this.tables.set(tableKey(schema), schema);
+    }
+  }
+
+  async readTokens(): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    let cut: typeof this.cut = null;
+    for (const schema of this.tables.values()) {
+      const summary = await this.lake.readSummary(schema);
+      if (!summary) continue;
+      for (const [k, v] of Object.entries(summary)) {
+        if (!k.startsWith(TOKEN_PREFIX)) continue;
+        const ch = k.slice(TOKEN_PREFIX.length);
+        const cur = out.get(ch);
+        if (!cur || compareTokens(parseToken(v), parseToken(cur)) > 0) out.set(ch, v);
+      }
+      const lsn = summary[CUT_PROPERTY];
+      if (lsn && (!cut || parseLsn(lsn) > cut.lsn))
+        cut = {
+          lsn: parseLsn(lsn),
+          commitId: summary['tidemark.commit-id'] ?? '',
+          atMs: Number(summary[CUT_AT_PROPERTY] ?? 0),
+        };
+    }
+    this.tokens = out;
+    this.cut = cut;
+    return new Map(out);
+  }
+
+  async lastCut() {
+    return this.cut;
+  }
+
+  async commitRound(round: CommitRound): Promise<void> {
+    const staged: StagedChange[] = [];
+    try {
+      for (const t of round.tables) {
+        const schema = this.tables.get(tableKey(t.schema));
+        if (!schema || schema.version !== t.schema.version)
+          await this.prepareTables([{ schema: t.schema, options: t.options }]);
+        staged.push(await this.lake.stage(t.schema, collapseByKey(t.events, t.schema.primaryKey)));
+      }
+      if (staged.length === 0) return; // only replays: nothing to write, and no token to move here
+      const next = new Map(this.tokens);
+      for (const u of round.tokens) next.set(u.channel, u.next);
+      const atMs = Date.now();
+      const properties: Record<string, string> = {
+        [CUT_PROPERTY]: formatLsn(round.cutLsn),
+        [CUT_AT_PROPERTY]: String(atMs),
+      };
+      for (const [ch, tok] of next) properties[`${TOKEN_PREFIX}${ch}`] = tok;
+      await this.lake.commit(staged, {
+        properties,
+        commitId: round.commitId,
+        expected: (_t: TableIdent, summary) => this.unmoved(round, summary),
+      });
+      this.tokens = next;
+      this.cut = { lsn: round.cutLsn, commitId: round.commitId, atMs };
+    } catch (e) {
+      // Certainly not committed: the files just written are garbage. Unknown: leave them.
+      if (isTidemarkError(e, 'commit_failed') || isTidemarkError(e, 'fenced') || !isTidemarkError(e))
+        await this.lake.discard(staged).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** False when another writer's snapshot holds a token this round did not start from. */
+  private unmoved(round: CommitRound, summary: Readonly<Record<string, string>> | null): boolean {
+    for (const u of round.tokens) {
+      const stored = summary?.[`${TOKEN_PREFIX}${u.channel}`];
+      if (!stored) continue;
+      if (u.expected === null || compareTokens(parseToken(stored), parseToken(u.expected)) > 0) return false;
+    }
+    return true;
+  }
+
+  async close(): Promise<void> {
+    await this.catalog.close?.();
+  }
+}

@@ -1,0 +1,53 @@
+import { Counter, Gauge, Histogram, metricsFor, type Registry } from '../observe/metrics';
+
+/** Sink-side metrics: commits per sink, rows per table and op, the last cut, buffered changes. */
+export const sinkMetrics = (registry: Registry) =>
+  metricsFor(registry, 'sink', (r) => ({
+    commits: new Counter({
+      name: 'tidemark_sink_commits_total',
+      help: 'Consistent cuts committed, per sink',
+      labelNames: ['sink'] as const,
+      registers: [r],
+    }),
+    commitFailures: new Counter({
+      name: 'tidemark_sink_commit_failures_total',
+      help: 'Commit rounds that failed (fenced, unknown outcome, or a sink error), per kind',
+      labelNames: ['kind'] as const,
+      registers: [r],
+    }),
+    commitSeconds: new Histogram({
+      name: 'tidemark_sink_commit_duration_seconds',
+      help: 'Time one sink took to commit one cut',
+      labelNames: ['sink'] as const,
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [r],
+    }),
+    changes: new Counter({
+      name: 'tidemark_sink_changes_total',
+      help: 'Changes committed into the sinks, per table and op',
+      labelNames: ['table', 'op'] as const,
+      registers: [r],
+    }),
+    lastCutLsn: new Gauge({
+      name: 'tidemark_sink_last_cut_lsn',
+      help: 'Commit LSN of the last consistent cut committed (as a number)',
+      registers: [r],
+    }),
+    lastCommitTime: new Gauge({
+      name: 'tidemark_sink_last_commit_timestamp_seconds',
+      help: 'When the last cut was committed',
+      registers: [r],
+    }),
+    lagSeconds: new Gauge({
+      name: 'tidemark_sink_lag_seconds',
+      help: 'Source commit time of the newest committed change, behind now (end-to-end freshness)',
+      registers: [r],
+    }),
+    bufferedChanges: new Gauge({
+      name: 'tidemark_sink_buffered_changes',
+      help: 'Changes read and not yet committed',
+      registers: [r],
+    }),
+  }));
+
+export type SinkMetrics = ReturnType<typeof sinkMetrics>;

@@ -1,0 +1,122 @@
+import { createHash } from 'node:crypto';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { Client } from 'pg';
+import { parseLsn } from '../../../src/core/lsn';
+import { readWithPyIceberg } from '../../integration/iceberg/iceberg-fixtures';
+import { psql } from '../../support/services';
+
+/**
+ * The e2e workload table and its readers. Every reader turns one row into the same line
+ * "id|qty|price|md5(note)|updated_at micros", so the source, PyIceberg's view of the Iceberg
+ * table and each warehouse compare as sorted lists of lines.
+ */
+export const ITEMS_DDL = `
+  CREATE TABLE items (
+    id bigint PRIMARY KEY,
+    qty int NOT NULL,
+    price numeric(12,2),
+    note text,
+    updated_at timestamptz NOT NULL DEFAULT now()
+  );
+  INSERT INTO items SELECT g, g % 100, g * 1.25, CASE WHEN g % 50 = 0 THEN repeat(md5(g::text), 300) ELSE 'n' || g END,
+    '2026-01-01T00:00:00Z'::timestamptz + g * interval '1 second'
+  FROM generate_series(1, 3000) g;`;
+
+const md5 = (s: string | null) => (s === null ? 'null' : createHash('md5').update(s, 'utf8').digest('hex'));
+const line = (id: unknown, qty: unknown, price: unknown, note: string | null, micros: unknown) =>
+  `${id}|${qty}|${price ?? 'null'}|${md5(note)}|${micros}`;
+
+export async function sourceLines(url: string): Promise<string[]> {
+  const rows = await psql<{ id: string; qty: number; price: string | null; note: string | null; us: string }>(
+    url,
+    `SELECT id, qty, price::text AS price, note, (extract(epoch FROM updated_at) * 1000000)::bigint::text AS us FROM items ORDER BY id`,
+  );
+  return rows.map((r) => line(r.id, r.qty, r.price, r.note, r.us));
+}
+
+export async function icebergLines(catalogUri: string): Promise<string[]> {
+  const { rows } = await readWithPyIceberg(catalogUri, 'public.items');
+  return (rows as Array<Record<string, unknown>>)
+    .map((r) =>
+      line(r.id, r.qty, (r.price as { decimal: string } | null)?.decimal ?? null, r.note as string | null, (r.updated_at as { tstz: string }).tstz),
+    )
+    .sort(byId);
+}
+
+export async function duckdbLines(path: string): Promise<string[]> {
+  const instance = await DuckDBInstance.create(path);
+  const c = await instance.connect();
+  try {
+    const reader = await c.runAndReadAll(
+      `SELECT id::VARCHAR AS id, qty, price::VARCHAR AS price, note, epoch_us(updated_at)::VARCHAR AS us FROM public.items`,
+    );
+    return reader
+      .getRowObjects()
+      .map((r) => line(r.id, r.qty, r.price, r.note as string | null, r.us))
+      .sort(byId);
+  } finally {
+    c.closeSync();
+    instance.closeSync();
+  }
+}
+
+export async function pgWarehouseLines(url: string): Promise<string[]> {
+  return sourceLines(url);
+}
+
+function byId(a: string, b: string): number {
+  return Number(a.slice(0, a.indexOf('|'))) - Number(b.slice(0, b.indexOf('|')));
+}
+
+/**
+ * A live mixed workload on `items` until `stop()`: multi-row transactions of inserts, updates
+ * that leave the large note untouched (TOAST-unchanged in the WAL), updates of the note,
+ * deletes, and a rollback now and then (it must leave no trace).
+ */
+export function itemsWorkload(url: string): { stop: () => Promise<number> } {
+  let stopping = false;
+  const run = (async () => {
+    const c = new Client({ connectionString: url });
+    await c.connect();
+    let next = 100_000;
+    let txns = 0;
+    try {
+      while (!stopping) {
+        const base = 1 + ((txns * 37) % 3000);
+        await c.query('BEGIN');
+        await c.query(`INSERT INTO items (id, qty, price, note) VALUES ($1, 1, 9.99, $2), ($3, 2, NULL, NULL)`, [
+          next,
+          txns % 5 === 0 ? 'L'.repeat(5000) + txns : `new ${txns}`,
+          next + 1,
+        ]);
+        await c.query('UPDATE items SET qty = qty + 1, updated_at = now() WHERE id = $1 OR id = $2', [base, next - 2]);
+        if (txns % 3 === 0) await c.query(`UPDATE items SET note = 'edited ' || id WHERE id = $1`, [base + 1]);
+        if (txns % 4 === 0) await c.query('DELETE FROM items WHERE id = $1 OR id = $2', [base + 2, next - 1]);
+        await c.query(txns % 17 === 16 ? 'ROLLBACK' : 'COMMIT');
+        next += 2;
+        txns++;
+      }
+    } finally {
+      await c.end();
+    }
+    return txns;
+  })();
+  return {
+    stop: async () => {
+      stopping = true;
+      return run;
+    },
+  };
+}
+
+/** Waits, on the slot and not on a clock, until it is confirmed past everything written so far. */
+export async function waitForSlot(url: string, slot: string, timeoutMs = 120_000): Promise<void> {
+  const end = parseLsn((await psql<{ l: string }>(url, 'SELECT pg_current_wal_lsn()::text AS l'))[0]!.l);
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await psql<{ l: string | null }>(url, 'SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+    if (r[0]?.l && parseLsn(r[0].l) >= end) return;
+    if (Date.now() > until) throw new Error(`slot ${slot} not confirmed past ${end} within ${timeoutMs} ms`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
