@@ -16,7 +16,8 @@ import { sinkMetrics } from './metrics';
 import { openSinkTargets } from './open-targets';
 import type { SinkHandle } from './sink-handle';
 
-const LEASE_TTL_MS = 15_000;
+// A crashed committer blocks commits for at most this long (as its dead consumer-group member does for the session timeout).
+const LEASE_TTL_MS = 10_000;
 
 /**
  * The sink role on the Kafka log: waits for the committer lease, learns the tables from the

@@ -1,0 +1,109 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RedisOffsetStore } from '../../src/offsets/redis-offset-store';
+import { createTestDatabase, psql, redisUrl, type TestDatabase } from '../support/services';
+import { freePort, startTidemark, type TidemarkProcess, writeConfig } from '../support/tidemark-process';
+import { icebergLines, ITEMS_DDL, itemsWorkload, pgWarehouseLines, sourceLines, waitForSlot } from './support/shop-mirror';
+
+/**
+ * The production path through the real CLI, one process per role: Postgres → tidemark
+ * --role source → Kafka (3 partitions) → tidemark --role sink → Iceberg (Postgres catalog, read
+ * by PyIceberg) + a PostgreSQL warehouse, offsets in Redis; both roles killed with SIGKILL during
+ * a live load. Both mirrors must end equal to the source.
+ */
+describe('Kafka mode: source and sink processes, exactly once into both sinks', () => {
+  let src: TestDatabase;
+  let wh: TestDatabase;
+  let dir: string;
+  let config: string;
+  let pyCatalog: string;
+  const ports = { source: 0, sink: 0 };
+  const start = (role: 'source' | 'sink') =>
+    startTidemark(
+      ['run', '--config', config, '--role', role],
+      { SRC_URL: src.url, WH_URL: wh.url, TIDEMARK_METRICS_PORT: String(ports[role]) },
+      ports[role],
+    );
+
+  beforeAll(async () => {
+    src = await createTestDatabase('e2e_ksrc');
+    wh = await createTestDatabase('e2e_kwh');
+    await psql(src.url, ITEMS_DDL);
+    dir = mkdtempSync(join(tmpdir(), 'tm-kafka-'));
+    ports.source = await freePort();
+    ports.sink = await freePort();
+    const u = new URL(wh.url);
+    pyCatalog = `postgresql+psycopg2://${u.username}:${u.password}@${u.host}${u.pathname}`;
+    config = writeConfig(
+      dir,
+      'tidemark.yaml',
+      `pipeline: ${src.name}
+source:
+  url: \${SRC_URL}
+  tables: ["public.items"]
+  heartbeatIntervalMs: 500
+  watermarkIntervalMs: 200
+  snapshotChunkRows: 1000
+log: { kind: kafka, brokers: \${TIDEMARK_KAFKA_BROKERS}, partitions: 3 }
+offsets: { kind: redis, url: \${TIDEMARK_REDIS_URL} }
+sinks:
+  commitIntervalMs: 300
+  iceberg: { catalog: { kind: sql, url: \${WH_URL} }, location: ${dir}/lake }
+  warehouse: { kind: postgres, url: \${WH_URL} }
+observe: { port: \${TIDEMARK_METRICS_PORT} }
+`,
+    );
+  });
+  afterAll(async () => {
+    await src.drop();
+    await wh.drop();
+  });
+
+  it('ends with both sinks equal to the source after kill -9 of the sink and of the source', async () => {
+    // GIVEN both roles running and a live workload
+    let source: TidemarkProcess = start('source');
+    await source.ready(90_000);
+    let sink: TidemarkProcess = start('sink');
+    await sink.ready(90_000);
+    const load = itemsWorkload(src.url);
+
+    // WHEN the sink, then the source, then the sink again are killed with SIGKILL and restarted
+    const pause = () => new Promise((r) => setTimeout(r, 1500 + Math.random() * 1500));
+    await pause();
+    await sink.kill9();
+    sink = start('sink');
+    await sink.ready(90_000);
+    await pause();
+    await source.kill9();
+    source = start('source');
+    await source.ready(90_000);
+    await pause();
+    await sink.kill9();
+    sink = start('sink');
+    await sink.ready(90_000);
+    expect(await load.stop()).toBeGreaterThan(20);
+    await waitForSlot(src.url, `tidemark_${src.name}`);
+
+    // THEN the warehouse converges to the source (polled: the sink commits every 300 ms)
+    const expected = await sourceLines(src.url);
+    const until = Date.now() + 90_000;
+    let got = await pgWarehouseLines(wh.url);
+    while (JSON.stringify(got) !== JSON.stringify(expected) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 500));
+      got = await pgWarehouseLines(wh.url);
+    }
+    expect(got).toEqual(expected);
+    expect(await sink.terminate()).toBe(0);
+    expect(await source.terminate()).toBe(0);
+    // AND PyIceberg reads the same rows from the lakehouse
+    expect(await icebergLines(pyCatalog)).toEqual(expected);
+    // AND Redis holds a token for each of the 3 channels, equal to the warehouse's own
+    const store = new RedisOffsetStore(redisUrl(), src.name);
+    const tokens = await store.readTokens();
+    await store.close();
+    const inWarehouse = await psql<{ channel: string; token: string }>(wh.url, 'SELECT channel, token FROM _tidemark_offsets');
+    expect(tokens.size).toBe(3);
+    expect(new Map(inWarehouse.map((r) => [r.channel, r.token]))).toEqual(tokens);
+  });
+});
