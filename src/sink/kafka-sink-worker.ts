@@ -54,8 +54,8 @@ export class KafkaSinkWorker {
     this.consumer = o.kafka.consumer({
       groupId: o.groupId,
       maxWaitTimeInMs: 100,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
     });
     this.done = new Promise((_resolve, reject) => (this.fatal = reject));
     this.done.catch(() => {});
