@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { TidemarkError } from '../core/errors';
 import { protectReferences, resolveReferences } from './interpolate';
+import { refuseUnsupported } from './not-yet-supported';
 import { configSchema, type RawConfig, type TableOptions } from './schema';
 import { Secret } from './secret';
 
@@ -49,6 +50,7 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
       });
     }
   }
+  refuseUnsupported(raw);
   for (const t of Object.keys(raw.tables)) {
     if (!/^[^.\s]+\.[^.\s]+$/.test(t)) throw new TidemarkError('config', `config key "tables.${t}": must be "schema.table"`);
   }

@@ -17,7 +17,7 @@ import {
 import { logMetrics } from './metrics';
 import { partitionForKey } from './murmur2';
 import { encodeSchemaRecord, schemaRecordKey } from './schema-record';
-import { schemaTopic, tableTopic, watermarkTopic } from './topics';
+import { deadLetterTopic, schemaTopic, tableTopic, watermarkTopic } from './topics';
 import { encodeWatermark, type Watermark, WatermarkTracker } from './watermark';
 
 const SNAPSHOT_WATERMARK_INTERVAL_MS = 1_000;
@@ -84,6 +84,7 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
         numPartitions: 1,
         configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
       },
+      { topic: deadLetterTopic(this.o.topicPrefix), numPartitions: 1 },
       {
         topic: watermarkTopic(this.o.topicPrefix),
         numPartitions: 1,

@@ -62,4 +62,12 @@ describe('config', () => {
     const c = parseConfig(good.replace('${REDIS}', '${NOPE:-redis://localhost:6379}'), env);
     expect(c.offsets.kind === 'redis' && c.offsets.url.reveal()).toBe('redis://localhost:6379');
   });
+
+  it.each([
+    ['tables:\n  public.orders: { mask: [email] }', /"tables\.public\.orders\.mask": masking columns is not available/],
+    ['tables:\n  public.orders: { exclude: [ssn] }', /"tables\.public\.orders\.exclude": excluding columns is not available/],
+    ['tables:\n  public.orders: { onIncompatibleSchema: rebuild }', /"tables\.public\.orders\.onIncompatibleSchema": "rebuild" is not available/],
+  ])('refuses options this build would silently ignore (%#)', (extra, pattern) => {
+    expect(configErrorOf(`${good}${extra}\n`)).toMatch(pattern);
+  });
 });
