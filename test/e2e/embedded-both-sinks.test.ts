@@ -3,7 +3,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, psql, type TestDatabase } from '../support/services';
 import { freePort, startTidemark, type TidemarkProcess, writeConfig } from '../support/tidemark-process';
-import { duckdbLines, icebergLines, ITEMS_DDL, itemsWorkload, sourceLines, waitForSlot } from './support/shop-mirror';
+import {
+  ACCOUNTS_TOTAL,
+  duckdbLines,
+  duckdbSmallTables,
+  ITEMS_DDL,
+  icebergAccountTotals,
+  icebergLines,
+  icebergSmallTables,
+  itemsWorkload,
+  pgSmallTables,
+  sourceLines,
+  waitForSlot,
+} from './support/shop-mirror';
 
 /**
  * The embedded default through the real CLI: Postgres → tidemark (in-process log, file offsets)
@@ -15,7 +27,12 @@ describe('embedded mode: Postgres → Iceberg + DuckDB, exactly once', () => {
   let dir: string;
   let config: string;
   let port: number;
-  const start = () => startTidemark(['run', '--config', config], { SRC_URL: db.url, TIDEMARK_METRICS_PORT: String(port) }, port);
+  const start = () =>
+    startTidemark(
+      ['run', '--config', config],
+      { SRC_URL: db.url, TIDEMARK_METRICS_PORT: String(port) },
+      port,
+    );
 
   beforeAll(async () => {
     db = await createTestDatabase('e2e_emb');
@@ -69,6 +86,14 @@ observe: { port: \${TIDEMARK_METRICS_PORT}, logLevel: debug }
     expect(expected.length).toBeGreaterThan(3000);
     expect(await icebergLines(`sqlite:///${dir}/catalog.db`)).toEqual(expected);
     expect(await duckdbLines(`${dir}/warehouse.duckdb`)).toEqual(expected);
+    // AND the tables written in the same transactions (transfers, a truncated table) too
+    const small = await pgSmallTables(db.url);
+    expect(await icebergSmallTables(`sqlite:///${dir}/catalog.db`)).toEqual(small);
+    expect(await duckdbSmallTables(`${dir}/warehouse.duckdb`)).toEqual(small);
+    // AND no committed Iceberg snapshot ever showed a transfer half done
+    const totals = await icebergAccountTotals(`sqlite:///${dir}/catalog.db`);
+    expect(totals.length).toBeGreaterThan(3);
+    expect(totals.filter((t) => t.sum !== ACCOUNTS_TOTAL || t.rows !== 20)).toEqual([]);
 
     // AND a restart with nothing new commits nothing twice (the sinks' tokens drop the replays)
     proc = start();

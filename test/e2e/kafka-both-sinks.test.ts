@@ -4,7 +4,18 @@ import { join } from 'node:path';
 import { RedisOffsetStore } from '../../src/offsets/redis-offset-store';
 import { createTestDatabase, psql, redisUrl, type TestDatabase } from '../support/services';
 import { freePort, startTidemark, type TidemarkProcess, writeConfig } from '../support/tidemark-process';
-import { icebergLines, ITEMS_DDL, itemsWorkload, pgWarehouseLines, sourceLines, waitForSlot } from './support/shop-mirror';
+import {
+  ACCOUNTS_TOTAL,
+  ITEMS_DDL,
+  icebergAccountTotals,
+  icebergLines,
+  icebergSmallTables,
+  itemsWorkload,
+  pgSmallTables,
+  pgWarehouseLines,
+  sourceLines,
+  waitForSlot,
+} from './support/shop-mirror';
 
 /**
  * The production path through the real CLI, one process per role: Postgres → tidemark
@@ -41,7 +52,7 @@ describe('Kafka mode: source and sink processes, exactly once into both sinks', 
       `pipeline: ${src.name}
 source:
   url: \${SRC_URL}
-  tables: ["public.items"]
+  tables: ["public.*"]
   heartbeatIntervalMs: 500
   watermarkIntervalMs: 200
   snapshotChunkRows: 1000
@@ -67,6 +78,20 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     let sink: TidemarkProcess = start('sink');
     await sink.ready(90_000);
     const load = itemsWorkload(src.url);
+    // every warehouse state a reader can see is a committed cut: the transfers always balance
+    const unbalanced: string[] = [];
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const r = await psql<{ n: string; total: string | null }>(
+          wh.url,
+          `SELECT count(*)::text AS n, sum(balance)::text AS total FROM accounts`,
+        ).catch(() => []);
+        if (r[0] && r[0].n !== '0' && (r[0].total !== ACCOUNTS_TOTAL || r[0].n !== '20'))
+          unbalanced.push(`${r[0].n} rows, ${r[0].total}`);
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    })();
 
     // WHEN the sink, then the source, then the sink again are killed with SIGKILL and restarted
     const pause = () => new Promise((r) => setTimeout(r, 1500 + Math.random() * 1500));
@@ -94,16 +119,30 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
       got = await pgWarehouseLines(wh.url);
     }
     expect(got).toEqual(expected);
+    const small = await pgSmallTables(src.url);
+    for (let i = 0; i < 100 && JSON.stringify(await pgSmallTables(wh.url)) !== JSON.stringify(small); i++)
+      await new Promise((r) => setTimeout(r, 300));
+    expect(await pgSmallTables(wh.url)).toEqual(small);
+    watching = false;
+    await watcher;
+    expect(unbalanced).toEqual([]);
     expect(await sink.terminate()).toBe(0);
     expect(await source.terminate()).toBe(0);
     // AND PyIceberg reads the same rows from the lakehouse
     expect(await icebergLines(pyCatalog)).toEqual(expected);
+    expect(await icebergSmallTables(pyCatalog)).toEqual(small);
+    const totals = await icebergAccountTotals(pyCatalog);
+    expect(totals.length).toBeGreaterThan(3);
+    expect(totals.filter((t) => t.sum !== ACCOUNTS_TOTAL || t.rows !== 20)).toEqual([]);
     // AND Redis holds a token for each of the 3 channels, equal to the warehouse's own
     const store = new RedisOffsetStore(redisUrl(), src.name);
     const tokens = await store.readTokens();
     await store.close();
-    const inWarehouse = await psql<{ channel: string; token: string }>(wh.url, 'SELECT channel, token FROM _tidemark_offsets');
-    expect(tokens.size).toBe(3);
+    const inWarehouse = await psql<{ channel: string; token: string }>(
+      wh.url,
+      'SELECT channel, token FROM _tidemark_offsets',
+    );
+    expect(tokens.size).toBe(9); // 3 tables × 3 partitions
     expect(new Map(inWarehouse.map((r) => [r.channel, r.token]))).toEqual(tokens);
   });
 });

@@ -31,7 +31,10 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
 }
 
 async function confirmed(c: Client, slot: string): Promise<bigint> {
-  const r = await c.query('SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+  const r = await c.query(
+    'SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1',
+    [slot],
+  );
   return r.rows[0]?.l ? parseLsn(r.rows[0].l) : 0n;
 }
 
@@ -53,7 +56,11 @@ describe('source outages and start-up errors through the CLI', () => {
     const pipeline = uniqueName('out');
     const slot = `tidemark_${pipeline}`;
     const port = await freePort();
-    let proc = startTidemark(['run', '--config', config(dir, pipeline), '--role', 'source'], { SRC_URL: db.url, TIDEMARK_METRICS_PORT: String(port) }, port);
+    let proc = startTidemark(
+      ['run', '--config', config(dir, pipeline), '--role', 'source'],
+      { SRC_URL: db.url, TIDEMARK_METRICS_PORT: String(port) },
+      port,
+    );
     await proc.ready();
     await c.query(`INSERT INTO t VALUES (0, 'before')`);
     const before = parseLsn((await c.query('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l);
@@ -72,8 +79,17 @@ describe('source outages and start-up errors through the CLI', () => {
       execFileSync('bash', [join(ROOT, 'scripts', 'services'), 'up', 'kafka'], { stdio: 'ignore' });
     }
     // THEN, with the broker back (the source may have given up and be restarted), everything arrives
-    if (await Promise.race([proc.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 500))])) {
-      proc = startTidemark(['run', '--config', config(dir, pipeline), '--role', 'source'], { SRC_URL: db.url, TIDEMARK_METRICS_PORT: String(port) }, port);
+    if (
+      await Promise.race([
+        proc.exited.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 500)),
+      ])
+    ) {
+      proc = startTidemark(
+        ['run', '--config', config(dir, pipeline), '--role', 'source'],
+        { SRC_URL: db.url, TIDEMARK_METRICS_PORT: String(port) },
+        port,
+      );
       await proc.ready();
     }
     const end = parseLsn((await c.query('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l);
@@ -83,9 +99,21 @@ describe('source outages and start-up errors through the CLI', () => {
   }, 240_000);
 
   it.each([
-    ['a config key with a bad value', 'snapshot: initial', 'snapshot: maybe', 2, /config key "source\.snapshot"/],
+    [
+      'a config key with a bad value',
+      'snapshot: initial',
+      'snapshot: maybe',
+      2,
+      /config key "source\.snapshot"/,
+    ],
     ['a table that does not exist', '', '', 3, /source table public\.nope does not exist/],
-    ['a table without a primary key', '', '', 3, /public\.loose has no primary key and no REPLICA IDENTITY FULL/],
+    [
+      'a table without a primary key',
+      '',
+      '',
+      3,
+      /public\.loose has no primary key and no REPLICA IDENTITY FULL/,
+    ],
   ])('exits with a clear message for %s', async (what, from, to, code, message) => {
     const c = new Client({ connectionString: db.url });
     await c.connect();
@@ -94,9 +122,18 @@ describe('source outages and start-up errors through the CLI', () => {
     const pipeline = uniqueName('bad');
     const tables = what.includes('exist') ? '[public.nope]' : '["public.*"]';
     const file = config(dir, pipeline, tables);
-    if (from) writeConfig(dir, `${pipeline}.yaml`, readFileSync(file, 'utf8').replace('heartbeatIntervalMs: 300', `heartbeatIntervalMs: 300\n  ${to}`));
+    if (from)
+      writeConfig(
+        dir,
+        `${pipeline}.yaml`,
+        readFileSync(file, 'utf8').replace('heartbeatIntervalMs: 300', `heartbeatIntervalMs: 300\n  ${to}`),
+      );
     const port = await freePort();
-    const proc = startTidemark(['run', '--config', file, '--role', 'source'], { SRC_URL: db.url, TIDEMARK_METRICS_PORT: String(port) }, port);
+    const proc = startTidemark(
+      ['run', '--config', file, '--role', 'source'],
+      { SRC_URL: db.url, TIDEMARK_METRICS_PORT: String(port) },
+      port,
+    );
     expect(await proc.exited).toBe(code);
     expect(proc.stderr()).toMatch(message);
     expect(proc.stderr()).toMatch(/fix:|must be|expected/i);

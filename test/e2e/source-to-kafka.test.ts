@@ -70,7 +70,11 @@ function withDatabase(url: string, db: string): string {
 
 async function run(f: Fixture): Promise<TidemarkProcess> {
   const port = await freePort();
-  const p = startTidemark(['run', '--config', f.config, '--role', 'source'], { SRC_URL: f.url, TIDEMARK_METRICS_PORT: String(port) }, port);
+  const p = startTidemark(
+    ['run', '--config', f.config, '--role', 'source'],
+    { SRC_URL: f.url, TIDEMARK_METRICS_PORT: String(port) },
+    port,
+  );
   return p;
 }
 
@@ -108,7 +112,11 @@ describe('source → Kafka, end to end through the CLI', () => {
       let next = 1;
       while (!stop) {
         await c.query('BEGIN');
-        await c.query('INSERT INTO accounts VALUES ($1, 100, $2), ($3, 50, NULL)', [next, 'x'.repeat(next % 7 === 0 ? 9000 : 10), next + 1]);
+        await c.query('INSERT INTO accounts VALUES ($1, 100, $2), ($3, 50, NULL)', [
+          next,
+          'x'.repeat(next % 7 === 0 ? 9000 : 10),
+          next + 1,
+        ]);
         await c.query('UPDATE accounts SET balance = balance + 1 WHERE id = $1', [next]);
         if (next > 4) await c.query('DELETE FROM accounts WHERE id = $1', [next - 3]);
         await c.query('COMMIT');
@@ -127,7 +135,10 @@ describe('source → Kafka, end to end through the CLI', () => {
     const endLsn = parseLsn((await c.query('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l);
     // Wait (on the slot, not on a clock) until the source has acknowledged everything written.
     for (;;) {
-      const r = await c.query('SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1', [`tidemark_${f.pipeline}`]);
+      const r = await c.query(
+        'SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1',
+        [`tidemark_${f.pipeline}`],
+      );
       if (parseLsn(r.rows[0].l) >= endLsn) break;
       await new Promise((r2) => setTimeout(r2, 200));
     }
@@ -145,14 +156,22 @@ describe('source → Kafka, end to end through the CLI', () => {
     expect(byPosition.size).toBe(changes);
     // and applying them in position order gives exactly the source table
     const ordered = [...new Map(got.map((g) => [formatPosition(g.ev.position), g.ev])).values()].sort(
-      (a, b) => (a.position.lsn < b.position.lsn ? -1 : a.position.lsn > b.position.lsn ? 1 : a.position.seq - b.position.seq),
+      (a, b) =>
+        a.position.lsn < b.position.lsn
+          ? -1
+          : a.position.lsn > b.position.lsn
+            ? 1
+            : a.position.seq - b.position.seq,
     );
     const mirror = new Map<string, unknown>();
     for (const ch of collapseByKey(ordered, ['id']).changes) {
       if (ch.kind === 'upsert') mirror.set(String(ch.row.id), ch.row);
     }
-    const source = (await c.query('SELECT id, balance::text AS balance, note FROM accounts ORDER BY id')).rows;
-    expect([...mirror.values()].sort((a, b) => (a as { id: number }).id - (b as { id: number }).id)).toEqual(source);
+    const source = (await c.query('SELECT id, balance::text AS balance, note FROM accounts ORDER BY id'))
+      .rows;
+    expect([...mirror.values()].sort((a, b) => (a as { id: number }).id - (b as { id: number }).id)).toEqual(
+      source,
+    );
     await c.end();
   });
 });

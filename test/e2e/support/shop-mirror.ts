@@ -1,8 +1,11 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Client } from 'pg';
 import { parseLsn } from '../../../src/core/lsn';
-import { readWithPyIceberg } from '../../integration/iceberg/iceberg-fixtures';
+import { PYTHON, readWithPyIceberg } from '../../integration/iceberg/iceberg-fixtures';
 import { psql } from '../../support/services';
 
 /**
@@ -20,7 +23,13 @@ export const ITEMS_DDL = `
   );
   INSERT INTO items SELECT g, g % 100, g * 1.25, CASE WHEN g % 50 = 0 THEN repeat(md5(g::text), 300) ELSE 'n' || g END,
     '2026-01-01T00:00:00Z'::timestamptz + g * interval '1 second'
-  FROM generate_series(1, 3000) g;`;
+  FROM generate_series(1, 3000) g;
+  CREATE TABLE accounts (id int PRIMARY KEY, balance numeric(14,2) NOT NULL);
+  INSERT INTO accounts SELECT g, 1000 FROM generate_series(1, 20) g;
+  CREATE TABLE carts (id int PRIMARY KEY, item_id bigint, note text);`;
+
+/** The accounts start with 20 × 1000 and transfers only move money: every committed state sums to this. */
+export const ACCOUNTS_TOTAL = '20000.00';
 
 const md5 = (s: string | null) => (s === null ? 'null' : createHash('md5').update(s, 'utf8').digest('hex'));
 const line = (id: unknown, qty: unknown, price: unknown, note: string | null, micros: unknown) =>
@@ -38,7 +47,13 @@ export async function icebergLines(catalogUri: string): Promise<string[]> {
   const { rows } = await readWithPyIceberg(catalogUri, 'public.items');
   return (rows as Array<Record<string, unknown>>)
     .map((r) =>
-      line(r.id, r.qty, (r.price as { decimal: string } | null)?.decimal ?? null, r.note as string | null, (r.updated_at as { tstz: string }).tstz),
+      line(
+        r.id,
+        r.qty,
+        (r.price as { decimal: string } | null)?.decimal ?? null,
+        r.note as string | null,
+        (r.updated_at as { tstz: string }).tstz,
+      ),
     )
     .sort(byId);
 }
@@ -64,6 +79,56 @@ export async function pgWarehouseLines(url: string): Promise<string[]> {
   return sourceLines(url);
 }
 
+/** The small tables as "id|…" lines: accounts (id|balance) and carts (id|item_id|note). */
+export async function pgSmallTables(url: string): Promise<{ accounts: string[]; carts: string[] }> {
+  const accounts = await psql<{ l: string }>(
+    url,
+    `SELECT id || '|' || balance::text AS l FROM accounts ORDER BY id`,
+  );
+  const carts = await psql<{ l: string }>(
+    url,
+    `SELECT id || '|' || coalesce(item_id::text, 'null') || '|' || coalesce(note, 'null') AS l FROM carts ORDER BY id`,
+  );
+  return { accounts: accounts.map((r) => r.l), carts: carts.map((r) => r.l) };
+}
+
+export async function duckdbSmallTables(path: string): Promise<{ accounts: string[]; carts: string[] }> {
+  const instance = await DuckDBInstance.create(path);
+  const c = await instance.connect();
+  try {
+    const read = async (sql: string) => (await c.runAndReadAll(sql)).getRowObjects().map((r) => String(r.l));
+    return {
+      accounts: await read(
+        `SELECT id::VARCHAR || '|' || balance::VARCHAR AS l FROM public.accounts ORDER BY id`,
+      ),
+      carts: await read(
+        `SELECT id::VARCHAR || '|' || coalesce(item_id::VARCHAR, 'null') || '|' || coalesce(note, 'null') AS l FROM public.carts ORDER BY id`,
+      ),
+    };
+  } finally {
+    c.closeSync();
+    instance.closeSync();
+  }
+}
+
+export async function icebergSmallTables(
+  catalogUri: string,
+): Promise<{ accounts: string[]; carts: string[] }> {
+  const accounts = (await readWithPyIceberg(catalogUri, 'public.accounts')).rows as Array<{
+    id: number;
+    balance: { decimal: string };
+  }>;
+  const carts = (await readWithPyIceberg(catalogUri, 'public.carts')).rows as Array<{
+    id: number;
+    item_id: number | null;
+    note: string | null;
+  }>;
+  return {
+    accounts: accounts.sort((a, b) => a.id - b.id).map((r) => `${r.id}|${r.balance.decimal}`),
+    carts: carts.sort((a, b) => a.id - b.id).map((r) => `${r.id}|${r.item_id ?? 'null'}|${r.note ?? 'null'}`),
+  };
+}
+
 function byId(a: string, b: string): number {
   return Number(a.slice(0, a.indexOf('|'))) - Number(b.slice(0, b.indexOf('|')));
 }
@@ -84,14 +149,33 @@ export function itemsWorkload(url: string): { stop: () => Promise<number> } {
       while (!stopping) {
         const base = 1 + ((txns * 37) % 3000);
         await c.query('BEGIN');
-        await c.query(`INSERT INTO items (id, qty, price, note) VALUES ($1, 1, 9.99, $2), ($3, 2, NULL, NULL)`, [
-          next,
-          txns % 5 === 0 ? 'L'.repeat(5000) + txns : `new ${txns}`,
-          next + 1,
+        await c.query(
+          `INSERT INTO items (id, qty, price, note) VALUES ($1, 1, 9.99, $2), ($3, 2, NULL, NULL)`,
+          [next, txns % 5 === 0 ? 'L'.repeat(5000) + txns : `new ${txns}`, next + 1],
+        );
+        await c.query('UPDATE items SET qty = qty + 1, updated_at = now() WHERE id = $1 OR id = $2', [
+          base,
+          next - 2,
         ]);
-        await c.query('UPDATE items SET qty = qty + 1, updated_at = now() WHERE id = $1 OR id = $2', [base, next - 2]);
-        if (txns % 3 === 0) await c.query(`UPDATE items SET note = 'edited ' || id WHERE id = $1`, [base + 1]);
+        if (txns % 3 === 0)
+          await c.query(`UPDATE items SET note = 'edited ' || id WHERE id = $1`, [base + 1]);
         if (txns % 4 === 0) await c.query('DELETE FROM items WHERE id = $1 OR id = $2', [base + 2, next - 1]);
+        // a primary-key change: the old key must disappear from the mirrors
+        if (txns % 9 === 0) await c.query('UPDATE items SET id = id + 1000000 WHERE id = $1', [base + 3]);
+        // money moves between two accounts in one transaction (a consistent cut never splits it)
+        await c.query('UPDATE accounts SET balance = balance - $1 WHERE id = $2', [
+          txns % 50,
+          1 + (txns % 20),
+        ]);
+        await c.query('UPDATE accounts SET balance = balance + $1 WHERE id = $2', [
+          txns % 50,
+          1 + ((txns * 7 + 3) % 20),
+        ]);
+        await c.query(
+          'INSERT INTO carts VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET note = excluded.note',
+          [txns % 30, base, `cart ${txns}`],
+        );
+        if (txns % 25 === 24) await c.query('TRUNCATE carts');
         await c.query(txns % 17 === 16 ? 'ROLLBACK' : 'COMMIT');
         next += 2;
         txns++;
@@ -114,9 +198,26 @@ export async function waitForSlot(url: string, slot: string, timeoutMs = 120_000
   const end = parseLsn((await psql<{ l: string }>(url, 'SELECT pg_current_wal_lsn()::text AS l'))[0]!.l);
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const r = await psql<{ l: string | null }>(url, 'SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+    const r = await psql<{ l: string | null }>(
+      url,
+      'SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1',
+      [slot],
+    );
     if (r[0]?.l && parseLsn(r[0].l) >= end) return;
     if (Date.now() > until) throw new Error(`slot ${slot} not confirmed past ${end} within ${timeoutMs} ms`);
     await new Promise((res) => setTimeout(res, 200));
   }
+}
+
+/** Per Iceberg snapshot of public.accounts (every committed cut), the total balance, read by PyIceberg. */
+export async function icebergAccountTotals(
+  catalogUri: string,
+): Promise<Array<{ snapshot: number; rows: number; sum: string }>> {
+  const script = join(__dirname, '..', '..', 'python', 'snapshot_sums.py');
+  const { stdout } = await promisify(execFile)(
+    PYTHON,
+    [script, catalogUri, 'tidemark', 'public.accounts', 'balance'],
+    { maxBuffer: 1 << 26 },
+  );
+  return JSON.parse(stdout) as Array<{ snapshot: number; rows: number; sum: string }>;
 }
