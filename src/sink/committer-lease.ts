@@ -13,6 +13,7 @@ const LEASE = 'committer';
  */
 export class CommitterLease {
   private lease: Lease | null = null;
+  private lost: Lease | null = null;
   private timer: NodeJS.Timeout | null = null;
   readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 
@@ -22,8 +23,12 @@ export class CommitterLease {
     private readonly logger: Logger,
   ) {}
 
+  /**
+   * The lease to fence writes with: the last one held, even after it was lost, so that a write
+   * of a process that lost it is refused rather than made unfenced.
+   */
   current(): Lease | undefined {
-    return this.lease ?? undefined;
+    return this.lease ?? this.lost ?? undefined;
   }
 
   /** Resolves once held (polling while another process holds it), or null when `stopped()`. */
@@ -51,6 +56,7 @@ export class CommitterLease {
     const ok = await this.store.renewLease(l, this.ttlMs).catch(() => false);
     if (ok || this.lease !== l) return;
     this.lease = null;
+    this.lost = l;
     if (this.timer) clearInterval(this.timer);
     onLost(new Error(`committer lease lost (fence ${l.fence}): another process commits now`));
   }
