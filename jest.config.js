@@ -10,7 +10,7 @@ module.exports = {
       roots: ['<rootDir>/test', '<rootDir>/src'],
       testEnvironment: 'node',
       transform: { '^.+\\.ts$': tsJest },
-      testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts'],
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts', '<rootDir>/test/chaos/**/*.test.ts'],
       setupFiles: ['<rootDir>/test/support/load-services-env.ts'],
     },
   ],

@@ -1,0 +1,138 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import Redis from 'ioredis';
+import { createTestDatabase, psql, redisUrl, type TestDatabase } from '../support/services';
+import { freePort, startTidemark, type TidemarkProcess, writeConfig } from '../support/tidemark-process';
+import {
+  ACCOUNTS_TOTAL,
+  icebergAccountTotals,
+  icebergLines,
+  icebergSmallTables,
+  ITEMS_DDL,
+  itemsWorkload,
+  pgSmallTables,
+  pgWarehouseLines,
+  sourceLines,
+  waitForSlot,
+} from '../e2e/support/shop-mirror';
+
+/**
+ * Chaos on the Kafka path: while the workload runs, SIGKILL the source or the sink (the committer)
+ * at random moments, CHAOS_KILLS times (20 in the test command; scripts/chaos runs more), restart
+ * the Kafka broker once and wipe the pipeline's Redis keys once. After catch-up, the source, the
+ * Iceberg tables (PyIceberg) and the PostgreSQL warehouse are equal, and no committed state ever
+ * showed a transfer half done.
+ */
+const KILLS = Number(process.env.CHAOS_KILLS ?? 20);
+const ROOT = join(__dirname, '..', '..');
+
+describe('chaos: kill -9 of source and committer, a broker restart, a Redis wipe', () => {
+  let src: TestDatabase;
+  let wh: TestDatabase;
+  let dir: string;
+  let config: string;
+  let pyCatalog: string;
+  const start = async (role: 'source' | 'sink') => {
+    const port = await freePort();
+    return startTidemark(
+      ['run', '--config', config, '--role', role],
+      { SRC_URL: src.url, WH_URL: wh.url, TIDEMARK_METRICS_PORT: String(port) },
+      port,
+    );
+  };
+
+  beforeAll(async () => {
+    src = await createTestDatabase('chaos_src');
+    wh = await createTestDatabase('chaos_wh');
+    await psql(src.url, ITEMS_DDL);
+    dir = mkdtempSync(join(tmpdir(), 'tm-chaos-'));
+    const u = new URL(wh.url);
+    pyCatalog = `postgresql+psycopg2://${u.username}:${u.password}@${u.host}${u.pathname}`;
+    config = writeConfig(
+      dir,
+      'tidemark.yaml',
+      `pipeline: ${src.name}
+source: { url: \${SRC_URL}, tables: ["public.*"], heartbeatIntervalMs: 500, watermarkIntervalMs: 200 }
+log: { kind: kafka, brokers: \${TIDEMARK_KAFKA_BROKERS}, partitions: 3 }
+offsets: { kind: redis, url: \${TIDEMARK_REDIS_URL} }
+sinks:
+  commitIntervalMs: 250
+  iceberg: { catalog: { kind: sql, url: \${WH_URL} }, location: ${dir}/lake }
+  warehouse: { kind: postgres, url: \${WH_URL} }
+observe: { port: \${TIDEMARK_METRICS_PORT} }
+`,
+    );
+  });
+  afterAll(async () => {
+    await src.drop();
+    await wh.drop();
+  });
+
+  it(`converges to the source after ${KILLS} kills, a broker restart and a Redis wipe`, async () => {
+    const procs: Record<'source' | 'sink', TidemarkProcess> = { source: await start('source'), sink: await start('sink') };
+    await procs.source.ready(90_000);
+    await procs.sink.ready(90_000);
+    const load = itemsWorkload(src.url);
+    const unbalanced: string[] = [];
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const r = await psql<{ n: string; total: string | null }>(wh.url, 'SELECT count(*)::text AS n, sum(balance)::text AS total FROM accounts').catch(() => []);
+        if (r[0] && r[0].n !== '0' && (r[0].total !== ACCOUNTS_TOTAL || r[0].n !== '20')) unbalanced.push(`${r[0].n} rows, ${r[0].total}`);
+        await new Promise((res) => setTimeout(res, 150));
+      }
+    })();
+    // a process that exited by itself (e.g. it lost its lease when Redis was wiped) is restarted like Kubernetes would
+    const ensure = async (role: 'source' | 'sink') => {
+      if (procs[role].child.exitCode !== null || procs[role].child.signalCode !== null) {
+        procs[role] = await start(role);
+        await procs[role].ready(120_000);
+      }
+    };
+    for (let k = 0; k < KILLS; k++) {
+      await new Promise((r) => setTimeout(r, 300 + Math.random() * 1500));
+      if (k === Math.floor(KILLS / 3)) {
+        await promisify(execFile)('bash', [join(ROOT, 'scripts', 'services'), 'restart', 'kafka']);
+      }
+      if (k === Math.floor((2 * KILLS) / 3)) {
+        const redis = new Redis(redisUrl());
+        const keys = await redis.keys(`tidemark:{${src.name}}:*`);
+        if (keys.length > 0) await redis.del(...keys);
+        await redis.quit();
+      }
+      const role = Math.random() < 0.5 ? 'source' : 'sink';
+      await procs[role].kill9();
+      procs[role] = await start(role);
+      await procs[role].ready(120_000);
+      await ensure(role === 'source' ? 'sink' : 'source');
+    }
+    await load.stop();
+    await ensure('source');
+    await ensure('sink');
+    await waitForSlot(src.url, `tidemark_${src.name}`, 180_000);
+
+    const expected = await sourceLines(src.url);
+    const small = await pgSmallTables(src.url);
+    const until = Date.now() + 180_000;
+    for (;;) {
+      await ensure('sink');
+      const same = JSON.stringify(await pgWarehouseLines(wh.url)) === JSON.stringify(expected) && JSON.stringify(await pgSmallTables(wh.url)) === JSON.stringify(small);
+      if (same || Date.now() > until) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    watching = false;
+    await watcher;
+    expect(await pgWarehouseLines(wh.url)).toEqual(expected);
+    expect(await pgSmallTables(wh.url)).toEqual(small);
+    expect(unbalanced).toEqual([]);
+    expect(await procs.sink.terminate()).toBe(0);
+    expect(await procs.source.terminate()).toBe(0);
+    expect(await icebergLines(pyCatalog)).toEqual(expected);
+    expect(await icebergSmallTables(pyCatalog)).toEqual(small);
+    const totals = await icebergAccountTotals(pyCatalog);
+    expect(totals.filter((t) => t.sum !== ACCOUNTS_TOTAL || t.rows !== 20)).toEqual([]);
+  });
+});
