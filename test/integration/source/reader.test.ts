@@ -158,6 +158,40 @@ describe('the replication reader against a real Postgres', () => {
     expect(got).toEqual(rows);
   });
 
+  it('holds every commit below currentLsn() in the log once the slot is confirmed up to it, with asynchronous commits', async () => {
+    // GIVEN a streaming source and a writer whose commits reach the WAL file later
+    // (synchronous_commit=off: the WAL write position lags the last commits)
+    await query(db.url, 'CREATE TABLE t (id int PRIMARY KEY)');
+    const log = new MemoryLog();
+    const pipeline = uniqueName('src');
+    const source = await startSource({
+      config: sourceConfig(db.url, pipeline, '  snapshot: never'),
+      log,
+      state: new MemoryStateStore(),
+      logger: silentLogger,
+    });
+    await waitFor('streaming', async () => source.status().phase === 'streaming');
+    const writer = new Client({ connectionString: db.url });
+    await writer.connect();
+    try {
+      await writer.query('SET synchronous_commit = off');
+      for (let i = 1; i <= 10; i++) {
+        // WHEN one more row commits and the test waits for the slot to confirm currentLsn()
+        await writer.query('INSERT INTO t VALUES ($1)', [i]);
+        const end = await currentLsn(db.url);
+        await waitFor(
+          'the slot to confirm the commit',
+          async () => (await slotConfirmed(db.url, `tidemark_${pipeline}`)) >= end,
+        );
+        // THEN that commit is durable in the log (what the tests below rely on before stopping)
+        expect(log.durable.filter((e) => e.op === 'c').map((e) => e.after!.id)).toContain(i);
+      }
+    } finally {
+      await writer.end();
+    }
+    await source.stop();
+  });
+
   it('redoes the unfinished tables after a crash during the snapshot, without losing rows', async () => {
     // GIVEN two tables, and a log that fails in the middle of the snapshot
     await query(

@@ -43,8 +43,14 @@ export async function slotConfirmed(url: string, slot: string): Promise<Lsn> {
   return row?.l ? parseLsn(row.l) : 0n;
 }
 
+/**
+ * The end of every WAL record inserted so far, so every transaction committed before this call
+ * is below it. Not pg_current_wal_lsn(): that is the WAL *write* position, and with
+ * synchronous_commit=off (the test server's setting) commits are written up to wal_writer_delay
+ * later, so a slot confirmed up to it may still be missing the last commits.
+ */
 export async function currentLsn(url: string): Promise<Lsn> {
-  const [row] = await query<{ l: string }>(url, 'SELECT pg_current_wal_lsn()::text AS l');
+  const [row] = await query<{ l: string }>(url, 'SELECT pg_current_wal_insert_lsn()::text AS l');
   return parseLsn(row!.l);
 }
 
