@@ -16,7 +16,12 @@ import { checkSlot, createSlot, readSlot } from './setup/slot';
 import { selectTables } from './setup/table-patterns';
 import { SlotMonitor } from './slot-monitor';
 import { copySnapshot, type SnapshotTable } from './snapshot';
-import { readSnapshotState, type SnapshotState, writeSnapshotState } from './snapshot-state';
+import {
+  readSnapshotState,
+  type SnapshotState,
+  slotPendingState,
+  writeSnapshotState,
+} from './snapshot-state';
 import type { SourceStateStore } from './state-store';
 import { TableSchemas } from './table-schemas';
 
@@ -122,16 +127,32 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
     let created: Awaited<ReturnType<typeof createSlot>> | null = null;
     if (!existing) {
       const withSnapshot = config.source.snapshot === 'initial';
+      const attempt = (snap?.attempt ?? 0) + 1;
+      if (withSnapshot) {
+        // Recorded before the slot exists: if we stop between creating the slot and recording
+        // its consistent point, a restart must redo the snapshot, not take the slot without
+        // state for one whose snapshot completed.
+        await writeSnapshotState(state, slot, { ...slotPendingState, attempt });
+      }
       created = await createSlot(clientConfig, slot, withSnapshot);
       const holder = created.holder;
       closers.push(() => holder.end());
       logger.info({ slot, consistentPoint: formatLsn(created.consistentPoint) }, 'created replication slot');
-      snap = {
-        consistentPoint: created.consistentPoint,
-        attempt: (snap?.attempt ?? 0) + 1,
-        doneTables: [],
-        complete: !withSnapshot,
-      };
+      snap = { consistentPoint: created.consistentPoint, attempt, doneTables: [], complete: !withSnapshot };
+      await writeSnapshotState(state, slot, snap);
+    } else if (snap && !snap.complete && snap.consistentPoint === slotPendingState.consistentPoint) {
+      // The slot was created but its consistent point never recorded. It was never confirmed
+      // (streaming starts only after the snapshot), so its confirmed_flush_lsn still is the
+      // consistent point; the snapshot is redone below from a fresh snapshot.
+      if (!existing.confirmedFlushLsn)
+        throw new TidemarkError('source_setup', `replication slot ${slot} has no confirmed_flush_lsn`, {
+          fix: `drop it so that it is created again: SELECT pg_drop_replication_slot('${slot}');`,
+        });
+      snap = { ...snap, consistentPoint: existing.confirmedFlushLsn };
+      logger.warn(
+        { slot, consistentPoint: formatLsn(snap.consistentPoint) },
+        'slot was created but its snapshot never started',
+      );
       await writeSnapshotState(state, slot, snap);
     } else if (!snap) {
       logger.warn(

@@ -13,6 +13,17 @@ export interface SnapshotState {
   readonly complete: boolean;
 }
 
+/**
+ * The state written just before the slot is created: no consistent point yet (0/0). Found on a
+ * restart next to an existing slot, it means the slot's snapshot never started.
+ */
+export const slotPendingState: SnapshotState = Object.freeze({
+  consistentPoint: 0n,
+  attempt: 0,
+  doneTables: [],
+  complete: false,
+});
+
 export async function readSnapshotState(
   state: SourceStateStore,
   slot: string,

@@ -244,6 +244,53 @@ describe('the replication reader against a real Postgres', () => {
     expect(redone[0]!.position.seq).toBeGreaterThan(Math.max(...firstLarge.map((e) => e.position.seq)));
   });
 
+  it('copies the tables after a restart that follows a stop between creating the slot and recording its consistent point', async () => {
+    // GIVEN a table, and a state store that fails when the new slot's consistent point is recorded
+    await query(
+      db.url,
+      `CREATE TABLE t (id int PRIMARY KEY, v text);
+      INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 500) g;`,
+    );
+    const pipeline = uniqueName('src');
+    const slot = `tidemark_${pipeline}`;
+    const state = new MemoryStateStore();
+    let failed = false;
+    const failingState = {
+      get: (key: string) => state.get(key),
+      async set(key: string, value: string) {
+        if (!failed && key === `source:${slot}:snapshot` && JSON.parse(value).consistentPoint !== '0/0') {
+          failed = true;
+          throw new Error('state store down');
+        }
+        await state.set(key, value);
+      },
+    };
+    const cfg = sourceConfig(db.url, pipeline);
+    await expect(
+      start({ config: cfg, log: new MemoryLog(), state: failingState, logger: silentLogger }),
+    ).rejects.toThrow(/state store down/);
+    expect(failed).toBe(true);
+    expect(await slotConfirmed(db.url, slot)).toBeGreaterThan(0n); // the slot exists
+
+    // WHEN the source changes and a new reader starts with the same state
+    await query(db.url, `UPDATE t SET v = 'changed' WHERE id <= 10`);
+    await query(db.url, `DELETE FROM t WHERE id > 490`);
+    const log = new MemoryLog();
+    const again = await startSource({ config: cfg, log, state, logger: silentLogger });
+    await waitFor('streaming', async () => again.status().phase === 'streaming');
+    const end = await currentLsn(db.url);
+    await waitFor('the slot to confirm every write', async () => (await slotConfirmed(db.url, slot)) >= end);
+    await again.stop();
+
+    // THEN the table was copied (and the log gives exactly the source rows)
+    expect(log.events.filter((e) => e.op === 'r').length).toBe(490);
+    const rows = await query<{ id: number }>(db.url, 'SELECT id, v FROM t ORDER BY id');
+    const got = [...mirror(log.events, 'public.t', ['id']).values()].sort(
+      (a, b) => (a.id as number) - (b.id as number),
+    );
+    expect(got).toEqual(rows);
+  });
+
   it('never confirms the slot past what the log holds durably, and replays with identical positions', async () => {
     await query(db.url, 'CREATE TABLE t (id int PRIMARY KEY, v text)');
     const pipeline = uniqueName('src');
