@@ -4,20 +4,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
-import { createTestDatabase, psql, redisUrl, type TestDatabase } from '../support/services';
-import { freePort, startTidemark, type TidemarkProcess, writeConfig } from '../support/tidemark-process';
 import {
   ACCOUNTS_TOTAL,
+  ITEMS_DDL,
   icebergAccountTotals,
   icebergLines,
   icebergSmallTables,
-  ITEMS_DDL,
   itemsWorkload,
   pgSmallTables,
   pgWarehouseLines,
   sourceLines,
   waitForSlot,
 } from '../e2e/support/shop-mirror';
+import { createTestDatabase, psql, redisUrl, type TestDatabase } from '../support/services';
+import {
+  freePort,
+  killAllTidemarks,
+  startTidemark,
+  type TidemarkProcess,
+  writeConfig,
+} from '../support/tidemark-process';
 
 /**
  * Chaos on the Kafka path: while the workload runs, SIGKILL the source or the sink (the committer)
@@ -66,13 +72,19 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
 `,
     );
   });
+  let afterWatch = async () => {};
   afterAll(async () => {
+    await killAllTidemarks();
+    await afterWatch();
     await src.drop();
     await wh.drop();
   });
 
   it(`converges to the source after ${KILLS} kills, a broker restart and a Redis wipe`, async () => {
-    const procs: Record<'source' | 'sink', TidemarkProcess> = { source: await start('source'), sink: await start('sink') };
+    const procs: Record<'source' | 'sink', TidemarkProcess> = {
+      source: await start('source'),
+      sink: await start('sink'),
+    };
     await procs.source.ready(90_000);
     await procs.sink.ready(90_000);
     const load = itemsWorkload(src.url);
@@ -80,11 +92,20 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     let watching = true;
     const watcher = (async () => {
       while (watching) {
-        const r = await psql<{ n: string; total: string | null }>(wh.url, 'SELECT count(*)::text AS n, sum(balance)::text AS total FROM accounts').catch(() => []);
-        if (r[0] && r[0].n !== '0' && (r[0].total !== ACCOUNTS_TOTAL || r[0].n !== '20')) unbalanced.push(`${r[0].n} rows, ${r[0].total}`);
+        const r = await psql<{ n: string; total: string | null }>(
+          wh.url,
+          'SELECT count(*)::text AS n, sum(balance)::text AS total FROM accounts',
+        ).catch(() => []);
+        if (r[0] && r[0].n !== '0' && (r[0].total !== ACCOUNTS_TOTAL || r[0].n !== '20'))
+          unbalanced.push(`${r[0].n} rows, ${r[0].total}`);
         await new Promise((res) => setTimeout(res, 150));
       }
     })();
+    // the watcher must end even when an expectation below fails, or jest never exits
+    afterWatch = async () => {
+      watching = false;
+      await watcher;
+    };
     // a process that exited by itself (e.g. it lost its lease when Redis was wiped) is restarted like Kubernetes would
     const ensure = async (role: 'source' | 'sink') => {
       if (procs[role].child.exitCode !== null || procs[role].child.signalCode !== null) {
@@ -119,7 +140,9 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     const until = Date.now() + 180_000;
     for (;;) {
       await ensure('sink');
-      const same = JSON.stringify(await pgWarehouseLines(wh.url)) === JSON.stringify(expected) && JSON.stringify(await pgSmallTables(wh.url)) === JSON.stringify(small);
+      const same =
+        JSON.stringify(await pgWarehouseLines(wh.url)) === JSON.stringify(expected) &&
+        JSON.stringify(await pgSmallTables(wh.url)) === JSON.stringify(small);
       if (same || Date.now() > until) break;
       await new Promise((r) => setTimeout(r, 500));
     }

@@ -2,7 +2,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, psql, type TestDatabase } from '../support/services';
-import { freePort, startTidemark, type TidemarkProcess, writeConfig } from '../support/tidemark-process';
+import {
+  freePort,
+  killAllTidemarks,
+  startTidemark,
+  type TidemarkProcess,
+  writeConfig,
+} from '../support/tidemark-process';
 import {
   ACCOUNTS_TOTAL,
   duckdbLines,
@@ -61,6 +67,7 @@ observe: { port: \${TIDEMARK_METRICS_PORT}, logLevel: debug }
     );
   });
   afterAll(async () => {
+    await killAllTidemarks();
     await db.drop();
   });
 

@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RedisOffsetStore } from '../../src/offsets/redis-offset-store';
 import { createTestDatabase, psql, redisUrl, type TestDatabase } from '../support/services';
-import { freePort, startTidemark, type TidemarkProcess, writeConfig } from '../support/tidemark-process';
+import {
+  freePort,
+  killAllTidemarks,
+  startTidemark,
+  type TidemarkProcess,
+  writeConfig,
+} from '../support/tidemark-process';
 import {
   ACCOUNTS_TOTAL,
   ITEMS_DDL,
@@ -66,7 +72,10 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
 `,
     );
   });
+  let afterWatch = async () => {};
   afterAll(async () => {
+    await killAllTidemarks();
+    await afterWatch();
     await src.drop();
     await wh.drop();
   });
@@ -92,6 +101,11 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
         await new Promise((res) => setTimeout(res, 100));
       }
     })();
+    // the watcher must end even when an expectation below fails, or jest never exits
+    afterWatch = async () => {
+      watching = false;
+      await watcher;
+    };
 
     // WHEN the sink, then the source, then the sink again are killed with SIGKILL and restarted
     const pause = () => new Promise((r) => setTimeout(r, 1500 + Math.random() * 1500));

@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { createTestDatabase, psql, redisUrl, type TestDatabase } from '../support/services';
-import { freePort, startTidemark, type TidemarkProcess, writeConfig } from '../support/tidemark-process';
+import {
+  freePort,
+  killAllTidemarks,
+  startTidemark,
+  type TidemarkProcess,
+  writeConfig,
+} from '../support/tidemark-process';
 import {
   ITEMS_DDL,
   icebergLines,
@@ -67,6 +73,7 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     );
   });
   afterAll(async () => {
+    await killAllTidemarks();
     await src.drop();
     await wh.drop();
   });

@@ -63,7 +63,7 @@ describe('source outages and start-up errors through the CLI', () => {
     );
     await proc.ready();
     await c.query(`INSERT INTO t VALUES (0, 'before')`);
-    const before = parseLsn((await c.query('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l);
+    const before = parseLsn((await c.query('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0].l);
     while ((await confirmed(c, slot)) < before) await new Promise((r) => setTimeout(r, 100));
     try {
       // WHEN the broker stops and writes go on
@@ -92,7 +92,7 @@ describe('source outages and start-up errors through the CLI', () => {
       );
       await proc.ready();
     }
-    const end = parseLsn((await c.query('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l);
+    const end = parseLsn((await c.query('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0].l);
     while ((await confirmed(c, slot)) < end) await new Promise((r) => setTimeout(r, 100));
     expect(await proc.terminate()).toBe(0);
     await c.end();

@@ -132,7 +132,7 @@ describe('source → Kafka, end to end through the CLI', () => {
     }
     stop = true;
     await workload;
-    const endLsn = parseLsn((await c.query('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l);
+    const endLsn = parseLsn((await c.query('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0].l);
     // Wait (on the slot, not on a clock) until the source has acknowledged everything written.
     for (;;) {
       const r = await c.query(

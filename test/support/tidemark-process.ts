@@ -30,6 +30,19 @@ export interface TidemarkProcess {
   terminate(): Promise<number | null>;
 }
 
+const live = new Set<ChildProcess>();
+
+/** SIGKILLs every tidemark this test file started that still runs (for afterAll: a failed test must not leave them behind). */
+export async function killAllTidemarks(): Promise<void> {
+  const waits = [...live].map(
+    (c) =>
+      new Promise<void>((r) =>
+        c.exitCode !== null || c.signalCode !== null ? r() : (c.once('exit', () => r()), c.kill('SIGKILL')),
+      ),
+  );
+  await Promise.all(waits);
+}
+
 /** Runs the real CLI (`bin/tidemark`) as a child process, as an operator would. */
 export function startTidemark(args: string[], env: NodeJS.ProcessEnv = {}, port = 0): TidemarkProcess {
   const child = spawn(process.execPath, [join(ROOT, 'bin', 'tidemark'), ...args], {
@@ -37,6 +50,8 @@ export function startTidemark(args: string[], env: NodeJS.ProcessEnv = {}, port 
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
   let err = '';
   let out = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));

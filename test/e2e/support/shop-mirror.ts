@@ -193,9 +193,15 @@ export function itemsWorkload(url: string): { stop: () => Promise<number> } {
   };
 }
 
-/** Waits, on the slot and not on a clock, until it is confirmed past everything written so far. */
+/**
+ * Waits, on the slot and not on a clock, until it is confirmed past everything committed so far.
+ * The insert position, not pg_current_wal_lsn(): with synchronous_commit=off the last commits
+ * may not be written to the WAL yet, and the write position would end the wait before them.
+ */
 export async function waitForSlot(url: string, slot: string, timeoutMs = 120_000): Promise<void> {
-  const end = parseLsn((await psql<{ l: string }>(url, 'SELECT pg_current_wal_lsn()::text AS l'))[0]!.l);
+  const end = parseLsn(
+    (await psql<{ l: string }>(url, 'SELECT pg_current_wal_insert_lsn()::text AS l'))[0]!.l,
+  );
   const until = Date.now() + timeoutMs;
   for (;;) {
     const r = await psql<{ l: string | null }>(
