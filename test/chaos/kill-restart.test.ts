@@ -157,5 +157,5 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     expect(await icebergSmallTables(pyCatalog)).toEqual(small);
     const totals = await icebergAccountTotals(pyCatalog);
     expect(totals.filter((t) => t.sum !== ACCOUNTS_TOTAL || t.rows !== 20)).toEqual([]);
-  });
+  }, KILLS * 20_000 + 300_000);
 });

@@ -122,5 +122,5 @@ ${extra}`,
     expect(strict.stderr()).toMatch(/stopping on a bad event at .*public\.carts\/0@\d+/);
     // AND what it committed is still a consistent state of the other tables
     expect((await pgSmallTables(wh.url)).accounts.length).toBe(20);
-  });
+  }, 300_000);
 });

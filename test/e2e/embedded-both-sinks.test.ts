@@ -111,5 +111,5 @@ observe: { port: \${TIDEMARK_METRICS_PORT}, logLevel: debug }
     const after = await sourceLines(db.url);
     expect(await icebergLines(`sqlite:///${dir}/catalog.db`)).toEqual(after);
     expect(await duckdbLines(`${dir}/warehouse.duckdb`)).toEqual(after);
-  });
+  }, 300_000);
 });

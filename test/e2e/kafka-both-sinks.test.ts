@@ -158,5 +158,5 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     );
     expect(tokens.size).toBe(9); // 3 tables × 3 partitions
     expect(new Map(inWarehouse.map((r) => [r.channel, r.token]))).toEqual(tokens);
-  });
+  }, 300_000);
 });

@@ -125,5 +125,5 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     expect(await source.terminate()).toBe(0);
     expect(await icebergLines(pyCatalog)).toEqual(expected);
     expect(successor.stderr()).toMatch(/repaired offset store tokens from the sinks/);
-  });
+  }, 300_000);
 });
