@@ -3,6 +3,7 @@ import { describeError } from './describe-error';
 import { EXIT, exitCodeFor } from './exit-codes';
 import { registerOffsetsCommand } from './offsets-command';
 import { registerRunCommand } from './run-command';
+import { registerStatusCommand } from './status-command';
 
 const program = new Command();
 program
@@ -21,6 +22,7 @@ program.configureOutput({ outputError: (text, write) => write(text) });
 
 registerRunCommand(program);
 registerOffsetsCommand(program);
+registerStatusCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const code = (e as { code?: string }).code;

@@ -4,16 +4,18 @@ import type { IcebergConfig, TableOptions } from '../config/schema';
 import { isTidemarkError, TidemarkError } from '../core/errors';
 import { formatLsn, type Lsn, parseLsn } from '../core/lsn';
 import { compareTokens, parseToken } from '../core/offset-token';
-import type { TableSchema } from '../core/table-schema';
+import type { TableRef, TableSchema } from '../core/table-schema';
 import { tableKey } from '../core/table-schema';
 import { collapseByKey } from './collapse';
 import type { TableIdent } from './iceberg/catalog';
 import { LocalFileIO } from './iceberg/file-io';
-import { Lakehouse } from './iceberg/lakehouse';
+import { identOf, Lakehouse } from './iceberg/lakehouse';
 import { SqlCatalog } from './iceberg/sql-catalog';
 import type { StagedChange } from './iceberg/staged-change';
 import { parsePartitionBy } from './partition-spec';
 import type { CommitRound, SinkTarget } from './sink-target';
+
+type Cut = { lsn: Lsn; commitId: string; atMs: number };
 
 const TOKEN_PREFIX = 'tidemark.token.';
 const CUT_PROPERTY = 'tidemark.cut-lsn';
@@ -30,7 +32,7 @@ export class IcebergTarget implements SinkTarget {
   readonly name = 'iceberg';
   private readonly tables = new Map<string, TableSchema>();
   private tokens = new Map<string, string>();
-  private cut: { lsn: Lsn; commitId: string; atMs: number } | null = null;
+  private cut: Cut | null = null;
 
   private constructor(
     private readonly lake: Lakehouse,
@@ -79,28 +81,39 @@ export class IcebergTarget implements SinkTarget {
   }
 
   async readTokens(): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
-    let cut: typeof this.cut = null;
-    for (const schema of this.tables.values()) {
-      const summary = await this.lake.readSummary(schema);
+    const { tokens, cut } = await this.readTokensOf([...this.tables.values()]);
+    this.tokens = tokens;
+    this.cut = cut;
+    return new Map(tokens);
+  }
+
+  /**
+   * The tokens and the newest cut stored in these tables' current snapshots, read only (for
+   * `status`: tables missing from the catalog are skipped, nothing is created).
+   */
+  async readTokensOf(tables: readonly TableRef[]): Promise<{ tokens: Map<string, string>; cut: Cut | null }> {
+    const tokens = new Map<string, string>();
+    let cut: Cut | null = null;
+    for (const table of tables) {
+      if ((await this.catalog.currentLocation(identOf(table))) === null) continue;
+      const summary = await this.lake.readSummary(table);
       if (!summary) continue;
       for (const [k, v] of Object.entries(summary)) {
         if (!k.startsWith(TOKEN_PREFIX)) continue;
         const ch = k.slice(TOKEN_PREFIX.length);
-        const cur = out.get(ch);
-        if (!cur || compareTokens(parseToken(v), parseToken(cur)) > 0) out.set(ch, v);
+        const cur = tokens.get(ch);
+        if (!cur || compareTokens(parseToken(v), parseToken(cur)) > 0) tokens.set(ch, v);
       }
       const lsn = summary[CUT_PROPERTY];
-      if (lsn && (!cut || parseLsn(lsn) > cut.lsn))
+      if (lsn && (!cut || parseLsn(lsn) > cut.lsn)) {
         cut = {
           lsn: parseLsn(lsn),
           commitId: summary['tidemark.commit-id'] ?? '',
           atMs: Number(summary[CUT_AT_PROPERTY] ?? 0),
         };
+      }
     }
-    this.tokens = out;
-    this.cut = cut;
-    return new Map(out);
+    return { tokens, cut };
   }
 
   async lastCut() {

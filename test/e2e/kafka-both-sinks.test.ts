@@ -1,7 +1,10 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { RedisOffsetStore } from '../../src/offsets/redis-offset-store';
+import type { PipelineStatus } from '../../src/ops/pipeline-status';
 import { createTestDatabase, psql, redisUrl, type TestDatabase } from '../support/services';
 import {
   freePort,
@@ -158,5 +161,33 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     );
     expect(tokens.size).toBe(9); // 3 tables × 3 partitions
     expect(new Map(inWarehouse.map((r) => [r.channel, r.token]))).toEqual(tokens);
+
+    // AND `tidemark status` shows the same token in Redis and in both sinks, and no consumer lag
+    const env = { ...process.env, SRC_URL: src.url, WH_URL: wh.url, TIDEMARK_METRICS_PORT: '0' };
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [join(__dirname, '..', '..', 'bin', 'tidemark'), 'status', '--config', config, '--json'],
+      { env },
+    );
+    const status = JSON.parse(stdout) as PipelineStatus;
+    expect(status.slot.exists).toBe(true);
+    expect(status.sinks.map((k) => [k.sink, k.error ?? null, k.lastCutLsn !== null])).toEqual([
+      ['iceberg', null, true],
+      ['warehouse', null, true],
+    ]);
+    expect(status.channels).toHaveLength(9);
+    for (const ch of status.channels) {
+      expect(ch.tokens.store).toBe(tokens.get(ch.channel));
+      expect(ch.tokens.iceberg).toBe(ch.tokens.store);
+      expect(ch.tokens.warehouse).toBe(ch.tokens.store);
+      expect(ch.consumerLag).toBe(0);
+    }
+    const human = await promisify(execFile)(
+      process.execPath,
+      [join(__dirname, '..', '..', 'bin', 'tidemark'), 'status', '--config', config],
+      { env },
+    );
+    expect(human.stdout).toMatch(/sink iceberg: last cut \d+\/[0-9A-F]+ at/);
+    expect(human.stdout).toMatch(/token in store\s+token in iceberg\s+token in warehouse\s+consumer lag/);
   }, 300_000);
 });
