@@ -47,6 +47,35 @@ def plain(v):
     return {"unknown": repr(v)}
 
 
+def rows_of(arrow):
+    """Rows in tagged form. Dates and timestamps go through their integer values, not Python's
+    date/datetime, which cannot hold years before 1 (a BC date is a valid Postgres and Iceberg value)."""
+    import pyarrow as pa
+    columns = {}
+    for field in arrow.schema:
+        col = arrow.column(field.name)
+        t = field.type
+        if pa.types.is_date32(t):
+            columns[field.name] = [None if v is None else {"date": v} for v in col.cast(pa.int32()).to_pylist()]
+        elif pa.types.is_timestamp(t):
+            tag = "tstz" if t.tz is not None else "ts"
+            columns[field.name] = [None if v is None else {tag: str(v)} for v in col.cast(pa.int64()).to_pylist()]
+        elif pa.types.is_time64(t):
+            # 24:00:00 (Postgres allows it) is 86400000000 µs: Python's time cannot hold it
+            columns[field.name] = [None if v is None else {"time": str(v)} for v in col.cast(pa.int64()).to_pylist()]
+        elif (pa.types.is_list(t) or pa.types.is_large_list(t)) and pa.types.is_timestamp(t.value_type):
+            tag = "tstz" if t.value_type.tz is not None else "ts"
+            ints = col.cast(pa.list_(pa.int64())).to_pylist()
+            columns[field.name] = [None if v is None else [None if x is None else {tag: str(x)} for x in v] for v in ints]
+        elif (pa.types.is_list(t) or pa.types.is_large_list(t)) and pa.types.is_date32(t.value_type):
+            ints = col.cast(pa.list_(pa.int32())).to_pylist()
+            columns[field.name] = [None if v is None else [None if x is None else {"date": x} for x in v] for v in ints]
+        else:
+            columns[field.name] = [plain(v) for v in col.to_pylist()]
+    names = [f.name for f in arrow.schema]
+    return [{n: columns[n][i] for n in names} for i in range(arrow.num_rows)]
+
+
 def main():
     uri, name, ident = sys.argv[1], sys.argv[2], sys.argv[3]
     snapshot_id = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[4] != "-" else None
@@ -54,7 +83,7 @@ def main():
     catalog = SqlCatalog(name, uri=uri, warehouse="file:///nonexistent")
     table = catalog.load_table(ident)
     arrow = table.scan(snapshot_id=snapshot_id, row_filter=row_filter).to_arrow()
-    rows = [{k: plain(v) for k, v in r.items()} for r in arrow.to_pylist()]
+    rows = rows_of(arrow)
     print(json.dumps({"snapshot": table.current_snapshot().snapshot_id if table.current_snapshot() else None, "rows": rows}))
 
 
