@@ -25,6 +25,8 @@ export interface CoordinatorDeps {
     durationsMs: Record<string, number>;
     takes: readonly ChannelTake[];
   }) => void | Promise<void>;
+  /** Told of every failed sink commit attempt ('fenced', 'unknown', 'failed'), for the failure metric. */
+  readonly onFailed?: (sink: string, kind: 'fenced' | 'unknown' | 'failed') => void;
   /** Backoff between retries of a sink that failed transiently. */
   readonly retryDelayMs?: number;
   readonly maxAttempts?: number;
@@ -156,6 +158,14 @@ export class CommitCoordinator {
         await target.commitRound({ cutLsn, commitId, tables, tokens: updates });
         break;
       } catch (e) {
+        this.d.onFailed?.(
+          target.name,
+          isTidemarkError(e, 'fenced')
+            ? 'fenced'
+            : isTidemarkError(e, 'commit_state_unknown')
+              ? 'unknown'
+              : 'failed',
+        );
         if (isTidemarkError(e, 'commit_state_unknown')) {
           const now = await target.readTokens();
           if (updates.every((u) => now.get(u.channel) === u.next)) break; // it landed

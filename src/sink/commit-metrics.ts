@@ -22,3 +22,8 @@ export function recordCommits(m: SinkMetrics): NonNullable<CoordinatorDeps['onCo
     if (newest > 0) m.lagSeconds.set(Math.max(0, (now - newest) / 1000));
   };
 }
+
+/** The coordinator's onFailed hook: counts failed commit attempts per kind. */
+export function recordFailures(m: SinkMetrics): NonNullable<CoordinatorDeps['onFailed']> {
+  return (_sink, kind) => m.commitFailures.inc({ kind });
+}

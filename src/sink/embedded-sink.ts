@@ -4,7 +4,7 @@ import type { Logger } from '../observe/logger';
 import type { Registry } from '../observe/metrics';
 import type { OffsetStore } from '../offsets/offset-store';
 import { CommitCoordinator } from './commit-coordinator';
-import { recordCommits } from './commit-metrics';
+import { recordCommits, recordFailures } from './commit-metrics';
 import { EmbeddedSinkRunner } from './embedded-sink-runner';
 import { sinkMetrics } from './metrics';
 import { openSinkTargets } from './open-targets';
@@ -30,6 +30,7 @@ export async function openEmbeddedSink(deps: {
     schemaOf: (ev) => log.schemaOf(ev),
     optionsOf: (key) => config.tableOptions(key),
     onCommitted: recordCommits(metrics),
+    onFailed: recordFailures(metrics),
   });
   const runner = new EmbeddedSinkRunner(log, coordinator, config.sinks.commitIntervalMs, logger);
   const close = async () => {

@@ -8,7 +8,7 @@ import type { Logger } from '../observe/logger';
 import type { Registry } from '../observe/metrics';
 import type { OffsetStore } from '../offsets/offset-store';
 import { CommitCoordinator } from './commit-coordinator';
-import { recordCommits } from './commit-metrics';
+import { recordCommits, recordFailures } from './commit-metrics';
 import { CommitterLease } from './committer-lease';
 import { DeadLetters } from './dead-letters';
 import { KafkaSinkWorker } from './kafka-sink-worker';
@@ -100,6 +100,7 @@ export async function startKafkaSink(deps: {
       },
       optionsOf: (key) => config.tableOptions(key),
       onCommitted: recordCommits(metrics),
+      onFailed: recordFailures(metrics),
     });
     const tables = schemas.tables();
     await coordinator.prepare(tables);

@@ -20,7 +20,12 @@ function ev(op: Op, row: Row | null, opts: { before?: Row; unchanged?: string[] 
 describe('collapseByKey', () => {
   it('keeps the last change per key in order of last change', () => {
     const b = collapseByKey(
-      [ev('c', { id: 1, v: 'a' }), ev('c', { id: 2, v: 'b' }), ev('u', { id: 1, v: 'c' }), ev('d', { id: 2 })],
+      [
+        ev('c', { id: 1, v: 'a' }),
+        ev('c', { id: 2, v: 'b' }),
+        ev('u', { id: 1, v: 'c' }),
+        ev('d', { id: 2 }),
+      ],
       ['id'],
     );
     expect(b.truncatedAt).toBeNull();

@@ -43,11 +43,13 @@ class FakeSink implements SinkTarget {
   async commitRound(r: CommitRound) {
     const f = this.failNext.shift();
     if (f === 'transient') throw new TidemarkError('transient', 'boom');
-    for (const u of r.tokens) if ((this.tokens.get(u.channel) ?? null) !== u.expected) throw new TidemarkError('fenced', 'moved');
+    for (const u of r.tokens)
+      if ((this.tokens.get(u.channel) ?? null) !== u.expected) throw new TidemarkError('fenced', 'moved');
     if (f === 'fenced') throw new TidemarkError('fenced', 'moved');
     this.rounds.push(r);
     for (const u of r.tokens) this.tokens.set(u.channel, u.next);
-    if (f === 'unknown-landed') throw new TidemarkError('commit_state_unknown', 'connection lost after COMMIT');
+    if (f === 'unknown-landed')
+      throw new TidemarkError('commit_state_unknown', 'connection lost after COMMIT');
   }
   async readTokens() {
     return new Map(this.tokens);
@@ -58,15 +60,23 @@ class FakeSink implements SinkTarget {
   async close() {}
 }
 
-function setup(lake: FakeSink, wh: FakeSink) {
+function setup(lake: FakeSink, wh: FakeSink, failures: string[] = []) {
   const store = new FileOffsetStore(join(mkdtempSync(join(tmpdir(), 'tm-coord-')), 'o.json'));
   const c = new CommitCoordinator({
     targets: [lake, wh],
     store,
     logger: silentLogger,
     schemaOf: () => schema,
-    optionsOf: () => ({ mode: 'mirror', partitionBy: [], exclude: [], mask: [], onError: 'dead-letter', onIncompatibleSchema: 'stop' }),
+    optionsOf: () => ({
+      mode: 'mirror',
+      partitionBy: [],
+      exclude: [],
+      mask: [],
+      onError: 'dead-letter',
+      onIncompatibleSchema: 'stop',
+    }),
     retryDelayMs: 1,
+    onFailed: (sink, kind) => failures.push(`${sink}:${kind}`),
   });
   return { c, store };
 }
@@ -89,7 +99,12 @@ describe('CommitCoordinator', () => {
       { channel: 't/0', expected: null, next: '0/A#0@1' },
       { channel: 't/1', expected: null, next: '0/A#1@1' },
     ]);
-    expect(await store.readTokens()).toEqual(new Map([['t/0', '0/A#0@1'], ['t/1', '0/A#1@1']]));
+    expect(await store.readTokens()).toEqual(
+      new Map([
+        ['t/0', '0/A#0@1'],
+        ['t/1', '0/A#1@1'],
+      ]),
+    );
     expect(b0.size).toBe(1);
     expect(await c.commitCut(10n, [b0, b1])).toBe(false);
   });
@@ -98,13 +113,15 @@ describe('CommitCoordinator', () => {
     const lake = new FakeSink('iceberg');
     const wh = new FakeSink('warehouse');
     wh.failNext = ['transient', 'unknown-landed'];
-    const { c } = setup(lake, wh);
+    const failures: string[] = [];
+    const { c } = setup(lake, wh, failures);
     await c.loadTokens();
     const b = new ChannelBuffer('t/0');
     b.push({ event: ev(10n, 0, 1), offset: 5, bytes: 1 });
     await c.commitCut(10n, [b]);
     expect(wh.rounds).toHaveLength(1);
     expect(wh.tokens.get('t/0')).toBe('0/A#0@6');
+    expect(failures).toEqual(['warehouse:failed', 'warehouse:unknown']);
   });
 
   it('gives each sink only what it lacks after a crash between the two sink commits', async () => {
@@ -130,12 +147,14 @@ describe('CommitCoordinator', () => {
     const lake = new FakeSink('iceberg');
     const wh = new FakeSink('warehouse');
     lake.failNext = ['fenced'];
-    const { c } = setup(lake, wh);
+    const failures: string[] = [];
+    const { c } = setup(lake, wh, failures);
     await c.loadTokens();
     const b = new ChannelBuffer('t/0');
     b.push({ event: ev(10n, 0, 1), offset: 0, bytes: 1 });
     await expect(c.commitCut(10n, [b])).rejects.toThrow(/moved/);
     expect(b.size).toBe(1);
     expect(wh.rounds).toHaveLength(0);
+    expect(failures).toEqual(['iceberg:fenced']);
   });
 });
