@@ -36,8 +36,15 @@ export class MetaTables {
    */
   async moveToken(s: WarehouseSession, u: TokenUpdate, cutLsn: Lsn, commitId: string): Promise<void> {
     const cut = formatLsn(cutLsn);
-    const rows =
-      u.expected === null
+    // A first token: look before inserting. DuckDB was seen to stall in `INSERT … ON CONFLICT DO
+    // NOTHING` against an existing key (and later statements with it); the conflict clause stays
+    // for a writer in another process that inserts between the look and the insert.
+    const taken =
+      u.expected === null &&
+      (await s.query(`SELECT channel FROM ${this.offsets} WHERE channel = $1`, [u.channel])).length > 0;
+    const rows = taken
+      ? []
+      : u.expected === null
         ? await s.query(
             `INSERT INTO ${this.offsets} (channel, token, cut_lsn, commit_id, updated_at) VALUES ($1, $2, $3, $4, now()) ON CONFLICT (channel) DO NOTHING RETURNING channel`,
             [u.channel, u.next, cut, commitId],
