@@ -18,24 +18,78 @@ import type { WarehouseSession } from './warehouse-session';
 const CHECKPOINT_THRESHOLD = '256MB';
 
 /**
- * One transaction at a time per database file in this process. DuckDB is an in-process
- * database with optimistic concurrency; racing first inserts of one token row from two
- * connections were seen to stall the instance, so writers in one process take turns and the
- * second of two racing rounds is fenced by the token check itself.
+ * One DuckDB instance and one connection per database file in this process, shared by every
+ * writer of that file, with one transaction at a time on it. DuckDB is an in-process database:
+ * a second process cannot open the file for writing, so every writer that can race is here,
+ * and the second of two racing rounds is fenced by the token check itself.
+ * The instance is opened and closed by us, not through DuckDB's instance cache: its lookup was
+ * seen to spin forever at 100% CPU once earlier cached instances had been released (the CI hang).
  */
-const queues = new Map<string, Promise<unknown>>();
+interface SharedFile {
+  readonly instance: DuckDBInstance;
+  readonly connection: DuckDBConnection;
+  users: number;
+  queue: Promise<unknown>;
+}
+const files = new Map<string, Promise<SharedFile>>();
+
+async function acquire(path: string): Promise<SharedFile> {
+  let opening = files.get(path);
+  if (!opening) {
+    opening = (async () => {
+      const instance = await DuckDBInstance.create(path);
+      const connection = await instance.connect();
+      await connection.run(`SET checkpoint_threshold = '${CHECKPOINT_THRESHOLD}'`);
+      return { instance, connection, users: 0, queue: Promise.resolve() };
+    })();
+    files.set(path, opening);
+    opening.catch(() => files.delete(path));
+  }
+  const shared = await opening;
+  shared.users++;
+  return shared;
+}
+
+async function release(path: string, shared: SharedFile): Promise<void> {
+  await shared.queue;
+  if (--shared.users > 0) return;
+  files.delete(path);
+  shared.connection.closeSync();
+  shared.instance.closeSync();
+}
+
+/**
+ * Runs `fn` with a connection to a DuckDB file that this process may also be writing through
+ * a DuckDbWarehouse (a second instance of one file in one process is refused by DuckDB).
+ */
+export async function withDuckDbConnection<T>(
+  path: string,
+  fn: (c: DuckDBConnection) => Promise<T>,
+): Promise<T> {
+  const shared = await acquire(path);
+  try {
+    const c = await shared.instance.connect();
+    try {
+      return await fn(c);
+    } finally {
+      c.closeSync();
+    }
+  } finally {
+    await release(path, shared);
+  }
+}
 
 /**
  * The DuckDB warehouse: one local database file (the embedded default). Rounds stage each
  * table with DuckDB's appender into a temp table inside the transaction, then merge (see
- * merge-sql.ts). Writers in one process share the database through DuckDB's instance cache
- * and take turns (see `queues`); a write-write conflict would still be reported as 'fenced'.
+ * merge-sql.ts). Writers of one file in this process share its connection (see `SharedFile`).
  */
 export class DuckDbWarehouse extends SqlWarehouse {
   readonly kind = 'duckdb' as const;
   readonly name = 'warehouse';
+  private closed = false;
   private constructor(
-    private readonly connection: DuckDBConnection,
+    private readonly file: SharedFile,
     private readonly path: string,
     options: WarehouseOptions,
   ) {
@@ -43,21 +97,19 @@ export class DuckDbWarehouse extends SqlWarehouse {
   }
 
   static async open(path: string, options: WarehouseOptions = {}): Promise<DuckDbWarehouse> {
-    const instance = await DuckDBInstance.fromCache(path);
-    const connection = await instance.connect();
-    await connection.run(`SET checkpoint_threshold = '${CHECKPOINT_THRESHOLD}'`);
-    return new DuckDbWarehouse(connection, path, options);
+    return new DuckDbWarehouse(await acquire(path), path, options);
   }
 
   protected transaction<T>(fn: (s: WarehouseSession) => Promise<T>): Promise<T> {
-    const before = queues.get(this.path) ?? Promise.resolve();
-    const run = before.then(() => this.runTransaction(fn));
-    queues.set(this.path, run.catch(() => {}));
+    if (this.closed)
+      return Promise.reject(new TidemarkError('internal', 'warehouse (duckdb): used after close'));
+    const run = this.file.queue.then(() => this.runTransaction(fn));
+    this.file.queue = run.catch(() => {});
     return run;
   }
 
   private async runTransaction<T>(fn: (s: WarehouseSession) => Promise<T>): Promise<T> {
-    const c = this.connection;
+    const c = this.file.connection;
     await c.run('BEGIN TRANSACTION');
     let result: T;
     try {
@@ -76,8 +128,9 @@ export class DuckDbWarehouse extends SqlWarehouse {
   }
 
   async close(): Promise<void> {
-    await queues.get(this.path);
-    this.connection.closeSync();
+    if (this.closed) return;
+    this.closed = true;
+    await release(this.path, this.file);
   }
 }
 

@@ -1,11 +1,11 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import type { ChangeEvent, Op, Row } from '../../../src/core/change-event';
 import type { ColumnType } from '../../../src/core/column-type';
 import type { TableSchema } from '../../../src/core/table-schema';
 import type { CommitRound } from '../../../src/sink/sink-target';
+import { withDuckDbConnection } from '../../../src/sink/warehouse/duckdb-warehouse';
 import { openWarehouse } from '../../../src/sink/warehouse/open';
 import type { TableMode, Warehouse, WarehouseOptions } from '../../../src/sink/warehouse/warehouse';
 import { createTestDatabase, psql } from '../../support/services';
@@ -34,12 +34,10 @@ export async function makeFixture(kind: 'duckdb' | 'postgres'): Promise<Warehous
         return w;
       },
       async read(sql) {
-        const c = await (await DuckDBInstance.fromCache(path)).connect();
-        try {
-          return (await c.runAndReadAll(sql)).getRowObjectsJS() as Record<string, unknown>[];
-        } finally {
-          c.closeSync();
-        }
+        return withDuckDbConnection(
+          path,
+          async (c) => (await c.runAndReadAll(sql)).getRowObjectsJS() as Record<string, unknown>[],
+        );
       },
       async dispose() {
         for (const w of opened) await w.close().catch(() => {});
