@@ -1,5 +1,3 @@
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { IcebergConfig, TableOptions } from '../config/schema';
 import { isTidemarkError, TidemarkError } from '../core/errors';
 import { formatLsn, type Lsn, parseLsn } from '../core/lsn';
@@ -7,10 +5,10 @@ import { compareTokens, parseToken } from '../core/offset-token';
 import type { TableRef, TableSchema } from '../core/table-schema';
 import { tableKey } from '../core/table-schema';
 import { collapseByKey } from './collapse';
-import type { TableIdent } from './iceberg/catalog';
-import { LocalFileIO } from './iceberg/file-io';
+import type { Catalog, TableIdent } from './iceberg/catalog';
 import { identOf, Lakehouse } from './iceberg/lakehouse';
-import { SqlCatalog } from './iceberg/sql-catalog';
+import { openCatalog } from './iceberg/open-catalog';
+import { openFileIO } from './iceberg/open-file-io';
 import type { StagedChange } from './iceberg/staged-change';
 import { parsePartitionBy } from './partition-spec';
 import type { CommitRound, SinkTarget } from './sink-target';
@@ -36,35 +34,13 @@ export class IcebergTarget implements SinkTarget {
 
   private constructor(
     private readonly lake: Lakehouse,
-    private readonly catalog: SqlCatalog,
+    private readonly catalog: Catalog,
   ) {}
 
   static async open(cfg: IcebergConfig): Promise<IcebergTarget> {
-    if (cfg.catalog.kind !== 'sql') {
-      throw new TidemarkError(
-        'config',
-        'config key "sinks.iceberg.catalog.kind": only "sql" catalogs are available in this build',
-        {
-          fix: 'use a SQL catalog (sqlite:///path or a postgres:// URL)',
-        },
-      );
-    }
-    const url = cfg.catalog.url;
-    const catalog =
-      url.startsWith('postgres://') || url.startsWith('postgresql://')
-        ? await SqlCatalog.postgres(url, cfg.catalog.name)
-        : await SqlCatalog.sqlite(url.replace(/^sqlite:\/\//, ''), cfg.catalog.name);
-    if (cfg.location.startsWith('s3://')) {
-      throw new TidemarkError(
-        'config',
-        'config key "sinks.iceberg.location": s3:// locations are not available in this build',
-        { fix: 'use a local path' },
-      );
-    }
-    const warehouse = cfg.location.startsWith('file://')
-      ? cfg.location
-      : pathToFileURL(resolve(cfg.location)).toString();
-    return new IcebergTarget(new Lakehouse({ catalog, io: new LocalFileIO(), warehouse }), catalog);
+    const catalog = await openCatalog(cfg.catalog);
+    const { io, warehouse } = openFileIO(cfg);
+    return new IcebergTarget(new Lakehouse({ catalog, io, warehouse }), catalog);
   }
 
   async prepareTables(tables: readonly { schema: TableSchema; options: TableOptions }[]): Promise<void> {
