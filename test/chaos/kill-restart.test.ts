@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
+import { cutDifferences, digestsOf, icebergCutDigests, type TableDigests } from '../e2e/support/cut-history';
 import {
   ACCOUNTS_TOTAL,
   ITEMS_DDL,
@@ -29,8 +30,9 @@ import {
  * Chaos on the Kafka path: while the workload runs, SIGKILL the source or the sink (the committer)
  * at random moments, CHAOS_KILLS times (20 in the test command; scripts/chaos runs more), restart
  * the Kafka broker once and wipe the pipeline's Redis keys once. After catch-up, the source, the
- * Iceberg tables (PyIceberg) and the PostgreSQL warehouse are equal, and no committed state ever
- * showed a transfer half done.
+ * Iceberg tables (PyIceberg) and the PostgreSQL warehouse are equal, no committed state ever
+ * showed a transfer half done, and every committed cut seen in either sink equals the source as
+ * of that cut (per-cut digests against the workload's history, see cut-history.ts).
  */
 const KILLS = Number(process.env.CHAOS_KILLS ?? 20);
 const ROOT = join(__dirname, '..', '..');
@@ -80,82 +82,101 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     await wh.drop();
   });
 
-  it(`converges to the source after ${KILLS} kills, a broker restart and a Redis wipe`, async () => {
-    const procs: Record<'source' | 'sink', TidemarkProcess> = {
-      source: await start('source'),
-      sink: await start('sink'),
-    };
-    await procs.source.ready(90_000);
-    await procs.sink.ready(90_000);
-    const load = itemsWorkload(src.url);
-    const unbalanced: string[] = [];
-    let watching = true;
-    const watcher = (async () => {
-      while (watching) {
-        const r = await psql<{ n: string; total: string | null }>(
-          wh.url,
-          'SELECT count(*)::text AS n, sum(balance)::text AS total FROM accounts',
-        ).catch(() => []);
-        if (r[0] && r[0].n !== '0' && (r[0].total !== ACCOUNTS_TOTAL || r[0].n !== '20'))
-          unbalanced.push(`${r[0].n} rows, ${r[0].total}`);
-        await new Promise((res) => setTimeout(res, 150));
-      }
-    })();
-    // the watcher must end even when an expectation below fails, or jest never exits
-    afterWatch = async () => {
-      watching = false;
-      await watcher;
-    };
-    // a process that exited by itself (e.g. it lost its lease when Redis was wiped) is restarted like Kubernetes would
-    const ensure = async (role: 'source' | 'sink') => {
-      if (procs[role].child.exitCode !== null || procs[role].child.signalCode !== null) {
+  it(
+    `converges to the source after ${KILLS} kills, a broker restart and a Redis wipe`,
+    async () => {
+      const procs: Record<'source' | 'sink', TidemarkProcess> = {
+        source: await start('source'),
+        sink: await start('sink'),
+      };
+      await procs.source.ready(90_000);
+      await procs.sink.ready(90_000);
+      const history = new Map<number, TableDigests>();
+      const load = itemsWorkload(src.url, history);
+      const unbalanced: string[] = [];
+      const cutErrors: string[] = [];
+      const warehouseTicks = new Set<number>();
+      let watching = true;
+      const watcher = (async () => {
+        while (watching) {
+          const d = await digestsOf(wh.url).catch(() => null);
+          if (d?.tick) {
+            warehouseTicks.add(d.tick);
+            cutErrors.push(...cutDifferences(history, d).map((e) => `warehouse ${e}`));
+          }
+          const r = await psql<{ n: string; total: string | null }>(
+            wh.url,
+            'SELECT count(*)::text AS n, sum(balance)::text AS total FROM accounts',
+          ).catch(() => []);
+          if (r[0] && r[0].n !== '0' && (r[0].total !== ACCOUNTS_TOTAL || r[0].n !== '20'))
+            unbalanced.push(`${r[0].n} rows, ${r[0].total}`);
+          await new Promise((res) => setTimeout(res, 150));
+        }
+      })();
+      // the watcher must end even when an expectation below fails, or jest never exits
+      afterWatch = async () => {
+        watching = false;
+        await watcher;
+      };
+      // a process that exited by itself (e.g. it lost its lease when Redis was wiped) is restarted like Kubernetes would
+      const ensure = async (role: 'source' | 'sink') => {
+        if (procs[role].child.exitCode !== null || procs[role].child.signalCode !== null) {
+          procs[role] = await start(role);
+          await procs[role].ready(120_000);
+        }
+      };
+      for (let k = 0; k < KILLS; k++) {
+        await new Promise((r) => setTimeout(r, 300 + Math.random() * 1500));
+        if (k === Math.floor(KILLS / 3)) {
+          await promisify(execFile)('bash', [join(ROOT, 'scripts', 'services'), 'restart', 'kafka']);
+        }
+        if (k === Math.floor((2 * KILLS) / 3)) {
+          const redis = new Redis(redisUrl());
+          const keys = await redis.keys(`tidemark:{${src.name}}:*`);
+          if (keys.length > 0) await redis.del(...keys);
+          await redis.quit();
+        }
+        const role = Math.random() < 0.5 ? 'source' : 'sink';
+        await procs[role].kill9();
         procs[role] = await start(role);
         await procs[role].ready(120_000);
+        await ensure(role === 'source' ? 'sink' : 'source');
       }
-    };
-    for (let k = 0; k < KILLS; k++) {
-      await new Promise((r) => setTimeout(r, 300 + Math.random() * 1500));
-      if (k === Math.floor(KILLS / 3)) {
-        await promisify(execFile)('bash', [join(ROOT, 'scripts', 'services'), 'restart', 'kafka']);
-      }
-      if (k === Math.floor((2 * KILLS) / 3)) {
-        const redis = new Redis(redisUrl());
-        const keys = await redis.keys(`tidemark:{${src.name}}:*`);
-        if (keys.length > 0) await redis.del(...keys);
-        await redis.quit();
-      }
-      const role = Math.random() < 0.5 ? 'source' : 'sink';
-      await procs[role].kill9();
-      procs[role] = await start(role);
-      await procs[role].ready(120_000);
-      await ensure(role === 'source' ? 'sink' : 'source');
-    }
-    await load.stop();
-    await ensure('source');
-    await ensure('sink');
-    await waitForSlot(src.url, `tidemark_${src.name}`, 180_000);
-
-    const expected = await sourceLines(src.url);
-    const small = await pgSmallTables(src.url);
-    const until = Date.now() + 180_000;
-    for (;;) {
+      await load.stop();
+      await ensure('source');
       await ensure('sink');
-      const same =
-        JSON.stringify(await pgWarehouseLines(wh.url)) === JSON.stringify(expected) &&
-        JSON.stringify(await pgSmallTables(wh.url)) === JSON.stringify(small);
-      if (same || Date.now() > until) break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    watching = false;
-    await watcher;
-    expect(await pgWarehouseLines(wh.url)).toEqual(expected);
-    expect(await pgSmallTables(wh.url)).toEqual(small);
-    expect(unbalanced).toEqual([]);
-    expect(await procs.sink.terminate()).toBe(0);
-    expect(await procs.source.terminate()).toBe(0);
-    expect(await icebergLines(pyCatalog)).toEqual(expected);
-    expect(await icebergSmallTables(pyCatalog)).toEqual(small);
-    const totals = await icebergAccountTotals(pyCatalog);
-    expect(totals.filter((t) => t.sum !== ACCOUNTS_TOTAL || t.rows !== 20)).toEqual([]);
-  }, KILLS * 20_000 + 300_000);
+      await waitForSlot(src.url, `tidemark_${src.name}`, 180_000);
+
+      const expected = await sourceLines(src.url);
+      const small = await pgSmallTables(src.url);
+      const until = Date.now() + 180_000;
+      for (;;) {
+        await ensure('sink');
+        const same =
+          JSON.stringify(await pgWarehouseLines(wh.url)) === JSON.stringify(expected) &&
+          JSON.stringify(await pgSmallTables(wh.url)) === JSON.stringify(small);
+        if (same || Date.now() > until) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      watching = false;
+      await watcher;
+      expect(await pgWarehouseLines(wh.url)).toEqual(expected);
+      expect(await pgSmallTables(wh.url)).toEqual(small);
+      expect(unbalanced).toEqual([]);
+      expect(await procs.sink.terminate()).toBe(0);
+      expect(await procs.source.terminate()).toBe(0);
+      expect(await icebergLines(pyCatalog)).toEqual(expected);
+      expect(await icebergSmallTables(pyCatalog)).toEqual(small);
+      const totals = await icebergAccountTotals(pyCatalog);
+      expect(totals.filter((t) => t.sum !== ACCOUNTS_TOTAL || t.rows !== 20)).toEqual([]);
+      const cuts = await icebergCutDigests(pyCatalog);
+      for (const c of cuts)
+        cutErrors.push(...cutDifferences(history, c).map((e) => `iceberg cut ${c.cut} ${e}`));
+      expect(cutErrors).toEqual([]);
+      // the checks above saw real workload states, not only the pre-workload one
+      expect(cuts.filter((c) => (c.tick ?? 0) >= 1).length).toBeGreaterThan(5);
+      expect(warehouseTicks.size).toBeGreaterThan(5);
+    },
+    KILLS * 20_000 + 300_000,
+  );
 });

@@ -13,6 +13,7 @@ import {
   type TidemarkProcess,
   writeConfig,
 } from '../support/tidemark-process';
+import { cutDifferences, digestsOf, icebergCutDigests, type TableDigests } from './support/cut-history';
 import {
   ACCOUNTS_TOTAL,
   ITEMS_DDL,
@@ -89,12 +90,21 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     await source.ready(90_000);
     let sink: TidemarkProcess = start('sink');
     await sink.ready(90_000);
-    const load = itemsWorkload(src.url);
-    // every warehouse state a reader can see is a committed cut: the transfers always balance
+    const history = new Map<number, TableDigests>();
+    const load = itemsWorkload(src.url, history);
+    // every warehouse state a reader can see is a committed cut: the transfers always balance,
+    // and the whole state equals the source as of the cut's last transaction
     const unbalanced: string[] = [];
+    const cutErrors: string[] = [];
+    const warehouseTicks = new Set<number>();
     let watching = true;
     const watcher = (async () => {
       while (watching) {
+        const d = await digestsOf(wh.url).catch(() => null);
+        if (d?.tick) {
+          warehouseTicks.add(d.tick);
+          cutErrors.push(...cutDifferences(history, d).map((e) => `warehouse ${e}`));
+        }
         const r = await psql<{ n: string; total: string | null }>(
           wh.url,
           `SELECT count(*)::text AS n, sum(balance)::text AS total FROM accounts`,
@@ -151,6 +161,13 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     const totals = await icebergAccountTotals(pyCatalog);
     expect(totals.length).toBeGreaterThan(3);
     expect(totals.filter((t) => t.sum !== ACCOUNTS_TOTAL || t.rows !== 20)).toEqual([]);
+    // AND every committed cut, in either sink, equals the source as of that cut
+    const cuts = await icebergCutDigests(pyCatalog);
+    for (const c of cuts)
+      cutErrors.push(...cutDifferences(history, c).map((e) => `iceberg cut ${c.cut} ${e}`));
+    expect(cutErrors).toEqual([]);
+    expect(cuts.filter((c) => (c.tick ?? 0) >= 1).length).toBeGreaterThan(3);
+    expect(warehouseTicks.size).toBeGreaterThan(3);
     // AND Redis holds a token for each of the 3 channels, equal to the warehouse's own
     const store = new RedisOffsetStore(redisUrl(), src.name);
     const tokens = await store.readTokens();
@@ -159,7 +176,7 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
       wh.url,
       'SELECT channel, token FROM _tidemark_offsets',
     );
-    expect(tokens.size).toBe(9); // 3 tables × 3 partitions
+    expect(tokens.size).toBe(10); // 3 tables × 3 partitions, and ticks (one key) on one partition
     expect(new Map(inWarehouse.map((r) => [r.channel, r.token]))).toEqual(tokens);
 
     // AND `tidemark status` shows the same token in Redis and in both sinks, and no consumer lag
@@ -175,9 +192,9 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
       ['iceberg', null, true],
       ['warehouse', null, true],
     ]);
-    expect(status.channels).toHaveLength(9);
+    expect(status.channels).toHaveLength(12); // every partition, with or without a token
     for (const ch of status.channels) {
-      expect(ch.tokens.store).toBe(tokens.get(ch.channel));
+      expect(ch.tokens.store).toBe(tokens.get(ch.channel) ?? null);
       expect(ch.tokens.iceberg).toBe(ch.tokens.store);
       expect(ch.tokens.warehouse).toBe(ch.tokens.store);
       expect(ch.consumerLag).toBe(0);

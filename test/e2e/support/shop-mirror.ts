@@ -7,6 +7,7 @@ import { Client } from 'pg';
 import { parseLsn } from '../../../src/core/lsn';
 import { PYTHON, readWithPyIceberg } from '../../integration/iceberg/iceberg-fixtures';
 import { psql } from '../../support/services';
+import { digestsOn, type TableDigests, TICKS_DDL } from './cut-history';
 
 /**
  * The e2e workload table and its readers. Every reader turns one row into the same line
@@ -26,7 +27,8 @@ export const ITEMS_DDL = `
   FROM generate_series(1, 3000) g;
   CREATE TABLE accounts (id int PRIMARY KEY, balance numeric(14,2) NOT NULL);
   INSERT INTO accounts SELECT g, 1000 FROM generate_series(1, 20) g;
-  CREATE TABLE carts (id int PRIMARY KEY, item_id bigint, note text);`;
+  CREATE TABLE carts (id int PRIMARY KEY, item_id bigint, note text);
+  ${TICKS_DDL}`;
 
 /** The accounts start with 20 × 1000 and transfers only move money: every committed state sums to this. */
 export const ACCOUNTS_TOTAL = '20000.00';
@@ -136,16 +138,23 @@ function byId(a: string, b: string): number {
 /**
  * A live mixed workload on `items` until `stop()`: multi-row transactions of inserts, updates
  * that leave the large note untouched (TOAST-unchanged in the WAL), updates of the note,
- * deletes, and a rollback now and then (it must leave no trace).
+ * deletes, and a rollback now and then (it must leave no trace). Every committed transaction
+ * bumps `ticks.tx`; given `history`, it also records there the digests of the state it leaves
+ * (see cut-history.ts), for per-cut equality checks.
  */
-export function itemsWorkload(url: string): { stop: () => Promise<number> } {
+export function itemsWorkload(
+  url: string,
+  history?: Map<number, TableDigests>,
+): { stop: () => Promise<number> } {
   let stopping = false;
   const run = (async () => {
     const c = new Client({ connectionString: url });
     await c.connect();
     let next = 100_000;
     let txns = 0;
+    let committed = 0;
     try {
+      if (history) history.set(0, await digestsOn(c));
       while (!stopping) {
         const base = 1 + ((txns * 37) % 3000);
         await c.query('BEGIN');
@@ -176,7 +185,14 @@ export function itemsWorkload(url: string): { stop: () => Promise<number> } {
           [txns % 30, base, `cart ${txns}`],
         );
         if (txns % 25 === 24) await c.query('TRUNCATE carts');
-        await c.query(txns % 17 === 16 ? 'ROLLBACK' : 'COMMIT');
+        if (txns % 17 === 16) await c.query('ROLLBACK');
+        else {
+          await c.query('UPDATE ticks SET tx = $1 WHERE id = 1', [committed + 1]);
+          const digests = history ? await digestsOn(c) : null;
+          await c.query('COMMIT');
+          committed++;
+          if (digests) history!.set(committed, digests);
+        }
         next += 2;
         txns++;
       }
