@@ -7,7 +7,7 @@ import { Client } from 'pg';
 import { parseLsn } from '../../../src/core/lsn';
 import { PYTHON, readWithPyIceberg } from '../../integration/iceberg/iceberg-fixtures';
 import { psql } from '../../support/services';
-import { digestsOn, type TableDigests, TICKS_DDL } from './cut-history';
+import { cutDifferences, digestsOf, digestsOn, type TableDigests, TICKS_DDL } from './cut-history';
 
 /**
  * The e2e workload table and its readers. Every reader turns one row into the same line
@@ -242,4 +242,43 @@ export async function icebergAccountTotals(
     { maxBuffer: 1 << 26 },
   );
   return JSON.parse(stdout) as Array<{ snapshot: number; rows: number; sum: string }>;
+}
+
+/**
+ * Polls a PostgreSQL warehouse while a test runs: every state a reader can see must be a committed
+ * cut, so the transfers always balance and the whole state equals the source as of the cut's last
+ * transaction (`history` from itemsWorkload). `stop` ends the polling and returns what it saw.
+ */
+export function watchWarehouseCuts(
+  url: string,
+  history: ReadonlyMap<number, TableDigests>,
+  intervalMs = 150,
+): { stop: () => Promise<{ unbalanced: string[]; cutErrors: string[]; ticksSeen: number }> } {
+  const unbalanced: string[] = [];
+  const cutErrors: string[] = [];
+  const ticks = new Set<number>();
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      const d = await digestsOf(url).catch(() => null);
+      if (d?.tick) {
+        ticks.add(d.tick);
+        cutErrors.push(...cutDifferences(history, d).map((e) => `warehouse ${e}`));
+      }
+      const r = await psql<{ n: string; total: string | null }>(
+        url,
+        'SELECT count(*)::text AS n, sum(balance)::text AS total FROM accounts',
+      ).catch(() => []);
+      if (r[0] && r[0].n !== '0' && (r[0].total !== ACCOUNTS_TOTAL || r[0].n !== '20'))
+        unbalanced.push(`${r[0].n} rows, ${r[0].total}`);
+      await new Promise((res) => setTimeout(res, intervalMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      watching = false;
+      await watcher;
+      return { unbalanced, cutErrors, ticksSeen: ticks.size };
+    },
+  };
 }
