@@ -69,3 +69,28 @@ export async function icebergCutDigests(
   );
   return JSON.parse(stdout) as Array<Digests & { cut: string }>;
 }
+
+/** Row count and digest (the lines of `lineExpr`, in id order) of one table of a PostgreSQL database. */
+export async function tableDigestOf(
+  url: string,
+  table: string,
+  lineExpr: string,
+): Promise<{ rows: number; digest: string }> {
+  const r = await psql<{ rows: string; digest: string }>(
+    url,
+    `SELECT count(*)::text AS rows, md5(coalesce(string_agg(${lineExpr}, E'\\n' ORDER BY id), '')) AS digest FROM ${table}`,
+  );
+  return { rows: Number(r[0]!.rows), digest: r[0]!.digest };
+}
+
+/** The same for an Iceberg table, read by PyIceberg (test/python/table_digest.py). */
+export async function icebergTableDigest(
+  catalogUri: string,
+  ident: string,
+): Promise<{ rows: number; digest: string }> {
+  const script = join(__dirname, '..', '..', 'python', 'table_digest.py');
+  const { stdout } = await promisify(execFile)(PYTHON, [script, catalogUri, 'tidemark', ident], {
+    maxBuffer: 1 << 20,
+  });
+  return JSON.parse(stdout) as { rows: number; digest: string };
+}
