@@ -40,11 +40,18 @@ interface Context {
  * fatal error, then stops them in order (source input first, then the log, then the sinks,
  * then the stores). Rejects with the fatal error, if any, so the CLI can map it to an exit code.
  */
-export async function runPipeline(
-  config: Config,
-  role: Role,
-  onStarted?: (r: Running) => void,
-): Promise<void> {
+export interface PipelineHooks {
+  /** Metrics land here (the demo's progress display reads them). */
+  readonly registry?: Registry;
+  /** Called at once with the live `Running` record, which fills in as stages start. */
+  readonly onRunning?: (r: Running) => void;
+  /** A graceful stop, as on SIGTERM, when this resolves. */
+  readonly stopWhen?: Promise<string>;
+  /** False when the caller handles SIGINT/SIGTERM itself (and stops through `stopWhen`). */
+  readonly handleSignals?: boolean;
+}
+
+export async function runPipeline(config: Config, role: Role, hooks: PipelineHooks = {}): Promise<void> {
   if (config.log.kind === 'embedded' && role !== 'all') {
     throw new TidemarkError(
       'config',
@@ -55,10 +62,12 @@ export async function runPipeline(
     );
   }
   const logger = createLogger(config.observe.logLevel, { pipeline: config.pipeline, role });
-  const registry = createRegistry(config.pipeline);
-  const shutdown = new Shutdown(logger, config.observe.shutdownDeadlineMs);
+  const registry = hooks.registry ?? createRegistry(config.pipeline);
+  const shutdown = new Shutdown(logger, config.observe.shutdownDeadlineMs, hooks.handleSignals ?? true);
+  void hooks.stopWhen?.then((why) => shutdown.stop(why));
   let firstFatal: unknown = null;
   const running: Running = { source: null, sink: null, phase: 'starting' };
+  hooks.onRunning?.(running);
   const ctx: Context = {
     config,
     logger,
@@ -68,7 +77,7 @@ export async function runPipeline(
     running,
     fatal: (e, stage) => {
       firstFatal ??= e;
-      shutdown.fail(`${stage} failed`);
+      shutdown.stop(`${stage} failed`);
     },
   };
   let server: Server | null = null;
@@ -84,7 +93,6 @@ export async function runPipeline(
       started.catch(() => {});
     } else {
       logger.info({ port: config.observe.port, ...running.source?.status() }, 'tidemark running');
-      onStarted?.(running);
       logger.info({ why: await shutdown.requested }, 'stopping');
     }
   } catch (e) {

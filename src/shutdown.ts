@@ -14,8 +14,13 @@ export class Shutdown {
   readonly requested: Promise<string>;
   private request!: (why: string) => void;
 
-  constructor(private readonly logger: Logger, private readonly deadlineMs: number) {
+  constructor(
+    private readonly logger: Logger,
+    private readonly deadlineMs: number,
+    handleSignals = true,
+  ) {
     this.requested = new Promise((r) => (this.request = r));
+    if (!handleSignals) return;
     const onSignal = (sig: string) => {
       if (this.started) {
         logger.warn({ signal: sig }, 'second signal: exiting now');
@@ -32,7 +37,7 @@ export class Shutdown {
     this.steps.push({ name, run });
   }
 
-  fail(reason: string): void {
+  stop(reason: string): void {
     this.request(reason);
   }
 

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerDemoCommand } from './demo-command';
 import { describeError } from './describe-error';
 import { EXIT, exitCodeFor } from './exit-codes';
 import { registerOffsetsCommand } from './offsets-command';
@@ -23,6 +24,7 @@ program.configureOutput({ outputError: (text, write) => write(text) });
 registerRunCommand(program);
 registerOffsetsCommand(program);
 registerStatusCommand(program);
+registerDemoCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const code = (e as { code?: string }).code;

@@ -51,6 +51,7 @@ describe('source outages and start-up errors through the CLI', () => {
   it('does not confirm the slot past what Kafka acknowledged while the broker is down', async () => {
     // GIVEN a running source that has shipped a first transaction
     const c = new Client({ connectionString: db.url });
+    c.on('error', () => {}); // the database is dropped under it if the test fails
     await c.connect();
     await c.query('CREATE TABLE t (id int PRIMARY KEY, v text)');
     const pipeline = uniqueName('out');
@@ -68,12 +69,16 @@ describe('source outages and start-up errors through the CLI', () => {
     try {
       // WHEN the broker stops and writes go on
       execFileSync('bash', [join(ROOT, 'scripts', 'services'), 'down', 'kafka'], { stdio: 'ignore' });
-      const heldFrom = await confirmed(c, slot);
+      // Nothing written from here on can have been acknowledged by Kafka. (A heartbeat that Kafka
+      // acknowledged just before it stopped may still be confirmed a moment later: that is right.)
+      const brokerGoneAt = parseLsn(
+        (await c.query('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0].l,
+      );
       for (let i = 1; i <= 50; i++) await c.query(`INSERT INTO t VALUES ($1, 'during')`, [i]);
-      // keepalives and heartbeats keep arriving for a while; the slot must not move
+      // keepalives and heartbeats keep arriving for a while; the slot must not pass that point
       for (let i = 0; i < 20; i++) {
         await new Promise((r) => setTimeout(r, 150));
-        expect(await confirmed(c, slot)).toBe(heldFrom);
+        expect(await confirmed(c, slot)).toBeLessThanOrEqual(brokerGoneAt);
       }
     } finally {
       execFileSync('bash', [join(ROOT, 'scripts', 'services'), 'up', 'kafka'], { stdio: 'ignore' });
