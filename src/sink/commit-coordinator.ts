@@ -47,9 +47,20 @@ export class CommitCoordinator {
 
   private readonly prepared = new Map<string, number>();
 
-  /** Creates or evolves the target tables in every sink; call before loadTokens and on new schema versions. */
+  /**
+   * Creates or evolves the target tables in every sink; call before loadTokens and on new schema
+   * versions. Only the newest version of each table counts, and a table never goes back to an
+   * older one: a round may hold rows from before a change (they are projected onto the newest).
+   */
   async prepare(schemas: readonly TableSchema[]): Promise<void> {
-    const todo = schemas.filter((s) => this.prepared.get(`${s.schema}.${s.table}`) !== s.version);
+    const newest = new Map<string, TableSchema>();
+    for (const s of schemas) {
+      const key = `${s.schema}.${s.table}`;
+      if ((newest.get(key)?.version ?? -1) < s.version) newest.set(key, s);
+    }
+    const todo = [...newest.entries()]
+      .filter(([key, s]) => (this.prepared.get(key) ?? -1) < s.version)
+      .map(([, s]) => s);
     if (todo.length === 0) return;
     const tables = todo.map((schema) => ({
       schema,

@@ -4,6 +4,7 @@ import { formatToken, type OffsetToken, parseToken } from '../core/offset-token'
 import { comparePositions } from '../core/position';
 import { type TableSchema, tableKey } from '../core/table-schema';
 import type { BufferedChange } from './channel-buffer';
+import { projectEvent } from './schema-projection';
 import type { TableChanges } from './sink-target';
 
 export interface ChannelTake {
@@ -52,8 +53,12 @@ export function tablesForSink(
     const unique = events.filter(
       (e, i) => i === 0 || comparePositions(e.position, events[i - 1]!.position) !== 0,
     );
-    const latest = unique.reduce((a, b) => (b.schemaVersion > a.schemaVersion ? b : a));
-    out.push({ schema: schemaOf(latest), options: optionsOf(key), events: unique });
+    // Rows from before a schema change in the same round are written with the newest schema.
+    const schema = schemaOf(unique.reduce((a, b) => (b.schemaVersion > a.schemaVersion ? b : a)));
+    const projected = unique.map((e) =>
+      e.schemaVersion === schema.version ? e : projectEvent(e, schemaOf(e), schema),
+    );
+    out.push({ schema, options: optionsOf(key), events: projected });
   }
   return out;
 }
