@@ -1,3 +1,4 @@
+import './kafkajs-linear-grouping';
 import { Kafka, type LogEntry, logLevel } from 'kafkajs';
 import type { KafkaLogConfig } from '../config/schema';
 import type { Logger } from '../observe/logger';

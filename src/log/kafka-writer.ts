@@ -1,3 +1,4 @@
+import './kafkajs-linear-grouping';
 import { type Admin, CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { ChangeEvent } from '../core/change-event';
 import { TidemarkError } from '../core/errors';
@@ -34,6 +35,8 @@ export interface KafkaWriterOptions {
   readonly onWatermark?: (w: Watermark) => Promise<void>;
   /** Upper bound of messages in one produce round trip. */
   readonly maxBatchMessages?: number;
+  /** Upper bound of one partition's uncompressed bytes in one produce round trip. */
+  readonly maxPartitionBytes?: number;
   readonly registry?: Registry;
 }
 
@@ -41,6 +44,25 @@ interface Pending {
   readonly messages: Array<{ topic: string; partition: number; lsn: Lsn; message: Message }>;
   readonly resolve: () => void;
   readonly reject: (e: Error) => void;
+  /** Messages already handed to a produce request (a large append goes out in several). */
+  next: number;
+}
+
+/**
+ * Uncompressed bytes of one partition's record batch in one request. The broker refuses a
+ * batch above its message.max.bytes (1 MiB by default) whatever the compression, so a large
+ * transaction must not become one huge batch: this keeps each below it, with room for headers.
+ */
+const DEFAULT_MAX_PARTITION_BYTES = 900_000;
+const RECORD_OVERHEAD_BYTES = 24;
+
+function messageBytes(m: Message): number {
+  let n =
+    RECORD_OVERHEAD_BYTES +
+    (m.value ? (m.value as Buffer).length : 0) +
+    (m.key ? (m.key as Buffer).length : 0);
+  for (const [k, v] of Object.entries(m.headers ?? {})) n += k.length + (v ? String(v).length : 0);
+  return n;
 }
 
 /**
@@ -133,7 +155,7 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
     const snapshotLsn = events[0]!.snapshot ? events[0]!.position.lsn : null;
     return new Promise<void>((resolve, reject) => {
       const done = snapshotLsn === null ? resolve : () => (resolve(), this.snapshotProgress(snapshotLsn));
-      this.queue.push({ messages, resolve: done, reject });
+      this.queue.push({ messages, resolve: done, reject, next: 0 });
       void this.pump();
     });
   }
@@ -214,27 +236,43 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
   private async pump(): Promise<void> {
     if (this.sending) return;
     this.sending = true;
+    const maxBytes = this.o.maxPartitionBytes ?? DEFAULT_MAX_PARTITION_BYTES;
     try {
       while (this.queue.length > 0 && !this.broken) {
-        const batch: Pending[] = [];
-        let count = 0;
-        while (
-          this.queue.length > 0 &&
-          (batch.length === 0 || count + this.queue[0]!.messages.length <= this.maxBatch)
-        ) {
-          const p = this.queue.shift()!;
-          batch.push(p);
-          count += p.messages.length;
+        // The next request: messages in append order until the message bound, or until one
+        // partition's batch would pass the byte bound (a lone oversized message still goes).
+        const batch: Pending['messages'] = [];
+        const bytes = new Map<string, number>();
+        let full = false;
+        for (const p of this.queue) {
+          for (; p.next < p.messages.length; p.next++) {
+            const m = p.messages[p.next]!;
+            const k = `${m.topic}/${m.partition}`;
+            const size = messageBytes(m.message);
+            const b = bytes.get(k) ?? 0;
+            if (batch.length > 0 && (batch.length >= this.maxBatch || b + size > maxBytes)) {
+              full = true;
+              break;
+            }
+            bytes.set(k, b + size);
+            batch.push(m);
+          }
+          if (full) break;
         }
         try {
           await this.sendOnce(batch);
-          for (const p of batch) p.resolve();
+          while (this.queue.length > 0 && this.queue[0]!.next === this.queue[0]!.messages.length)
+            this.queue.shift()!.resolve();
         } catch (e) {
           this.metrics?.produceErrors.inc();
-          this.broken = new TidemarkError('transient', `producing to Kafka failed: ${(e as Error).message}`, {
-            cause: e,
-          });
-          for (const p of [...batch, ...this.queue]) p.reject(this.broken);
+          this.broken = new TidemarkError(
+            'transient',
+            `producing to Kafka failed: ${describeProduceError(e, batch, maxBytes)}`,
+            {
+              cause: e,
+            },
+          );
+          for (const p of this.queue) p.reject(this.broken);
           this.queue = [];
         }
       }
@@ -243,19 +281,17 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
     }
   }
 
-  private async sendOnce(batch: Pending[]): Promise<void> {
+  private async sendOnce(batch: Pending['messages']): Promise<void> {
     const byTopic = new Map<string, Message[]>();
     const order = new Map<string, Lsn[]>(); // "topic/partition" -> lsn of each message in send order
-    for (const p of batch) {
-      for (const m of p.messages) {
-        let list = byTopic.get(m.topic);
-        if (!list) byTopic.set(m.topic, (list = []));
-        list.push(m.message);
-        const k = `${m.topic}/${m.partition}`;
-        let lsns = order.get(k);
-        if (!lsns) order.set(k, (lsns = []));
-        lsns.push(m.lsn);
-      }
+    for (const m of batch) {
+      let list = byTopic.get(m.topic);
+      if (!list) byTopic.set(m.topic, (list = []));
+      list.push(m.message);
+      const k = `${m.topic}/${m.partition}`;
+      let lsns = order.get(k);
+      if (!lsns) order.set(k, (lsns = []));
+      lsns.push(m.lsn);
     }
     const stopTimer = this.metrics?.produceSeconds.startTimer();
     const results = await this.producer.sendBatch({
@@ -288,4 +324,12 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
     });
     this.o.logger.info({ topics: missing.map((t) => t.topic) }, 'created Kafka topics');
   }
+}
+
+/** The broker's refusal of an oversized batch names no table: say which topic, the sizes and the fix. */
+function describeProduceError(e: unknown, batch: Pending['messages'], maxPartitionBytes: number): string {
+  const message = (e as Error).message;
+  if (!/larger than the max message size/.test(message) || batch.length === 0) return message;
+  const biggest = batch.reduce((a, b) => (messageBytes(b.message) > messageBytes(a.message) ? b : a));
+  return `${message}: the largest change in the request (${biggest.topic}) is ${messageBytes(biggest.message)} bytes and one partition's batch is up to ${maxPartitionBytes} bytes; the broker's message.max.bytes (or the topic's max.message.bytes) must be above both`;
 }

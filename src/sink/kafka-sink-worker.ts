@@ -54,6 +54,10 @@ export class KafkaSinkWorker {
     this.consumer = o.kafka.consumer({
       groupId: o.groupId,
       maxWaitTimeInMs: 100,
+      // kafkajs fetches 1 MiB per partition by default: a few thousand uncompressed changes per
+      // round trip, which made the sink fetch-bound on large transactions.
+      maxBytesPerPartition: 8 * 1024 * 1024,
+      maxBytes: 32 * 1024 * 1024,
       sessionTimeout: 10_000,
       heartbeatInterval: 1_000,
     });

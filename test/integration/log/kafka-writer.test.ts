@@ -37,7 +37,10 @@ function change(op: Op, lsn: bigint, seq: number, row: Row): ChangeEvent {
 }
 
 describe('KafkaChangeLogWriter against a real broker', () => {
-  const kafka = new Kafka({ brokers: process.env.TIDEMARK_KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({
+    brokers: process.env.TIDEMARK_KAFKA_BROKERS!.split(','),
+    logLevel: logLevel.NOTHING,
+  });
   const prefix = `t${randomUUID().slice(0, 8)}`;
   const watermarks: Watermark[] = [];
   const writer = new KafkaChangeLogWriter({
@@ -78,17 +81,26 @@ describe('KafkaChangeLogWriter against a real broker', () => {
         header: message.headers![POSITION_HEADER]!.toString(),
       });
     });
-    expect(got.filter((g) => g.ev.op === 't').map((g) => g.partition).sort()).toEqual([0, 1, 2]);
+    expect(
+      got
+        .filter((g) => g.ev.op === 't')
+        .map((g) => g.partition)
+        .sort(),
+    ).toEqual([0, 1, 2]);
     const keyed = got.filter((g) => g.ev.op !== 't');
-    expect(keyed.map((g) => g.ev).sort((a, b) => Number(a.position.lsn - b.position.lsn) || a.position.seq - b.position.seq)).toEqual(
-      [...t1, t2[0]!, ...t3],
-    );
+    expect(
+      keyed
+        .map((g) => g.ev)
+        .sort((a, b) => Number(a.position.lsn - b.position.lsn) || a.position.seq - b.position.seq),
+    ).toEqual([...t1, t2[0]!, ...t3]);
     for (const p of [0, 1, 2]) {
       const inPartition = got.filter((g) => g.partition === p).sort((a, b) => a.offset - b.offset);
       const lsns = inPartition.map((g) => g.ev.position.lsn);
       expect(lsns).toEqual([...lsns].sort((a, b) => Number(a - b)));
     }
-    expect(got.every((g) => g.header === `0/${g.ev.position.lsn.toString(16).toUpperCase()}#${g.ev.position.seq}`)).toBe(true);
+    expect(
+      got.every((g) => g.header === `0/${g.ev.position.lsn.toString(16).toUpperCase()}#${g.ev.position.seq}`),
+    ).toBe(true);
 
     // and the watermark names, per partition, the last offset holding a change <= 200
     const w = watermarks[0]!;
@@ -99,12 +111,56 @@ describe('KafkaChangeLogWriter against a real broker', () => {
       expect(w.offsets[topic]?.[p]).toBe(Math.max(...upTo200));
     }
     const onTopic: Watermark[] = [];
-    await readToEnd(kafka, [watermarkTopic(prefix)], ({ message }) => void onTopic.push(decodeWatermark(message.value!.toString())));
+    await readToEnd(
+      kafka,
+      [watermarkTopic(prefix)],
+      ({ message }) => void onTopic.push(decodeWatermark(message.value!.toString())),
+    );
     expect(onTopic).toEqual([w]);
   });
 
   it('refuses an event whose schema version was never published', async () => {
     const ev = { ...change('c', 400n, 0, { id: 9, note: 'x' }), schemaVersion: 7 };
     await expect(writer.append([ev])).rejects.toThrow(/no schema version 7 published for public\.orders/);
+  });
+
+  it('sends a transaction larger than the broker takes in one batch, uncompressed, in order', async () => {
+    // GIVEN an uncompressed writer (the broker refuses any partition batch over 1 MiB)
+    const plain = new KafkaChangeLogWriter({
+      kafka,
+      topicPrefix: `${prefix}plain`,
+      partitions: 2,
+      replicationFactor: 1,
+      compression: 'none',
+      envelope: { name: prefix, db: 'app' },
+      logger: silentLogger,
+    });
+    try {
+      await plain.start();
+      await plain.ensureTables([orders]);
+      await plain.publishSchema(orders);
+      // WHEN one append carries 6,000 changes of about 1 KB (about 3 MB per partition)
+      const note = 'x'.repeat(1000);
+      const big = Array.from({ length: 6000 }, (_, i) => change('c', 500n, i, { id: i, note }));
+      await plain.append(big);
+      // THEN all of them are in Kafka, each partition in position order
+      const seen: Array<{ partition: number; offset: number; seq: number }> = [];
+      const registry = new SchemaRegistry(kafka, `${prefix}plain`);
+      await registry.refresh();
+      await readToEnd(kafka, [tableTopic(`${prefix}plain`, orders)], ({ partition, message }) => {
+        const ev = decodeEnvelope(message.value!, (s, t, v) => registry.get(s, t, v));
+        seen.push({ partition, offset: Number(message.offset), seq: ev.position.seq });
+      });
+      expect(seen).toHaveLength(6000);
+      for (const p of [0, 1]) {
+        const seqs = seen
+          .filter((x) => x.partition === p)
+          .sort((a, b) => a.offset - b.offset)
+          .map((x) => x.seq);
+        expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      }
+    } finally {
+      await plain.close();
+    }
   });
 });
