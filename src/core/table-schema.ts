@@ -12,7 +12,8 @@ export function tableKey(t: TableRef): string {
 
 export function parseTableKey(text: string): TableRef {
   const dot = text.indexOf('.');
-  if (dot <= 0 || dot === text.length - 1) throw new RangeError(`not a schema-qualified table name: "${text}"`);
+  if (dot <= 0 || dot === text.length - 1)
+    throw new RangeError(`not a schema-qualified table name: "${text}"`);
   return { schema: text.slice(0, dot), table: text.slice(dot + 1) };
 }
 
@@ -24,6 +25,12 @@ export interface ColumnSchema {
   /** The Postgres type as the source saw it, for messages and docs ("numeric(12,2)", "mood"). */
   readonly pgType: string;
   readonly nullable: boolean;
+  /**
+   * For a column added with `DEFAULT constant` while rows existed: the value those rows hold in
+   * Postgres (which stores it once and writes no change for them), in Postgres text form. A sink
+   * adding the column gives it to its existing rows, so the mirror still equals the source.
+   */
+  readonly fill?: string;
 }
 
 /**

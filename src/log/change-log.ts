@@ -28,6 +28,12 @@ export interface ChangeLogWriter {
    * committed them, so it cannot learn that a transaction is complete from resolved appends.
    */
   endTransaction?(commitLsn: Lsn): void;
+  /**
+   * True when appends resolve only once the sinks committed the whole transaction (embedded):
+   * the reader's backpressure must then not wait on the open transaction's own appends, which
+   * cannot resolve before its end is read.
+   */
+  readonly resolvesOnCommit?: boolean;
   publishWatermark(lsn: Lsn): Promise<void>;
   close(): Promise<void>;
 }

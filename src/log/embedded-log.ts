@@ -21,6 +21,7 @@ interface Waiter {
  * sinks drop the replays by their tokens.
  */
 export class EmbeddedChangeLog implements ChangeLogWriter {
+  readonly resolvesOnCommit = true;
   readonly buffers = new Map<string, ChannelBuffer>();
   private readonly schemas = new Map<string, Map<number, TableSchema>>();
   private waiters: Waiter[] = [];

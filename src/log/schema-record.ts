@@ -22,6 +22,7 @@ export function encodeSchemaRecord(s: TableSchema): string {
       type: c.type,
       pgType: c.pgType,
       nullable: c.nullable,
+      ...(c.fill !== undefined ? { fill: c.fill } : {}),
     })),
   });
 }
@@ -33,7 +34,14 @@ export function decodeSchemaRecord(text: string): TableSchema {
       table: string;
       version: number;
       primaryKey: string[];
-      columns: Array<{ name: string; attnum: number; type: ColumnType; pgType: string; nullable: boolean }>;
+      columns: Array<{
+        name: string;
+        attnum: number;
+        type: ColumnType;
+        pgType: string;
+        nullable: boolean;
+        fill?: string;
+      }>;
     };
     if (typeof o.schema !== 'string' || !Array.isArray(o.columns) || !Number.isInteger(o.version))
       throw new Error('missing fields');

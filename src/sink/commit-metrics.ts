@@ -10,13 +10,25 @@ export function recordCommits(m: SinkMetrics): NonNullable<CoordinatorDeps['onCo
       m.commitSeconds.observe({ sink }, ms / 1000);
     }
     let newest = 0;
+    let count = 0;
+    let bytes = 0;
+    // One observation per source transaction: its changes may be spread over several channels.
+    const commitTimes = new Map<number, number>();
     for (const t of takes) {
-      for (const { event } of t.changes) {
+      for (const { event, bytes: b } of t.changes) {
         m.changes.inc({ table: tableKey(event.table), op: event.op });
-        if (!event.snapshot && event.commitTimeMs > newest) newest = event.commitTimeMs;
+        count++;
+        bytes += b;
+        if (event.snapshot) continue;
+        if (event.commitTimeMs > newest) newest = event.commitTimeMs;
+        commitTimes.set(event.txId, event.commitTimeMs);
       }
     }
     const now = Date.now();
+    for (const at of commitTimes.values()) m.endToEndSeconds.observe(Math.max(0, (now - at) / 1000));
+    m.cutChanges.observe(count);
+    m.cutBytes.observe(bytes);
+    for (const sink of Object.keys(durationsMs)) m.lastCommittedLsn.set({ sink }, Number(cutLsn));
     m.lastCutLsn.set(Number(cutLsn));
     m.lastCommitTime.set(now / 1000);
     if (newest > 0) m.lagSeconds.set(Math.max(0, (now - newest) / 1000));

@@ -1,4 +1,5 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { ChangeEvent } from '../core/change-event';
 import { TidemarkError } from '../core/errors';
 import { formatLsn, type Lsn } from '../core/lsn';
 import { parseToken } from '../core/offset-token';
@@ -27,6 +28,8 @@ export interface KafkaSinkWorkerOptions {
   readonly maxBufferedRows: number;
   /** Told the number of buffered changes after each fetch and commit (for a gauge). */
   readonly onBuffered?: (changes: number) => void;
+  /** Messages left in a partition after the batch just read (consumer lag). */
+  readonly onLag?: (topic: string, partition: number, messages: number) => void;
 }
 
 export const channelOf = (topic: string, partition: number) => `${topic}/${partition}`;
@@ -152,7 +155,7 @@ export class KafkaSinkWorker {
         continue;
       }
       try {
-        let event;
+        let event: ChangeEvent;
         try {
           event = decodeEnvelope(m.value, (s, t, v) => this.o.registry.get(s, t, v));
         } catch (e) {
@@ -185,6 +188,7 @@ export class KafkaSinkWorker {
     }
     await heartbeat();
     this.o.onBuffered?.(this.bufferedRows());
+    this.o.onLag?.(batch.topic, batch.partition, Number(batch.offsetLag()));
     if (
       !this.paused &&
       (this.bufferedBytes() > this.o.maxBufferedBytes || this.bufferedRows() > this.o.maxBufferedRows)

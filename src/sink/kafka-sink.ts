@@ -124,6 +124,7 @@ export async function startKafkaSink(deps: {
       maxBufferedBytes: config.sinks.batchMaxBytes,
       maxBufferedRows: config.sinks.batchMaxRows,
       onBuffered: (n) => metrics.bufferedChanges.set(n),
+      onLag: (topic, partition, n) => metrics.consumerLag.set({ topic, partition: String(partition) }, n),
     });
     await w.start(tables.map((t) => ({ schema: t.schema, table: t.table })));
     worker = w;

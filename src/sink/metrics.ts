@@ -48,6 +48,36 @@ export const sinkMetrics = (registry: Registry) =>
       help: 'Changes read and not yet committed',
       registers: [r],
     }),
+    endToEndSeconds: new Histogram({
+      name: 'tidemark_sink_end_to_end_seconds',
+      help: 'Source commit to committed in every sink, per source transaction (snapshot rows excluded)',
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800],
+      registers: [r],
+    }),
+    cutChanges: new Histogram({
+      name: 'tidemark_sink_cut_changes',
+      help: 'Changes in one committed cut',
+      buckets: [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000],
+      registers: [r],
+    }),
+    cutBytes: new Histogram({
+      name: 'tidemark_sink_cut_bytes',
+      help: 'Bytes (as read from the log) of the changes in one committed cut',
+      buckets: [1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9],
+      registers: [r],
+    }),
+    lastCommittedLsn: new Gauge({
+      name: 'tidemark_sink_last_committed_lsn',
+      help: 'Commit LSN of the last cut each sink committed (as a number)',
+      labelNames: ['sink'] as const,
+      registers: [r],
+    }),
+    consumerLag: new Gauge({
+      name: 'tidemark_sink_consumer_lag_messages',
+      help: 'Messages in a partition after the last one this sink worker read',
+      labelNames: ['topic', 'partition'] as const,
+      registers: [r],
+    }),
   }));
 
 export type SinkMetrics = ReturnType<typeof sinkMetrics>;

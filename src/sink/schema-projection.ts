@@ -1,6 +1,7 @@
 import type { ChangeEvent, Row } from '../core/change-event';
 import type { ColumnType, Value } from '../core/column-type';
-import type { TableSchema } from '../core/table-schema';
+import { type ColumnSchema, type TableSchema, tableKey } from '../core/table-schema';
+import { decodeText } from '../source/types/text-values';
 
 /**
  * A value of an older column type as the newer (widened) type holds it. Only int→bigint needs
@@ -10,16 +11,19 @@ import type { TableSchema } from '../core/table-schema';
  */
 function widen(v: Value, from: ColumnType, to: ColumnType): Value {
   if (v === null || v === undefined) return v;
-  if (to.kind === 'int64' && (from.kind === 'int16' || from.kind === 'int32') && typeof v === 'number') return BigInt(v);
-  if (to.kind === 'list' && from.kind === 'list' && Array.isArray(v)) return v.map((x) => widen(x, from.element, to.element));
+  if (to.kind === 'int64' && (from.kind === 'int16' || from.kind === 'int32') && typeof v === 'number')
+    return BigInt(v);
+  if (to.kind === 'list' && from.kind === 'list' && Array.isArray(v))
+    return v.map((x) => widen(x, from.element, to.element));
   return v;
 }
 
 /**
  * An event decoded with an older schema version, expressed in a newer one, so that one round
  * can write rows from before and after a schema change with the newest schema: columns are
- * matched by attnum (a rename keeps it), a dropped column goes, a column added later is null in
- * rows from before it existed, and widened types get the new representation.
+ * matched by attnum (a rename keeps it), a dropped column goes, a column added later holds in
+ * rows from before it existed what Postgres gives them (its constant default, else null), and
+ * widened types get the new representation.
  */
 export function projectEvent(ev: ChangeEvent, from: TableSchema, to: TableSchema): ChangeEvent {
   if (from.version === to.version) return ev;
@@ -30,7 +34,7 @@ export function projectEvent(ev: ChangeEvent, from: TableSchema, to: TableSchema
     for (const c of to.columns) {
       const old = oldByAttnum.get(c.attnum);
       if (!old) {
-        if (fillNew) out[c.name] = null;
+        if (fillNew) out[c.name] = fillValue(to, c);
         continue;
       }
       if (old.name in row) out[c.name] = widen(row[old.name] as Value, old.type, c.type);
@@ -50,4 +54,10 @@ export function projectEvent(ev: ChangeEvent, from: TableSchema, to: TableSchema
     after: mapRow(ev.after, true),
     unchanged: ev.unchanged.flatMap((n) => (newName.has(n) ? [newName.get(n)!] : [])),
   };
+}
+
+/** What rows that existed before column `c` was added hold: its constant default, else null. */
+export function fillValue(table: TableSchema, c: ColumnSchema): Value {
+  if (c.fill === undefined) return null;
+  return decodeText(c.type, c.fill, `${tableKey(table)} column "${c.name}" default`);
 }

@@ -107,7 +107,9 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       keys.set(tableKey(t), tableKeyColumns(t, cols, config.source.keys[tableKey(t)], logger));
     }
     await ensurePublication(client, config.source.publication, chosen, logger);
-    const schemas = new TableSchemas(client, state, slot, keys, logger);
+    const schemas = new TableSchemas(client, state, slot, keys, logger, (table) =>
+      metrics.schemaChanges.inc({ table }),
+    );
     const snapshotTables: SnapshotTable[] = [];
     for (const t of chosenTables) {
       const cols = await listColumns(client, t.oid);

@@ -8,6 +8,12 @@ export const sourceMetrics = (registry: Registry) =>
       labelNames: ['table', 'op'] as const,
       registers: [r],
     }),
+    schemaChanges: new Counter({
+      name: 'tidemark_source_schema_changes_total',
+      help: 'Table schema changes seen in the stream (a new schema version), per table',
+      labelNames: ['table'] as const,
+      registers: [r],
+    }),
     snapshotRows: new Counter({
       name: 'tidemark_source_snapshot_rows_total',
       help: 'Rows read by the initial snapshot, per table',

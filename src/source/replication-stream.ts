@@ -48,7 +48,8 @@ export class ReplicationStream {
   private inFlight = 0;
   /** Messages received but not handled yet (the library queues them for flow control). */
   private unhandled = 0;
-  private readonly pending = new Set<Promise<void>>();
+  /** Appends not resolved yet, with the transaction each belongs to. */
+  private readonly pending = new Map<Promise<void>, TxnRecord>();
   private failed: Error | null = null;
   private stopping = false;
   private lastAcked: Lsn;
@@ -111,7 +112,7 @@ export class ReplicationStream {
     if (this.stopping) return this.done.catch(() => {});
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
-    await Promise.allSettled([...this.pending]);
+    await Promise.allSettled([...this.pending.keys()]);
     if (!this.failed) {
       await this.acknowledge(true);
       await this.publishWatermark();
@@ -240,10 +241,15 @@ export class ReplicationStream {
         this.fail(e instanceof Error ? e : new Error(String(e)));
       },
     );
-    this.pending.add(p);
-    // Backpressure: past the bound, wait for the oldest appends before reading on.
-    while (this.inFlight > this.o.maxInFlightEvents && this.pending.size > 0 && !this.failed) {
-      await this.pending.values().next().value;
+    this.pending.set(p, txn.record);
+    // Backpressure: past the bound, wait for the oldest appends before reading on. Where appends
+    // resolve only at commit (embedded), the open transaction's own cannot resolve yet: waiting
+    // on them would never end, so only earlier transactions' appends are waited for (the open
+    // one is held whole, as its cut needs it).
+    while (this.inFlight > this.o.maxInFlightEvents && !this.failed) {
+      const oldest = [...this.pending].find(([, rec]) => !this.o.log.resolvesOnCommit || rec !== txn.record);
+      if (!oldest) break;
+      await oldest[0];
     }
   }
 

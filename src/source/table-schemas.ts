@@ -3,7 +3,7 @@ import { describeType } from '../core/column-type';
 import type { ColumnSchema, TableRef, TableSchema } from '../core/table-schema';
 import { tableKey } from '../core/table-schema';
 import type { Logger } from '../observe/logger';
-import { listColumns } from './setup/catalog';
+import { type CatalogColumn, listColumns } from './setup/catalog';
 import type { SourceStateStore } from './state-store';
 import { PgTypeCatalog, type ResolvedType } from './types/pg-type-catalog';
 
@@ -36,8 +36,39 @@ export class TableSchemas {
     private readonly slot: string,
     private readonly keys: ReadonlyMap<string, readonly string[]>,
     private readonly logger: Logger,
+    /** Told of every new version of a table seen after the first (for the schema-change metric). */
+    private readonly onChanged: (table: string) => void = () => {},
   ) {
     this.types = new PgTypeCatalog(client);
+  }
+
+  /**
+   * Columns added since `previous` whose existing rows are not null in Postgres: a constant
+   * DEFAULT (the rows read the stored missing value) is carried as the column's `fill`; a default
+   * Postgres computed row by row (a table rewrite) cannot be followed from the stream, and is
+   * reported. A column keeps the fill it had in earlier versions.
+   */
+  private fills(
+    key: string,
+    previous: TableSchema,
+    columns: ColumnSchema[],
+    catalog: ReadonlyMap<string, CatalogColumn>,
+  ): void {
+    const before = new Map(previous.columns.map((c) => [c.attnum, c]));
+    columns.forEach((c, i) => {
+      const old = before.get(c.attnum);
+      if (old) {
+        if (old.fill !== undefined) columns[i] = { ...c, fill: old.fill };
+        return;
+      }
+      const cat = catalog.get(c.name);
+      if (cat?.missingText != null) columns[i] = { ...c, fill: cat.missingText };
+      else if (cat?.hasDefault)
+        this.logger.warn(
+          { table: key, column: c.name },
+          'column added with a default but no stored value for existing rows: if Postgres computed one per row when adding it (a volatile default rewrites the table), the stream does not carry those values and existing rows stay null in the sinks until they change; re-snapshot the table to refresh them',
+        );
+    });
   }
 
   get(t: TableRef): SourceTable | undefined {
@@ -78,6 +109,7 @@ export class TableSchemas {
     }
     const primaryKey = [...(this.keys.get(key) ?? [])].filter((k) => columns.some((c) => c.name === k));
     const previous = this.current.get(key)?.schema ?? (await this.stored(key));
+    if (previous) this.fills(key, previous, columns, catalog);
     const candidate = { schema: t.schema, table: t.table, columns, primaryKey };
     const same = previous !== null && fingerprint(previous) === fingerprint({ ...candidate, version: 0 });
     const schema: TableSchema = {
@@ -88,8 +120,21 @@ export class TableSchemas {
     this.current.set(key, table);
     if (!same) {
       await this.state.set(this.stateKey(key), JSON.stringify(schema));
-      if (previous)
-        this.logger.info({ table: key, from: previous.version, to: schema.version }, 'table schema changed');
+      if (previous) {
+        const describe = (s: TableSchema) =>
+          s.columns.map((c) => `${c.name} ${c.pgType}${c.nullable ? '' : ' not null'}`);
+        this.logger.info(
+          {
+            table: key,
+            from: previous.version,
+            to: schema.version,
+            before: describe(previous),
+            after: describe(schema),
+          },
+          'table schema changed',
+        );
+        this.onChanged(key);
+      }
     }
     return { table, changed: !same || !this.published.has(key) };
   }

@@ -133,6 +133,19 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     expect(await pgSmallTables(wh.url)).toEqual(small);
     const seen = await watch.stop();
     expect(seen.unbalanced).toEqual([]);
+    // AND the sink's metrics tell the end-to-end latency, the cut sizes, each sink's last LSN and the lag
+    const metrics = await (await fetch(`http://127.0.0.1:${sink.port}/metrics`)).text();
+    expect(
+      Number(/^tidemark_sink_end_to_end_seconds_count\{[^}]*\} (\d+)/m.exec(metrics)?.[1]),
+    ).toBeGreaterThan(0);
+    expect(Number(/^tidemark_sink_cut_changes_count\{[^}]*\} (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);
+    for (const s of ['iceberg', 'warehouse'])
+      expect(metrics).toMatch(
+        new RegExp(`^tidemark_sink_last_committed_lsn\\{[^}]*sink="${s}[^"]*"[^}]*\\} [1-9]`, 'm'),
+      );
+    expect(metrics).toMatch(
+      /^tidemark_sink_consumer_lag_messages\{[^}]*topic="[^"]+\.public\.items"[^}]*\} 0$/m,
+    );
     expect(await sink.terminate()).toBe(0);
     expect(await source.terminate()).toBe(0);
     // AND PyIceberg reads the same rows from the lakehouse

@@ -11,7 +11,8 @@ import { freePort, killAllTidemarks, startTidemark, writeConfig } from '../suppo
 import { waitForSlot } from './support/shop-mirror';
 
 /**
- * Schema changes made while writes go on, through the real CLI in embedded and Kafka mode: add columns, widen int→bigint, real→double precision, varchar(20)→varchar(50)→
+ * Schema changes made while writes go on, through the real CLI in embedded and Kafka mode: add columns
+ * (one with a DEFAULT that existing rows take), widen int→bigint, real→double precision, varchar(20)→varchar(50)→
  * text, rename a column, drop a column. Afterwards the warehouse (DuckDB, PostgreSQL) and the Iceberg table
  * (read by PyIceberg) equal the source, PyIceberg reads every snapshot, and the snapshots
  * committed before a change are read with the schema from before it.
@@ -172,8 +173,8 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     await psql(db.url, `UPDATE gadgets SET color = 'blue' WHERE id % 10 = 0`);
     const afterAdd = await lsnNow(db.url);
     await pause();
-    // (a DEFAULT would give existing rows a value the stream never carries: not followed yet)
-    await psql(db.url, 'ALTER TABLE gadgets ADD COLUMN size int');
+    // a constant DEFAULT: Postgres gives it to every existing row without a change in the stream
+    await psql(db.url, 'ALTER TABLE gadgets ADD COLUMN size int DEFAULT 7');
     await psql(db.url, `UPDATE gadgets SET size = 9 WHERE id % 10 = 1`);
     await pause();
     await psql(db.url, 'ALTER TABLE gadgets ALTER COLUMN qty TYPE bigint');
@@ -196,6 +197,9 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     writing = false;
     await workload;
     expect(writes).toBeGreaterThan(50);
+    // the source counted every change (two ADDs, three type changes, a rename, a drop... eight versions)
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(/^tidemark_source_schema_changes_total\{[^}]*table="public\.gadgets"[^}]*\} 8$/m);
     const expected = await sourceRows(db.url);
     expect(BigInt(expected.find((r) => r.id === 1)?.qty ?? 0)).toBeGreaterThanOrEqual(5_000_000_000n);
     if (mode === 'embedded') {

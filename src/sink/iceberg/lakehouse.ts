@@ -1,26 +1,28 @@
 import { randomUUID } from 'node:crypto';
-import type { Row } from '../../core/change-event';
+import type { ChangeEvent, Row } from '../../core/change-event';
+import type { Value } from '../../core/column-type';
 import { TidemarkError } from '../../core/errors';
 import { encodeKey } from '../../core/row-key';
 import type { TableRef, TableSchema } from '../../core/table-schema';
-import type { CollapsedBatch } from '../collapse';
+import { type CollapsedBatch, collapseByKey } from '../collapse';
+import { fillValue } from '../schema-projection';
 import type { Catalog, TableIdent } from './catalog';
 import { identText } from './catalog';
 import type { FileIO } from './file-io';
 import { initialSchema } from './iceberg-types';
 import { decodeParquet } from './parquet-files';
-import { buildSnapshot, COMMIT_ID_PROPERTY } from './snapshot-builder';
-import type { StagedChange } from './staged-change';
-import { scanLiveRows, schemaOfSnapshot } from './table-scan';
-import type { TableState } from './table-state';
-import { loadMetadata, rebuildIndex } from './table-state';
-import { stageBatch } from './table-stager';
-import { checkSchema } from './schema-check';
 import type { PartitionConfig } from './partitioning';
 import { buildSpec } from './partitioning';
+import { checkSchema } from './schema-check';
 import { ATTNUMS_PROPERTY, attnumProperty, evolveSchema } from './schema-evolution';
+import { buildSnapshot, COMMIT_ID_PROPERTY } from './snapshot-builder';
+import type { StagedChange } from './staged-change';
 import type { TableMetadata } from './table-metadata';
 import { currentSchema, currentSnapshot, newTableMetadata } from './table-metadata';
+import { scanLiveRows, schemaOfSnapshot } from './table-scan';
+import { stageBatch } from './table-stager';
+import type { TableState } from './table-state';
+import { loadMetadata, rebuildIndex } from './table-state';
 
 export interface LakehouseOptions {
   readonly catalog: Catalog;
@@ -81,11 +83,17 @@ export class Lakehouse {
       const { schema: ice, lastColumnId } = initialSchema(schema);
       const location = `${this.opts.warehouse.replace(/\/$/, '')}/${ident.namespace}/${ident.name}`;
       const spec = buildSpec(ice, options.partition ?? [], identText(ident));
-      const m = newTableMetadata(location, ice, lastColumnId, spec, { ...options.properties, [ATTNUMS_PROPERTY]: attnumProperty(schema, ice) });
+      const m = newTableMetadata(location, ice, lastColumnId, spec, {
+        ...options.properties,
+        [ATTNUMS_PROPERTY]: attnumProperty(schema, ice),
+      });
       const file = `${location}/metadata/00000-${randomUUID()}.metadata.json`;
       await this.opts.io.write(file, Buffer.from(JSON.stringify(m), 'utf8'));
       const out = await this.opts.catalog.swap([{ table: ident, expected: null, next: file }]);
-      if (out.kind === 'unknown') throw new TidemarkError('commit_state_unknown', `table ${identText(ident)}: create outcome unknown`, { cause: out.cause });
+      if (out.kind === 'unknown')
+        throw new TidemarkError('commit_state_unknown', `table ${identText(ident)}: create outcome unknown`, {
+          cause: out.cause,
+        });
     }
     await this.open(ident, true);
   }
@@ -96,9 +104,19 @@ export class Lakehouse {
     let st = this.tables.get(key);
     if (!st || reload) {
       const loaded = await loadMetadata(this.opts.catalog, this.opts.io, ident);
-      if (!loaded) throw new TidemarkError('schema_incompatible', `table ${key} does not exist in catalog ${this.opts.catalog.name}`);
+      if (!loaded)
+        throw new TidemarkError(
+          'schema_incompatible',
+          `table ${key} does not exist in catalog ${this.opts.catalog.name}`,
+        );
       if (st && st.metadataLocation === loaded.location) return st;
-      st = { ident, metadataLocation: loaded.location, metadata: loaded.metadata, index: null, filePartitions: new Map() };
+      st = {
+        ident,
+        metadataLocation: loaded.location,
+        metadata: loaded.metadata,
+        index: null,
+        filePartitions: new Map(),
+      };
       this.tables.set(key, st);
     }
     if (!st.index) st.index = await rebuildIndex(this.opts.io, st.metadata, ident, st.filePartitions);
@@ -120,24 +138,128 @@ export class Lakehouse {
     const attnums = JSON.parse(m.properties[ATTNUMS_PROPERTY] ?? '{}') as Record<string, number>;
     const next = evolveSchema(schema, currentSchema(m), attnums, m['last-column-id'], where);
     if (!next) return false;
+    const fills = schema.columns
+      .filter((c) => c.fill !== undefined && attnums[String(c.attnum)] === undefined)
+      .map((c) => ({ name: c.name, value: fillValue(schema, c) }))
+      .filter((f) => f.value !== null);
+    if (fills.length > 0 && currentSnapshot(m)) {
+      await this.evolveAndFill(st, schema, next, fills);
+      return true;
+    }
     const updated: TableMetadata = {
       ...m,
       'last-updated-ms': Date.now(),
       'last-column-id': next.lastColumnId,
-      schemas: [...m.schemas, { ...next.schema, 'schema-id': Math.max(...m.schemas.map((x) => x['schema-id'])) + 1 }],
+      schemas: [
+        ...m.schemas,
+        { ...next.schema, 'schema-id': Math.max(...m.schemas.map((x) => x['schema-id'])) + 1 },
+      ],
       'current-schema-id': Math.max(...m.schemas.map((x) => x['schema-id'])) + 1,
       properties: { ...m.properties, [ATTNUMS_PROPERTY]: JSON.stringify(next.attnums) },
-      'metadata-log': [...m['metadata-log'], { 'timestamp-ms': m['last-updated-ms'], 'metadata-file': st.metadataLocation }],
+      'metadata-log': [
+        ...m['metadata-log'],
+        { 'timestamp-ms': m['last-updated-ms'], 'metadata-file': st.metadataLocation },
+      ],
     };
     const file = `${m.location}/metadata/${String(m['last-sequence-number']).padStart(5, '0')}-${randomUUID()}.metadata.json`;
     await this.opts.io.write(file, Buffer.from(JSON.stringify(updated), 'utf8'));
-    const out = await this.opts.catalog.swap([{ table: st.ident, expected: st.metadataLocation, next: file }]);
+    const out = await this.opts.catalog.swap([
+      { table: st.ident, expected: st.metadataLocation, next: file },
+    ]);
     if (out.kind !== 'committed') {
-      throw new TidemarkError(out.kind === 'conflict' ? 'commit_failed' : 'commit_state_unknown', `table ${where}: schema change not committed (${out.kind})`);
+      throw new TidemarkError(
+        out.kind === 'conflict' ? 'commit_failed' : 'commit_state_unknown',
+        `table ${where}: schema change not committed (${out.kind})`,
+      );
     }
     st.metadata = updated;
     st.metadataLocation = file;
     return true;
+  }
+
+  /**
+   * A schema change that adds columns Postgres filled with a constant default in every existing
+   * row. Iceberg v2 has no column defaults, so the rows are rewritten with the value (position
+   * deletes plus new data files) in the same commit as the new schema: no reader ever sees the
+   * column null, and a crash leaves either the old table or the new one. The snapshot carries
+   * the previous one's tidemark.* properties: it moves no token. The live rows are read into
+   * memory (a rewrite of a very large table wants a streaming version).
+   */
+  private async evolveAndFill(
+    st: TableState,
+    schema: TableSchema,
+    next: NonNullable<ReturnType<typeof evolveSchema>>,
+    fills: ReadonlyArray<{ name: string; value: Value }>,
+  ): Promise<void> {
+    const m = st.metadata;
+    const where = identText(st.ident);
+    const oldFields = currentSchema(m).fields;
+    const events: ChangeEvent[] = [];
+    let seq = 0;
+    for await (const { row } of scanLiveRows(this.opts.io, m, where, oldFields)) {
+      const after: Row = {};
+      for (const f of next.schema.fields) {
+        const old = oldFields.find((o) => o.id === f.id);
+        const v = old ? (row[old.name] ?? null) : null;
+        after[f.name] = f.type === 'long' && typeof v === 'number' ? BigInt(v) : v;
+      }
+      for (const fill of fills) after[fill.name] = fill.value;
+      const before: Row = {};
+      for (const k of schema.primaryKey) before[k] = after[k] ?? null;
+      events.push({
+        op: 'u',
+        table: { schema: schema.schema, table: schema.table },
+        position: { lsn: 0n, seq: seq++ },
+        txId: 0,
+        commitTimeMs: 0,
+        schemaVersion: schema.version,
+        before,
+        after,
+        unchanged: [],
+        snapshot: false,
+      });
+    }
+    const schemaId = Math.max(...m.schemas.map((x) => x['schema-id'])) + 1;
+    const evolved: TableMetadata = {
+      ...m,
+      'last-updated-ms': Date.now(),
+      'last-column-id': next.lastColumnId,
+      schemas: [...m.schemas, { ...next.schema, 'schema-id': schemaId }],
+      'current-schema-id': schemaId,
+      properties: { ...m.properties, [ATTNUMS_PROPERTY]: JSON.stringify(next.attnums) },
+    };
+    st.metadata = evolved;
+    try {
+      const staged = await this.stage(schema, collapseByKey(events, schema.primaryKey));
+      const carried = Object.fromEntries(
+        Object.entries(currentSnapshot(m)?.summary ?? {}).filter(([k]) => k.startsWith('tidemark.')),
+      );
+      const props = {
+        ...carried,
+        [COMMIT_ID_PROPERTY]: randomUUID(),
+        'tidemark.filled-columns': fills.map((f) => f.name).join(','),
+      };
+      const b = await buildSnapshot(this.opts.io, evolved, st.metadataLocation, staged, props);
+      const out = await this.opts.catalog.swap([
+        { table: st.ident, expected: st.metadataLocation, next: b.metadataLocation },
+      ]);
+      if (out.kind !== 'committed') {
+        throw new TidemarkError(
+          out.kind === 'conflict' ? 'commit_failed' : 'commit_state_unknown',
+          `table ${where}: schema change with filled columns not committed (${out.kind})`,
+        );
+      }
+      st.metadata = b.metadata;
+      st.metadataLocation = b.metadataLocation;
+      for (const [file, tuple] of staged.filePartitions) st.filePartitions.set(file, tuple);
+      if (st.index)
+        for (const op of staged.indexOps)
+          op.file === null ? st.index.delete(op.key) : st.index.set(op.key, op.file, op.pos);
+    } catch (e) {
+      st.metadata = m; // not committed: the table is as it was
+      st.index = null;
+      throw e;
+    }
   }
 
   /** Writes a batch's files; commits nothing. */
@@ -164,36 +286,71 @@ export class Lakehouse {
       const built = [];
       for (const s of staged) {
         const st = await this.open(s.table);
-        built.push({ s, st, b: await buildSnapshot(this.opts.io, st.metadata, st.metadataLocation, s, props) });
+        built.push({
+          s,
+          st,
+          b: await buildSnapshot(this.opts.io, st.metadata, st.metadataLocation, s, props),
+        });
       }
-      const out = await this.opts.catalog.swap(built.map(({ st, b }) => ({ table: st.ident, expected: st.metadataLocation, next: b.metadataLocation })));
+      const out = await this.opts.catalog.swap(
+        built.map(({ st, b }) => ({
+          table: st.ident,
+          expected: st.metadataLocation,
+          next: b.metadataLocation,
+        })),
+      );
       if (out.kind === 'committed') {
         for (const { s, st, b } of built) {
           st.metadata = b.metadata;
           st.metadataLocation = b.metadataLocation;
           for (const [file, tuple] of s.filePartitions) st.filePartitions.set(file, tuple);
           if (rebased || !st.index) st.index = null;
-          else for (const op of s.indexOps) op.file === null ? st.index.delete(op.key) : st.index.set(op.key, op.file, op.pos);
+          else
+            for (const op of s.indexOps)
+              op.file === null ? st.index.delete(op.key) : st.index.set(op.key, op.file, op.pos);
         }
-        return { commitId, snapshots: new Map(built.map(({ st, b }) => [identText(st.ident), b.snapshotId])), attempts: attempt };
+        return {
+          commitId,
+          snapshots: new Map(built.map(({ st, b }) => [identText(st.ident), b.snapshotId])),
+          attempts: attempt,
+        };
       }
       if (out.kind === 'unknown') {
-        if (await this.findCommit(staged.map((s) => s.table), commitId)) {
+        if (
+          await this.findCommit(
+            staged.map((s) => s.table),
+            commitId,
+          )
+        ) {
           for (const { st } of built) st.index = null;
           return { commitId, snapshots: new Map(), attempts: attempt };
         }
-        throw new TidemarkError('commit_state_unknown', `commit ${commitId} of ${staged.map((s) => identText(s.table)).join(', ')}: outcome unknown`, { cause: out.cause, fix: 'reload and look for the commit id before retrying; never delete its files' });
+        throw new TidemarkError(
+          'commit_state_unknown',
+          `commit ${commitId} of ${staged.map((s) => identText(s.table)).join(', ')}: outcome unknown`,
+          {
+            cause: out.cause,
+            fix: 'reload and look for the commit id before retrying; never delete its files',
+          },
+        );
       }
       // Conflict: another writer moved a table. Reload all, re-check the tokens, rebase.
       for (const { st } of built) {
         const fresh = await this.open(st.ident, true);
         const summary = currentSnapshot(fresh.metadata)?.summary ?? null;
         if (opts.expected && !opts.expected(st.ident, summary)) {
-          throw new TidemarkError('fenced', `table ${identText(st.ident)}: another writer moved its tidemark token; commit ${commitId} is void`);
+          throw new TidemarkError(
+            'fenced',
+            `table ${identText(st.ident)}: another writer moved its tidemark token; commit ${commitId} is void`,
+          );
         }
       }
       rebased = true;
-      if (attempt >= maxAttempts) throw new TidemarkError('commit_failed', `commit ${commitId}: still conflicting after ${attempt} attempts`);
+      if (attempt >= maxAttempts)
+        throw new TidemarkError(
+          'commit_failed',
+          `commit ${commitId}: still conflicting after ${attempt} attempts`,
+        );
       await new Promise((r) => setTimeout(r, Math.min(2000, 20 * 2 ** attempt) * (0.5 + Math.random())));
     }
   }
@@ -216,7 +373,10 @@ export class Lakehouse {
   /** The stored rows of `keys` (rows holding the key columns), by encoded key; missing keys are absent. */
   async lookupRows(schema: TableSchema, keys: readonly Row[]): Promise<Map<string, Row>> {
     const st = await this.open(identOf(schema));
-    return this.lookupByEncodedKeys(st, keys.map((k) => encodeKey(k, schema.primaryKey)));
+    return this.lookupByEncodedKeys(
+      st,
+      keys.map((k) => encodeKey(k, schema.primaryKey)),
+    );
   }
 
   private async lookupByEncodedKeys(st: TableState, keys: readonly string[]): Promise<Map<string, Row>> {
@@ -235,12 +395,18 @@ export class Lakehouse {
       try {
         bytes = await this.opts.io.read(file);
       } catch (e) {
-        throw new TidemarkError('corrupt_state', `table ${identText(st.ident)}: data file ${file} cannot be read`, { cause: e });
+        throw new TidemarkError(
+          'corrupt_state',
+          `table ${identText(st.ident)}: data file ${file} cannot be read`,
+          { cause: e },
+        );
       }
       const { columns } = decodeParquet(bytes, fields);
       for (const w of wanted) {
         const row: Row = {};
-        fields.forEach((f, i) => { row[f.name] = columns[i]![w.pos]!; });
+        fields.forEach((f, i) => {
+          row[f.name] = columns[i]![w.pos]!;
+        });
         out.set(w.key, row);
       }
     }
@@ -252,7 +418,8 @@ export class Lakehouse {
     const st = await this.open(identOf(table), true);
     const fields = schemaOfSnapshot(st.metadata, snapshotId).fields;
     const rows: Row[] = [];
-    for await (const r of scanLiveRows(this.opts.io, st.metadata, identText(st.ident), fields, snapshotId)) rows.push(r.row);
+    for await (const r of scanLiveRows(this.opts.io, st.metadata, identText(st.ident), fields, snapshotId))
+      rows.push(r.row);
     return rows;
   }
 }

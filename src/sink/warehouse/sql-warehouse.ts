@@ -2,10 +2,13 @@ import type { TableOptions } from '../../config/schema';
 import { TidemarkError } from '../../core/errors';
 import { type Lsn, parseLsn } from '../../core/lsn';
 import { type TableSchema, tableKey } from '../../core/table-schema';
+import { fillValue } from '../schema-projection';
 import type { CommitRound } from '../sink-target';
 import { MetaTables } from './meta-tables';
+import { valueText } from './pg-copy-text';
 import { applyRoundIn } from './round-apply';
 import { diffSchemas } from './schema-diff';
+import { ident, qualified } from './sql-names';
 import { alterSql, createTableSql } from './table-ddl';
 import {
   DEFAULT_EVOLUTION_POLICY,
@@ -114,6 +117,19 @@ export abstract class SqlWarehouse implements Warehouse {
         );
     }
     for (const sql of alterSql(s, to, actions)) await s.query(sql);
+    // A column Postgres added with a constant default holds it in every existing row, with no
+    // change in the stream: give it to the rows here, in the same transaction as the ALTER. A
+    // change history (append mode) keeps what the rows were: there the column did not exist.
+    if (mode === 'append') return;
+    for (const a of actions) {
+      if (a.kind !== 'add') continue;
+      const v = fillValue(to, a.column);
+      if (v === null) continue;
+      await s.query(
+        `UPDATE ${qualified(to)} SET ${ident(a.column.name)} = CAST($1 AS ${s.columnType(a.column.type)})`,
+        [valueText(v, a.column.type)],
+      );
+    }
   }
 
   async commitRound(round: CommitRound): Promise<void> {

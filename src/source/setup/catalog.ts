@@ -16,6 +16,12 @@ export interface CatalogColumn {
   readonly typeOid: number;
   readonly typeMod: number;
   readonly notNull: boolean;
+  readonly hasDefault: boolean;
+  /**
+   * The value rows that existed before the column was added read (ADD COLUMN … DEFAULT with a
+   * constant: Postgres stores it once, atthasmissing), as text; null when there is none.
+   */
+  readonly missingText: string | null;
 }
 
 const KEY_COLUMNS = (flag: string) => `(
@@ -47,7 +53,9 @@ export async function listTables(client: Client): Promise<CatalogTable[]> {
 /** Published columns in order: not dropped, not generated (pgoutput does not send those). */
 export async function listColumns(client: Client, relationOid: number): Promise<CatalogColumn[]> {
   const r = await client.query(
-    `SELECT attname AS name, attnum, atttypid::int AS type_oid, atttypmod AS type_mod, attnotnull AS not_null
+    `SELECT attname AS name, attnum, atttypid::int AS type_oid, atttypmod AS type_mod, attnotnull AS not_null,
+            atthasdef AS has_default,
+            CASE WHEN atthasmissing THEN (attmissingval::text::text[])[1] END AS missing_text
        FROM pg_attribute
       WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
       ORDER BY attnum`,
@@ -59,6 +67,8 @@ export async function listColumns(client: Client, relationOid: number): Promise<
     typeOid: row.type_oid,
     typeMod: row.type_mod,
     notNull: row.not_null,
+    hasDefault: row.has_default,
+    missingText: row.missing_text ?? null,
   }));
 }
 
