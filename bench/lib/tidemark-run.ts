@@ -47,7 +47,10 @@ export class TidemarkRun {
     });
     this.exited = new Promise((r) => this.child.on('exit', (code) => r(code)));
     void this.exited.then((code) => {
-      if (!this.stopping) this.onUnexpectedExit?.(new Error(`${this.name} exited with ${code} during the run:\n${this.stderr.slice(-4000)}`));
+      if (!this.stopping)
+        this.onUnexpectedExit?.(
+          new Error(`${this.name} exited with ${code} during the run:\n${this.stderr.slice(-4000)}`),
+        );
     });
     this.sampler = new UsageSampler(this.child.pid!);
   }

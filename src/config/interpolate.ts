@@ -8,7 +8,10 @@ const TOKEN = /__TIDEMARK_ENV_(\d+)__/g;
  * before YAML parsing (so `{ brokers: ${KAFKA} }` is valid YAML and a value holding `#`, `:` or
  * `,` cannot change the document's structure), then resolved inside the parsed strings.
  */
-export function protectReferences(text: string): { text: string; refs: Array<{ name: string; fallback?: string }> } {
+export function protectReferences(text: string): {
+  text: string;
+  refs: Array<{ name: string; fallback?: string }>;
+} {
   const refs: Array<{ name: string; fallback?: string }> = [];
   const out = text.replace(REFERENCE, (_m, name: string, fallback?: string) => {
     refs.push({ name, fallback });

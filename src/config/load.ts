@@ -9,7 +9,11 @@ import { Secret } from './secret';
 
 /** The validated, frozen configuration every stage receives. Connection URLs are Secrets. */
 export interface Config extends Omit<RawConfig, 'source' | 'offsets'> {
-  readonly source: Omit<RawConfig['source'], 'url'> & { readonly url: Secret; readonly slot: string; readonly publication: string };
+  readonly source: Omit<RawConfig['source'], 'url'> & {
+    readonly url: Secret;
+    readonly slot: string;
+    readonly publication: string;
+  };
   readonly offsets: { kind: 'redis'; url: Secret } | { kind: 'file'; path: string };
   readonly topicPrefix: string;
   /** Options of one table, defaults filled in. */
@@ -17,14 +21,22 @@ export interface Config extends Omit<RawConfig, 'source' | 'offsets'> {
 }
 
 /** Keys whose value may carry a password: it must come from the environment, never the file. */
-const SECRET_KEYS = ['source.url', 'offsets.url', 'sinks.warehouse.url', 'sinks.iceberg.catalog.url', 'sinks.iceberg.s3.endpoint'];
+const SECRET_KEYS = [
+  'source.url',
+  'offsets.url',
+  'sinks.warehouse.url',
+  'sinks.iceberg.catalog.url',
+  'sinks.iceberg.s3.endpoint',
+];
 
 export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Config {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new TidemarkError('config', `cannot read config file ${path}: ${(e as Error).message}`, { cause: e });
+    throw new TidemarkError('config', `cannot read config file ${path}: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   return parseConfig(text, env, path);
 }
@@ -52,16 +64,31 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
   }
   refuseUnsupported(raw);
   for (const t of Object.keys(raw.tables)) {
-    if (!/^[^.\s]+\.[^.\s]+$/.test(t)) throw new TidemarkError('config', `config key "tables.${t}": must be "schema.table"`);
+    if (!/^[^.\s]+\.[^.\s]+$/.test(t))
+      throw new TidemarkError('config', `config key "tables.${t}": must be "schema.table"`);
   }
   const slot = raw.source.slot ?? `tidemark_${raw.pipeline}`;
   const config: Config = {
     ...raw,
-    source: { ...raw.source, url: new Secret(raw.source.url), slot, publication: raw.source.publication ?? slot },
+    source: {
+      ...raw.source,
+      url: new Secret(raw.source.url),
+      slot,
+      publication: raw.source.publication ?? slot,
+    },
     offsets: raw.offsets.kind === 'redis' ? { kind: 'redis', url: new Secret(raw.offsets.url) } : raw.offsets,
     topicPrefix: (raw.log.kind === 'kafka' ? raw.log.topicPrefix : undefined) ?? raw.pipeline,
     tableOptions(key: string): TableOptions {
-      return raw.tables[key] ?? { mode: 'mirror', partitionBy: [], exclude: [], mask: [], onError: 'dead-letter', onIncompatibleSchema: 'stop' };
+      return (
+        raw.tables[key] ?? {
+          mode: 'mirror',
+          partitionBy: [],
+          exclude: [],
+          mask: [],
+          onError: 'dead-letter',
+          onIncompatibleSchema: 'stop',
+        }
+      );
     },
   };
   return deepFreeze(config);
@@ -71,7 +98,8 @@ function configError(err: z.ZodError): TidemarkError {
   const issue = err.issues[0]!;
   const key = issue.path.map(String).join('.') || '(top level)';
   let what = issue.message;
-  if (issue.code === 'unrecognized_keys') what = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue.code === 'unrecognized_keys')
+    what = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   const more = err.issues.length > 1 ? ` (and ${err.issues.length - 1} more problem(s))` : '';
   return new TidemarkError('config', `config key "${key}": ${what}${more}`);
 }
@@ -85,7 +113,12 @@ function hasPassword(url: string): boolean {
 }
 
 function getPath(obj: unknown, path: string): unknown {
-  return path.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), obj);
+  return path
+    .split('.')
+    .reduce<unknown>(
+      (o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined),
+      obj,
+    );
 }
 
 function deepFreeze<T>(o: T): T {

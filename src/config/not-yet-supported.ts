@@ -15,7 +15,9 @@ export function refuseUnsupported(raw: RawConfig): void {
   for (const [table, o] of Object.entries(raw.tables)) {
     if (o.exclude.length > 0) refuse(`tables.${table}.exclude`, 'excluding columns');
     if (o.mask.length > 0) refuse(`tables.${table}.mask`, 'masking columns');
-    if (o.onIncompatibleSchema !== 'stop') refuse(`tables.${table}.onIncompatibleSchema`, `"${o.onIncompatibleSchema}"`);
+    if (o.onIncompatibleSchema !== 'stop')
+      refuse(`tables.${table}.onIncompatibleSchema`, `"${o.onIncompatibleSchema}"`);
   }
-  if (raw.sinks.iceberg?.namespace !== undefined) refuse('sinks.iceberg.namespace', 'a namespace other than the source schema');
+  if (raw.sinks.iceberg?.namespace !== undefined)
+    refuse('sinks.iceberg.namespace', 'a namespace other than the source schema');
 }

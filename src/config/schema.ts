@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import * as D from './defaults';
 
-const identifier = z.string().regex(/^[a-z][a-z0-9_]{0,40}$/, 'must be lower-case letters, digits and _, starting with a letter');
+const identifier = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]{0,40}$/, 'must be lower-case letters, digits and _, starting with a letter');
 const tablePattern = z
   .string()
   .regex(/^!?[^.\s]+\.[^.\s]+$/, 'must be "schema.table"; * wildcards allowed, a leading ! excludes');
@@ -30,10 +32,13 @@ const sourceSchema = z
 const kafkaLogSchema = z
   .object({
     kind: z.literal('kafka'),
-    brokers: z.union([z.string(), z.array(z.string())]).transform((b) =>
-      (Array.isArray(b) ? b : b.split(',')).map((s) => s.trim()).filter(Boolean),
-    ),
-    topicPrefix: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),
+    brokers: z
+      .union([z.string(), z.array(z.string())])
+      .transform((b) => (Array.isArray(b) ? b : b.split(',')).map((s) => s.trim()).filter(Boolean)),
+    topicPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+$/)
+      .optional(),
     partitions: positiveInt.default(D.DEFAULT_PARTITIONS),
     replicationFactor: positiveInt.default(1),
     compression: z.enum(['none', 'gzip']).default('gzip'),
@@ -51,15 +56,23 @@ const offsetsSchema = z.discriminatedUnion('kind', [
 const icebergSchema = z
   .object({
     catalog: z.discriminatedUnion('kind', [
-      z.object({ kind: z.literal('sql'), url: z.string().min(1), name: z.string().default('tidemark') }).strict(),
-      z.object({ kind: z.literal('rest'), url: z.string().min(1), warehouse: z.string().optional() }).strict(),
+      z
+        .object({ kind: z.literal('sql'), url: z.string().min(1), name: z.string().default('tidemark') })
+        .strict(),
+      z
+        .object({ kind: z.literal('rest'), url: z.string().min(1), warehouse: z.string().optional() })
+        .strict(),
     ]),
     /** Where data and metadata files go: a local path or s3://bucket/prefix. */
     location: z.string().min(1),
     namespace: z.string().optional(),
     targetFileBytes: positiveInt.default(D.DEFAULT_TARGET_FILE_BYTES),
     s3: z
-      .object({ endpoint: z.string().optional(), region: z.string().default('us-east-1'), forcePathStyle: z.boolean().default(true) })
+      .object({
+        endpoint: z.string().optional(),
+        region: z.string().default('us-east-1'),
+        forcePathStyle: z.boolean().default(true),
+      })
       .strict()
       .optional(),
   })

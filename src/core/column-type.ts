@@ -74,5 +74,8 @@ export function describeType(t: ColumnType): string {
 }
 
 export function sameType(a: ColumnType, b: ColumnType): boolean {
-  return describeType(a) === describeType(b) && (a.kind !== 'json' || b.kind !== 'json' || !!a.binary === !!b.binary);
+  return (
+    describeType(a) === describeType(b) &&
+    (a.kind !== 'json' || b.kind !== 'json' || !!a.binary === !!b.binary)
+  );
 }

@@ -20,7 +20,8 @@ export function parseToken(text: string): OffsetToken {
   const at = text.lastIndexOf('@');
   if (at < 0) throw new RangeError(`not an offset token: "${text}" (expected "X/Y#seq@offset")`);
   const nextOffset = Number(text.slice(at + 1));
-  if (!Number.isInteger(nextOffset) || nextOffset < -1) throw new RangeError(`bad log offset in token "${text}"`);
+  if (!Number.isInteger(nextOffset) || nextOffset < -1)
+    throw new RangeError(`bad log offset in token "${text}"`);
   return { position: parsePosition(text.slice(0, at)), nextOffset };
 }
 

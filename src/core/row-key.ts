@@ -1,5 +1,5 @@
-import type { Value } from './column-type';
 import type { Row } from './change-event';
+import type { Value } from './column-type';
 
 /**
  * An exact, order-preserving-enough text encoding of a row's key values, used to collapse
@@ -29,6 +29,11 @@ function encodeValue(v: Value): string {
       return `s${v}`;
     default:
       if (v instanceof Uint8Array) return `x${Buffer.from(v).toString('hex')}`;
-      return `a[${(v as Value[]).map((e) => { const p = encodeValue(e); return `${p.length}:${p}`; }).join('')}]`;
+      return `a[${(v as Value[])
+        .map((e) => {
+          const p = encodeValue(e);
+          return `${p.length}:${p}`;
+        })
+        .join('')}]`;
   }
 }

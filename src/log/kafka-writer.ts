@@ -154,7 +154,13 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
     }
     const snapshotLsn = events[0]!.snapshot ? events[0]!.position.lsn : null;
     return new Promise<void>((resolve, reject) => {
-      const done = snapshotLsn === null ? resolve : () => (resolve(), this.snapshotProgress(snapshotLsn));
+      const done =
+        snapshotLsn === null
+          ? resolve
+          : () => {
+              resolve();
+              this.snapshotProgress(snapshotLsn);
+            };
       this.queue.push({ messages, resolve: done, reject, next: 0 });
       void this.pump();
     });
@@ -304,7 +310,9 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
       const lsns = order.get(`${r.topicName}/${r.partition}`) ?? [];
       this.metrics?.produced.inc({ table: r.topicName.slice(this.o.topicPrefix.length + 1) }, lsns.length);
       const base = Number(r.baseOffset);
-      lsns.forEach((lsn, i) => this.tracker.record(r.topicName, r.partition, lsn, base + i));
+      lsns.forEach((lsn, i) => {
+        this.tracker.record(r.topicName, r.partition, lsn, base + i);
+      });
     }
   }
 

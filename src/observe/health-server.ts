@@ -10,7 +10,11 @@ export interface Readiness {
  * /metrics (Prometheus text), /healthz (the process answers: liveness), /readyz (connected and
  * making progress: readiness; 503 with the reason otherwise).
  */
-export async function startHealthServer(port: number, registry: Registry, readiness: Readiness): Promise<Server> {
+export async function startHealthServer(
+  port: number,
+  registry: Registry,
+  readiness: Readiness,
+): Promise<Server> {
   const server = createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     if (url === '/metrics') {
@@ -22,7 +26,9 @@ export async function startHealthServer(port: number, registry: Registry, readin
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (url === '/readyz') {
       const reason = readiness.notReadyReason();
-      res.writeHead(reason === null ? 200 : 503, { 'content-type': 'text/plain' }).end(`${reason ?? 'ready'}\n`);
+      res
+        .writeHead(reason === null ? 200 : 503, { 'content-type': 'text/plain' })
+        .end(`${reason ?? 'ready'}\n`);
     } else {
       res.writeHead(404).end();
     }

@@ -14,7 +14,10 @@ export interface Logger {
  * Secrets never reach here as strings: connection URLs are `Secret`s whose JSON form is redacted.
  */
 export function createLogger(level: string, bindings: object = {}): Logger {
-  return pino({ level, base: { ...bindings }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination(2));
+  return pino(
+    { level, base: { ...bindings }, timestamp: pino.stdTimeFunctions.isoTime },
+    pino.destination(2),
+  );
 }
 
 export const silentLogger: Logger = {

@@ -1,7 +1,7 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { compareTokens, parseToken } from '../core/offset-token';
 import { TidemarkError } from '../core/errors';
+import { compareTokens, parseToken } from '../core/offset-token';
 import { decodeWatermark, encodeWatermark, type Watermark } from '../log/watermark';
 import type { Lease, OffsetStore } from './offset-store';
 
@@ -27,10 +27,14 @@ export class FileOffsetStore implements OffsetStore {
       this.s = JSON.parse(readFileSync(path, 'utf8')) as FileState;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new TidemarkError('corrupt_state', `offsets file ${path} cannot be read: ${(e as Error).message}`, {
-          cause: e,
-          fix: 'restore it, or delete it to rebuild the offsets from the sinks',
-        });
+        throw new TidemarkError(
+          'corrupt_state',
+          `offsets file ${path} cannot be read: ${(e as Error).message}`,
+          {
+            cause: e,
+            fix: 'restore it, or delete it to rebuild the offsets from the sinks',
+          },
+        );
       }
       this.s = { tokens: {}, watermark: null, state: {}, leases: {}, fences: {} };
     }
@@ -53,7 +57,8 @@ export class FileOffsetStore implements OffsetStore {
     if (lease && !this.holds(lease)) return false;
     for (const [channel, token] of tokens) {
       const current = this.s.tokens[channel];
-      if (current === undefined || compareTokens(parseToken(token), parseToken(current)) > 0) this.s.tokens[channel] = token;
+      if (current === undefined || compareTokens(parseToken(token), parseToken(current)) > 0)
+        this.s.tokens[channel] = token;
     }
     this.persist();
     return true;

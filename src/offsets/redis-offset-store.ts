@@ -49,7 +49,12 @@ export class RedisOffsetStore implements OffsetStore {
     if (tokens.size === 0) return true;
     const argv: string[] = [lease?.owner ?? '', lease ? String(lease.fence) : ''];
     for (const [channel, token] of tokens) argv.push(channel, token, tokenSortKey(token));
-    const r = await this.redis.advanceTokens(this.keys.tokens, this.keys.tokenOrder, lease ? this.keys.lease(lease.name) : '', ...argv);
+    const r = await this.redis.advanceTokens(
+      this.keys.tokens,
+      this.keys.tokenOrder,
+      lease ? this.keys.lease(lease.name) : '',
+      ...argv,
+    );
     return r === 1;
   }
 
@@ -79,12 +84,24 @@ export class RedisOffsetStore implements OffsetStore {
   }
 
   async acquireLease(name: string, owner: string, ttlMs: number): Promise<Lease | null> {
-    const fence = await this.redis.acquireLease(this.keys.lease(name), this.keys.fence(name), owner, String(ttlMs));
+    const fence = await this.redis.acquireLease(
+      this.keys.lease(name),
+      this.keys.fence(name),
+      owner,
+      String(ttlMs),
+    );
     return fence === null ? null : { name, owner, fence: Number(fence) };
   }
 
   async renewLease(lease: Lease, ttlMs: number): Promise<boolean> {
-    return (await this.redis.renewLease(this.keys.lease(lease.name), lease.owner, String(lease.fence), String(ttlMs))) === 1;
+    return (
+      (await this.redis.renewLease(
+        this.keys.lease(lease.name),
+        lease.owner,
+        String(lease.fence),
+        String(ttlMs),
+      )) === 1
+    );
   }
 
   async releaseLease(lease: Lease): Promise<void> {

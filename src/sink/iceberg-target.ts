@@ -1,5 +1,5 @@
 import type { IcebergConfig, TableOptions } from '../config/schema';
-import { isTidemarkError, TidemarkError } from '../core/errors';
+import { isTidemarkError } from '../core/errors';
 import { formatLsn, type Lsn, parseLsn } from '../core/lsn';
 import { compareTokens, parseToken } from '../core/offset-token';
 import type { TableRef, TableSchema } from '../core/table-schema';

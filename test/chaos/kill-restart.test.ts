@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
-import { cutDifferences, digestsOf, icebergCutDigests, type TableDigests } from '../e2e/support/cut-history';
+import { cutDifferences, icebergCutDigests, type TableDigests } from '../e2e/support/cut-history';
 import {
   ACCOUNTS_TOTAL,
   ITEMS_DDL,

@@ -36,9 +36,11 @@ const live = new Set<ChildProcess>();
 export async function killAllTidemarks(): Promise<void> {
   const waits = [...live].map(
     (c) =>
-      new Promise<void>((r) =>
-        c.exitCode !== null || c.signalCode !== null ? r() : (c.once('exit', () => r()), c.kill('SIGKILL')),
-      ),
+      new Promise<void>((r) => {
+        if (c.exitCode !== null || c.signalCode !== null) return r();
+        c.once('exit', () => r());
+        c.kill('SIGKILL');
+      }),
   );
   await Promise.all(waits);
 }

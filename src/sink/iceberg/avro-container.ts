@@ -1,15 +1,22 @@
-import * as avro from 'avsc';
 import { Readable } from 'node:stream';
+import * as avro from 'avsc';
 
 /**
  * Avro object container files in memory (the header is written even with no records: an
  * empty manifest list is still a valid file). The writer schema goes into the header exactly as
  * given (raw JSON, so `field-id`s survive); `metadata` are the header's string properties.
  */
-export async function encodeAvroFile(schema: object, records: readonly object[], metadata: Record<string, string>): Promise<Uint8Array> {
+export async function encodeAvroFile(
+  schema: object,
+  records: readonly object[],
+  metadata: Record<string, string>,
+): Promise<Uint8Array> {
   const meta: Record<string, Buffer> = {};
   for (const [k, v] of Object.entries(metadata)) meta[k] = Buffer.from(v, 'utf8');
-  const encoder = new avro.streams.BlockEncoder(schema as avro.Schema, { metadata: meta, codec: 'null', writeHeader: 'always' } as never);
+  const encoder = new avro.streams.BlockEncoder(
+    schema as avro.Schema,
+    { metadata: meta, codec: 'null', writeHeader: 'always' } as never,
+  );
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
     encoder.on('data', (c: Buffer) => chunks.push(c));
@@ -22,7 +29,9 @@ export async function encodeAvroFile(schema: object, records: readonly object[],
   return Buffer.concat(chunks);
 }
 
-export async function decodeAvroFile<T>(bytes: Uint8Array): Promise<{ records: T[]; metadata: Record<string, string> }> {
+export async function decodeAvroFile<T>(
+  bytes: Uint8Array,
+): Promise<{ records: T[]; metadata: Record<string, string> }> {
   const decoder = new avro.streams.BlockDecoder({ noDecode: false } as never);
   const records: T[] = [];
   const metadata: Record<string, string> = {};

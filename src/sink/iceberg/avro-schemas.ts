@@ -12,7 +12,11 @@ const field = (name: string, id: number, type: unknown, optional = false): Json 
 const intMap = (keyId: number, valueId: number, valueType: string): Json => ({
   type: 'array',
   logicalType: 'map',
-  items: { type: 'record', name: `k${keyId}_v${valueId}`, fields: [field('key', keyId, 'int'), field('value', valueId, valueType)] },
+  items: {
+    type: 'record',
+    name: `k${keyId}_v${valueId}`,
+    fields: [field('key', keyId, 'int'), field('value', valueId, valueType)],
+  },
 });
 
 /** `partitionFields`: the Avro fields of the partition struct (field id 102). */
@@ -68,20 +72,25 @@ export const MANIFEST_FILE_SCHEMA: Json = {
     field('added_rows_count', 512, 'long'),
     field('existing_rows_count', 513, 'long'),
     field('deleted_rows_count', 514, 'long'),
-    field('partitions', 507, {
-      type: 'array',
-      'element-id': 508,
-      items: {
-        type: 'record',
-        name: 'r508',
-        fields: [
-          field('contains_null', 509, 'boolean'),
-          field('contains_nan', 518, 'boolean', true),
-          field('lower_bound', 510, 'bytes', true),
-          field('upper_bound', 511, 'bytes', true),
-        ],
+    field(
+      'partitions',
+      507,
+      {
+        type: 'array',
+        'element-id': 508,
+        items: {
+          type: 'record',
+          name: 'r508',
+          fields: [
+            field('contains_null', 509, 'boolean'),
+            field('contains_nan', 518, 'boolean', true),
+            field('lower_bound', 510, 'bytes', true),
+            field('upper_bound', 511, 'bytes', true),
+          ],
+        },
       },
-    }, true),
+      true,
+    ),
     field('key_metadata', 519, 'bytes', true),
   ],
 };

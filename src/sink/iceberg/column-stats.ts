@@ -16,9 +16,20 @@ export interface FileMetrics {
 /** Strings longer than this (in UTF-8 bytes) get a truncated lower bound and no upper bound. */
 const STRING_BOUND_BYTES = 64;
 
-export function collectMetrics(fields: readonly IcebergField[], columns: readonly (readonly Value[])[]): FileMetrics {
-  const m: FileMetrics = { valueCounts: new Map(), nullValueCounts: new Map(), nanValueCounts: new Map(), lowerBounds: new Map(), upperBounds: new Map() };
-  fields.forEach((f, i) => addColumn(m, f.id, f.type, columns[i]!));
+export function collectMetrics(
+  fields: readonly IcebergField[],
+  columns: readonly (readonly Value[])[],
+): FileMetrics {
+  const m: FileMetrics = {
+    valueCounts: new Map(),
+    nullValueCounts: new Map(),
+    nanValueCounts: new Map(),
+    lowerBounds: new Map(),
+    upperBounds: new Map(),
+  };
+  fields.forEach((f, i) => {
+    addColumn(m, f.id, f.type, columns[i]!);
+  });
   return m;
 }
 
@@ -79,13 +90,23 @@ function truncateUtf8(b: Buffer, max: number): Buffer {
 
 function comparator(t: IcebergPrimitive): (a: Value, b: Value) => number {
   const dec = decimalOf(t);
-  if (dec) return (a, b) => { const x = decimalToUnscaled(String(a), dec.scale, 'bound'); const y = decimalToUnscaled(String(b), dec.scale, 'bound'); return x < y ? -1 : x > y ? 1 : 0; };
+  if (dec)
+    return (a, b) => {
+      const x = decimalToUnscaled(String(a), dec.scale, 'bound');
+      const y = decimalToUnscaled(String(b), dec.scale, 'bound');
+      return x < y ? -1 : x > y ? 1 : 0;
+    };
   switch (t) {
     // Strings compare as UTF-8 bytes (unsigned), as Iceberg does; not as UTF-16 code units.
-    case 'string': return (a, b) => Buffer.compare(Buffer.from(a as string, 'utf8'), Buffer.from(b as string, 'utf8'));
-    case 'binary': return (a, b) => Buffer.compare(a as Uint8Array, b as Uint8Array);
-    case 'boolean': return (a, b) => Number(a) - Number(b);
-    case 'uuid': return (a, b) => ((a as string) < (b as string) ? -1 : a === b ? 0 : 1);
-    default: return (a, b) => ((a as number) < (b as number) ? -1 : (a as number) > (b as number) ? 1 : 0);
+    case 'string':
+      return (a, b) => Buffer.compare(Buffer.from(a as string, 'utf8'), Buffer.from(b as string, 'utf8'));
+    case 'binary':
+      return (a, b) => Buffer.compare(a as Uint8Array, b as Uint8Array);
+    case 'boolean':
+      return (a, b) => Number(a) - Number(b);
+    case 'uuid':
+      return (a, b) => ((a as string) < (b as string) ? -1 : a === b ? 0 : 1);
+    default:
+      return (a, b) => ((a as number) < (b as number) ? -1 : (a as number) > (b as number) ? 1 : 0);
   }
 }

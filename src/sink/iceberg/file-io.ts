@@ -35,7 +35,10 @@ export class LocalFileIO implements FileIO {
   }
 
   async exists(location: string): Promise<boolean> {
-    return fs.access(toPath(location)).then(() => true, () => false);
+    return fs.access(toPath(location)).then(
+      () => true,
+      () => false,
+    );
   }
 
   async delete(location: string): Promise<void> {

@@ -8,8 +8,19 @@ import type { TableSchema } from '../../core/table-schema';
  * appendix C "JSON serialization"). Primitive types are strings; lists are objects.
  */
 export type IcebergPrimitive =
-  | 'boolean' | 'int' | 'long' | 'float' | 'double' | 'string' | 'binary' | 'uuid'
-  | 'date' | 'time' | 'timestamp' | 'timestamptz' | `decimal(${number}, ${number})`;
+  | 'boolean'
+  | 'int'
+  | 'long'
+  | 'float'
+  | 'double'
+  | 'string'
+  | 'binary'
+  | 'uuid'
+  | 'date'
+  | 'time'
+  | 'timestamp'
+  | 'timestamptz'
+  | `decimal(${number}, ${number})`;
 
 export interface IcebergList {
   readonly type: 'list';
@@ -47,32 +58,63 @@ export const MAX_DECIMAL_PRECISION = 38;
  */
 export function icebergTypeOf(t: ColumnType, nextId: () => number, where: string): IcebergType {
   switch (t.kind) {
-    case 'bool': return 'boolean';
-    case 'int16': case 'int32': return 'int';
-    case 'int64': return 'long';
-    case 'float32': return 'float';
-    case 'float64': return 'double';
+    case 'bool':
+      return 'boolean';
+    case 'int16':
+    case 'int32':
+      return 'int';
+    case 'int64':
+      return 'long';
+    case 'float32':
+      return 'float';
+    case 'float64':
+      return 'double';
     case 'decimal':
-      if (!Number.isInteger(t.precision) || !Number.isInteger(t.scale) || t.scale < 0 || t.scale > t.precision) {
+      if (
+        !Number.isInteger(t.precision) ||
+        !Number.isInteger(t.scale) ||
+        t.scale < 0 ||
+        t.scale > t.precision
+      ) {
         throw new TidemarkError('unsupported_type', `${where}: ${describeType(t)} is not a valid decimal`);
       }
       return t.precision <= MAX_DECIMAL_PRECISION ? `decimal(${t.precision}, ${t.scale})` : 'string';
-    case 'numeric': case 'text': case 'json': case 'timetz': case 'interval': case 'enum':
+    case 'numeric':
+    case 'text':
+    case 'json':
+    case 'timetz':
+    case 'interval':
+    case 'enum':
       return 'string';
-    case 'bytes': return 'binary';
-    case 'uuid': return 'uuid';
-    case 'date': return 'date';
-    case 'time': return 'time';
-    case 'timestamp': return 'timestamp';
-    case 'timestamptz': return 'timestamptz';
+    case 'bytes':
+      return 'binary';
+    case 'uuid':
+      return 'uuid';
+    case 'date':
+      return 'date';
+    case 'time':
+      return 'time';
+    case 'timestamp':
+      return 'timestamp';
+    case 'timestamptz':
+      return 'timestamptz';
     case 'list': {
       const id = nextId();
-      return { type: 'list', 'element-id': id, element: icebergTypeOf(t.element, nextId, `${where}[]`), 'element-required': false };
+      return {
+        type: 'list',
+        'element-id': id,
+        element: icebergTypeOf(t.element, nextId, `${where}[]`),
+        'element-required': false,
+      };
     }
     default:
-      throw new TidemarkError('unsupported_type', `${where}: type ${(t as { kind: string }).kind} has no Iceberg mapping`, {
-        fix: 'map the column to text in the source config, or exclude it',
-      });
+      throw new TidemarkError(
+        'unsupported_type',
+        `${where}: type ${(t as { kind: string }).kind} has no Iceberg mapping`,
+        {
+          fix: 'map the column to text in the source config, or exclude it',
+        },
+      );
   }
 }
 
@@ -105,9 +147,17 @@ export function initialSchema(table: TableSchema): { schema: IcebergSchema; last
   }));
   const identifier = table.primaryKey.map((k) => {
     const f = fields.find((x) => x.name === k);
-    if (!f) throw new TidemarkError('schema_incompatible', `table ${where}: key column "${k}" is not a column`);
-    if (typeof f.type !== 'string') throw new TidemarkError('unsupported_type', `table ${where}: key column "${k}" is a list; Iceberg identifier fields must be primitive`);
+    if (!f)
+      throw new TidemarkError('schema_incompatible', `table ${where}: key column "${k}" is not a column`);
+    if (typeof f.type !== 'string')
+      throw new TidemarkError(
+        'unsupported_type',
+        `table ${where}: key column "${k}" is a list; Iceberg identifier fields must be primitive`,
+      );
     return f.id;
   });
-  return { schema: { type: 'struct', 'schema-id': 0, 'identifier-field-ids': identifier, fields }, lastColumnId: ids.last() };
+  return {
+    schema: { type: 'struct', 'schema-id': 0, 'identifier-field-ids': identifier, fields },
+    lastColumnId: ids.last(),
+  };
 }

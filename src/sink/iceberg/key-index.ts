@@ -33,8 +33,15 @@ export class KeyIndex {
 
   /** Bytes held by the index's buffers (the figure the bench reports per million keys). */
   byteSize(): number {
-    return this.arena.byteLength + this.keyOff.byteLength + this.keyLen.byteLength + this.hashes.byteLength
-      + this.fileOf.byteLength + this.posOf.byteLength + this.slots.byteLength;
+    return (
+      this.arena.byteLength +
+      this.keyOff.byteLength +
+      this.keyLen.byteLength +
+      this.hashes.byteLength +
+      this.fileOf.byteLength +
+      this.posOf.byteLength +
+      this.slots.byteLength
+    );
   }
 
   get(key: string): KeyLocation | undefined {
@@ -76,7 +83,9 @@ export class KeyIndex {
     for (let e = 0; e < this.entries; e++) {
       if (this.fileOf[e]! < 0) continue;
       const off = this.keyOff[e]!;
-      const key = Buffer.from(this.arena.buffer, this.arena.byteOffset + off, this.keyLen[e]!).toString('utf8');
+      const key = Buffer.from(this.arena.buffer, this.arena.byteOffset + off, this.keyLen[e]!).toString(
+        'utf8',
+      );
       yield { key, file: this.files[this.fileOf[e]!]!, pos: this.posOf[e]! };
     }
   }
@@ -133,7 +142,11 @@ export class KeyIndex {
 
   private growEntries(): void {
     const n = this.keyOff.length * 2;
-    const grow = <T extends Float64Array | Uint32Array | Int32Array>(a: T, make: (n: number) => T): T => { const b = make(n); b.set(a); return b; };
+    const grow = <T extends Float64Array | Uint32Array | Int32Array>(a: T, make: (n: number) => T): T => {
+      const b = make(n);
+      b.set(a);
+      return b;
+    };
     this.keyOff = grow(this.keyOff, (k) => new Float64Array(k));
     this.keyLen = grow(this.keyLen, (k) => new Uint32Array(k));
     this.hashes = grow(this.hashes, (k) => new Uint32Array(k));

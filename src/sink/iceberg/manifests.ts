@@ -1,8 +1,8 @@
+import { decodeAvroFile, encodeAvroFile } from './avro-container';
+import { MANIFEST_FILE_SCHEMA, manifestEntrySchema } from './avro-schemas';
 import type { FileMetrics } from './column-stats';
 import type { IcebergSchema } from './iceberg-types';
 import type { PartitionSpec } from './table-metadata';
-import { decodeAvroFile, encodeAvroFile } from './avro-container';
-import { MANIFEST_FILE_SCHEMA, manifestEntrySchema } from './avro-schemas';
 
 /** data_file.content (spec, "Manifests"): 0 data, 1 position deletes, 2 equality deletes. */
 export type FileContent = 0 | 1 | 2;
@@ -43,7 +43,14 @@ export interface ManifestFileRecord {
   added_rows_count: number;
   existing_rows_count: number;
   deleted_rows_count: number;
-  partitions: { contains_null: boolean; contains_nan: boolean | null; lower_bound: Buffer | null; upper_bound: Buffer | null }[] | null;
+  partitions:
+    | {
+        contains_null: boolean;
+        contains_nan: boolean | null;
+        lower_bound: Buffer | null;
+        upper_bound: Buffer | null;
+      }[]
+    | null;
   key_metadata: null;
 }
 
@@ -87,7 +94,10 @@ export interface ManifestContext {
   readonly content: 0 | 1;
 }
 
-export async function encodeManifest(ctx: ManifestContext, entries: readonly ManifestEntry[]): Promise<Uint8Array> {
+export async function encodeManifest(
+  ctx: ManifestContext,
+  entries: readonly ManifestEntry[],
+): Promise<Uint8Array> {
   return encodeAvroFile(manifestEntrySchema(ctx.partitionAvroFields), entries.map(entryToAvro), {
     schema: JSON.stringify(ctx.schema),
     'schema-id': String(ctx.schema['schema-id']),
@@ -103,11 +113,20 @@ interface AvroEntry {
   snapshot_id: number | null;
   sequence_number: number | null;
   file_sequence_number: number | null;
-  data_file: { content: FileContent; file_path: string; record_count: number; file_size_in_bytes: number; partition: Record<string, unknown> };
+  data_file: {
+    content: FileContent;
+    file_path: string;
+    record_count: number;
+    file_size_in_bytes: number;
+    partition: Record<string, unknown>;
+  };
 }
 
 /** Reads a manifest's entries, applying sequence-number inheritance from its list entry. */
-export async function decodeManifest(bytes: Uint8Array, listed: ManifestFileRecord): Promise<ManifestEntry[]> {
+export async function decodeManifest(
+  bytes: Uint8Array,
+  listed: ManifestFileRecord,
+): Promise<ManifestEntry[]> {
   const { records } = await decodeAvroFile<AvroEntry>(bytes);
   return records.map((r) => {
     const inherit = r.status === 1;
@@ -127,7 +146,12 @@ export async function decodeManifest(bytes: Uint8Array, listed: ManifestFileReco
   });
 }
 
-export async function encodeManifestList(records: readonly ManifestFileRecord[], snapshotId: number, parentId: number | null, sequenceNumber: number): Promise<Uint8Array> {
+export async function encodeManifestList(
+  records: readonly ManifestFileRecord[],
+  snapshotId: number,
+  parentId: number | null,
+  sequenceNumber: number,
+): Promise<Uint8Array> {
   return encodeAvroFile(MANIFEST_FILE_SCHEMA, records, {
     'snapshot-id': String(snapshotId),
     'parent-snapshot-id': parentId === null ? 'null' : String(parentId),

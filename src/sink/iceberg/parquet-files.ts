@@ -1,10 +1,10 @@
 import * as arrow from 'apache-arrow';
 import * as parquet from 'parquet-wasm';
 import type { Value } from '../../core/column-type';
-import type { IcebergField } from './iceberg-types';
 import { arrowFieldOf, buildColumn, FIELD_ID_KEY, readColumn } from './arrow-columns';
 import type { FileMetrics } from './column-stats';
 import { collectMetrics } from './column-stats';
+import type { IcebergField } from './iceberg-types';
 
 export interface EncodedParquet {
   readonly bytes: Uint8Array;
@@ -16,7 +16,11 @@ export interface EncodedParquet {
  * Encodes columns (canonical values, one array per field) as one ZSTD Parquet file whose
  * columns carry their Iceberg field ids (spec, "Parquet": field_id on every field).
  */
-export function encodeParquet(fields: readonly IcebergField[], columns: readonly (readonly Value[])[], where: string): EncodedParquet {
+export function encodeParquet(
+  fields: readonly IcebergField[],
+  columns: readonly (readonly Value[])[],
+  where: string,
+): EncodedParquet {
   const n = columns[0]?.length ?? 0;
   const schema = new arrow.Schema(fields.map(arrowFieldOf));
   const children = fields.map((f, i) => buildColumn(f.type, columns[i]!, `${where} column "${f.name}"`));
@@ -32,7 +36,10 @@ export function encodeParquet(fields: readonly IcebergField[], columns: readonly
  * Decodes the columns of `fields` from Parquet bytes, matched by field id (so renamed columns
  * still match); a field absent from the file (added later) reads as nulls.
  */
-export function decodeParquet(bytes: Uint8Array, fields: readonly IcebergField[]): { rowCount: number; columns: Value[][] } {
+export function decodeParquet(
+  bytes: Uint8Array,
+  fields: readonly IcebergField[],
+): { rowCount: number; columns: Value[][] } {
   const table = arrow.tableFromIPC(parquet.readParquet(bytes).intoIPCStream());
   const byId = new Map<number, number>();
   table.schema.fields.forEach((f, i) => {

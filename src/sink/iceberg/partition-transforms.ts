@@ -35,17 +35,35 @@ export function parseTransform(text: string, source: IcebergType, where: string)
     if (n <= 0) bad('needs a positive width');
     if (m[1] === 'bucket') {
       if (['boolean', 'float', 'double'].includes(t)) bad(`cannot apply to ${t}`);
-      return { text, suffix: 'bucket', resultType: () => 'int', apply: (v) => (v === null ? null : ((bucketHash(t, v) & 0x7fffffff) % n)) };
+      return {
+        text,
+        suffix: 'bucket',
+        resultType: () => 'int',
+        apply: (v) => (v === null ? null : (bucketHash(t, v) & 0x7fffffff) % n),
+      };
     }
     if (!['int', 'long', 'string', 'binary'].includes(t) && !decimalOf(t)) bad(`cannot apply to ${t}`);
-    return { text, suffix: 'trunc', resultType: (s) => s as IcebergPrimitive, apply: (v) => (v === null ? null : truncate(t, n, v)) };
+    return {
+      text,
+      suffix: 'trunc',
+      resultType: (s) => s as IcebergPrimitive,
+      apply: (v) => (v === null ? null : truncate(t, n, v)),
+    };
   }
   switch (text) {
     case 'identity':
       return { text, suffix: '', resultType: (s) => s as IcebergPrimitive, apply: (v) => v };
-    case 'year': case 'month': case 'day': case 'hour':
+    case 'year':
+    case 'month':
+    case 'day':
+    case 'hour':
       if (!temporal || (text === 'hour' && t === 'date')) bad(`cannot apply to ${t}`);
-      return { text, suffix: text, resultType: () => (text === 'day' ? 'date' : 'int'), apply: (v) => (v === null ? null : temporalPart(text, t, v)) };
+      return {
+        text,
+        suffix: text,
+        resultType: () => (text === 'day' ? 'date' : 'int'),
+        apply: (v) => (v === null ? null : temporalPart(text, t, v)),
+      };
     default:
       return bad('is unknown (identity, bucket[N], truncate[W], year, month, day, hour)');
   }
@@ -65,7 +83,11 @@ function temporalPart(unit: string, t: IcebergPrimitive, v: Value): number {
 
 function truncate(t: IcebergPrimitive, w: number, v: Value): Value {
   if (t === 'int') return (v as number) - ((((v as number) % w) + w) % w);
-  if (t === 'long') { const x = BigInt(v as bigint); const W = BigInt(w); return x - (((x % W) + W) % W); }
+  if (t === 'long') {
+    const x = BigInt(v as bigint);
+    const W = BigInt(w);
+    return x - (((x % W) + W) % W);
+  }
   if (t === 'string') return [...(v as string)].slice(0, w).join('');
   if (t === 'binary') return (v as Uint8Array).subarray(0, w);
   const dec = decimalOf(t)!;
@@ -79,14 +101,23 @@ export function bucketHash(t: IcebergPrimitive, v: Value): number {
   const dec = decimalOf(t);
   if (dec) return murmur3x86(unscaledToMinimalBytes(decimalToUnscaled(v as string, dec.scale, 'partition')));
   switch (t) {
-    case 'int': case 'long': case 'date': case 'time': case 'timestamp': case 'timestamptz': {
+    case 'int':
+    case 'long':
+    case 'date':
+    case 'time':
+    case 'timestamp':
+    case 'timestamptz': {
       const b = Buffer.alloc(8);
       b.writeBigInt64LE(BigInt(v as number | bigint));
       return murmur3x86(b);
     }
-    case 'string': return murmur3x86(Buffer.from(v as string, 'utf8'));
-    case 'uuid': return murmur3x86(uuidToBytes(v as string, 'partition'));
-    case 'binary': return murmur3x86(v as Uint8Array);
-    default: throw new TidemarkError('unsupported_type', `bucket transform cannot hash ${t}`);
+    case 'string':
+      return murmur3x86(Buffer.from(v as string, 'utf8'));
+    case 'uuid':
+      return murmur3x86(uuidToBytes(v as string, 'partition'));
+    case 'binary':
+      return murmur3x86(v as Uint8Array);
+    default:
+      throw new TidemarkError('unsupported_type', `bucket transform cannot hash ${t}`);
   }
 }

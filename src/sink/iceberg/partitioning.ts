@@ -17,19 +17,32 @@ export interface PartitionConfig {
 
 /** Partition result types tidemark writes into manifests (Avro forms per spec, "Avro" type table). */
 const AVRO_OF: Partial<Record<IcebergPrimitive, unknown>> = {
-  boolean: 'boolean', int: 'int', long: 'long', string: 'string',
+  boolean: 'boolean',
+  int: 'int',
+  long: 'long',
+  string: 'string',
   date: { type: 'int', logicalType: 'date' },
   time: { type: 'long', logicalType: 'time-micros' },
   timestamp: { type: 'long', logicalType: 'timestamp-micros', 'adjust-to-utc': false },
   timestamptz: { type: 'long', logicalType: 'timestamp-micros', 'adjust-to-utc': true },
 };
 
-export function buildSpec(schema: IcebergSchema, config: readonly PartitionConfig[], table: string): PartitionSpec {
+export function buildSpec(
+  schema: IcebergSchema,
+  config: readonly PartitionConfig[],
+  table: string,
+): PartitionSpec {
   const fields: PartitionField[] = config.map((c, i) => {
     const src = schema.fields.find((f) => f.name === c.column);
-    if (!src) throw new TidemarkError('config', `table ${table}: partition column "${c.column}" is not a column`);
+    if (!src)
+      throw new TidemarkError('config', `table ${table}: partition column "${c.column}" is not a column`);
     const tr = parseTransform(c.transform, src.type, `table ${table} column "${c.column}"`);
-    return { 'source-id': src.id, 'field-id': PARTITION_FIELD_ID_BASE + i, name: tr.suffix ? `${c.column}_${tr.suffix}` : c.column, transform: c.transform };
+    return {
+      'source-id': src.id,
+      'field-id': PARTITION_FIELD_ID_BASE + i,
+      name: tr.suffix ? `${c.column}_${tr.suffix}` : c.column,
+      transform: c.transform,
+    };
   });
   const spec = { 'spec-id': 0, fields };
   partitionerFor(schema, spec, table); // validates result types
@@ -47,15 +60,28 @@ export interface Partitioner {
 export function partitionerFor(schema: IcebergSchema, spec: PartitionSpec, table: string): Partitioner {
   const parts = spec.fields.map((pf) => {
     const src = schema.fields.find((f) => f.id === pf['source-id']);
-    if (!src) throw new TidemarkError('schema_incompatible', `table ${table}: partition field ${pf.name} refers to a dropped column`);
+    if (!src)
+      throw new TidemarkError(
+        'schema_incompatible',
+        `table ${table}: partition field ${pf.name} refers to a dropped column`,
+      );
     const tr: Transform = parseTransform(pf.transform, src.type, `table ${table} column "${src.name}"`);
     const type = tr.resultType(src.type);
     const avro = AVRO_OF[type];
-    if (!avro) throw new TidemarkError('config', `table ${table}: partitioning column "${src.name}" by ${pf.transform} gives ${type}, which tidemark does not write as a partition value`);
+    if (!avro)
+      throw new TidemarkError(
+        'config',
+        `table ${table}: partitioning column "${src.name}" by ${pf.transform} gives ${type}, which tidemark does not write as a partition value`,
+      );
     return { pf, src, tr, type, avro };
   });
   return {
-    avroFields: parts.map((p) => ({ name: p.pf.name, type: ['null', p.avro], default: null, 'field-id': p.pf['field-id'] })),
+    avroFields: parts.map((p) => ({
+      name: p.pf.name,
+      type: ['null', p.avro],
+      default: null,
+      'field-id': p.pf['field-id'],
+    })),
     tupleOf(row) {
       const out: Record<string, unknown> = {};
       for (const p of parts) {
@@ -66,11 +92,29 @@ export function partitionerFor(schema: IcebergSchema, spec: PartitionSpec, table
     },
     summaries(tuples) {
       return parts.map((p) => {
-        const vals = tuples.map((t) => t[p.pf.name] as Value | undefined).filter((v): v is Value => v !== null && v !== undefined);
-        const cmp = (a: Value, b: Value) => (typeof a === 'string' ? Buffer.compare(Buffer.from(a), Buffer.from(b as string)) : Number(a) - Number(b));
+        const vals = tuples
+          .map((t) => t[p.pf.name] as Value | undefined)
+          .filter((v): v is Value => v !== null && v !== undefined);
+        const cmp = (a: Value, b: Value) =>
+          typeof a === 'string'
+            ? Buffer.compare(Buffer.from(a), Buffer.from(b as string))
+            : Number(a) - Number(b);
         const sorted = [...vals].sort(cmp);
-        const ser = (v: Value | undefined) => (v === undefined ? null : Buffer.from(serializeSingleValue(p.type, p.type === 'long' || p.type.startsWith('time') ? BigInt(v as number) : v)));
-        return { contains_null: vals.length < tuples.length, contains_nan: false, lower_bound: ser(sorted[0]), upper_bound: ser(sorted[sorted.length - 1]) };
+        const ser = (v: Value | undefined) =>
+          v === undefined
+            ? null
+            : Buffer.from(
+                serializeSingleValue(
+                  p.type,
+                  p.type === 'long' || p.type.startsWith('time') ? BigInt(v as number) : v,
+                ),
+              );
+        return {
+          contains_null: vals.length < tuples.length,
+          contains_nan: false,
+          lower_bound: ser(sorted[0]),
+          upper_bound: ser(sorted[sorted.length - 1]),
+        };
       });
     },
   };

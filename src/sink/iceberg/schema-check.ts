@@ -10,10 +10,20 @@ import { icebergTypeOf, idAllocator } from './iceberg-types';
 export function checkSchema(source: TableSchema, ice: IcebergSchema, table: string): void {
   for (const c of source.columns) {
     const f = ice.fields.find((x) => x.name === c.name);
-    if (!f) throw new TidemarkError('schema_incompatible', `table ${table}: column "${c.name}" is not in the Iceberg schema (id ${ice['schema-id']})`);
-    const want = JSON.stringify(stripIds(icebergTypeOf(c.type, idAllocator(0).next, `table ${table} column "${c.name}"`)));
+    if (!f)
+      throw new TidemarkError(
+        'schema_incompatible',
+        `table ${table}: column "${c.name}" is not in the Iceberg schema (id ${ice['schema-id']})`,
+      );
+    const want = JSON.stringify(
+      stripIds(icebergTypeOf(c.type, idAllocator(0).next, `table ${table} column "${c.name}"`)),
+    );
     const have = JSON.stringify(stripIds(f.type));
-    if (want !== have) throw new TidemarkError('schema_incompatible', `table ${table}: column "${c.name}" is ${c.pgType} (Iceberg ${want}) but the table stores ${have}`);
+    if (want !== have)
+      throw new TidemarkError(
+        'schema_incompatible',
+        `table ${table}: column "${c.name}" is ${c.pgType} (Iceberg ${want}) but the table stores ${have}`,
+      );
   }
 }
 

@@ -20,8 +20,13 @@ export function attnumProperty(source: TableSchema, ice: IcebergSchema): string 
  * Anything else (another type change, a key change) is a `schema_incompatible` error.
  * Returns null when nothing changed.
  */
-export function evolveSchema(source: TableSchema, current: IcebergSchema, attnums: Record<string, number>, lastColumnId: number, table: string)
-  : { schema: IcebergSchema; lastColumnId: number; attnums: Record<string, number> } | null {
+export function evolveSchema(
+  source: TableSchema,
+  current: IcebergSchema,
+  attnums: Record<string, number>,
+  lastColumnId: number,
+  table: string,
+): { schema: IcebergSchema; lastColumnId: number; attnums: Record<string, number> } | null {
   const ids = idAllocator(lastColumnId);
   const nextAttnums: Record<string, number> = {};
   const fields: IcebergField[] = [];
@@ -30,7 +35,12 @@ export function evolveSchema(source: TableSchema, current: IcebergSchema, attnum
     const id = attnums[String(c.attnum)];
     const old = id === undefined ? undefined : current.fields.find((f) => f.id === id);
     if (!old) {
-      const f: IcebergField = { id: ids.next(), name: c.name, required: false, type: icebergTypeOf(c.type, ids.next, where) };
+      const f: IcebergField = {
+        id: ids.next(),
+        name: c.name,
+        required: false,
+        type: icebergTypeOf(c.type, ids.next, where),
+      };
       fields.push(f);
       nextAttnums[String(c.attnum)] = f.id;
       continue;
@@ -39,15 +49,26 @@ export function evolveSchema(source: TableSchema, current: IcebergSchema, attnum
     fields.push({ ...old, name: c.name, type: promote(old.type, wanted, where) });
     nextAttnums[String(c.attnum)] = old.id;
   }
-  const oldKeys = (current['identifier-field-ids'] ?? []).map((id) => current.fields.find((f) => f.id === id)?.name);
+  const oldKeys = (current['identifier-field-ids'] ?? []).map(
+    (id) => current.fields.find((f) => f.id === id)?.name,
+  );
   const newKeys = source.primaryKey.map((k) => fields.find((f) => f.name === k)?.id);
   const keyIds = current['identifier-field-ids'] ?? [];
   if (newKeys.length !== keyIds.length || newKeys.some((id, i) => id !== keyIds[i])) {
-    throw new TidemarkError('schema_incompatible', `table ${table}: the key changed from (${oldKeys.join(', ')}) to (${source.primaryKey.join(', ')}); an Iceberg table keeps its identifier fields`, {
-      fix: 'recreate the table (drop it from the catalog) and snapshot it again',
-    });
+    throw new TidemarkError(
+      'schema_incompatible',
+      `table ${table}: the key changed from (${oldKeys.join(', ')}) to (${source.primaryKey.join(', ')}); an Iceberg table keeps its identifier fields`,
+      {
+        fix: 'recreate the table (drop it from the catalog) and snapshot it again',
+      },
+    );
   }
-  const next: IcebergSchema = { type: 'struct', 'schema-id': current['schema-id'] + 1, 'identifier-field-ids': keyIds, fields };
+  const next: IcebergSchema = {
+    type: 'struct',
+    'schema-id': current['schema-id'] + 1,
+    'identifier-field-ids': keyIds,
+    fields,
+  };
   if (JSON.stringify(next.fields) === JSON.stringify(current.fields)) return null;
   return { schema: next, lastColumnId: ids.last(), attnums: nextAttnums };
 }
@@ -60,7 +81,11 @@ function promote(from: IcebergType, to: IcebergType, where: string): IcebergType
   const a = decimalOf(from);
   const b = decimalOf(to);
   if (a && b && a.scale === b.scale && b.precision >= a.precision) return to;
-  throw new TidemarkError('schema_incompatible', `${where}: Iceberg cannot change type ${JSON.stringify(from)} to ${JSON.stringify(to)}`, {
-    fix: 'allowed promotions are int→long, float→double and decimal precision widening; otherwise add a new column',
-  });
+  throw new TidemarkError(
+    'schema_incompatible',
+    `${where}: Iceberg cannot change type ${JSON.stringify(from)} to ${JSON.stringify(to)}`,
+    {
+      fix: 'allowed promotions are int→long, float→double and decimal precision widening; otherwise add a new column',
+    },
+  );
 }

@@ -24,14 +24,30 @@ const num = (s: Record<string, string> | undefined, k: string) => Number(s?.[k] 
  * snapshot id given here, inherited by their entries) followed by every manifest of the
  * current snapshot; a summary with the spec's standard counters and `properties`.
  */
-export async function buildSnapshot(io: FileIO, base: TableMetadata, baseLocation: string, staged: StagedChange, properties: Record<string, string>): Promise<BuiltSnapshot> {
+export async function buildSnapshot(
+  io: FileIO,
+  base: TableMetadata,
+  baseLocation: string,
+  staged: StagedChange,
+  properties: Record<string, string>,
+): Promise<BuiltSnapshot> {
   const parent = currentSnapshot(base);
   const seq = base['last-sequence-number'] + 1;
   const snapshotId = staged.snapshotId;
-  const prior: ManifestFileRecord[] = parent ? await decodeManifestList(await io.read(parent['manifest-list'])) : [];
-  const fresh: ManifestFileRecord[] = staged.manifests.map((mf) => ({ ...mf, added_snapshot_id: snapshotId, sequence_number: seq, min_sequence_number: seq }));
+  const prior: ManifestFileRecord[] = parent
+    ? await decodeManifestList(await io.read(parent['manifest-list']))
+    : [];
+  const fresh: ManifestFileRecord[] = staged.manifests.map((mf) => ({
+    ...mf,
+    added_snapshot_id: snapshotId,
+    sequence_number: seq,
+    min_sequence_number: seq,
+  }));
   const listPath = `${base.location}/metadata/snap-${snapshotId}-${randomUUID()}.avro`;
-  await io.write(listPath, await encodeManifestList([...fresh, ...prior], snapshotId, parent?.['snapshot-id'] ?? null, seq));
+  await io.write(
+    listPath,
+    await encodeManifestList([...fresh, ...prior], snapshotId, parent?.['snapshot-id'] ?? null, seq),
+  );
   const ps = parent?.summary;
   const a = staged.added;
   const summary: Snapshot['summary'] = {

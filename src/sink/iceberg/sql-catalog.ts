@@ -19,7 +19,10 @@ const DDL = [
 
 /** The minimal SQL surface the catalog needs; `$1`-style parameters in both dialects. */
 interface SqlSession {
-  query(sql: string, params: readonly unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number }>;
+  query(
+    sql: string,
+    params: readonly unknown[],
+  ): Promise<{ rows: Record<string, unknown>[]; rowCount: number }>;
   close(): Promise<void>;
 }
 
@@ -28,11 +31,18 @@ class SqliteSession implements SqlSession {
   async query(sql: string, params: readonly unknown[]) {
     // $n placeholders (pg style) become positional ?s, repeating a parameter where $n repeats.
     const ordered: unknown[] = [];
-    const stmt = this.db.prepare(sql.replace(/\$(\d+)/g, (_m, n: string) => { ordered.push(params[Number(n) - 1]); return '?'; }));
+    const stmt = this.db.prepare(
+      sql.replace(/\$(\d+)/g, (_m, n: string) => {
+        ordered.push(params[Number(n) - 1]);
+        return '?';
+      }),
+    );
     if (stmt.reader) return { rows: stmt.all(...ordered) as Record<string, unknown>[], rowCount: 0 };
     return { rows: [], rowCount: stmt.run(...ordered).changes };
   }
-  async close() { this.db.close(); }
+  async close() {
+    this.db.close();
+  }
 }
 
 class PgSession implements SqlSession {
@@ -41,13 +51,18 @@ class PgSession implements SqlSession {
     const r = await this.client.query(sql, params as unknown[]);
     return { rows: r.rows as Record<string, unknown>[], rowCount: r.rowCount ?? 0 };
   }
-  async close() { await this.client.end(); }
+  async close() {
+    await this.client.end();
+  }
 }
 
 export class SqlCatalog implements Catalog {
   private queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(readonly name: string, private readonly session: SqlSession) {}
+  private constructor(
+    readonly name: string,
+    private readonly session: SqlSession,
+  ) {}
 
   /** SQLite file catalog (the embedded default). */
   static async sqlite(file: string, name = 'tidemark'): Promise<SqlCatalog> {
@@ -77,7 +92,10 @@ export class SqlCatalog implements Catalog {
 
   async ensureNamespace(namespace: string): Promise<void> {
     await this.serial(async () => {
-      const r = await this.session.query('SELECT 1 FROM iceberg_namespace_properties WHERE catalog_name = $1 AND namespace = $2', [this.name, namespace]);
+      const r = await this.session.query(
+        'SELECT 1 FROM iceberg_namespace_properties WHERE catalog_name = $1 AND namespace = $2',
+        [this.name, namespace],
+      );
       if (r.rows.length === 0) {
         await this.session.query(
           "INSERT INTO iceberg_namespace_properties (catalog_name, namespace, property_key, property_value) VALUES ($1, $2, 'exists', 'true') ON CONFLICT DO NOTHING",
@@ -107,15 +125,20 @@ export class SqlCatalog implements Catalog {
       for (const s of swaps) {
         let changed: number;
         try {
-          changed = s.expected === null
-            ? (await this.session.query(
-                'INSERT INTO iceberg_tables (catalog_name, table_namespace, table_name, metadata_location, previous_metadata_location) VALUES ($1, $2, $3, $4, NULL) ON CONFLICT DO NOTHING',
-                [this.name, s.table.namespace, s.table.name, s.next],
-              )).rowCount
-            : (await this.session.query(
-                'UPDATE iceberg_tables SET metadata_location = $1, previous_metadata_location = $2 WHERE catalog_name = $3 AND table_namespace = $4 AND table_name = $5 AND metadata_location = $2',
-                [s.next, s.expected, this.name, s.table.namespace, s.table.name],
-              )).rowCount;
+          changed =
+            s.expected === null
+              ? (
+                  await this.session.query(
+                    'INSERT INTO iceberg_tables (catalog_name, table_namespace, table_name, metadata_location, previous_metadata_location) VALUES ($1, $2, $3, $4, NULL) ON CONFLICT DO NOTHING',
+                    [this.name, s.table.namespace, s.table.name, s.next],
+                  )
+                ).rowCount
+              : (
+                  await this.session.query(
+                    'UPDATE iceberg_tables SET metadata_location = $1, previous_metadata_location = $2 WHERE catalog_name = $3 AND table_namespace = $4 AND table_name = $5 AND metadata_location = $2',
+                    [s.next, s.expected, this.name, s.table.namespace, s.table.name],
+                  )
+                ).rowCount;
         } catch (e) {
           await this.session.query('ROLLBACK', []).catch(() => undefined);
           throw new Error(`catalog swap of ${identText(s.table)} failed before COMMIT`, { cause: e });
@@ -136,7 +159,12 @@ export class SqlCatalog implements Catalog {
   }
 
   async dropTable(t: TableIdent): Promise<void> {
-    await this.serial(() => this.session.query('DELETE FROM iceberg_tables WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3', [this.name, t.namespace, t.name]));
+    await this.serial(() =>
+      this.session.query(
+        'DELETE FROM iceberg_tables WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3',
+        [this.name, t.namespace, t.name],
+      ),
+    );
   }
 
   async close(): Promise<void> {

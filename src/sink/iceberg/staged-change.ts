@@ -2,7 +2,9 @@ import type { TableIdent } from './catalog';
 import type { ManifestFileRecord } from './manifests';
 
 /** One index change to apply once the snapshot that carries it is committed. */
-export type IndexOp = { readonly key: string; readonly file: string; readonly pos: number } | { readonly key: string; readonly file: null };
+export type IndexOp =
+  | { readonly key: string; readonly file: string; readonly pos: number }
+  | { readonly key: string; readonly file: null };
 
 /**
  * A table's change written to storage but not committed: data and delete files and their
@@ -17,9 +19,18 @@ export interface StagedChange {
   readonly baseLocation: string;
   readonly truncate: boolean;
   /** Manifest list entries of the new manifests, without snapshot id and sequence number yet. */
-  readonly manifests: readonly Omit<ManifestFileRecord, 'added_snapshot_id' | 'sequence_number' | 'min_sequence_number'>[];
+  readonly manifests: readonly Omit<
+    ManifestFileRecord,
+    'added_snapshot_id' | 'sequence_number' | 'min_sequence_number'
+  >[];
   readonly indexOps: readonly IndexOp[];
-  readonly added: { dataFiles: number; records: number; deleteFiles: number; positionDeletes: number; bytes: number };
+  readonly added: {
+    dataFiles: number;
+    records: number;
+    deleteFiles: number;
+    positionDeletes: number;
+    bytes: number;
+  };
   /** Partition tuple of each new data file. */
   readonly filePartitions: readonly (readonly [string, Record<string, unknown>])[];
   /** Every location written for this change (data, delete and manifest files). */

@@ -9,10 +9,10 @@ import type { DataFileRecord, ManifestEntry, ManifestFileRecord } from './manife
 import { decodeManifest, decodeManifestList, encodeManifest, encodeManifestList } from './manifests';
 import { encodeParquet } from './parquet-files';
 import { partitionerFor } from './partitioning';
-import { planScan, scanLiveRows } from './table-scan';
-import type { TableState } from './table-state';
 import type { Snapshot, TableMetadata } from './table-metadata';
 import { currentSchema, currentSnapshot, defaultSpec, newSnapshotId, withSnapshot } from './table-metadata';
+import { planScan, scanLiveRows } from './table-scan';
+import type { TableState } from './table-state';
 
 /**
  * Table maintenance (spec, "Maintenance" in the Iceberg docs): compaction, snapshot expiry and
@@ -20,15 +20,28 @@ import { currentSchema, currentSnapshot, defaultSpec, newSnapshotId, withSnapsho
  * after its commit landed, so a crash or a conflict never loses data.
  */
 
-async function commitMetadata(catalog: Catalog, io: FileIO, st: TableState, next: TableMetadata): Promise<void> {
+async function commitMetadata(
+  catalog: Catalog,
+  io: FileIO,
+  st: TableState,
+  next: TableMetadata,
+): Promise<void> {
   const file = `${next.location}/metadata/${String(next['last-sequence-number']).padStart(5, '0')}-${randomUUID()}.metadata.json`;
   await io.write(file, Buffer.from(JSON.stringify(next), 'utf8'));
   const out = await catalog.swap([{ table: st.ident, expected: st.metadataLocation, next: file }]);
   if (out.kind === 'conflict') {
     await io.delete(file);
-    throw new TidemarkError('commit_failed', `table ${identText(st.ident)}: maintenance commit lost to a concurrent commit; retry later`);
+    throw new TidemarkError(
+      'commit_failed',
+      `table ${identText(st.ident)}: maintenance commit lost to a concurrent commit; retry later`,
+    );
   }
-  if (out.kind === 'unknown') throw new TidemarkError('commit_state_unknown', `table ${identText(st.ident)}: maintenance commit outcome unknown`, { cause: out.cause });
+  if (out.kind === 'unknown')
+    throw new TidemarkError(
+      'commit_state_unknown',
+      `table ${identText(st.ident)}: maintenance commit outcome unknown`,
+      { cause: out.cause },
+    );
   st.metadata = next;
   st.metadataLocation = file;
 }
@@ -38,7 +51,8 @@ async function filesOf(io: FileIO, snap: Snapshot): Promise<Set<string>> {
   const out = new Set<string>([snap['manifest-list']]);
   for (const mf of await decodeManifestList(await io.read(snap['manifest-list']))) {
     out.add(mf.manifest_path);
-    for (const e of await decodeManifest(await io.read(mf.manifest_path), mf)) if (e.status !== 2) out.add(e.file.filePath);
+    for (const e of await decodeManifest(await io.read(mf.manifest_path), mf))
+      if (e.status !== 2) out.add(e.file.filePath);
   }
   return out;
 }
@@ -48,14 +62,20 @@ async function filesOf(io: FileIO, snap: Snapshot): Promise<Set<string>> {
  * `targetFileRows` rows per partition, in one `replace` snapshot that removes the old data and
  * delete files. The caller drops the key index (positions changed) after it resolves.
  */
-export async function compactTable(catalog: Catalog, io: FileIO, st: TableState, targetFileRows: number): Promise<{ rewrittenFiles: number; newFiles: number }> {
+export async function compactTable(
+  catalog: Catalog,
+  io: FileIO,
+  st: TableState,
+  targetFileRows: number,
+): Promise<{ rewrittenFiles: number; newFiles: number }> {
   const m = st.metadata;
   const table = identText(st.ident);
   const schema = currentSchema(m);
   const spec = defaultSpec(m);
   const partitioner = partitionerFor(schema, spec, table);
   const plan = await planScan(io, m, table);
-  if (!plan.snapshot || (plan.deleteFiles.length === 0 && plan.dataFiles.length <= 1)) return { rewrittenFiles: 0, newFiles: 0 };
+  if (!plan.snapshot || (plan.deleteFiles.length === 0 && plan.dataFiles.length <= 1))
+    return { rewrittenFiles: 0, newFiles: 0 };
   const groups = new Map<string, { tuple: Record<string, unknown>; rows: Row[] }>();
   for await (const live of scanLiveRows(io, m, table, schema.fields)) {
     const tuple = partitioner.tupleOf(live.row);
@@ -71,38 +91,79 @@ export async function compactTable(catalog: Catalog, io: FileIO, st: TableState,
   for (const g of groups.values()) {
     for (let i = 0; i < g.rows.length; i += targetFileRows) {
       const chunk = g.rows.slice(i, i + targetFileRows);
-      const enc = encodeParquet(schema.fields, schema.fields.map((f) => chunk.map((r) => (r[f.name] ?? null) as Value)), `table ${table}`);
+      const enc = encodeParquet(
+        schema.fields,
+        schema.fields.map((f) => chunk.map((r) => (r[f.name] ?? null) as Value)),
+        `table ${table}`,
+      );
       const path = `${m.location}/data/${randomUUID()}.parquet`;
       await io.write(path, enc.bytes);
       written.push(path);
-      added.push({ content: 0, filePath: path, recordCount: enc.recordCount, fileSizeInBytes: enc.bytes.length, partition: g.tuple, metrics: enc.metrics });
+      added.push({
+        content: 0,
+        filePath: path,
+        recordCount: enc.recordCount,
+        fileSizeInBytes: enc.bytes.length,
+        partition: g.tuple,
+        metrics: enc.metrics,
+      });
     }
   }
   // Removed files are DELETED entries keeping their own sequence numbers (spec, "Manifest Entry Fields").
   const removed = (e: ManifestEntry): ManifestEntry => ({ ...e, status: 2, snapshotId });
   const manifests: ManifestFileRecord[] = [];
   const parts = [
-    { content: 0 as const, entries: [...added.map((file): ManifestEntry => ({ status: 1, snapshotId, sequenceNumber: null, fileSequenceNumber: null, file })), ...plan.dataFiles.map(removed)] },
+    {
+      content: 0 as const,
+      entries: [
+        ...added.map(
+          (file): ManifestEntry => ({
+            status: 1,
+            snapshotId,
+            sequenceNumber: null,
+            fileSequenceNumber: null,
+            file,
+          }),
+        ),
+        ...plan.dataFiles.map(removed),
+      ],
+    },
     { content: 1 as const, entries: plan.deleteFiles.map(removed) },
   ];
   for (const p of parts) {
     if (p.entries.length === 0) continue;
-    const bytes = await encodeManifest({ schema, spec, partitionAvroFields: partitioner.avroFields, content: p.content }, p.entries);
+    const bytes = await encodeManifest(
+      { schema, spec, partitionAvroFields: partitioner.avroFields, content: p.content },
+      p.entries,
+    );
     const path = `${m.location}/metadata/${randomUUID()}-m${p.content}.avro`;
     await io.write(path, bytes);
     written.push(path);
     const a = p.entries.filter((e) => e.status === 1);
     const d = p.entries.filter((e) => e.status === 2);
     manifests.push({
-      manifest_path: path, manifest_length: bytes.length, partition_spec_id: spec['spec-id'], content: p.content,
-      sequence_number: seq, min_sequence_number: Math.min(seq, ...d.map((e) => e.sequenceNumber ?? seq)), added_snapshot_id: snapshotId,
-      added_files_count: a.length, existing_files_count: 0, deleted_files_count: d.length,
-      added_rows_count: a.reduce((n, e) => n + e.file.recordCount, 0), existing_rows_count: 0, deleted_rows_count: d.reduce((n, e) => n + e.file.recordCount, 0),
-      partitions: partitioner.summaries(p.entries.map((e) => e.file.partition)), key_metadata: null,
+      manifest_path: path,
+      manifest_length: bytes.length,
+      partition_spec_id: spec['spec-id'],
+      content: p.content,
+      sequence_number: seq,
+      min_sequence_number: Math.min(seq, ...d.map((e) => e.sequenceNumber ?? seq)),
+      added_snapshot_id: snapshotId,
+      added_files_count: a.length,
+      existing_files_count: 0,
+      deleted_files_count: d.length,
+      added_rows_count: a.reduce((n, e) => n + e.file.recordCount, 0),
+      existing_rows_count: 0,
+      deleted_rows_count: d.reduce((n, e) => n + e.file.recordCount, 0),
+      partitions: partitioner.summaries(p.entries.map((e) => e.file.partition)),
+      key_metadata: null,
     });
   }
   const listPath = `${m.location}/metadata/snap-${snapshotId}-${randomUUID()}.avro`;
-  await io.write(listPath, await encodeManifestList(manifests, snapshotId, plan.snapshot['snapshot-id'], seq));
+  await io.write(
+    listPath,
+    await encodeManifestList(manifests, snapshotId, plan.snapshot['snapshot-id'], seq),
+  );
   written.push(listPath);
   const records = added.reduce((n, f) => n + f.recordCount, 0);
   const bytes = added.reduce((n, f) => n + f.fileSizeInBytes, 0);
@@ -110,14 +171,29 @@ export async function compactTable(catalog: Catalog, io: FileIO, st: TableState,
   const summary: Snapshot['summary'] = {
     ...Object.fromEntries(Object.entries(prev).filter(([k]) => k.startsWith('tidemark.'))),
     operation: 'replace',
-    'added-data-files': String(added.length), 'deleted-data-files': String(plan.dataFiles.length),
-    'removed-delete-files': String(plan.deleteFiles.length), 'removed-position-delete-files': String(plan.deleteFiles.length),
-    'added-records': String(records), 'deleted-records': String(plan.dataFiles.reduce((n, e) => n + e.file.recordCount, 0)),
+    'added-data-files': String(added.length),
+    'deleted-data-files': String(plan.dataFiles.length),
+    'removed-delete-files': String(plan.deleteFiles.length),
+    'removed-position-delete-files': String(plan.deleteFiles.length),
+    'added-records': String(records),
+    'deleted-records': String(plan.dataFiles.reduce((n, e) => n + e.file.recordCount, 0)),
     'added-files-size': String(bytes),
-    'total-records': String(records), 'total-files-size': String(bytes), 'total-data-files': String(added.length),
-    'total-delete-files': '0', 'total-position-deletes': '0', 'total-equality-deletes': '0',
+    'total-records': String(records),
+    'total-files-size': String(bytes),
+    'total-data-files': String(added.length),
+    'total-delete-files': '0',
+    'total-position-deletes': '0',
+    'total-equality-deletes': '0',
   };
-  const snap: Snapshot = { 'snapshot-id': snapshotId, 'parent-snapshot-id': plan.snapshot['snapshot-id'], 'sequence-number': seq, 'timestamp-ms': Math.max(Date.now(), m['last-updated-ms']), 'manifest-list': listPath, summary, 'schema-id': m['current-schema-id'] };
+  const snap: Snapshot = {
+    'snapshot-id': snapshotId,
+    'parent-snapshot-id': plan.snapshot['snapshot-id'],
+    'sequence-number': seq,
+    'timestamp-ms': Math.max(Date.now(), m['last-updated-ms']),
+    'manifest-list': listPath,
+    summary,
+    'schema-id': m['current-schema-id'],
+  };
   try {
     await commitMetadata(catalog, io, st, withSnapshot(m, snap, st.metadataLocation));
   } catch (e) {
@@ -131,12 +207,22 @@ export async function compactTable(catalog: Catalog, io: FileIO, st: TableState,
  * Expires snapshots older than `olderThanMs` beyond the newest `keepLast` (the current one is
  * always kept), then deletes the files only expired snapshots referenced.
  */
-export async function expireSnapshots(catalog: Catalog, io: FileIO, st: TableState, opts: { keepLast: number; olderThanMs: number; nowMs?: number }): Promise<{ expired: number; deletedFiles: number }> {
+export async function expireSnapshots(
+  catalog: Catalog,
+  io: FileIO,
+  st: TableState,
+  opts: { keepLast: number; olderThanMs: number; nowMs?: number },
+): Promise<{ expired: number; deletedFiles: number }> {
   const m = st.metadata;
   const current = currentSnapshot(m);
   const cutoff = (opts.nowMs ?? Date.now()) - opts.olderThanMs;
   const newestFirst = [...m.snapshots].sort((a, b) => b['timestamp-ms'] - a['timestamp-ms']);
-  const keep = newestFirst.filter((s, i) => i < Math.max(1, opts.keepLast) || s['timestamp-ms'] >= cutoff || s['snapshot-id'] === current?.['snapshot-id']);
+  const keep = newestFirst.filter(
+    (s, i) =>
+      i < Math.max(1, opts.keepLast) ||
+      s['timestamp-ms'] >= cutoff ||
+      s['snapshot-id'] === current?.['snapshot-id'],
+  );
   const expired = m.snapshots.filter((s) => !keep.includes(s));
   if (expired.length === 0) return { expired: 0, deletedFiles: 0 };
   const keepIds = new Set(keep.map((s) => s['snapshot-id']));
@@ -145,7 +231,10 @@ export async function expireSnapshots(catalog: Catalog, io: FileIO, st: TableSta
     'last-updated-ms': Date.now(),
     snapshots: m.snapshots.filter((s) => keepIds.has(s['snapshot-id'])),
     'snapshot-log': m['snapshot-log'].filter((l) => keepIds.has(l['snapshot-id'])),
-    'metadata-log': [...m['metadata-log'], { 'timestamp-ms': m['last-updated-ms'], 'metadata-file': st.metadataLocation }],
+    'metadata-log': [
+      ...m['metadata-log'],
+      { 'timestamp-ms': m['last-updated-ms'], 'metadata-file': st.metadataLocation },
+    ],
   };
   const live = new Set<string>();
   for (const s of keep) for (const f of await filesOf(io, s)) live.add(f);
@@ -161,12 +250,21 @@ export async function expireSnapshots(catalog: Catalog, io: FileIO, st: TableSta
  * are older than `olderThanMs` (young files may belong to a commit in flight), e.g. a crashed
  * writer's staged files.
  */
-export async function removeOrphanFiles(io: FileIO, st: TableState, opts: { olderThanMs: number; nowMs?: number }): Promise<string[]> {
+export async function removeOrphanFiles(
+  io: FileIO,
+  st: TableState,
+  opts: { olderThanMs: number; nowMs?: number },
+): Promise<string[]> {
   const m = st.metadata;
-  const referenced = new Set<string>([st.metadataLocation, ...m['metadata-log'].map((l) => l['metadata-file'])]);
+  const referenced = new Set<string>([
+    st.metadataLocation,
+    ...m['metadata-log'].map((l) => l['metadata-file']),
+  ]);
   for (const s of m.snapshots) for (const f of await filesOf(io, s)) referenced.add(f);
   const cutoff = (opts.nowMs ?? Date.now()) - opts.olderThanMs;
-  const orphans = (await io.list(`${m.location}/`)).filter((f) => !referenced.has(f.location) && f.modifiedMs < cutoff).map((f) => f.location);
+  const orphans = (await io.list(`${m.location}/`))
+    .filter((f) => !referenced.has(f.location) && f.modifiedMs < cutoff)
+    .map((f) => f.location);
   for (const f of orphans) await io.delete(f);
   return orphans;
 }

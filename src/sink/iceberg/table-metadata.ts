@@ -50,8 +50,17 @@ export interface TableMetadata {
 /** Iceberg's "partition field ids start at 1000" convention; last-partition-id of an unpartitioned table is 999. */
 export const PARTITION_FIELD_ID_BASE = 1000;
 
-export function newTableMetadata(location: string, schema: IcebergSchema, lastColumnId: number, spec: PartitionSpec, properties: Record<string, string>): TableMetadata {
-  const lastPartitionId = spec.fields.reduce((m, f) => Math.max(m, f['field-id']), PARTITION_FIELD_ID_BASE - 1);
+export function newTableMetadata(
+  location: string,
+  schema: IcebergSchema,
+  lastColumnId: number,
+  spec: PartitionSpec,
+  properties: Record<string, string>,
+): TableMetadata {
+  const lastPartitionId = spec.fields.reduce(
+    (m, f) => Math.max(m, f['field-id']),
+    PARTITION_FIELD_ID_BASE - 1,
+  );
   return {
     'format-version': 2,
     'table-uuid': randomUUID(),
@@ -66,7 +75,12 @@ export function newTableMetadata(location: string, schema: IcebergSchema, lastCo
     'last-partition-id': lastPartitionId,
     'default-sort-order-id': 0,
     'sort-orders': [{ 'order-id': 0, fields: [] }],
-    properties: { 'write.format.default': 'parquet', 'write.delete.mode': 'merge-on-read', 'write.update.mode': 'merge-on-read', ...properties },
+    properties: {
+      'write.format.default': 'parquet',
+      'write.delete.mode': 'merge-on-read',
+      'write.update.mode': 'merge-on-read',
+      ...properties,
+    },
     'current-snapshot-id': null,
     snapshots: [],
     'snapshot-log': [],
@@ -77,13 +91,21 @@ export function newTableMetadata(location: string, schema: IcebergSchema, lastCo
 
 export function currentSchema(m: TableMetadata): IcebergSchema {
   const s = m.schemas.find((x) => x['schema-id'] === m['current-schema-id']);
-  if (!s) throw new TidemarkError('corrupt_state', `table metadata ${m.location}: current-schema-id ${m['current-schema-id']} is not among its schemas`);
+  if (!s)
+    throw new TidemarkError(
+      'corrupt_state',
+      `table metadata ${m.location}: current-schema-id ${m['current-schema-id']} is not among its schemas`,
+    );
   return s;
 }
 
 export function defaultSpec(m: TableMetadata): PartitionSpec {
   const s = m['partition-specs'].find((x) => x['spec-id'] === m['default-spec-id']);
-  if (!s) throw new TidemarkError('corrupt_state', `table metadata ${m.location}: default-spec-id ${m['default-spec-id']} is not among its specs`);
+  if (!s)
+    throw new TidemarkError(
+      'corrupt_state',
+      `table metadata ${m.location}: default-spec-id ${m['default-spec-id']} is not among its specs`,
+    );
   return s;
 }
 
@@ -94,7 +116,11 @@ export function currentSnapshot(m: TableMetadata): Snapshot | null {
 }
 
 /** The metadata after appending `snapshot` on branch main; `previousFile` joins the metadata log. */
-export function withSnapshot(m: TableMetadata, snapshot: Snapshot, previousFile: string | null): TableMetadata {
+export function withSnapshot(
+  m: TableMetadata,
+  snapshot: Snapshot,
+  previousFile: string | null,
+): TableMetadata {
   const now = snapshot['timestamp-ms'];
   return {
     ...m,
@@ -103,7 +129,9 @@ export function withSnapshot(m: TableMetadata, snapshot: Snapshot, previousFile:
     'current-snapshot-id': snapshot['snapshot-id'],
     snapshots: [...m.snapshots, snapshot],
     'snapshot-log': [...m['snapshot-log'], { 'timestamp-ms': now, 'snapshot-id': snapshot['snapshot-id'] }],
-    'metadata-log': previousFile ? [...m['metadata-log'], { 'timestamp-ms': m['last-updated-ms'], 'metadata-file': previousFile }] : m['metadata-log'],
+    'metadata-log': previousFile
+      ? [...m['metadata-log'], { 'timestamp-ms': m['last-updated-ms'], 'metadata-file': previousFile }]
+      : m['metadata-log'],
     refs: { ...m.refs, main: { 'snapshot-id': snapshot['snapshot-id'], type: 'branch' } },
   };
 }
@@ -114,10 +142,21 @@ export function parseTableMetadata(text: string, file: string, table: string): T
   try {
     m = JSON.parse(text) as TableMetadata;
   } catch (e) {
-    throw new TidemarkError('corrupt_state', `table ${table}: metadata file ${file} is not valid JSON`, { cause: e });
+    throw new TidemarkError('corrupt_state', `table ${table}: metadata file ${file} is not valid JSON`, {
+      cause: e,
+    });
   }
-  if (m === null || typeof m !== 'object' || m['format-version'] !== 2 || !Array.isArray(m.schemas) || !Array.isArray(m.snapshots)) {
-    throw new TidemarkError('corrupt_state', `table ${table}: metadata file ${file} is not Iceberg v2 table metadata`);
+  if (
+    m === null ||
+    typeof m !== 'object' ||
+    m['format-version'] !== 2 ||
+    !Array.isArray(m.schemas) ||
+    !Array.isArray(m.snapshots)
+  ) {
+    throw new TidemarkError(
+      'corrupt_state',
+      `table ${table}: metadata file ${file} is not Iceberg v2 table metadata`,
+    );
   }
   return m;
 }

@@ -27,16 +27,29 @@ async function readOrFail(io: FileIO, location: string, table: string, what: str
   try {
     return await io.read(location);
   } catch (e) {
-    throw new TidemarkError('corrupt_state', `table ${table}: ${what} ${location} cannot be read`, { cause: e });
+    throw new TidemarkError('corrupt_state', `table ${table}: ${what} ${location} cannot be read`, {
+      cause: e,
+    });
   }
 }
 
 /** Scan planning (spec, "Scan Planning"): manifest list → manifests → live files. */
-export async function planScan(io: FileIO, m: TableMetadata, table: string, snapshotId?: number): Promise<ScanPlan> {
-  const snapshot = snapshotId === undefined ? currentSnapshot(m) : m.snapshots.find((s) => s['snapshot-id'] === snapshotId) ?? null;
-  if (snapshotId !== undefined && !snapshot) throw new TidemarkError('corrupt_state', `table ${table}: no snapshot ${snapshotId}`);
+export async function planScan(
+  io: FileIO,
+  m: TableMetadata,
+  table: string,
+  snapshotId?: number,
+): Promise<ScanPlan> {
+  const snapshot =
+    snapshotId === undefined
+      ? currentSnapshot(m)
+      : (m.snapshots.find((s) => s['snapshot-id'] === snapshotId) ?? null);
+  if (snapshotId !== undefined && !snapshot)
+    throw new TidemarkError('corrupt_state', `table ${table}: no snapshot ${snapshotId}`);
   if (!snapshot) return { snapshot: null, manifests: [], dataFiles: [], deleteFiles: [] };
-  const manifests = await decodeManifestList(await readOrFail(io, snapshot['manifest-list'], table, 'manifest list'));
+  const manifests = await decodeManifestList(
+    await readOrFail(io, snapshot['manifest-list'], table, 'manifest list'),
+  );
   const dataFiles: ManifestEntry[] = [];
   const deleteFiles: ManifestEntry[] = [];
   for (const mf of manifests) {
@@ -49,11 +62,22 @@ export async function planScan(io: FileIO, m: TableMetadata, table: string, snap
 }
 
 /** Deleted positions per data file path, from the plan's position-delete files. */
-export async function readPositionDeletes(io: FileIO, plan: ScanPlan, table: string): Promise<Map<string, Set<number>>> {
+export async function readPositionDeletes(
+  io: FileIO,
+  plan: ScanPlan,
+  table: string,
+): Promise<Map<string, Set<number>>> {
   const out = new Map<string, Set<number>>();
   for (const d of plan.deleteFiles) {
-    if (d.file.content !== 1) throw new TidemarkError('corrupt_state', `table ${table}: equality delete file ${d.file.filePath} is not supported`);
-    const { columns } = decodeParquet(await readOrFail(io, d.file.filePath, table, 'delete file'), POS_DELETE_FIELDS);
+    if (d.file.content !== 1)
+      throw new TidemarkError(
+        'corrupt_state',
+        `table ${table}: equality delete file ${d.file.filePath} is not supported`,
+      );
+    const { columns } = decodeParquet(
+      await readOrFail(io, d.file.filePath, table, 'delete file'),
+      POS_DELETE_FIELDS,
+    );
     const [paths, positions] = columns as [Value[], Value[]];
     for (let i = 0; i < paths.length; i++) {
       const p = paths[i] as string;
@@ -72,7 +96,13 @@ export interface LiveRow {
 }
 
 /** Every live row of a snapshot (data files minus position deletes), with its file and position. */
-export async function* scanLiveRows(io: FileIO, m: TableMetadata, table: string, fields: readonly IcebergField[], snapshotId?: number): AsyncGenerator<LiveRow> {
+export async function* scanLiveRows(
+  io: FileIO,
+  m: TableMetadata,
+  table: string,
+  fields: readonly IcebergField[],
+  snapshotId?: number,
+): AsyncGenerator<LiveRow> {
   const plan = await planScan(io, m, table, snapshotId);
   const deletes = await readPositionDeletes(io, plan, table);
   for (const df of plan.dataFiles) {
@@ -82,7 +112,9 @@ export async function* scanLiveRows(io: FileIO, m: TableMetadata, table: string,
     for (let pos = 0; pos < rowCount; pos++) {
       if (deleted?.has(pos)) continue;
       const row: Row = {};
-      fields.forEach((f, i) => { row[f.name] = columns[i]![pos]!; });
+      fields.forEach((f, i) => {
+        row[f.name] = columns[i]![pos]!;
+      });
       yield { file: path, pos, row };
     }
   }
@@ -90,7 +122,8 @@ export async function* scanLiveRows(io: FileIO, m: TableMetadata, table: string,
 
 /** The schema a snapshot was written with (time travel reads with it). */
 export function schemaOfSnapshot(m: TableMetadata, snapshotId?: number): IcebergSchema {
-  const snap = snapshotId === undefined ? currentSnapshot(m) : m.snapshots.find((s) => s['snapshot-id'] === snapshotId);
+  const snap =
+    snapshotId === undefined ? currentSnapshot(m) : m.snapshots.find((s) => s['snapshot-id'] === snapshotId);
   const id = snap?.['schema-id'] ?? m['current-schema-id'];
   return m.schemas.find((s) => s['schema-id'] === id) ?? m.schemas[m.schemas.length - 1]!;
 }

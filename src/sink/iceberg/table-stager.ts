@@ -9,11 +9,11 @@ import type { IcebergSchema } from './iceberg-types';
 import type { DataFileRecord, ManifestEntry } from './manifests';
 import { encodeManifest } from './manifests';
 import { encodeParquet } from './parquet-files';
+import { partitionerFor } from './partitioning';
 import type { IndexOp, StagedChange } from './staged-change';
+import { currentSchema, defaultSpec, newSnapshotId } from './table-metadata';
 import { POS_DELETE_FIELDS } from './table-scan';
 import type { TableState } from './table-state';
-import { currentSchema, defaultSpec, newSnapshotId } from './table-metadata';
-import { partitionerFor } from './partitioning';
 
 export interface StageOptions {
   /** Rows per data file; a batch with more rows is split. */
@@ -27,7 +27,12 @@ export interface StageOptions {
  * position-delete file (old images of updated, replaced and deleted keys), plus their
  * manifests. Nothing is committed; the index is changed only when the commit lands.
  */
-export async function stageBatch(io: FileIO, state: TableState, batch: CollapsedBatch, opts: StageOptions): Promise<StagedChange> {
+export async function stageBatch(
+  io: FileIO,
+  state: TableState,
+  batch: CollapsedBatch,
+  opts: StageOptions,
+): Promise<StagedChange> {
   const m = state.metadata;
   const where = `table ${identText(state.ident)}`;
   const schema = currentSchema(m);
@@ -41,7 +46,9 @@ export async function stageBatch(io: FileIO, state: TableState, batch: Collapsed
     }
   }
   const dropped = new Set(batch.truncatedAt ? indexOps.map((o) => o.key) : []);
-  const needFill = batch.changes.filter((c) => c.kind === 'upsert' && c.unchanged.length > 0).map((c) => c.key);
+  const needFill = batch.changes
+    .filter((c) => c.kind === 'upsert' && c.unchanged.length > 0)
+    .map((c) => c.key);
   const stored = needFill.length > 0 ? await opts.lookup(needFill) : new Map<string, Row>();
   const rows: { key: string; row: Row }[] = [];
   for (const c of batch.changes) {
@@ -54,7 +61,11 @@ export async function stageBatch(io: FileIO, state: TableState, batch: Collapsed
     let row = c.row;
     if (c.unchanged.length > 0) {
       const prior = stored.get(c.key);
-      if (!prior) throw new TidemarkError('unsupported_value', `${where}: key ${c.key} has unchanged (TOAST) columns ${c.unchanged.join(', ')} but no stored row to take them from`);
+      if (!prior)
+        throw new TidemarkError(
+          'unsupported_value',
+          `${where}: key ${c.key} has unchanged (TOAST) columns ${c.unchanged.join(', ')} but no stored row to take them from`,
+        );
       row = { ...row };
       for (const col of c.unchanged) row[col] = prior[col] ?? null;
     }
@@ -81,19 +92,33 @@ export async function stageBatch(io: FileIO, state: TableState, batch: Collapsed
   for (const g of groups.values()) {
     for (let start = 0; start < g.rows.length; start += opts.targetFileRows) {
       const chunk = g.rows.slice(start, start + opts.targetFileRows);
-      const columns = schema.fields.map((f) => chunk.map((r) => (f.name in r.row ? r.row[f.name]! : null) as Value));
+      const columns = schema.fields.map((f) =>
+        chunk.map((r) => (f.name in r.row ? r.row[f.name]! : null) as Value),
+      );
       const enc = encodeParquet(schema.fields, columns, where);
       const path = `${dir}/${randomUUID()}.parquet`;
       await io.write(path, enc.bytes);
       files.push(path);
       filePartitions.push([path, g.tuple]);
-      dataFiles.push({ content: 0, filePath: path, recordCount: enc.recordCount, fileSizeInBytes: enc.bytes.length, partition: g.tuple, metrics: enc.metrics });
-      chunk.forEach((r, pos) => indexOps.push({ key: r.key, file: path, pos }));
+      dataFiles.push({
+        content: 0,
+        filePath: path,
+        recordCount: enc.recordCount,
+        fileSizeInBytes: enc.bytes.length,
+        partition: g.tuple,
+        metrics: enc.metrics,
+      });
+      chunk.forEach((r, pos) => {
+        indexOps.push({ key: r.key, file: path, pos });
+      });
     }
   }
   const deleteFiles: DataFileRecord[] = [];
   // Position deletes go to the partition of the data file they point at.
-  const deleteGroups = new Map<string, { tuple: Record<string, unknown>; list: { file: string; pos: number }[] }>();
+  const deleteGroups = new Map<
+    string,
+    { tuple: Record<string, unknown>; list: { file: string; pos: number }[] }
+  >();
   for (const d of deletes) {
     const tuple = state.filePartitions.get(d.file) ?? {};
     const gk = JSON.stringify(tuple);
@@ -104,25 +129,56 @@ export async function stageBatch(io: FileIO, state: TableState, batch: Collapsed
   for (const g of deleteGroups.values()) {
     // Sorted by file path then position, as the spec requires of position-delete files.
     g.list.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.pos - b.pos));
-    const enc = encodeParquet(POS_DELETE_FIELDS, [g.list.map((d) => d.file), g.list.map((d) => BigInt(d.pos))], where);
+    const enc = encodeParquet(
+      POS_DELETE_FIELDS,
+      [g.list.map((d) => d.file), g.list.map((d) => BigInt(d.pos))],
+      where,
+    );
     const path = `${dir}/${randomUUID()}-deletes.parquet`;
     await io.write(path, enc.bytes);
     files.push(path);
-    deleteFiles.push({ content: 1, filePath: path, recordCount: enc.recordCount, fileSizeInBytes: enc.bytes.length, partition: g.tuple, metrics: enc.metrics });
+    deleteFiles.push({
+      content: 1,
+      filePath: path,
+      recordCount: enc.recordCount,
+      fileSizeInBytes: enc.bytes.length,
+      partition: g.tuple,
+      metrics: enc.metrics,
+    });
   }
   const manifests: StagedChange['manifests'][number][] = [];
-  for (const [content, list] of [[0, dataFiles], [1, deleteFiles]] as const) {
+  for (const [content, list] of [
+    [0, dataFiles],
+    [1, deleteFiles],
+  ] as const) {
     if (list.length === 0) continue;
-    const entries: ManifestEntry[] = list.map((file) => ({ status: 1, snapshotId, sequenceNumber: null, fileSequenceNumber: null, file }));
-    const bytes = await encodeManifest({ schema, spec, partitionAvroFields: partitioner.avroFields, content }, entries);
+    const entries: ManifestEntry[] = list.map((file) => ({
+      status: 1,
+      snapshotId,
+      sequenceNumber: null,
+      fileSequenceNumber: null,
+      file,
+    }));
+    const bytes = await encodeManifest(
+      { schema, spec, partitionAvroFields: partitioner.avroFields, content },
+      entries,
+    );
     const path = `${m.location}/metadata/${randomUUID()}-m${content}.avro`;
     await io.write(path, bytes);
     files.push(path);
     manifests.push({
-      manifest_path: path, manifest_length: bytes.length, partition_spec_id: defaultSpec(m)['spec-id'], content,
-      added_files_count: list.length, existing_files_count: 0, deleted_files_count: 0,
-      added_rows_count: list.reduce((n, f) => n + f.recordCount, 0), existing_rows_count: 0, deleted_rows_count: 0,
-      partitions: partitioner.summaries(list.map((f) => f.partition)), key_metadata: null,
+      manifest_path: path,
+      manifest_length: bytes.length,
+      partition_spec_id: defaultSpec(m)['spec-id'],
+      content,
+      added_files_count: list.length,
+      existing_files_count: 0,
+      deleted_files_count: 0,
+      added_rows_count: list.reduce((n, f) => n + f.recordCount, 0),
+      existing_rows_count: 0,
+      deleted_rows_count: 0,
+      partitions: partitioner.summaries(list.map((f) => f.partition)),
+      key_metadata: null,
     });
   }
   return {

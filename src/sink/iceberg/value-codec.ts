@@ -10,7 +10,11 @@ export function decimalToUnscaled(text: string, scale: number, where: string): b
   const frac = m[3] ?? '';
   if (frac.length > scale) {
     // Only trailing zeros may be dropped; anything else would round.
-    if (/[^0]/.test(frac.slice(scale))) throw new TidemarkError('unsupported_value', `${where}: "${text}" has more than ${scale} fraction digits`);
+    if (/[^0]/.test(frac.slice(scale)))
+      throw new TidemarkError(
+        'unsupported_value',
+        `${where}: "${text}" has more than ${scale} fraction digits`,
+      );
   }
   const digits = m[2]! + frac.slice(0, scale).padEnd(scale, '0');
   const v = BigInt(digits);
@@ -42,7 +46,8 @@ export function unscaledToMinimalBytes(v: bigint): Uint8Array {
 
 export function uuidToBytes(text: string, where: string): Uint8Array {
   const hex = text.replace(/-/g, '');
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new TidemarkError('unsupported_value', `${where}: "${text}" is not a uuid`);
+  if (!/^[0-9a-fA-F]{32}$/.test(hex))
+    throw new TidemarkError('unsupported_value', `${where}: "${text}" is not a uuid`);
   return Uint8Array.from(Buffer.from(hex, 'hex'));
 }
 

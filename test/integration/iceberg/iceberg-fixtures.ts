@@ -4,27 +4,52 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Row } from '../../../src/core/change-event';
 import type { ColumnType, Value } from '../../../src/core/column-type';
+import { encodeKey } from '../../../src/core/row-key';
 import type { TableSchema } from '../../../src/core/table-schema';
 import type { KeyedChange } from '../../../src/sink/collapse';
-import { encodeKey } from '../../../src/core/row-key';
 
 const run = promisify(execFile);
-export const PYTHON = join(process.env.TIDEMARK_VENV ?? join(homedir(), '.cache', 'tidemark', 'venv'), 'bin', 'python');
+export const PYTHON = join(
+  process.env.TIDEMARK_VENV ?? join(homedir(), '.cache', 'tidemark', 'venv'),
+  'bin',
+  'python',
+);
 const READER = join(__dirname, '..', '..', 'python', 'read_table.py');
 
 /** Reads a table with PyIceberg's SqlCatalog (the independent reader); rows in tagged JSON form. */
-export async function readWithPyIceberg(catalogUri: string, ident: string, snapshotId?: number, rowFilter?: string): Promise<{ snapshot: number | null; rows: unknown[] }> {
-  const args = [READER, catalogUri, 'tidemark', ident, snapshotId === undefined ? '-' : String(snapshotId), ...(rowFilter ? [rowFilter] : [])];
+export async function readWithPyIceberg(
+  catalogUri: string,
+  ident: string,
+  snapshotId?: number,
+  rowFilter?: string,
+): Promise<{ snapshot: number | null; rows: unknown[] }> {
+  const args = [
+    READER,
+    catalogUri,
+    'tidemark',
+    ident,
+    snapshotId === undefined ? '-' : String(snapshotId),
+    ...(rowFilter ? [rowFilter] : []),
+  ];
   const { stdout } = await run(PYTHON, args, { maxBuffer: 1 << 28 });
   return JSON.parse(stdout) as { snapshot: number | null; rows: unknown[] };
 }
 
-const col = (name: string, attnum: number, type: ColumnType, pgType: string, nullable = true) => ({ name, attnum, type, pgType, nullable });
+const col = (name: string, attnum: number, type: ColumnType, pgType: string, nullable = true) => ({
+  name,
+  attnum,
+  type,
+  pgType,
+  nullable,
+});
 
 /** A table with a column of every ColumnType kind. */
 export function allTypesSchema(table: string): TableSchema {
   return {
-    schema: 'public', table, version: 1, primaryKey: ['id'],
+    schema: 'public',
+    table,
+    version: 1,
+    primaryKey: ['id'],
     columns: [
       col('id', 1, { kind: 'int64' }, 'bigint', false),
       col('b', 2, { kind: 'bool' }, 'boolean'),
@@ -58,14 +83,31 @@ export function allTypesSchema(table: string): TableSchema {
 /** A full row of every type; `n` varies every value. */
 export function allTypesRow(n: number): Row {
   return {
-    id: BigInt(n), b: n % 2 === 0, i16: -32768 + n, i32: 2147483647 - n, i64: 9007199254740993n * BigInt(n % 3 === 0 ? -1 : 1),
-    f32: 1.5 * n, f64: n === 3 ? Number.POSITIVE_INFINITY : 0.1 * n, dec: `${n % 2 === 0 ? '-' : ''}${n}.0${n % 10}`,
-    dec38: `1234567890123456789012345678.${String(n).padStart(10, '0')}`, decwide: `${'9'.repeat(44)}.0000${n % 10}`,
-    num: n === 4 ? 'NaN' : `3.${'14159265358979323846'.repeat(3)}${n}`, txt: `héllo 🌊 ${n}`, vc: `v${n}`,
-    bin: Uint8Array.of(0, 255, n & 255), u: `0000000${n % 10}-1111-4222-8333-444455556666`, js: `{"a": ${n}, "b": [1, 2]}`,
-    d: 19000 + n - 40000 * (n % 2), t: 86399999999n - BigInt(n), ttz: `12:34:56.789+02`, ts: 1700000000000000n + BigInt(n),
-    tstz: -1000000n * BigInt(n), iv: `P1Y2M${n}DT4H5M6.5S`, mood: n % 2 ? 'happy' : 'sad',
-    ints: n % 4 === 0 ? null : [n, null, -n], tags: [`a${n}`, ''],
+    id: BigInt(n),
+    b: n % 2 === 0,
+    i16: -32768 + n,
+    i32: 2147483647 - n,
+    i64: 9007199254740993n * BigInt(n % 3 === 0 ? -1 : 1),
+    f32: 1.5 * n,
+    f64: n === 3 ? Number.POSITIVE_INFINITY : 0.1 * n,
+    dec: `${n % 2 === 0 ? '-' : ''}${n}.0${n % 10}`,
+    dec38: `1234567890123456789012345678.${String(n).padStart(10, '0')}`,
+    decwide: `${'9'.repeat(44)}.0000${n % 10}`,
+    num: n === 4 ? 'NaN' : `3.${'14159265358979323846'.repeat(3)}${n}`,
+    txt: `héllo 🌊 ${n}`,
+    vc: `v${n}`,
+    bin: Uint8Array.of(0, 255, n & 255),
+    u: `0000000${n % 10}-1111-4222-8333-444455556666`,
+    js: `{"a": ${n}, "b": [1, 2]}`,
+    d: 19000 + n - 40000 * (n % 2),
+    t: 86399999999n - BigInt(n),
+    ttz: `12:34:56.789+02`,
+    ts: 1700000000000000n + BigInt(n),
+    tstz: -1000000n * BigInt(n),
+    iv: `P1Y2M${n}DT4H5M6.5S`,
+    mood: n % 2 ? 'happy' : 'sad',
+    ints: n % 4 === 0 ? null : [n, null, -n],
+    tags: [`a${n}`, ''],
   };
 }
 
@@ -87,26 +129,51 @@ export function toPlain(row: Row, schema: TableSchema): Record<string, unknown> 
 function plainValue(t: ColumnType, v: Value): unknown {
   if (v === null) return null;
   switch (t.kind) {
-    case 'int64': return (v as bigint) > 2n ** 53n || (v as bigint) < -(2n ** 53n) ? String(v) : Number(v);
-    case 'float32': case 'float64': return Number.isFinite(v) ? v : Number.isNaN(v) ? 'nan' : (v as number) > 0 ? 'inf' : '-inf';
-    case 'decimal': return t.precision <= 38 ? { decimal: v } : v;
-    case 'bytes': return { hex: Buffer.from(v as Uint8Array).toString('hex') };
-    case 'uuid': return { uuid: v };
-    case 'date': return { date: v };
-    case 'time': return { time: String(v) };
-    case 'timestamp': return { ts: String(v) };
-    case 'timestamptz': return { tstz: String(v) };
-    case 'list': return (v as Value[]).map((e) => plainValue(t.element, e));
-    default: return v;
+    case 'int64':
+      return (v as bigint) > 2n ** 53n || (v as bigint) < -(2n ** 53n) ? String(v) : Number(v);
+    case 'float32':
+    case 'float64':
+      return Number.isFinite(v) ? v : Number.isNaN(v) ? 'nan' : (v as number) > 0 ? 'inf' : '-inf';
+    case 'decimal':
+      return t.precision <= 38 ? { decimal: v } : v;
+    case 'bytes':
+      return { hex: Buffer.from(v as Uint8Array).toString('hex') };
+    case 'uuid':
+      return { uuid: v };
+    case 'date':
+      return { date: v };
+    case 'time':
+      return { time: String(v) };
+    case 'timestamp':
+      return { ts: String(v) };
+    case 'timestamptz':
+      return { tstz: String(v) };
+    case 'list':
+      return (v as Value[]).map((e) => plainValue(t.element, e));
+    default:
+      return v;
   }
 }
 
 export function upsert(schema: TableSchema, row: Row, seq: number, unchanged: string[] = []): KeyedChange {
-  return { kind: 'upsert', key: encodeKey(row, schema.primaryKey), row, unchanged, position: { lsn: 100n + BigInt(seq), seq: 0 } as never, commitTimeMs: 0 };
+  return {
+    kind: 'upsert',
+    key: encodeKey(row, schema.primaryKey),
+    row,
+    unchanged,
+    position: { lsn: 100n + BigInt(seq), seq: 0 } as never,
+    commitTimeMs: 0,
+  };
 }
 
 export function del(schema: TableSchema, keyRow: Row, seq: number): KeyedChange {
-  return { kind: 'delete', key: encodeKey(keyRow, schema.primaryKey), keyRow, position: { lsn: 100n + BigInt(seq), seq: 0 } as never, commitTimeMs: 0 };
+  return {
+    kind: 'delete',
+    key: encodeKey(keyRow, schema.primaryKey),
+    keyRow,
+    position: { lsn: 100n + BigInt(seq), seq: 0 } as never,
+    commitTimeMs: 0,
+  };
 }
 
 /** Sorts tagged rows by id for comparison. */
@@ -117,9 +184,25 @@ export function byId(rows: unknown[]): unknown[] {
 const JAVA_DIR = join(__dirname, '..', '..', 'java');
 
 /** Reads a table with Apache Iceberg's Java library (JdbcCatalog), the second independent reader. */
-export async function readWithJava(jdbcUrl: string, user: string, password: string, ident: string, snapshotId?: number): Promise<{ snapshot: number | null; rows: unknown[] }> {
+export async function readWithJava(
+  jdbcUrl: string,
+  user: string,
+  password: string,
+  ident: string,
+  snapshotId?: number,
+): Promise<{ snapshot: number | null; rows: unknown[] }> {
   const cp = `${join(JAVA_DIR, 'target', 'classes')}:${join(JAVA_DIR, 'target', 'lib', '*')}`;
-  const args = ['-cp', cp, 'dev.tidemark.icebergreader.ReadTable', jdbcUrl, user, password, 'tidemark', ident, ...(snapshotId === undefined ? [] : [String(snapshotId)])];
+  const args = [
+    '-cp',
+    cp,
+    'dev.tidemark.icebergreader.ReadTable',
+    jdbcUrl,
+    user,
+    password,
+    'tidemark',
+    ident,
+    ...(snapshotId === undefined ? [] : [String(snapshotId)]),
+  ];
   const { stdout } = await run('java', args, { maxBuffer: 1 << 28 });
   return JSON.parse(stdout) as { snapshot: number | null; rows: unknown[] };
 }

@@ -2,15 +2,27 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import type { TableSchema } from '../../../src/core/table-schema';
 import { isTidemarkError } from '../../../src/core/errors';
+import type { TableSchema } from '../../../src/core/table-schema';
 import { LocalFileIO } from '../../../src/sink/iceberg/file-io';
 import { Lakehouse } from '../../../src/sink/iceberg/lakehouse';
 import { SqlCatalog } from '../../../src/sink/iceberg/sql-catalog';
-import { allTypesRow, allTypesSchema, byId, del, readWithJava, readWithPyIceberg, toPlain, upsert } from './iceberg-fixtures';
+import {
+  allTypesRow,
+  allTypesSchema,
+  byId,
+  del,
+  readWithJava,
+  readWithPyIceberg,
+  toPlain,
+  upsert,
+} from './iceberg-fixtures';
 
 const itemsSchema: TableSchema = {
-  schema: 'shop', table: 'items', version: 1, primaryKey: ['sku', 'region'],
+  schema: 'shop',
+  table: 'items',
+  version: 1,
+  primaryKey: ['sku', 'region'],
   columns: [
     { name: 'sku', attnum: 1, type: { kind: 'text' }, pgType: 'text', nullable: false },
     { name: 'region', attnum: 2, type: { kind: 'int32' }, pgType: 'integer', nullable: false },
@@ -25,7 +37,8 @@ describe('Iceberg writer on a PostgreSQL catalog', () => {
   const dbUrl = Object.assign(new URL(base.href), { pathname: `/${dbName}` }).href;
   const pyUri = `postgresql+psycopg2://${base.username}:${base.password}@${base.host}/${dbName}`;
   const jdbc = `jdbc:postgresql://${base.host}/${dbName}`;
-  const java = (ident: string, snap?: number) => readWithJava(jdbc, base.username, base.password, ident, snap);
+  const java = (ident: string, snap?: number) =>
+    readWithJava(jdbc, base.username, base.password, ident, snap);
   let dir: string;
   let catalog: SqlCatalog;
   let lake: Lakehouse;
@@ -49,12 +62,24 @@ describe('Iceberg writer on a PostgreSQL catalog', () => {
 
   test('a multi-table commit is read back equal by PyIceberg and Iceberg Java, also at the older snapshot', async () => {
     // GIVEN both tables changed in one commit
-    const a1 = await lake.stage(orders, { truncatedAt: null, changes: [1, 2, 3].map((n) => upsert(orders, allTypesRow(n), n)) });
-    const b1 = await lake.stage(itemsSchema, { truncatedAt: null, changes: [upsert(itemsSchema, item('a', 1, 5n), 1), upsert(itemsSchema, item('a', 2, 6n), 2)] });
+    const a1 = await lake.stage(orders, {
+      truncatedAt: null,
+      changes: [1, 2, 3].map((n) => upsert(orders, allTypesRow(n), n)),
+    });
+    const b1 = await lake.stage(itemsSchema, {
+      truncatedAt: null,
+      changes: [upsert(itemsSchema, item('a', 1, 5n), 1), upsert(itemsSchema, item('a', 2, 6n), 2)],
+    });
     const c1 = await lake.commit([a1, b1], { properties: { 'tidemark.cut-lsn': '0/10' } });
     // WHEN a second commit updates and deletes in both
-    const a2 = await lake.stage(orders, { truncatedAt: null, changes: [del(orders, { id: 2n }, 4), upsert(orders, { ...allTypesRow(3), txt: 'x' }, 5)] });
-    const b2 = await lake.stage(itemsSchema, { truncatedAt: null, changes: [upsert(itemsSchema, item('a', 1, 7n), 3)] });
+    const a2 = await lake.stage(orders, {
+      truncatedAt: null,
+      changes: [del(orders, { id: 2n }, 4), upsert(orders, { ...allTypesRow(3), txt: 'x' }, 5)],
+    });
+    const b2 = await lake.stage(itemsSchema, {
+      truncatedAt: null,
+      changes: [upsert(itemsSchema, item('a', 1, 7n), 3)],
+    });
     await lake.commit([a2, b2], { properties: { 'tidemark.cut-lsn': '0/20' } });
 
     // THEN both readers agree with the expected rows, now and at the first snapshot
@@ -65,8 +90,12 @@ describe('Iceberg writer on a PostgreSQL catalog', () => {
     const ordersThen = [1, 2, 3].map((n) => toPlain(allTypesRow(n), orders));
     expect(byId((await readWithPyIceberg(pyUri, 'public.orders', snap1)).rows)).toEqual(ordersThen);
     expect(byId((await java('public.orders', snap1)).rows)).toEqual(ordersThen);
-    const itemsNow = [{ sku: 'a', region: 1, qty: 7 }, { sku: 'a', region: 2, qty: 6 }];
-    const sortItems = (rs: unknown[]) => [...rs].sort((x, y) => (x as { region: number }).region - (y as { region: number }).region);
+    const itemsNow = [
+      { sku: 'a', region: 1, qty: 7 },
+      { sku: 'a', region: 2, qty: 6 },
+    ];
+    const sortItems = (rs: unknown[]) =>
+      [...rs].sort((x, y) => (x as { region: number }).region - (y as { region: number }).region);
     expect(sortItems((await readWithPyIceberg(pyUri, 'shop.items')).rows)).toEqual(itemsNow);
     expect(sortItems((await java('shop.items')).rows)).toEqual(itemsNow);
     expect((await lake.readSummary(itemsSchema))?.['tidemark.cut-lsn']).toBe('0/20');
@@ -74,36 +103,67 @@ describe('Iceberg writer on a PostgreSQL catalog', () => {
 
   test('a fenced multi-table commit moves neither table', async () => {
     // GIVEN another writer committed to items, moving its token
-    const other = new Lakehouse({ catalog: await SqlCatalog.postgres(dbUrl), io: new LocalFileIO(), warehouse: `file://${dir}/warehouse` });
+    const other = new Lakehouse({
+      catalog: await SqlCatalog.postgres(dbUrl),
+      io: new LocalFileIO(),
+      warehouse: `file://${dir}/warehouse`,
+    });
     const a = await lake.stage(orders, { truncatedAt: null, changes: [upsert(orders, allTypesRow(9), 9)] });
-    const b = await lake.stage(itemsSchema, { truncatedAt: null, changes: [upsert(itemsSchema, item('z', 9, 1n), 9)] });
-    const theirs = await other.stage(itemsSchema, { truncatedAt: null, changes: [upsert(itemsSchema, item('y', 8, 1n), 9)] });
+    const b = await lake.stage(itemsSchema, {
+      truncatedAt: null,
+      changes: [upsert(itemsSchema, item('z', 9, 1n), 9)],
+    });
+    const theirs = await other.stage(itemsSchema, {
+      truncatedAt: null,
+      changes: [upsert(itemsSchema, item('y', 8, 1n), 9)],
+    });
     await other.commit([theirs], { properties: { 'tidemark.token': 'theirs' } });
     const before = await catalog.currentLocation({ namespace: 'public', name: 'orders' });
 
     // WHEN our commit of both tables expects the token it started from
-    const err = await lake.commit([a, b], { properties: { 'tidemark.token': 'ours' }, expected: (_t, s) => s?.['tidemark.token'] !== 'theirs' }).catch((e) => e);
+    const err = await lake
+      .commit([a, b], {
+        properties: { 'tidemark.token': 'ours' },
+        expected: (_t, s) => s?.['tidemark.token'] !== 'theirs',
+      })
+      .catch((e) => e);
 
     // THEN it is fenced and orders did not move either
     expect(isTidemarkError(err, 'fenced')).toBe(true);
     expect(await catalog.currentLocation({ namespace: 'public', name: 'orders' })).toBe(before);
-    expect((await readWithPyIceberg(pyUri, 'public.orders')).rows.some((r) => (r as { id: number }).id === 9)).toBe(false);
+    expect(
+      (await readWithPyIceberg(pyUri, 'public.orders')).rows.some((r) => (r as { id: number }).id === 9),
+    ).toBe(false);
     await lake.discard([a, b]);
   });
 
   test('two writers committing to the same table concurrently lose no commit', async () => {
     // GIVEN two independent writers (own catalog connections) on one table
-    const writers = [lake, new Lakehouse({ catalog: await SqlCatalog.postgres(dbUrl), io: new LocalFileIO(), warehouse: `file://${dir}/warehouse` })];
+    const writers = [
+      lake,
+      new Lakehouse({
+        catalog: await SqlCatalog.postgres(dbUrl),
+        io: new LocalFileIO(),
+        warehouse: `file://${dir}/warehouse`,
+      }),
+    ];
     // WHEN each commits five rounds of its own keys at the same time
-    await Promise.all(writers.map(async (w, wi) => {
-      for (let round = 0; round < 5; round++) {
-        const s = await w.stage(itemsSchema, { truncatedAt: null, changes: [upsert(itemsSchema, item(`w${wi}`, round, BigInt(round)), round)] });
-        await w.commit([s], { properties: { [`tidemark.writer-${wi}`]: String(round) } });
-      }
-    }));
+    await Promise.all(
+      writers.map(async (w, wi) => {
+        for (let round = 0; round < 5; round++) {
+          const s = await w.stage(itemsSchema, {
+            truncatedAt: null,
+            changes: [upsert(itemsSchema, item(`w${wi}`, round, BigInt(round)), round)],
+          });
+          await w.commit([s], { properties: { [`tidemark.writer-${wi}`]: String(round) } });
+        }
+      }),
+    );
     // THEN every round of both writers is there, and the metadata reads cleanly in both readers
     const rows = (await readWithPyIceberg(pyUri, 'shop.items')).rows as { sku: string; region: number }[];
-    for (const wi of [0, 1]) for (let r = 0; r < 5; r++) expect(rows.filter((x) => x.sku === `w${wi}` && x.region === r)).toHaveLength(1);
+    for (const wi of [0, 1])
+      for (let r = 0; r < 5; r++)
+        expect(rows.filter((x) => x.sku === `w${wi}` && x.region === r)).toHaveLength(1);
     expect((await java('shop.items')).rows).toHaveLength(rows.length);
   });
 });

@@ -9,9 +9,19 @@ describe('RedisOffsetStore against a real Redis', () => {
   it('moves tokens forward only (the Lua script compares positions, not strings)', async () => {
     await store.advanceTokens(new Map([['orders/0', '0/A#9@10']]));
     // "0/A#10" sorts before "0/A#9" as text; it is nevertheless the later position.
-    await store.advanceTokens(new Map([['orders/0', '0/A#10@11'], ['orders/1', '0/9#0@1']]));
+    await store.advanceTokens(
+      new Map([
+        ['orders/0', '0/A#10@11'],
+        ['orders/1', '0/9#0@1'],
+      ]),
+    );
     await store.advanceTokens(new Map([['orders/0', '0/A#9@10']]));
-    expect(await store.readTokens()).toEqual(new Map([['orders/0', '0/A#10@11'], ['orders/1', '0/9#0@1']]));
+    expect(await store.readTokens()).toEqual(
+      new Map([
+        ['orders/0', '0/A#10@11'],
+        ['orders/1', '0/9#0@1'],
+      ]),
+    );
   });
 
   it('gives one lease at a time and fences the old holder', async () => {
@@ -33,6 +43,10 @@ describe('RedisOffsetStore against a real Redis', () => {
     await store.set('snapshot:public.orders', 'done');
     expect(await store.get('snapshot:public.orders')).toBe('done');
     await store.putWatermark({ lsn: 0x16n, offsets: { 'shop.public.orders': { 0: 4 } }, publishedAtMs: 5 });
-    expect(await store.getWatermark()).toEqual({ lsn: 0x16n, offsets: { 'shop.public.orders': { 0: 4 } }, publishedAtMs: 5 });
+    expect(await store.getWatermark()).toEqual({
+      lsn: 0x16n,
+      offsets: { 'shop.public.orders': { 0: 4 } },
+      publishedAtMs: 5,
+    });
   });
 });

@@ -1,5 +1,5 @@
-import { isTidemarkError } from '../../../src/core/errors';
 import { parseConfig } from '../../../src/config/load';
+import { isTidemarkError } from '../../../src/core/errors';
 
 const env = { PG: 'postgres://tm:s3cret@db:5432/app', KAFKA: 'k1:9092,k2:9092', REDIS: 'redis://r:6379' };
 const good = `
@@ -55,7 +55,9 @@ describe('config', () => {
   });
 
   it('names the missing environment variable and the key that needs it', () => {
-    expect(configErrorOf(good, { KAFKA: 'k', REDIS: 'redis://r' })).toMatch(/"source\.url": environment variable PG is not set/);
+    expect(configErrorOf(good, { KAFKA: 'k', REDIS: 'redis://r' })).toMatch(
+      /"source\.url": environment variable PG is not set/,
+    );
   });
 
   it('accepts ${VAR:-default}', () => {
@@ -64,9 +66,18 @@ describe('config', () => {
   });
 
   it.each([
-    ['tables:\n  public.orders: { mask: [email] }', /"tables\.public\.orders\.mask": masking columns is not available/],
-    ['tables:\n  public.orders: { exclude: [ssn] }', /"tables\.public\.orders\.exclude": excluding columns is not available/],
-    ['tables:\n  public.orders: { onIncompatibleSchema: rebuild }', /"tables\.public\.orders\.onIncompatibleSchema": "rebuild" is not available/],
+    [
+      'tables:\n  public.orders: { mask: [email] }',
+      /"tables\.public\.orders\.mask": masking columns is not available/,
+    ],
+    [
+      'tables:\n  public.orders: { exclude: [ssn] }',
+      /"tables\.public\.orders\.exclude": excluding columns is not available/,
+    ],
+    [
+      'tables:\n  public.orders: { onIncompatibleSchema: rebuild }',
+      /"tables\.public\.orders\.onIncompatibleSchema": "rebuild" is not available/,
+    ],
   ])('refuses options this build would silently ignore (%#)', (extra, pattern) => {
     expect(configErrorOf(`${good}${extra}\n`)).toMatch(pattern);
   });

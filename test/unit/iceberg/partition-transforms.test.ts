@@ -24,6 +24,8 @@ describe('Iceberg partition transforms', () => {
     expect(parseTransform('month', 'date', 't').apply(31)).toBe(1);
     expect(parseTransform('year', 'date', 't').apply(-1)).toBe(-1);
     expect(parseTransform('bucket[16]', 'int', 't').apply(34)).toBe(2017239379 % 16);
-    expect(() => parseTransform('bucket[4]', 'double', 'table t column "f"')).toThrow(/table t column "f".*cannot apply to double/);
+    expect(() => parseTransform('bucket[4]', 'double', 'table t column "f"')).toThrow(
+      /table t column "f".*cannot apply to double/,
+    );
   });
 });

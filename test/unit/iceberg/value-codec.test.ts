@@ -1,6 +1,12 @@
-import { decimalToUnscaled, unscaledToDecimal, unscaledToMinimalBytes, unscaledToWords, wordsToUnscaled } from '../../../src/sink/iceberg/value-codec';
-import { serializeSingleValue } from '../../../src/sink/iceberg/single-value';
 import { collectMetrics } from '../../../src/sink/iceberg/column-stats';
+import { serializeSingleValue } from '../../../src/sink/iceberg/single-value';
+import {
+  decimalToUnscaled,
+  unscaledToDecimal,
+  unscaledToMinimalBytes,
+  unscaledToWords,
+  wordsToUnscaled,
+} from '../../../src/sink/iceberg/value-codec';
 
 describe('Iceberg value codecs', () => {
   test('decimal text ↔ unscaled integer is exact in both directions', () => {
@@ -24,14 +30,22 @@ describe('Iceberg value codecs', () => {
     expect([...serializeSingleValue('int', 1)]).toEqual([1, 0, 0, 0]);
     expect([...serializeSingleValue('long', -2n)]).toEqual([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
     expect([...serializeSingleValue('decimal(9, 2)', '12.34')]).toEqual([0x04, 0xd2]);
-    expect(Buffer.from(serializeSingleValue('uuid', 'f79c3e09-677c-4bbd-a479-3f349cb785e7')).toString('hex')).toBe('f79c3e09677c4bbda4793f349cb785e7');
+    expect(
+      Buffer.from(serializeSingleValue('uuid', 'f79c3e09-677c-4bbd-a479-3f349cb785e7')).toString('hex'),
+    ).toBe('f79c3e09677c4bbda4793f349cb785e7');
     expect([...serializeSingleValue('boolean', true)]).toEqual([1]);
   });
 
   test('metrics: counts, NaN excluded from bounds, strings compared as UTF-8 bytes', () => {
     const m = collectMetrics(
-      [{ id: 1, name: 'f', required: false, type: 'double' }, { id: 2, name: 's', required: false, type: 'string' }],
-      [[1.5, Number.NaN, null, -3], ['\uffff', '😀', null, 'a']],
+      [
+        { id: 1, name: 'f', required: false, type: 'double' },
+        { id: 2, name: 's', required: false, type: 'string' },
+      ],
+      [
+        [1.5, Number.NaN, null, -3],
+        ['\uffff', '😀', null, 'a'],
+      ],
     );
     expect(m.valueCounts.get(1)).toBe(4n);
     expect(m.nullValueCounts.get(1)).toBe(1n);

@@ -10,14 +10,26 @@ const schema: TableSchema = {
   primaryKey: ['id'],
   columns: [
     { name: 'id', attnum: 1, type: { kind: 'int64' }, pgType: 'bigint', nullable: false },
-    { name: 'price', attnum: 2, type: { kind: 'decimal', precision: 12, scale: 2 }, pgType: 'numeric(12,2)', nullable: true },
+    {
+      name: 'price',
+      attnum: 2,
+      type: { kind: 'decimal', precision: 12, scale: 2 },
+      pgType: 'numeric(12,2)',
+      nullable: true,
+    },
     { name: 'n', attnum: 3, type: { kind: 'numeric' }, pgType: 'numeric', nullable: true },
     { name: 'f', attnum: 4, type: { kind: 'float64' }, pgType: 'double precision', nullable: true },
     { name: 'b', attnum: 5, type: { kind: 'bytes' }, pgType: 'bytea', nullable: true },
     { name: 'ts', attnum: 6, type: { kind: 'timestamptz' }, pgType: 'timestamptz', nullable: true },
     { name: 'local', attnum: 7, type: { kind: 'timestamp' }, pgType: 'timestamp', nullable: true },
     { name: 'd', attnum: 8, type: { kind: 'date' }, pgType: 'date', nullable: true },
-    { name: 'tags', attnum: 9, type: { kind: 'list', element: { kind: 'text' } }, pgType: 'text[]', nullable: true },
+    {
+      name: 'tags',
+      attnum: 9,
+      type: { kind: 'list', element: { kind: 'text' } },
+      pgType: 'text[]',
+      nullable: true,
+    },
     { name: 'big', attnum: 10, type: { kind: 'text' }, pgType: 'text', nullable: true },
     { name: 'ok', attnum: 11, type: { kind: 'bool' }, pgType: 'boolean', nullable: true },
   ],
@@ -52,10 +64,18 @@ describe('change envelope', () => {
     const buf = encodeEnvelope(update, schema, { name: 'shop', db: 'app' }, 1);
     const json = JSON.parse(buf.toString());
     expect(json.op).toBe('u');
-    expect(json.source).toMatchObject({ connector: 'postgresql', schema: 'public', table: 'everything', txId: 991, tidemark_seq: 7 });
+    expect(json.source).toMatchObject({
+      connector: 'postgresql',
+      schema: 'public',
+      table: 'everything',
+      txId: 991,
+      tidemark_seq: 7,
+    });
     expect('big' in json.after).toBe(false);
     expect(json.after.id).toBe('9007199254740993'); // beyond 2^53: a string, not a rounded number
-    const back = decodeEnvelope(buf, (s, t, v) => (s === 'public' && t === 'everything' && v === 3 ? schema : undefined));
+    const back = decodeEnvelope(buf, (s, t, v) =>
+      s === 'public' && t === 'everything' && v === 3 ? schema : undefined,
+    );
     expect(back).toEqual(update);
   });
 
@@ -71,7 +91,14 @@ describe('change envelope', () => {
   });
 
   it('formats timestamps with microseconds, before 1970 and after 9999', () => {
-    for (const us of [0n, 1n, -1n, 1_700_000_000_123_456n, -62_135_596_800_000_000n, 253_402_300_800_000_001n]) {
+    for (const us of [
+      0n,
+      1n,
+      -1n,
+      1_700_000_000_123_456n,
+      -62_135_596_800_000_000n,
+      253_402_300_800_000_001n,
+    ]) {
       expect(isoToMicros(microsToIso(us))).toBe(us);
     }
     expect(microsToIso(-1n)).toBe('1969-12-31T23:59:59.999999Z');

@@ -10,8 +10,18 @@ describe('FileOffsetStore', () => {
     const path = join(dir, 'a.json');
     const s = new FileOffsetStore(path);
     await s.advanceTokens(new Map([['t/0', '0/10#2@5']]));
-    await s.advanceTokens(new Map([['t/0', '0/10#1@4'], ['t/1', '0/9#0@0']]));
-    expect(await new FileOffsetStore(path).readTokens()).toEqual(new Map([['t/0', '0/10#2@5'], ['t/1', '0/9#0@0']]));
+    await s.advanceTokens(
+      new Map([
+        ['t/0', '0/10#1@4'],
+        ['t/1', '0/9#0@0'],
+      ]),
+    );
+    expect(await new FileOffsetStore(path).readTokens()).toEqual(
+      new Map([
+        ['t/0', '0/10#2@5'],
+        ['t/1', '0/9#0@0'],
+      ]),
+    );
   });
 
   it('fences a writer whose lease was taken over', async () => {
