@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerDemoCommand } from './demo-command';
 import { describeError } from './describe-error';
 import { EXIT, exitCodeFor } from './exit-codes';
+import { registerMaintenanceCommands } from './maintenance-command';
 import { registerOffsetsCommand } from './offsets-command';
 import { registerRunCommand } from './run-command';
 import { registerStatusCommand } from './status-command';
@@ -25,6 +26,7 @@ registerRunCommand(program);
 registerOffsetsCommand(program);
 registerStatusCommand(program);
 registerDemoCommand(program);
+registerMaintenanceCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const code = (e as { code?: string }).code;

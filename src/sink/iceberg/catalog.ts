@@ -38,5 +38,7 @@ export interface Catalog {
   currentLocation(table: TableIdent): Promise<string | null>;
   swap(swaps: readonly MetadataSwap[]): Promise<SwapOutcome>;
   dropTable(table: TableIdent): Promise<void>;
+  /** Every table of this catalog, optionally of one namespace. */
+  listTables(namespace?: string): Promise<TableIdent[]>;
   close(): Promise<void>;
 }

@@ -17,9 +17,10 @@ import { checkSchema } from './schema-check';
 import { ATTNUMS_PROPERTY, attnumProperty, evolveSchema } from './schema-evolution';
 import { buildSnapshot, COMMIT_ID_PROPERTY } from './snapshot-builder';
 import type { StagedChange } from './staged-change';
+import { compactTable, expireSnapshots, removeOrphanFiles } from './table-maintenance';
 import type { TableMetadata } from './table-metadata';
-import { currentSchema, currentSnapshot, newTableMetadata } from './table-metadata';
-import { scanLiveRows, schemaOfSnapshot } from './table-scan';
+import { currentSchema, currentSnapshot, newTableMetadata, parseTableMetadata } from './table-metadata';
+import { planScan, scanLiveRows, schemaOfSnapshot } from './table-scan';
 import { stageBatch } from './table-stager';
 import type { TableState } from './table-state';
 import { loadMetadata, rebuildIndex } from './table-state';
@@ -123,8 +124,9 @@ export class Lakehouse {
     return st;
   }
 
+  /** The table's current metadata, as the catalog has it now. */
   async metadata(table: TableRef): Promise<TableMetadata> {
-    return (await this.open(identOf(table))).metadata;
+    return (await this.open(identOf(table), true)).metadata;
   }
 
   /**
@@ -286,6 +288,17 @@ export class Lakehouse {
       const built = [];
       for (const s of staged) {
         const st = await this.open(s.table);
+        // The table moved since this change was staged (a reload, another writer): rebasing is
+        // right only if every data file its position deletes may point at is still live.
+        if (st.metadataLocation !== s.baseLocation) {
+          const staleBy = await this.rewrittenSince(s.baseLocation, st.metadata, identText(st.ident));
+          if (staleBy) {
+            throw new TidemarkError(
+              'commit_failed',
+              `table ${identText(st.ident)}: ${staleBy} since commit ${commitId} was staged (its position deletes point at them); it must be staged again`,
+            );
+          }
+        }
         built.push({
           s,
           st,
@@ -353,6 +366,53 @@ export class Lakehouse {
         );
       await new Promise((r) => setTimeout(r, Math.min(2000, 20 * 2 ** attempt) * (0.5 + Math.random())));
     }
+  }
+
+  /**
+   * Why a change staged against `baseLocation` cannot be rebased onto `fresh`: data files it may
+   * delete rows from were rewritten away (a compaction). Null when every data file live at the
+   * base is still live, so its position deletes still point at the right rows.
+   */
+  private async rewrittenSince(
+    baseLocation: string,
+    fresh: TableMetadata,
+    table: string,
+  ): Promise<string | null> {
+    const base = parseTableMetadata(
+      new TextDecoder().decode(await this.opts.io.read(baseLocation)),
+      baseLocation,
+      table,
+    );
+    const live = new Set((await planScan(this.opts.io, fresh, table)).dataFiles.map((e) => e.file.filePath));
+    const gone = (await planScan(this.opts.io, base, table)).dataFiles.filter(
+      (e) => !live.has(e.file.filePath),
+    );
+    return gone.length > 0 ? `${gone.length} data file(s) were rewritten by another writer` : null;
+  }
+
+  /** Compaction (see table-maintenance.ts); the writer's key index is rebuilt afterwards. */
+  async compact(
+    table: TableRef,
+    targetFileRows: number,
+  ): Promise<{ rewrittenFiles: number; newFiles: number }> {
+    const st = await this.open(identOf(table), true);
+    try {
+      return await compactTable(this.opts.catalog, this.opts.io, st, targetFileRows);
+    } finally {
+      st.index = null;
+      st.filePartitions.clear();
+    }
+  }
+
+  /** Snapshot expiry, then orphan-file removal (see table-maintenance.ts). */
+  async expire(
+    table: TableRef,
+    opts: { keepLast: number; olderThanMs: number; orphansOlderThanMs: number },
+  ): Promise<{ expired: number; deletedFiles: number; orphans: number }> {
+    const st = await this.open(identOf(table), true);
+    const e = await expireSnapshots(this.opts.catalog, this.opts.io, st, opts);
+    const orphans = await removeOrphanFiles(this.opts.io, st, { olderThanMs: opts.orphansOlderThanMs });
+    return { ...e, orphans: orphans.length };
   }
 
   /** True when every table's snapshots include one carrying `commitId`. */

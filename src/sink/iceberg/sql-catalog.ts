@@ -158,6 +158,18 @@ export class SqlCatalog implements Catalog {
     });
   }
 
+  async listTables(namespace?: string): Promise<TableIdent[]> {
+    return this.serial(async () => {
+      const r = await this.session.query(
+        'SELECT table_namespace, table_name FROM iceberg_tables WHERE catalog_name = $1 ORDER BY 1, 2',
+        [this.name],
+      );
+      return r.rows
+        .map((row) => ({ namespace: String(row.table_namespace), name: String(row.table_name) }))
+        .filter((t) => namespace === undefined || t.namespace === namespace);
+    });
+  }
+
   async dropTable(t: TableIdent): Promise<void> {
     await this.serial(() =>
       this.session.query(
