@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { currentLsn, freshDatabase, withClient } from './lib/bench-table';
+import { goalNotes } from './lib/goals';
 import { type LatencyFigures, measureLatency } from './lib/latency';
 import {
   copyOutSeconds,
@@ -351,7 +352,7 @@ async function main(): Promise<void> {
   }
   const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const out = writeReport(dir, { machine, scale: SCALE, figures, notes });
+  const out = writeReport(dir, { machine, scale: SCALE, figures, notes: [...goalNotes(figures), ...notes] });
   process.stdout.write(`\nwrote ${out.json} and ${out.markdown} (and bench/results/latest.md)\n`);
 }
 
