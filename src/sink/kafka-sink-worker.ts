@@ -41,6 +41,9 @@ export const channelOf = (topic: string, partition: number) => `${topic}/${parti
  * commits the Kafka offsets after the tokens. Memory is bounded: past the byte/row bound it
  * pauses fetching until a commit frees the buffers.
  */
+/** Messages decoded between two yields to the event loop. */
+const YIELD_EVERY_MESSAGES = 2_000;
+
 export class KafkaSinkWorker {
   private readonly consumer: Consumer;
   private readonly buffers = new Map<string, ChannelBuffer>();
@@ -58,9 +61,10 @@ export class KafkaSinkWorker {
       groupId: o.groupId,
       maxWaitTimeInMs: 100,
       // kafkajs fetches 1 MiB per partition by default: a few thousand uncompressed changes per
-      // round trip, which made the sink fetch-bound on large transactions.
-      maxBytesPerPartition: 8 * 1024 * 1024,
-      maxBytes: 32 * 1024 * 1024,
+      // round trip (the sink was fetch-bound). Much more makes kafkajs decode tens of megabytes in
+      // one go, starving the heartbeat and the committer lease (seen at 8 MiB on a 1M-row transaction).
+      maxBytesPerPartition: 2 * 1024 * 1024,
+      maxBytes: 10 * 1024 * 1024,
       sessionTimeout: 10_000,
       heartbeatInterval: 1_000,
     });
@@ -146,8 +150,16 @@ export class KafkaSinkWorker {
     if (!buffer) this.buffers.set(ch, (buffer = new ChannelBuffer(ch)));
     const floor = this.o.coordinator.resumeToken(ch);
     const floorPos = floor ? parseToken(floor).position : null;
+    let sinceYield = 0;
     for (const m of batch.messages) {
       if (!isRunning() || isStale()) return;
+      // A fetch holds up to megabytes of changes: decoding them in one go would starve the event
+      // loop, and with it the group heartbeat and the committer lease renewal (both then expire).
+      if (++sinceYield >= YIELD_EVERY_MESSAGES) {
+        sinceYield = 0;
+        await new Promise((r) => setImmediate(r));
+        await heartbeat();
+      }
       const offset = Number(m.offset);
       if (!m.value) {
         buffer.readOffset = Math.max(buffer.readOffset, offset);

@@ -108,6 +108,8 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     const until = Date.now() + 600_000;
     let got = await tableDigestOf(wh.url, 'orders', ORDER_LINE);
     while (got.digest !== want.digest && Date.now() < until) {
+      if (sink.child.exitCode !== null)
+        throw new Error(`the sink exited (${sink.child.exitCode}):\n${sink.stderr().slice(-6000)}`);
       await new Promise((r) => setTimeout(r, 1000));
       got = await tableDigestOf(wh.url, 'orders', ORDER_LINE);
     }
