@@ -152,14 +152,15 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     let writes = 0;
     const workload = (async () => {
       while (writing) {
-        const id = 1 + Math.floor(Math.random() * 320);
+        // ids 7..320: rows 1..6 are the ones the changes below set explicitly
+        const id = 7 + Math.floor(Math.random() * 314);
         await psql(
           db.url,
           `INSERT INTO gadgets (id, name, qty, price) VALUES ($1::int, 'w' || $1::int, $2, $3)
            ON CONFLICT (id) DO UPDATE SET qty = gadgets.qty + 1, price = EXCLUDED.price`,
           [id, writes, (writes % 97) / 8],
         );
-        if (writes % 9 === 0) await psql(db.url, 'DELETE FROM gadgets WHERE id = $1', [321 - id]);
+        if (writes % 9 === 0) await psql(db.url, 'DELETE FROM gadgets WHERE id = $1', [327 - id]);
         writes++;
         await new Promise((r) => setTimeout(r, 15));
       }

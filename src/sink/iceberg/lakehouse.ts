@@ -184,7 +184,8 @@ export class Lakehouse {
    * row. Iceberg v2 has no column defaults, so the rows are rewritten with the value (position
    * deletes plus new data files) in the same commit as the new schema: no reader ever sees the
    * column null, and a crash leaves either the old table or the new one. The snapshot carries
-   * the previous one's tidemark.* properties: it moves no token. The live rows are read into
+   * the previous one's tokens (it moves none) but no cut LSN: it is no state the source was in,
+   * so readers looking for the table as of a cut pass over it. The live rows are read into
    * memory (a rewrite of a very large table wants a streaming version).
    */
   private async evolveAndFill(
@@ -234,7 +235,7 @@ export class Lakehouse {
     try {
       const staged = await this.stage(schema, collapseByKey(events, schema.primaryKey));
       const carried = Object.fromEntries(
-        Object.entries(currentSnapshot(m)?.summary ?? {}).filter(([k]) => k.startsWith('tidemark.')),
+        Object.entries(currentSnapshot(m)?.summary ?? {}).filter(([k]) => k.startsWith('tidemark.token.')),
       );
       const props = {
         ...carried,
