@@ -1,8 +1,7 @@
 import { type Command, Option } from 'commander';
-import { type Config, loadConfigFile } from '../config/load';
+import { loadConfigFile } from '../config/load';
 import { TidemarkError } from '../core/errors';
-import { parseTableKey } from '../core/table-schema';
-import type { TableIdent } from '../sink/iceberg/catalog';
+import { parseTableKey, type TableRef } from '../core/table-schema';
 import { Lakehouse } from '../sink/iceberg/lakehouse';
 import { openCatalog } from '../sink/iceberg/open-catalog';
 import { openFileIO } from '../sink/iceberg/open-file-io';
@@ -17,35 +16,47 @@ export function parseDuration(text: string, what: string): number {
   return Number(m[1]) * unit;
 }
 
-async function withLake<T>(
-  config: Config,
-  fn: (lake: Lakehouse, tables: TableIdent[]) => Promise<T>,
-  table?: string,
-): Promise<T> {
-  const cfg = config.sinks.iceberg;
+/**
+ * Runs `op` on every Iceberg table of the config's catalog (or the one `--table` names), then
+ * prints the results: JSON, or one `line` per table.
+ */
+async function eachTable<R extends object>(
+  opts: { config: string; table?: string; json?: boolean },
+  op: (lake: Lakehouse, table: TableRef) => Promise<R>,
+  line: (r: R) => string,
+): Promise<void> {
+  const cfg = loadConfigFile(opts.config).sinks.iceberg;
   if (!cfg)
     throw new TidemarkError(
       'config',
       'config key "sinks.iceberg" is not set: there is no Iceberg table to maintain',
     );
   const catalog = await openCatalog(cfg.catalog);
+  const out: Array<{ table: string } & R> = [];
   try {
     const { io, warehouse } = openFileIO(cfg);
-    const all = await catalog.listTables();
-    let tables = all;
-    if (table) {
-      const t = parseTableKey(table);
-      tables = all.filter((x) => x.namespace === t.schema && x.name === t.table);
+    let tables = await catalog.listTables();
+    if (opts.table) {
+      const t = parseTableKey(opts.table);
+      tables = tables.filter((x) => x.namespace === t.schema && x.name === t.table);
       if (tables.length === 0)
         throw new TidemarkError(
           'config',
-          `--table ${table}: no such Iceberg table in catalog ${catalog.name}`,
+          `--table ${opts.table}: no such Iceberg table in catalog ${catalog.name}`,
         );
     }
-    return await fn(new Lakehouse({ catalog, io, warehouse }), tables);
+    const lake = new Lakehouse({ catalog, io, warehouse });
+    for (const t of tables)
+      out.push({
+        table: `${t.namespace}.${t.name}`,
+        ...(await op(lake, { schema: t.namespace, table: t.name })),
+      });
   } finally {
     await catalog.close();
   }
+  process.stdout.write(
+    opts.json ? `${JSON.stringify(out, null, 2)}\n` : out.map((r) => `${r.table}: ${line(r)}\n`).join(''),
+  );
 }
 
 const tableOption = () =>
@@ -73,28 +84,13 @@ export function registerMaintenanceCommands(program: Command): void {
           'config',
           `--target-file-rows must be a positive integer, got "${opts.targetFileRows}"`,
         );
-      const config = loadConfigFile(opts.config);
-      const out = await withLake(
-        config,
-        async (lake, tables) => {
-          const results = [];
-          for (const t of tables) {
-            const r = await lake.compact({ schema: t.namespace, table: t.name }, rows);
-            results.push({ table: `${t.namespace}.${t.name}`, ...r });
-          }
-          return results;
-        },
-        opts.table,
-      );
-      process.stdout.write(
-        opts.json
-          ? `${JSON.stringify(out, null, 2)}\n`
-          : out
-              .map(
-                (r) =>
-                  `${r.table}: ${r.rewrittenFiles ? `${r.rewrittenFiles} file(s) rewritten into ${r.newFiles}` : 'nothing to compact'}\n`,
-              )
-              .join(''),
+      await eachTable(
+        opts,
+        (lake, table) => lake.compact(table, rows),
+        (r) =>
+          r.rewrittenFiles
+            ? `${r.rewrittenFiles} file(s) rewritten into ${r.newFiles}`
+            : 'nothing to compact',
       );
     });
 
@@ -131,31 +127,11 @@ export function registerMaintenanceCommands(program: Command): void {
           );
         const olderThanMs = parseDuration(opts.olderThan, '--older-than');
         const orphansOlderThanMs = parseDuration(opts.orphansOlderThan, '--orphans-older-than');
-        const config = loadConfigFile(opts.config);
-        const out = await withLake(
-          config,
-          async (lake, tables) => {
-            const results = [];
-            for (const t of tables) {
-              const r = await lake.expire(
-                { schema: t.namespace, table: t.name },
-                { keepLast, olderThanMs, orphansOlderThanMs },
-              );
-              results.push({ table: `${t.namespace}.${t.name}`, ...r });
-            }
-            return results;
-          },
-          opts.table,
-        );
-        process.stdout.write(
-          opts.json
-            ? `${JSON.stringify(out, null, 2)}\n`
-            : out
-                .map(
-                  (r) =>
-                    `${r.table}: ${r.expired} snapshot(s) expired, ${r.deletedFiles} file(s) deleted, ${r.orphans} orphan file(s) deleted\n`,
-                )
-                .join(''),
+        await eachTable(
+          opts,
+          (lake, table) => lake.expire(table, { keepLast, olderThanMs, orphansOlderThanMs }),
+          (r) =>
+            `${r.expired} snapshot(s) expired, ${r.deletedFiles} file(s) deleted, ${r.orphans} orphan file(s) deleted`,
         );
       },
     );

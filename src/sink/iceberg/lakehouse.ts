@@ -149,15 +149,7 @@ export class Lakehouse {
       return true;
     }
     const updated: TableMetadata = {
-      ...m,
-      'last-updated-ms': Date.now(),
-      'last-column-id': next.lastColumnId,
-      schemas: [
-        ...m.schemas,
-        { ...next.schema, 'schema-id': Math.max(...m.schemas.map((x) => x['schema-id'])) + 1 },
-      ],
-      'current-schema-id': Math.max(...m.schemas.map((x) => x['schema-id'])) + 1,
-      properties: { ...m.properties, [ATTNUMS_PROPERTY]: JSON.stringify(next.attnums) },
+      ...withEvolvedSchema(m, next),
       'metadata-log': [
         ...m['metadata-log'],
         { 'timestamp-ms': m['last-updated-ms'], 'metadata-file': st.metadataLocation },
@@ -222,15 +214,7 @@ export class Lakehouse {
         snapshot: false,
       });
     }
-    const schemaId = Math.max(...m.schemas.map((x) => x['schema-id'])) + 1;
-    const evolved: TableMetadata = {
-      ...m,
-      'last-updated-ms': Date.now(),
-      'last-column-id': next.lastColumnId,
-      schemas: [...m.schemas, { ...next.schema, 'schema-id': schemaId }],
-      'current-schema-id': schemaId,
-      properties: { ...m.properties, [ATTNUMS_PROPERTY]: JSON.stringify(next.attnums) },
-    };
+    const evolved = withEvolvedSchema(m, next);
     st.metadata = evolved;
     try {
       const staged = await this.stage(schema, collapseByKey(events, schema.primaryKey));
@@ -483,4 +467,20 @@ export class Lakehouse {
       rows.push(r.row);
     return rows;
   }
+}
+
+/** `m` with the evolved schema current (a new schema id) and the attnum map that goes with it. */
+function withEvolvedSchema(
+  m: TableMetadata,
+  next: NonNullable<ReturnType<typeof evolveSchema>>,
+): TableMetadata {
+  const schemaId = Math.max(...m.schemas.map((x) => x['schema-id'])) + 1;
+  return {
+    ...m,
+    'last-updated-ms': Date.now(),
+    'last-column-id': next.lastColumnId,
+    schemas: [...m.schemas, { ...next.schema, 'schema-id': schemaId }],
+    'current-schema-id': schemaId,
+    properties: { ...m.properties, [ATTNUMS_PROPERTY]: JSON.stringify(next.attnums) },
+  };
 }
