@@ -6,6 +6,7 @@ import { registerMaintenanceCommands } from './maintenance-command';
 import { registerOffsetsCommand } from './offsets-command';
 import { registerRunCommand } from './run-command';
 import { registerStatusCommand } from './status-command';
+import { registerVerifyCommand } from './verify-command';
 
 const program = new Command();
 program
@@ -27,6 +28,7 @@ registerOffsetsCommand(program);
 registerStatusCommand(program);
 registerDemoCommand(program);
 registerMaintenanceCommands(program);
+registerVerifyCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const code = (e as { code?: string }).code;

@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { SchemaRegistry } from '../../src/log/schema-registry';
 import { byId, readWithPyIceberg, toPlain } from '../integration/iceberg/iceberg-fixtures';
@@ -8,6 +10,8 @@ import { BIG, COLUMNS, expected, TEXTS, TYPES_DDL, VALUES } from '../support/eve
 import { createTestDatabase, kafkaBrokers, psql, type TestDatabase } from '../support/services';
 import { freePort, killAllTidemarks, startTidemark, writeConfig } from '../support/tidemark-process';
 import { waitForSlot } from './support/shop-mirror';
+
+const ROOT = join(__dirname, '..', '..');
 
 /**
  * Every type the source maps, through the whole product: Postgres → Kafka (the JSON envelope)
@@ -74,6 +78,15 @@ observe: { port: ${port} }
       await new Promise((r) => setTimeout(r, 300));
       whRows = await psql(wh.url, asText).catch(() => []);
     }
+    // AND `tidemark verify` finds the source and both sinks equal, every type compared
+    const verified = await promisify(execFile)(
+      process.execPath,
+      [join(ROOT, 'bin', 'tidemark'), 'verify', '--config', config, '--json'],
+      { cwd: ROOT, env: { ...process.env, SRC_URL: src.url, WH_URL: wh.url } },
+    );
+    const report = JSON.parse(verified.stdout);
+    expect(report.agree).toBe(true);
+    expect(report.tables[0].rows).toEqual({ source: 4, iceberg: 4, warehouse: 4 });
     expect(await proc.terminate()).toBe(0);
 
     // THEN the warehouse prints every column exactly as the source does

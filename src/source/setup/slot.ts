@@ -56,19 +56,21 @@ export interface CreatedSlot {
 
 /**
  * Creates the slot on a replication connection. With `exportSnapshot`, the snapshot stays
- * importable (SET TRANSACTION SNAPSHOT) until `holder` runs another command or closes.
+ * importable (SET TRANSACTION SNAPSHOT) until `holder` runs another command or closes. A
+ * `temporary` slot is dropped by Postgres when `holder` closes, and only `holder` can use it.
  */
 export async function createSlot(
   config: ClientConfig,
   name: string,
   exportSnapshot: boolean,
+  temporary = false,
 ): Promise<CreatedSlot> {
   const holder = new Client({ ...config, replication: 'database' } as ClientConfig);
   holder.on('error', () => {}); // a lost holder surfaces as a failed snapshot import
   await holder.connect();
   try {
     const r = await holder.query(
-      `CREATE_REPLICATION_SLOT ${quoteIdent(name)} LOGICAL pgoutput ${exportSnapshot ? 'EXPORT_SNAPSHOT' : 'NOEXPORT_SNAPSHOT'}`,
+      `CREATE_REPLICATION_SLOT ${quoteIdent(name)}${temporary ? ' TEMPORARY' : ''} LOGICAL pgoutput ${exportSnapshot ? 'EXPORT_SNAPSHOT' : 'NOEXPORT_SNAPSHOT'}`,
     );
     const row = r.rows[0];
     return {

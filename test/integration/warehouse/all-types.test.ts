@@ -1,4 +1,6 @@
 import type { Row } from '../../../src/core/change-event';
+import { rowTexts } from '../../../src/verify/canonical-text';
+import { openWarehouseAtCut } from '../../../src/verify/warehouse-at-cut';
 import { col, EventBuilder, makeFixture, opts, round, tableSchema, type WarehouseFixture } from './helpers';
 
 /** One column of every kind tidemark decodes, with a value that would show any loss. */
@@ -146,5 +148,19 @@ describe.each(['duckdb', 'postgres'] as const)('%s warehouse types', (kind) => {
     const rows = await fx.read(kind === 'postgres' ? read.postgres : read.duckdb);
     expect(rows[0]).toEqual(expected[kind]);
     expect(Object.values(rows[1]!).filter((v) => v !== null)).toEqual(['2']);
+
+    // AND `verify`'s reader gives back, for every type, the canonical text of the value written
+    await w.close();
+    const at = await openWarehouseAtCut(
+      kind === 'duckdb' ? { kind, path: fx.location } : { kind, url: fx.location },
+    );
+    const got: Row[] = [];
+    try {
+      for await (const batch of (await at.table(allTypes, 'mirror')).rows()) got.push(...batch);
+    } finally {
+      await at.close();
+    }
+    const texts = (r: Row) => JSON.stringify(rowTexts(r, columns));
+    expect(got.map(texts).sort()).toEqual([full, nulls].map(texts).sort());
   });
 });

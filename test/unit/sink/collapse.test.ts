@@ -1,21 +1,6 @@
-import type { ChangeEvent, Op, Row } from '../../../src/core/change-event';
+import type { Row } from '../../../src/core/change-event';
 import { collapseByKey } from '../../../src/sink/collapse';
-
-let seq = 0;
-function ev(op: Op, row: Row | null, opts: { before?: Row; unchanged?: string[] } = {}): ChangeEvent {
-  return {
-    op,
-    table: { schema: 'public', table: 't' },
-    position: { lsn: 100n, seq: seq++ },
-    txId: 1,
-    commitTimeMs: 0,
-    schemaVersion: 1,
-    before: op === 'd' ? row : (opts.before ?? null),
-    after: op === 'd' || op === 't' ? null : row,
-    unchanged: opts.unchanged ?? [],
-    snapshot: op === 'r',
-  };
-}
+import { ev } from '../support/change-events';
 
 describe('collapseByKey', () => {
   it('keeps the last change per key in order of last change', () => {
