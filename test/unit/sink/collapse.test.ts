@@ -1,4 +1,3 @@
-import type { Row } from '../../../src/core/change-event';
 import { collapseByKey } from '../../../src/sink/collapse';
 import { ev } from '../support/change-events';
 
