@@ -9,8 +9,9 @@ import { Secret } from './secret';
 
 /** The validated, frozen configuration every stage receives. Connection URLs are Secrets. */
 export interface Config extends Omit<RawConfig, 'source' | 'offsets'> {
-  readonly source: Omit<RawConfig['source'], 'url'> & {
+  readonly source: Omit<RawConfig['source'], 'url' | 'maskKey'> & {
     readonly url: Secret;
+    readonly maskKey?: Secret;
     readonly slot: string;
     readonly publication: string;
   };
@@ -63,6 +64,22 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
     }
   }
   refuseUnsupported(raw);
+  if (raw.source.maskKey !== undefined && !fromEnv.has('source.maskKey'))
+    throw new TidemarkError('config', 'config key "source.maskKey" is written in the file', {
+      fix: `write it as \${SOME_ENV_VAR} and set the key in the environment (or a mounted secret)`,
+    });
+  for (const [t, o] of Object.entries(raw.tables)) {
+    if (o.mask.length > 0 && raw.source.maskKey === undefined)
+      throw new TidemarkError('config', `config key "tables.${t}.mask" needs source.maskKey`, {
+        fix: `set source.maskKey: \${TIDEMARK_MASK_KEY} and put a random key of 16+ characters in that variable`,
+      });
+    const both = o.mask.filter((c) => o.exclude.includes(c));
+    if (both.length > 0)
+      throw new TidemarkError(
+        'config',
+        `config key "tables.${t}": ${both.join(', ')} both masked and excluded`,
+      );
+  }
   for (const t of Object.keys(raw.tables)) {
     if (!/^[^.\s]+\.[^.\s]+$/.test(t))
       throw new TidemarkError('config', `config key "tables.${t}": must be "schema.table"`);
@@ -73,6 +90,7 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
     source: {
       ...raw.source,
       url: new Secret(raw.source.url),
+      maskKey: raw.source.maskKey === undefined ? undefined : new Secret(raw.source.maskKey),
       slot,
       publication: raw.source.publication ?? slot,
     },

@@ -3,7 +3,7 @@ import type { RawConfig } from './schema';
 
 /**
  * Keys the schema reserves for features this build does not carry out yet. Accepting them
- * silently would leave a user believing a column is masked or excluded when it is not, so a
+ * silently would leave a user believing the pipeline does what it does not, so a
  * value other than the default is refused at start, naming the key.
  */
 export function refuseUnsupported(raw: RawConfig): void {
@@ -13,8 +13,6 @@ export function refuseUnsupported(raw: RawConfig): void {
     });
   };
   for (const [table, o] of Object.entries(raw.tables)) {
-    if (o.exclude.length > 0) refuse(`tables.${table}.exclude`, 'excluding columns');
-    if (o.mask.length > 0) refuse(`tables.${table}.mask`, 'masking columns');
     if (o.onIncompatibleSchema !== 'stop')
       refuse(`tables.${table}.onIncompatibleSchema`, `"${o.onIncompatibleSchema}"`);
   }

@@ -24,6 +24,11 @@ const sourceSchema = z
     maxInFlightEvents: positiveInt.default(D.DEFAULT_MAX_IN_FLIGHT_EVENTS),
     /** Stop with an alert-worthy error when the slot retains more WAL than this (bytes). */
     maxLagBytes: positiveInt.optional(),
+    /**
+     * HMAC-SHA256 key for `tables.<t>.mask` columns (their values leave the source as the hex
+     * HMAC of their text). From the environment only; rotating it changes every masked value.
+     */
+    maskKey: z.string().min(16, 'must be at least 16 characters').optional(),
     /** Key columns for tables without a primary key, e.g. { "public.events": ["id", "at"] }. */
     keys: z.record(z.string(), z.array(z.string()).min(1)).default({}),
   })

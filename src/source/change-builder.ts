@@ -1,6 +1,7 @@
 import type { ChangeEvent, Op, Row } from '../core/change-event';
 import type { Lsn } from '../core/lsn';
 import { encodeKey } from '../core/row-key';
+import { decodeColumn } from './column-decoding';
 import {
   type DeleteMessage,
   type InsertMessage,
@@ -9,7 +10,6 @@ import {
   type UpdateMessage,
 } from './pgoutput/messages';
 import type { SourceTable } from './table-schemas';
-import { decodeText } from './types/text-values';
 
 export interface TxnContext {
   readonly commitLsn: Lsn;
@@ -31,10 +31,10 @@ function decodeTuple(t: SourceTable, tuple: readonly TupleValue[]): DecodedTuple
   const where = `${t.schema.schema}.${t.schema.table}`;
   for (let i = 0; i < cols.length; i++) {
     const c = cols[i]!;
-    const v = tuple[i];
+    const v = tuple[t.tupleIndex[i]!];
     if (v === UNCHANGED_TOAST) unchanged.push(c.name);
     else if (v === null || v === undefined) row[c.name] = null;
-    else row[c.name] = decodeText(c.type, v, `${where}.${c.name}`, t.delimiters[i]);
+    else row[c.name] = decodeColumn(t, i, v, `${where}.${c.name}`);
   }
   return { row, unchanged };
 }

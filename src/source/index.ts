@@ -6,6 +6,7 @@ import { tableKey } from '../core/table-schema';
 import type { ChangeLogWriter } from '../log/change-log';
 import { type Logger, silentLogger } from '../observe/logger';
 import { createRegistry, type Registry } from '../observe/metrics';
+import { columnPolicyOf } from './column-policy';
 import { sourceMetrics } from './metrics';
 import { databaseOf, sourceClientConfig } from './pg-connection';
 import { ReplicationStream } from './replication-stream';
@@ -107,8 +108,14 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       keys.set(tableKey(t), tableKeyColumns(t, cols, config.source.keys[tableKey(t)], logger));
     }
     await ensurePublication(client, config.source.publication, chosen, logger);
-    const schemas = new TableSchemas(client, state, slot, keys, logger, (table) =>
-      metrics.schemaChanges.inc({ table }),
+    const schemas = new TableSchemas(
+      client,
+      state,
+      slot,
+      keys,
+      logger,
+      (table) => metrics.schemaChanges.inc({ table }),
+      columnPolicyOf(config),
     );
     const snapshotTables: SnapshotTable[] = [];
     for (const t of chosenTables) {

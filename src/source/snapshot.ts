@@ -4,11 +4,11 @@ import { formatLsn, type Lsn } from '../core/lsn';
 import { tableKey } from '../core/table-schema';
 import type { ChangeLogWriter } from '../log/change-log';
 import type { Logger } from '../observe/logger';
+import { decodeColumn } from './column-decoding';
 import type { SourceMetrics } from './metrics';
 import { qualified, quoteIdent } from './setup/catalog';
 import { snapshotPosition } from './snapshot-state';
 import type { SourceTable } from './table-schemas';
-import { decodeText } from './types/text-values';
 
 const FETCH_ROWS = 5_000;
 /** Every value as Postgres' text output, exactly like pgoutput sends it. */
@@ -197,9 +197,7 @@ async function readChunk(
       s.columns.forEach((c, i) => {
         const v = values[i];
         row[c.name] =
-          v === null || v === undefined
-            ? null
-            : decodeText(c.type, v, `${where0}.${c.name}`, chunk.t.table.delimiters[i]);
+          v === null || v === undefined ? null : decodeColumn(chunk.t.table, i, v, `${where0}.${c.name}`);
       });
       return row;
     });

@@ -1,8 +1,10 @@
 import type { Client } from 'pg';
 import { describeType } from '../core/column-type';
+import { TidemarkError } from '../core/errors';
 import type { ColumnSchema, TableRef, TableSchema } from '../core/table-schema';
 import { tableKey } from '../core/table-schema';
 import type { Logger } from '../observe/logger';
+import { type ColumnPolicy, hmacMasker, type Masker, NO_COLUMN_POLICY } from './column-policy';
 import { type CatalogColumn, listColumns } from './setup/catalog';
 import type { SourceStateStore } from './state-store';
 import { PgTypeCatalog, type ResolvedType } from './types/pg-type-catalog';
@@ -17,6 +19,10 @@ export interface SourceTable {
   readonly schema: TableSchema;
   /** Array element delimiter per column (only differs from ',' for box[]). */
   readonly delimiters: readonly string[];
+  /** Per column of `schema`: its index in the published row (pgoutput's tuple), which also holds excluded columns. */
+  readonly tupleIndex: readonly number[];
+  /** Per column: for a masked column, what its text becomes before it leaves the source. */
+  readonly maskers: readonly (Masker | null)[];
 }
 
 /**
@@ -38,8 +44,38 @@ export class TableSchemas {
     private readonly logger: Logger,
     /** Told of every new version of a table seen after the first (for the schema-change metric). */
     private readonly onChanged: (table: string) => void = () => {},
+    private readonly policy: ColumnPolicy = NO_COLUMN_POLICY,
   ) {
     this.types = new PgTypeCatalog(client);
+    this.masker = policy.maskKey ? hmacMasker(policy.maskKey) : null;
+  }
+
+  private readonly masker: Masker | null;
+
+  /** Checks the table's exclude/mask lists against its columns and key. */
+  private columnPolicy(key: string, names: readonly string[]): { exclude: Set<string>; mask: Set<string> } {
+    const { exclude, mask } = this.policy.columns(key);
+    for (const [what, list] of [
+      ['exclude', exclude],
+      ['mask', mask],
+    ] as const) {
+      const unknown = list.filter((c) => !names.includes(c));
+      if (unknown.length > 0)
+        throw new TidemarkError(
+          'config',
+          `config key "tables.${key}.${what}": no column ${unknown.join(', ')} in ${key}`,
+        );
+    }
+    const keyExcluded = exclude.filter((c) => this.keys.get(key)?.includes(c));
+    if (keyExcluded.length > 0)
+      throw new TidemarkError(
+        'config',
+        `config key "tables.${key}.exclude": ${keyExcluded.join(', ')} is part of the key, which every change needs`,
+        { fix: 'mask it instead (tables.<t>.mask): the sinks then key the rows by its HMAC' },
+      );
+    if (mask.length > 0 && !this.masker)
+      throw new TidemarkError('config', `config key "tables.${key}.mask" needs source.maskKey`);
+    return { exclude: new Set(exclude), mask: new Set(mask) };
   }
 
   /**
@@ -53,6 +89,7 @@ export class TableSchemas {
     previous: TableSchema,
     columns: ColumnSchema[],
     catalog: ReadonlyMap<string, CatalogColumn>,
+    maskers: readonly (Masker | null)[],
   ): void {
     const before = new Map(previous.columns.map((c) => [c.attnum, c]));
     columns.forEach((c, i) => {
@@ -62,7 +99,9 @@ export class TableSchemas {
         return;
       }
       const cat = catalog.get(c.name);
-      if (cat?.missingText != null) columns[i] = { ...c, fill: cat.missingText };
+      // A masked column's default reaches the sinks masked, like its values.
+      if (cat?.missingText != null)
+        columns[i] = { ...c, fill: maskers[i]?.(cat.missingText) ?? cat.missingText };
       else if (cat?.hasDefault)
         this.logger.warn(
           { table: key, column: c.name },
@@ -86,9 +125,32 @@ export class TableSchemas {
   ): Promise<{ table: SourceTable; changed: boolean }> {
     const key = tableKey(t);
     const catalog = new Map((await listColumns(this.client, relationOid)).map((c) => [c.name, c]));
+    const policy = this.columnPolicy(
+      key,
+      cols.map((c) => c.name),
+    );
     const columns: ColumnSchema[] = [];
     const delimiters: string[] = [];
+    const tupleIndex: number[] = [];
+    const maskers: (Masker | null)[] = [];
     for (const [i, c] of cols.entries()) {
+      if (policy.exclude.has(c.name)) continue;
+      tupleIndex.push(i);
+      if (policy.mask.has(c.name)) {
+        const cat = catalog.get(c.name);
+        const pgType = (await this.types.resolve(c.typeOid, c.typeMod)).pgType;
+        columns.push({
+          name: c.name,
+          attnum: cat?.attnum ?? i + 1,
+          type: { kind: 'text' },
+          pgType: `${pgType} (masked)`,
+          nullable: !(cat?.notNull ?? false),
+        });
+        delimiters.push(',');
+        maskers.push(this.masker);
+        continue;
+      }
+      maskers.push(null);
       const resolved: ResolvedType = await this.types.resolve(c.typeOid, c.typeMod);
       if (resolved.fallback && !this.warnedTypes.has(resolved.pgType)) {
         this.warnedTypes.add(resolved.pgType);
@@ -109,14 +171,14 @@ export class TableSchemas {
     }
     const primaryKey = [...(this.keys.get(key) ?? [])].filter((k) => columns.some((c) => c.name === k));
     const previous = this.current.get(key)?.schema ?? (await this.stored(key));
-    if (previous) this.fills(key, previous, columns, catalog);
+    if (previous) this.fills(key, previous, columns, catalog, maskers);
     const candidate = { schema: t.schema, table: t.table, columns, primaryKey };
     const same = previous !== null && fingerprint(previous) === fingerprint({ ...candidate, version: 0 });
     const schema: TableSchema = {
       ...candidate,
       version: same ? previous.version : (previous?.version ?? 0) + 1,
     };
-    const table = { schema, delimiters };
+    const table = { schema, delimiters, tupleIndex, maskers };
     this.current.set(key, table);
     if (!same) {
       await this.state.set(this.stateKey(key), JSON.stringify(schema));

@@ -13,6 +13,8 @@ export interface TextColumn {
   readonly type: ColumnType;
   /** Array element delimiter (',' except for box[]). */
   readonly delimiter?: string;
+  /** A masked source column: its text becomes this (the source's masker, source/column-policy.ts). */
+  readonly mask?: (text: string) => string;
 }
 
 /**
@@ -60,7 +62,11 @@ function decodeRow(raw: readonly (string | null)[], columns: readonly TextColumn
   columns.forEach((col, i) => {
     const v = raw[i];
     row[col.name] =
-      v === null || v === undefined ? null : decodeText(col.type, v, `${where}.${col.name}`, col.delimiter);
+      v === null || v === undefined
+        ? null
+        : col.mask
+          ? col.mask(v)
+          : decodeText(col.type, v, `${where}.${col.name}`, col.delimiter);
   });
   return row;
 }

@@ -6,6 +6,7 @@ import { encodeKey } from '../core/row-key';
 import { type TableRef, tableKey } from '../core/table-schema';
 import type { Logger } from '../observe/logger';
 import { valueText } from '../sink/warehouse/pg-copy-text';
+import { columnPolicyOf } from '../source/column-policy';
 import { listColumns, listTables, qualified, quoteIdent } from '../source/setup/catalog';
 import { tableKeyColumns } from '../source/setup/checks';
 import { MemoryStateStore } from '../source/state-store';
@@ -202,7 +203,15 @@ async function verifiedTables(
     const cols = (await listColumns(c, t.oid)).map((x) => x.name);
     keys.set(tableKey(t), tableKeyColumns(t, cols, config.source.keys[tableKey(t)], logger));
   }
-  const schemas = new TableSchemas(c, new MemoryStateStore(), 'verify', keys, logger);
+  const schemas = new TableSchemas(
+    c,
+    new MemoryStateStore(),
+    'verify',
+    keys,
+    logger,
+    () => {},
+    columnPolicyOf(config),
+  );
   const out: VerifiedTable[] = [];
   for (const t of found) {
     const { table } = await schemas.resolve(t, t.oid, await listColumns(c, t.oid));
@@ -259,7 +268,12 @@ async function* sourceRows(
 }
 
 function textColumns(t: SourceTable) {
-  return t.schema.columns.map((c, i) => ({ name: c.name, type: c.type, delimiter: t.delimiters[i] }));
+  return t.schema.columns.map((c, i) => ({
+    name: c.name,
+    type: c.type,
+    delimiter: t.delimiters[i],
+    mask: t.maskers[i] ?? undefined,
+  }));
 }
 
 /** Reads, in the snapshot, the rows whose TOASTed values the window's changes did not carry. */

@@ -1,3 +1,5 @@
+import { createHmac } from 'node:crypto';
+import { Secret } from '../../../src/config/secret';
 import type { ChangeEvent } from '../../../src/core/change-event';
 import type { ColumnType } from '../../../src/core/column-type';
 import {
@@ -7,6 +9,7 @@ import {
   truncateEvent,
   updateEvents,
 } from '../../../src/source/change-builder';
+import { hmacMasker } from '../../../src/source/column-policy';
 import { decodePgoutput } from '../../../src/source/pgoutput/decode';
 import type { PgoutputMessage } from '../../../src/source/pgoutput/messages';
 import type { SourceTable } from '../../../src/source/table-schemas';
@@ -15,28 +18,37 @@ import fixture from './fixtures/pgoutput-v1.json';
 /** Real pgoutput bytes captured from Postgres 15 by scripts/capture-pgoutput-fixtures.ts. */
 const messages: PgoutputMessage[] = fixture.messages.map((m) => decodePgoutput(Buffer.from(m.hex, 'hex')));
 
-function sourceTable(table: 'everything' | 'nokey', key: string[]): SourceTable {
-  const cols = fixture.columns[table];
+/** The table as the source resolves it; `exclude` and `mask` as TableSchemas applies the config. */
+function sourceTable(
+  table: 'everything' | 'nokey',
+  key: string[],
+  policy: { exclude?: string[]; mask?: string[] } = {},
+): SourceTable {
+  const all = fixture.columns[table].map((c, i) => ({ ...c, i }));
+  const cols = all.filter((c) => !policy.exclude?.includes(c.name));
+  const masked = (name: string) => policy.mask?.includes(name) ?? false;
   return {
     schema: {
       schema: 'public',
       table,
       version: 1,
       primaryKey: key,
-      columns: cols.map((c, i) => ({
+      columns: cols.map((c) => ({
         name: c.name,
-        attnum: i + 1,
-        type: c.type as ColumnType,
+        attnum: c.i + 1,
+        type: masked(c.name) ? { kind: 'text' } : (c.type as ColumnType),
         pgType: '',
         nullable: true,
       })),
     },
     delimiters: cols.map((c) => c.delimiter),
+    tupleIndex: cols.map((c) => c.i),
+    maskers: cols.map((c) => (masked(c.name) ? hmacMasker(new Secret('0123456789abcdef')) : null)),
   };
 }
 
 /** Replays the captured stream through the change builder, as the replication stream does. */
-function replay(): ChangeEvent[] {
+function replay(policy: { exclude?: string[]; mask?: string[] } = {}): ChangeEvent[] {
   const tables = new Map<number, SourceTable>();
   const events: ChangeEvent[] = [];
   let ctx: TxnContext | null = null;
@@ -44,7 +56,7 @@ function replay(): ChangeEvent[] {
     if (m.tag === 'relation')
       tables.set(
         m.relationOid,
-        m.name === 'everything' ? sourceTable('everything', ['id']) : sourceTable('nokey', ['a']),
+        m.name === 'everything' ? sourceTable('everything', ['id'], policy) : sourceTable('nokey', ['a']),
       );
     else if (m.tag === 'begin')
       ctx = { commitLsn: m.finalLsn, xid: m.xid, commitTimeMs: m.commitTimeMs, seq: 0 };
@@ -113,6 +125,20 @@ describe('pgoutput decoding of captured Postgres 15 bytes', () => {
       dom: 7,
       big: 'big value '.repeat(2000),
     });
+  });
+
+  it('leaves excluded columns out and carries masked ones as the HMAC of their text', () => {
+    const [insert, update] = replay({ exclude: ['t', 'by'], mask: ['vc', 'big', 'arr_i'] });
+    const hmac = (text: string) => createHmac('sha256', '0123456789abcdef').update(text).digest('hex');
+    expect('t' in insert!.after! || 'by' in insert!.after!).toBe(false);
+    expect(insert!.after!.vc).toBe(hmac('short'));
+    expect(insert!.after!.big).toBe(hmac('big value '.repeat(2000)));
+    expect(insert!.after!.arr_i).toBe(hmac('{1,NULL,3}'));
+    // the columns after an excluded one still get their own values
+    expect(insert!.after!.c).toBe('ab   ');
+    expect(insert!.after!.jb).toBe('{"a": 1, "b": {"c": null}}');
+    // an unchanged TOASTed value is still declared unchanged, masked or not
+    expect(update!.unchanged).toEqual(['big']);
   });
 
   it('marks TOAST-unchanged columns instead of emitting a value', () => {
