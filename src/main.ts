@@ -86,6 +86,7 @@ export async function runPipeline(config: Config, role: Role, hooks: PipelineHoo
     server = await startHealthServer(config.observe.port, registry, {
       notReadyReason: () => notReady(running),
     });
+    await ctx.store.ready?.();
     const started = config.log.kind === 'embedded' ? runEmbedded(ctx) : runOnKafka(ctx, role);
     const first = await Promise.race([started.then(() => null), shutdown.requested.then((why) => why)]);
     if (first !== null) {

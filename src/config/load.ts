@@ -15,7 +15,7 @@ export interface Config extends Omit<RawConfig, 'source' | 'offsets'> {
     readonly slot: string;
     readonly publication: string;
   };
-  readonly offsets: { kind: 'redis'; url: Secret } | { kind: 'file'; path: string };
+  readonly offsets: { kind: 'redis'; url: Secret; caFile?: string } | { kind: 'file'; path: string };
   readonly topicPrefix: string;
   /** Options of one table, defaults filled in. */
   tableOptions(key: string): TableOptions;
@@ -64,9 +64,13 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
     }
   }
   refuseUnsupported(raw);
-  if (raw.source.maskKey !== undefined && !fromEnv.has('source.maskKey'))
-    throw new TidemarkError('config', 'config key "source.maskKey" is written in the file', {
-      fix: `write it as \${SOME_ENV_VAR} and set the key in the environment (or a mounted secret)`,
+  const written = [
+    raw.source.maskKey !== undefined && 'source.maskKey',
+    raw.log.kind === 'kafka' && raw.log.sasl && 'log.sasl.password',
+  ].filter((k): k is string => !!k && !fromEnv.has(k));
+  if (written.length > 0)
+    throw new TidemarkError('config', `config key "${written[0]}" is written in the file`, {
+      fix: `write it as \${SOME_ENV_VAR} and set the value in the environment (or a mounted secret)`,
     });
   for (const [t, o] of Object.entries(raw.tables)) {
     if (o.mask.length > 0 && raw.source.maskKey === undefined)
@@ -94,7 +98,10 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
       slot,
       publication: raw.source.publication ?? slot,
     },
-    offsets: raw.offsets.kind === 'redis' ? { kind: 'redis', url: new Secret(raw.offsets.url) } : raw.offsets,
+    offsets:
+      raw.offsets.kind === 'redis'
+        ? { kind: 'redis', url: new Secret(raw.offsets.url), caFile: raw.offsets.caFile }
+        : raw.offsets,
     topicPrefix: (raw.log.kind === 'kafka' ? raw.log.topicPrefix : undefined) ?? raw.pipeline,
     tableOptions(key: string): TableOptions {
       return (

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import * as D from './defaults';
+import { Secret } from './secret';
 
 const identifier = z
   .string()
@@ -48,13 +49,46 @@ const kafkaLogSchema = z
     replicationFactor: positiveInt.default(1),
     compression: z.enum(['none', 'gzip']).default('gzip'),
     clientId: z.string().default('tidemark'),
+    /** TLS to the brokers: true (the system's CAs), or files for a private CA and client certificates. */
+    ssl: z
+      .union([
+        z.boolean(),
+        z
+          .object({
+            caFile: z.string().min(1).optional(),
+            certFile: z.string().min(1).optional(),
+            keyFile: z.string().min(1).optional(),
+            rejectUnauthorized: z.boolean().default(true),
+          })
+          .strict(),
+      ])
+      .optional(),
+    /** SASL authentication; the password only from the environment. */
+    sasl: z
+      .object({
+        mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+        username: z.string().min(1),
+        password: z
+          .string()
+          .min(1)
+          .transform((v) => new Secret(v)),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
 const embeddedLogSchema = z.object({ kind: z.literal('embedded') }).strict();
 
 const offsetsSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('redis'), url: z.string().min(1) }).strict(),
+  z
+    .object({
+      kind: z.literal('redis'),
+      url: z.string().min(1),
+      /** PEM file of a private CA for a rediss:// URL. */
+      caFile: z.string().min(1).optional(),
+    })
+    .strict(),
   z.object({ kind: z.literal('file'), path: z.string().min(1) }).strict(),
 ]);
 

@@ -32,16 +32,39 @@ export async function openChangeLogWriter(
   try {
     await writer.start();
   } catch (e) {
-    throw new TidemarkError(
-      'transient',
-      `cannot reach Kafka at ${config.log.brokers.join(',')}: ${(e as Error).message}`,
-      {
-        cause: e,
-        fix: 'check log.brokers and that the brokers are up',
-      },
-    );
+    throw kafkaStartError(config, e);
   }
   return writer;
+}
+
+/** Why Kafka could not be used, as an operator needs it: refused credentials are not an outage. */
+export function kafkaStartError(config: Config, e: unknown): TidemarkError {
+  if (config.log.kind === 'kafka' && isSaslRefusal(e))
+    return new TidemarkError(
+      'config',
+      `Kafka at ${config.log.brokers.join(',')} refused the SASL credentials of user "${config.log.sasl?.username}": ${(e as Error).message}`,
+      { cause: e, fix: 'check log.sasl (mechanism, username) and the password in its environment variable' },
+    );
+  return new TidemarkError(
+    'transient',
+    `cannot reach Kafka at ${config.log.kind === 'kafka' ? config.log.brokers.join(',') : '-'}: ${(e as Error).message}`,
+    {
+      cause: e,
+      fix: 'check log.brokers and that the brokers are up (and log.ssl when they expect TLS)',
+    },
+  );
+}
+
+function isSaslRefusal(e: unknown): boolean {
+  for (
+    let x = e as { name?: string; cause?: unknown; originalError?: unknown } | undefined, i = 0;
+    x && i < 5;
+    i++
+  ) {
+    if (x.name === 'KafkaJSSASLAuthenticationError') return true;
+    x = (x.originalError ?? x.cause) as typeof x;
+  }
+  return false;
 }
 
 function databaseName(url: string): string {

@@ -36,5 +36,8 @@ export interface OffsetStore {
   renewLease(lease: Lease, ttlMs: number): Promise<boolean>;
   releaseLease(lease: Lease): Promise<void>;
 
+  /** Fails fast, with an error naming the cause, when the store is unreachable or refuses us. */
+  ready?(): Promise<void>;
+
   close(): Promise<void>;
 }

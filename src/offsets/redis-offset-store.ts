@@ -21,9 +21,18 @@ export class RedisOffsetStore implements OffsetStore {
   private readonly redis: ScriptedRedis;
   private readonly keys: ReturnType<typeof redisKeys>;
 
-  constructor(url: string, pipeline: string) {
+  /**
+   * `url`: redis://[user:password@]host:port[/db], or rediss:// for TLS; `caPem` trusts a
+   * private CA for rediss://.
+   */
+  constructor(url: string, pipeline: string, caPem?: string) {
     this.keys = redisKeys(pipeline);
-    const redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 20, enableOfflineQueue: true });
+    const redis = new Redis(url, {
+      lazyConnect: false,
+      maxRetriesPerRequest: 20,
+      enableOfflineQueue: true,
+      ...(caPem && url.startsWith('rediss:') ? { tls: { ca: [caPem] } } : {}),
+    });
     redis.defineCommand('advanceTokens', { numberOfKeys: 3, lua: lua('advance-tokens') });
     redis.defineCommand('acquireLease', { numberOfKeys: 2, lua: lua('acquire-lease') });
     redis.defineCommand('renewLease', { numberOfKeys: 1, lua: lua('renew-lease') });
@@ -33,11 +42,17 @@ export class RedisOffsetStore implements OffsetStore {
     this.redis = redis as ScriptedRedis;
   }
 
-  async ping(): Promise<void> {
+  async ready(): Promise<void> {
     try {
       await this.redis.ping();
     } catch (e) {
-      throw new TidemarkError('transient', `Redis does not answer: ${(e as Error).message}`, { cause: e });
+      const msg = (e as Error).message;
+      if (/WRONGPASS|NOAUTH|invalid password/i.test(msg))
+        throw new TidemarkError('config', `Redis refused the credentials of offsets.url: ${msg}`, {
+          cause: e,
+          fix: 'put the right user and password in the URL (redis://user:password@host:port), from the environment',
+        });
+      throw new TidemarkError('transient', `Redis does not answer: ${msg}`, { cause: e });
     }
   }
 

@@ -2,6 +2,7 @@ import type { Config } from '../config/load';
 import { TidemarkError } from '../core/errors';
 import { tableKey } from '../core/table-schema';
 import { createKafka } from '../log/kafka-client';
+import { kafkaStartError } from '../log/open';
 import { SchemaRegistry } from '../log/schema-registry';
 import { deadLetterTopic } from '../log/topics';
 import type { Logger } from '../observe/logger';
@@ -70,7 +71,9 @@ export async function startKafkaSink(deps: {
     if (!(await lease.acquire(stopping, (e) => fail(new TidemarkError('fenced', e.message))))) return handle;
     const schemas = new SchemaRegistry(kafka, config.topicPrefix);
     for (let announced = false; ; announced = true) {
-      await schemas.refresh();
+      await schemas.refresh().catch((e: unknown) => {
+        throw kafkaStartError(config, e);
+      });
       if (schemas.tables().length > 0 || stopping()) break;
       if (!announced)
         logger.info({ topicPrefix: config.topicPrefix }, 'no table published by the source yet: waiting');
