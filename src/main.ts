@@ -9,6 +9,7 @@ import { createLogger } from './observe/logger';
 import { createRegistry, type Registry } from './observe/metrics';
 import type { OffsetStore } from './offsets/offset-store';
 import { openOffsetStore } from './offsets/open';
+import { RoleLease } from './offsets/role-lease';
 import { Shutdown } from './shutdown';
 import { openEmbeddedSink } from './sink/embedded-sink';
 import { startKafkaSink } from './sink/kafka-sink';
@@ -150,13 +151,32 @@ async function runEmbedded(ctx: Context): Promise<void> {
 async function runOnKafka(ctx: Context, role: Role): Promise<void> {
   const { config, logger, registry, store, shutdown, running } = ctx;
   if (role !== 'sink') {
+    // One reader per slot: a second source process stands by until the holder dies or stops.
+    running.phase = 'source standing by (lease held by another process)';
+    const lease = new RoleLease(store, 'source', logger);
+    let stopping = false;
+    void shutdown.requested.then(() => (stopping = true));
+    const held = await lease.acquire(
+      () => stopping,
+      (e) => ctx.fatal(new TidemarkError('fenced', `${e.message}: this source stops`), 'source'),
+    );
+    if (!held) return;
     running.phase = 'connecting to Kafka';
-    const writer = await openChangeLogWriter(config, { logger, registry, store });
-    running.phase = 'source starting (setup)';
-    const source = await startSource({ config, log: writer, state: store, logger, registry });
+    let source: Awaited<ReturnType<typeof startSource>>;
+    let writer: Awaited<ReturnType<typeof openChangeLogWriter>>;
+    try {
+      writer = await openChangeLogWriter(config, { logger, registry, store });
+      running.phase = 'source starting (setup)';
+      source = await startSource({ config, log: writer, state: store, logger, registry });
+    } catch (e) {
+      await lease.release();
+      throw e;
+    }
     running.source = source;
     shutdown.add('source', () => source.stop());
     shutdown.add('change log', () => writer.close());
+    // Released only once the slot is let go: a standby must not start reading before.
+    shutdown.add('source lease', () => lease.release());
     source.done.catch((e: unknown) => ctx.fatal(e, 'source'));
   }
   if (role !== 'source') {

@@ -8,17 +8,14 @@ import { deadLetterTopic } from '../log/topics';
 import type { Logger } from '../observe/logger';
 import type { Registry } from '../observe/metrics';
 import type { OffsetStore } from '../offsets/offset-store';
+import { RoleLease } from '../offsets/role-lease';
 import { CommitCoordinator } from './commit-coordinator';
 import { recordCommits, recordFailures } from './commit-metrics';
-import { CommitterLease } from './committer-lease';
 import { DeadLetters } from './dead-letters';
 import { KafkaSinkWorker } from './kafka-sink-worker';
 import { sinkMetrics } from './metrics';
 import { openSinkTargets } from './open-targets';
 import type { SinkHandle } from './sink-handle';
-
-// A crashed committer blocks commits for at most this long (as its dead consumer-group member does for the session timeout).
-const LEASE_TTL_MS = 10_000;
 
 /**
  * The sink role on the Kafka log: waits for the committer lease, learns the tables from the
@@ -43,7 +40,7 @@ export async function startKafkaSink(deps: {
   const done = new Promise<void>((_r, reject) => (fail = reject));
   done.catch(() => {});
 
-  const lease = new CommitterLease(store, LEASE_TTL_MS, logger);
+  const lease = new RoleLease(store, 'committer', logger);
   const closers: Array<() => Promise<void>> = [() => lease.release()];
   const closeAll = async () => {
     for (const c of closers.splice(0).reverse()) await c().catch(() => {});

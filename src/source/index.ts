@@ -13,7 +13,7 @@ import { ReplicationStream } from './replication-stream';
 import { listColumns, listTables } from './setup/catalog';
 import { checkServer, tableKeyColumns } from './setup/checks';
 import { ensurePublication } from './setup/publication';
-import { checkSlot, createSlot, readSlot } from './setup/slot';
+import { checkSlot, createSlot, readSlot, waitForIdleSlot } from './setup/slot';
 import { selectTables } from './setup/table-patterns';
 import { SlotMonitor } from './slot-monitor';
 import { copySnapshot, type SnapshotTable } from './snapshot';
@@ -130,7 +130,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
     }
 
     // The slot (created here, so that slot errors are start-up errors) and the initial snapshot.
-    const existing = await readSlot(client, slot);
+    const existing = await waitForIdleSlot(client, slot, logger);
     if (existing) checkSlot(existing, slot, databaseOf(url));
     let snap = await readSnapshotState(state, slot);
     let created: Awaited<ReturnType<typeof createSlot>> | null = null;

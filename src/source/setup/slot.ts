@@ -26,6 +26,41 @@ export async function readSlot(client: Client, name: string): Promise<SlotInfo |
   };
 }
 
+/**
+ * Postgres lets one connection stream a slot. A source that took over from a frozen one finds
+ * the slot still active until Postgres drops that connection (wal_sender_timeout, 60 s by
+ * default): it waits for that, then fails naming the holder.
+ */
+export async function waitForIdleSlot(
+  client: Client,
+  name: string,
+  logger: { info: (o: object, m: string) => void },
+  timeoutMs = 120_000,
+): Promise<SlotInfo | null> {
+  const until = Date.now() + timeoutMs;
+  for (let told = false; ; told = true) {
+    const slot = await readSlot(client, name);
+    if (!slot?.active) return slot;
+    const pid = (
+      await client.query('SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1', [name])
+    ).rows[0]?.active_pid;
+    if (Date.now() >= until)
+      throw new TidemarkError(
+        'source_setup',
+        `replication slot ${name} is in use by another connection (pid ${pid})`,
+        {
+          fix: `another tidemark source (or a client) streams it: stop that one, or end it with SELECT pg_terminate_backend(${pid});`,
+        },
+      );
+    if (!told)
+      logger.info(
+        { slot: name, pid },
+        'replication slot in use by another connection: waiting for it to be released',
+      );
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 export function checkSlot(slot: SlotInfo, name: string, database: string): void {
   if (slot.plugin !== 'pgoutput') {
     throw new TidemarkError(

@@ -108,9 +108,8 @@ describe('helm/tidemark', () => {
   });
 
   it('values.schema.json refuses values that cannot work', () => {
-    // Two sources would fight over one replication slot.
-    expect(refused('--set', 'roles.source.replicas=2')).toContain(
-      "at '/roles/source/replicas': maximum: got 2, want 1",
+    expect(refused('--set', 'roles.source.replicas=-1')).toContain(
+      "at '/roles/source/replicas': minimum: got -1, want 0",
     );
     expect(refused('--set', 'roles.sink.replicas=two')).toContain(
       "at '/roles/sink/replicas': got string, want integer",

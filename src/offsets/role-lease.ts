@@ -1,17 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from '../observe/logger';
-import type { Lease, OffsetStore } from '../offsets/offset-store';
-
-const LEASE = 'committer';
+import type { Lease, OffsetStore } from './offset-store';
 
 /**
- * The one-committer-at-a-time lease (fencing token in the offset store). A process waits for
- * it before it reads and commits; it renews it at a third of the TTL, and when a renewal fails
- * (another process took over after a pause) it reports the loss: from then on every commit it
- * attempts is refused by the sinks' token conditions and by the store's fence.
+ * How long a dead holder keeps a role: a standby takes over at most this long after it died
+ * (a crashed committer blocks commits that long, as its dead consumer-group member does).
  */
-export class CommitterLease {
+export const ROLE_LEASE_TTL_MS = 10_000;
+
+/**
+ * A one-process-at-a-time lease for a role of a pipeline (`committer`: the sink that commits;
+ * `source`: the slot's reader), with a fencing token in the offset store. A process waits for
+ * it before it starts the role; it renews it at a third of the TTL, and when a renewal fails
+ * (another process took over after a pause) it reports the loss. A committer that lost it is
+ * refused by the sinks' token conditions and the store's fence; a source stops.
+ */
+export class RoleLease {
   private lease: Lease | null = null;
   private lost: Lease | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -19,8 +24,9 @@ export class CommitterLease {
 
   constructor(
     private readonly store: OffsetStore,
-    private readonly ttlMs: number,
+    private readonly name: 'committer' | 'source',
     private readonly logger: Logger,
+    private readonly ttlMs = ROLE_LEASE_TTL_MS,
   ) {}
 
   /**
@@ -35,15 +41,15 @@ export class CommitterLease {
   async acquire(stopped: () => boolean, onLost: (e: Error) => void): Promise<Lease | null> {
     let waiting = false;
     while (!stopped()) {
-      const got = await this.store.acquireLease(LEASE, this.owner, this.ttlMs);
+      const got = await this.store.acquireLease(this.name, this.owner, this.ttlMs);
       if (got) {
         this.lease = got;
-        this.logger.info({ fence: got.fence }, 'committer lease acquired');
+        this.logger.info({ lease: this.name, fence: got.fence }, `${this.name} lease acquired`);
         this.timer = setInterval(() => void this.renew(onLost), Math.max(100, Math.floor(this.ttlMs / 3)));
         return got;
       }
       if (!waiting)
-        this.logger.info({ lease: LEASE }, 'another process holds the committer lease: standing by');
+        this.logger.info({ lease: this.name }, `another process holds the ${this.name} lease: standing by`);
       waiting = true;
       await new Promise((r) => setTimeout(r, Math.min(1000, this.ttlMs / 3)));
     }
@@ -58,7 +64,7 @@ export class CommitterLease {
     this.lease = null;
     this.lost = l;
     if (this.timer) clearInterval(this.timer);
-    onLost(new Error(`committer lease lost (fence ${l.fence}): another process commits now`));
+    onLost(new Error(`${this.name} lease lost (fence ${l.fence}): another process holds the role now`));
   }
 
   async release(): Promise<void> {
