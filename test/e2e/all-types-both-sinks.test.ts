@@ -1,17 +1,13 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { SchemaRegistry } from '../../src/log/schema-registry';
 import { byId, readWithPyIceberg, toPlain } from '../integration/iceberg/iceberg-fixtures';
 import { BIG, COLUMNS, expected, TEXTS, TYPES_DDL, VALUES } from '../support/every-type';
 import { createTestDatabase, kafkaBrokers, psql, type TestDatabase } from '../support/services';
-import { freePort, killAllTidemarks, startTidemark, writeConfig } from '../support/tidemark-process';
+import { freePort, killAllTidemarks, runCli, startTidemark, writeConfig } from '../support/tidemark-process';
 import { waitForSlot } from './support/shop-mirror';
-
-const ROOT = join(__dirname, '..', '..');
 
 /**
  * Every type the source maps, through the whole product: Postgres → Kafka (the JSON envelope)
@@ -79,11 +75,10 @@ observe: { port: ${port} }
       whRows = await psql(wh.url, asText).catch(() => []);
     }
     // AND `tidemark verify` finds the source and both sinks equal, every type compared
-    const verified = await promisify(execFile)(
-      process.execPath,
-      [join(ROOT, 'bin', 'tidemark'), 'verify', '--config', config, '--json'],
-      { cwd: ROOT, env: { ...process.env, SRC_URL: src.url, WH_URL: wh.url } },
-    );
+    const verified = await runCli(['verify', '--config', config, '--json'], {
+      SRC_URL: src.url,
+      WH_URL: wh.url,
+    });
     const report = JSON.parse(verified.stdout);
     expect(report.agree).toBe(true);
     expect(report.tables[0].rows).toEqual({ source: 4, iceberg: 4, warehouse: 4 });

@@ -1,17 +1,14 @@
-import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { readToEnd } from '../../src/log/read-to-end';
 import { readWithPyIceberg } from '../integration/iceberg/iceberg-fixtures';
 import { createTestDatabase, kafkaBrokers, psql, type TestDatabase } from '../support/services';
-import { freePort, killAllTidemarks, startTidemark, writeConfig } from '../support/tidemark-process';
+import { freePort, killAllTidemarks, runCli, startTidemark, writeConfig } from '../support/tidemark-process';
 import { waitForSlot } from './support/shop-mirror';
 
-const ROOT = join(__dirname, '..', '..');
 const MASK_KEY = 'k3y-for-the-mask-test-0123456789';
 const hmac = (text: string) => createHmac('sha256', MASK_KEY).update(text).digest('hex');
 /** Every secret value in the source contains one of these; no byte tidemark writes may. */
@@ -135,11 +132,7 @@ observe: { port: ${port}, logLevel: debug }
     expect(leaks(bytes)).toEqual([]);
 
     // AND `verify` agrees, comparing the masked values
-    const verified = await promisify(execFile)(
-      process.execPath,
-      [join(ROOT, 'bin', 'tidemark'), 'verify', '--config', config, '--json'],
-      { cwd: ROOT, env: { ...process.env, ...env } },
-    );
+    const verified = await runCli(['verify', '--config', config, '--json'], env);
     expect(JSON.parse(verified.stdout).agree).toBe(true);
     expect(leaks(verified.stdout + verified.stderr)).toEqual([]);
 
@@ -164,17 +157,8 @@ tables:
   public.people: { exclude: [id] }
 `,
     );
-    const err = await promisify(execFile)(
-      process.execPath,
-      [join(ROOT, 'bin', 'tidemark'), 'run', '--config', config],
-      {
-        cwd: ROOT,
-        env: { ...process.env, SRC_URL: src.url },
-      },
-    ).catch((e) => e as { code: number; stderr: string });
-    expect((err as { code: number }).code).toBe(2);
-    expect((err as { stderr: string }).stderr).toContain(
-      'config key "tables.public.people.exclude": id is part of the key',
-    );
+    const err = await runCli(['run', '--config', config], { SRC_URL: src.url });
+    expect(err.code).toBe(2);
+    expect(err.stderr).toContain('config key "tables.public.people.exclude": id is part of the key');
   }, 60_000);
 });

@@ -1,19 +1,17 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { createTestDatabase, psql, type TestDatabase } from '../support/services';
 import {
   freePort,
+  kafkaPipelineYaml,
   killAllTidemarks,
+  runCli,
   startTidemark,
   type TidemarkProcess,
   writeConfig,
 } from '../support/tidemark-process';
 import { ITEMS_DDL, itemsWorkload, waitForSlot } from './support/shop-mirror';
-
-const ROOT = join(__dirname, '..', '..');
 
 async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
@@ -49,20 +47,7 @@ describe('a standby source takes over', () => {
     wh = await createTestDatabase('e2e_sbwh');
     await psql(src.url, ITEMS_DDL);
     dir = mkdtempSync(join(tmpdir(), 'tm-standby-'));
-    config = writeConfig(
-      dir,
-      'tidemark.yaml',
-      `pipeline: ${src.name}
-source: { url: \${SRC_URL}, tables: ["public.*"], heartbeatIntervalMs: 500, watermarkIntervalMs: 200 }
-log: { kind: kafka, brokers: \${TIDEMARK_KAFKA_BROKERS}, partitions: 2 }
-offsets: { kind: redis, url: \${TIDEMARK_REDIS_URL} }
-sinks:
-  commitIntervalMs: 300
-  iceberg: { catalog: { kind: sql, url: "sqlite://${dir}/catalog.db" }, location: ${dir}/lake }
-  warehouse: { kind: postgres, url: \${WH_URL} }
-observe: { port: \${METRICS_PORT} }
-`,
-    );
+    config = writeConfig(dir, 'tidemark.yaml', kafkaPipelineYaml(src.name, dir, '"public.*"'));
   });
   afterAll(async () => {
     await killAllTidemarks();
@@ -90,11 +75,10 @@ observe: { port: \${METRICS_PORT} }
     await new Promise((r) => setTimeout(r, 2_000));
 
     // AND, while the load goes on, source and both sinks agree at one cut
-    const r = await promisify(execFile)(
-      process.execPath,
-      [join(ROOT, 'bin', 'tidemark'), 'verify', '--config', config, '--json', '--wait', '60'],
-      { cwd: ROOT, env: { ...process.env, ...env(), METRICS_PORT: '0' } },
-    ).catch((e) => e as { stdout: string; stderr: string });
+    const r = await runCli(['verify', '--config', config, '--json', '--wait', '60'], {
+      ...env(),
+      METRICS_PORT: '0',
+    });
     const report = JSON.parse(r.stdout);
     expect(report.tables.filter((t: { agree: boolean }) => !t.agree)).toEqual([]);
     expect(report.agree).toBe(true);

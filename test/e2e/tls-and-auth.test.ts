@@ -1,16 +1,14 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import Redis from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { redisKeys } from '../../src/offsets/redis-keys';
 import { createTestDatabase, kafkaBrokers, psql, type TestDatabase } from '../support/services';
-import { freePort, killAllTidemarks, startTidemark, writeConfig } from '../support/tidemark-process';
+import { freePort, killAllTidemarks, runCli, startTidemark, writeConfig } from '../support/tidemark-process';
 import { waitForSlot } from './support/shop-mirror';
 
-const ROOT = join(__dirname, '..', '..');
 const REDIS_PASSWORD = 'redis-pass-for-the-tls-test';
 
 /** `?sslmode=verify-full`: TLS, the certificate checked against the private CA and the host name. */
@@ -172,18 +170,10 @@ observe: { port: ${port} }
     'stops at start with exit 2 when %s refuses the credentials',
     async (_what, kafkaVar, redisVar, message) => {
       const config = writeConfig(dir, `bad-${kafkaVar}.yaml`, yaml(await freePort(), kafkaVar, redisVar));
-      const err = await promisify(execFile)(
-        process.execPath,
-        [join(ROOT, 'bin', 'tidemark'), 'run', '--config', config],
-        {
-          cwd: ROOT,
-          env: { ...process.env, ...env() },
-          timeout: 120_000,
-        },
-      ).catch((e) => e as { code: number; stderr: string });
-      expect((err as { stderr: string }).stderr).toContain(message);
-      expect((err as { code: number }).code).toBe(2);
-      expect((err as { stderr: string }).stderr).not.toContain('not-the-password');
+      const err = await runCli(['run', '--config', config], env(), 120_000);
+      expect(err.stderr).toContain(message);
+      expect(err.code).toBe(2);
+      expect(err.stderr).not.toContain('not-the-password');
     },
     150_000,
   );

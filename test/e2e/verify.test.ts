@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { TableSchema } from '../../src/core/table-schema';
 import { LocalFileIO } from '../../src/sink/iceberg/file-io';
 import { Lakehouse } from '../../src/sink/iceberg/lakehouse';
@@ -10,10 +8,8 @@ import { SqlCatalog } from '../../src/sink/iceberg/sql-catalog';
 import type { VerifyReport } from '../../src/verify/run-verify';
 import { del, upsert } from '../integration/iceberg/iceberg-fixtures';
 import { createTestDatabase, psql, type TestDatabase } from '../support/services';
-import { freePort, killAllTidemarks, startTidemark, writeConfig } from '../support/tidemark-process';
+import { freePort, killAllTidemarks, runCli, startTidemark, writeConfig } from '../support/tidemark-process';
 import { ITEMS_DDL, itemsWorkload, waitForSlot } from './support/shop-mirror';
-
-const ROOT = join(__dirname, '..', '..');
 
 const ITEMS: TableSchema = {
   schema: 'public',
@@ -50,18 +46,12 @@ describe('tidemark verify', () => {
   const verify = async (
     ...args: string[]
   ): Promise<{ code: number; report: VerifyReport; stderr: string }> => {
-    try {
-      const r = await promisify(execFile)(
-        process.execPath,
-        [join(ROOT, 'bin', 'tidemark'), 'verify', '--config', config, '--json', ...args],
-        { cwd: ROOT, env: { ...process.env, SRC_URL: src.url, WH_URL: wh.url } },
-      );
-      return { code: 0, report: JSON.parse(r.stdout), stderr: r.stderr };
-    } catch (e) {
-      const x = e as { code: number; stdout: string; stderr: string };
-      if (x.code !== 6) throw new Error(`verify failed (${x.code}): ${x.stderr}`);
-      return { code: x.code, report: JSON.parse(x.stdout), stderr: x.stderr };
-    }
+    const r = await runCli(['verify', '--config', config, '--json', ...args], {
+      SRC_URL: src.url,
+      WH_URL: wh.url,
+    });
+    if (r.code !== 0 && r.code !== 6) throw new Error(`verify failed (${r.code}): ${r.stderr}`);
+    return { code: r.code, report: JSON.parse(r.stdout), stderr: r.stderr };
   };
 
   beforeAll(async () => {

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -90,6 +90,53 @@ export function startTidemark(args: string[], env: NodeJS.ProcessEnv = {}, port 
       return exited;
     },
   };
+}
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs one CLI command to its end (as an operator would) and returns its exit code and output. */
+export async function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 180_000,
+): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [join(ROOT, 'bin', 'tidemark'), ...args],
+      { cwd: ROOT, env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : -1
+          : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/**
+ * A Kafka-mode config (Redis offsets, Iceberg on a SQLite catalog in `dir`, a PostgreSQL
+ * warehouse from ${WH_URL}, the source from ${SRC_URL}, the health port from ${METRICS_PORT}),
+ * with short intervals for tests; `extra` is appended (e.g. a `tables:` section).
+ */
+export function kafkaPipelineYaml(pipeline: string, dir: string, tables: string, extra = ''): string {
+  return `pipeline: ${pipeline}
+source: { url: \${SRC_URL}, tables: [${tables}], heartbeatIntervalMs: 500, watermarkIntervalMs: 200 }
+log: { kind: kafka, brokers: \${TIDEMARK_KAFKA_BROKERS}, partitions: 2 }
+offsets: { kind: redis, url: \${TIDEMARK_REDIS_URL} }
+sinks:
+  commitIntervalMs: 300
+  iceberg: { catalog: { kind: sql, url: "sqlite://${dir}/catalog.db" }, location: ${dir}/lake }
+  warehouse: { kind: postgres, url: \${WH_URL} }
+observe: { port: \${METRICS_PORT} }
+${extra}`;
 }
 
 export function writeConfig(dir: string, name: string, yaml: string): string {

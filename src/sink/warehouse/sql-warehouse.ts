@@ -137,6 +137,22 @@ export abstract class SqlWarehouse implements Warehouse {
     await this.transaction((s) => applyRoundIn(s, this.meta, round, this.options.hooks));
   }
 
+  /** Operator reset: sets the stored token of each channel the warehouse holds (moving it back replays). */
+  async resetTokens(tokens: ReadonlyMap<string, string>): Promise<number> {
+    await this.ensureMeta();
+    return this.transaction(async (s) => {
+      let n = 0;
+      for (const [channel, token] of tokens)
+        n += (
+          await s.query(
+            `UPDATE ${this.meta.offsets} SET token = $1, updated_at = now() WHERE channel = $2 RETURNING channel`,
+            [token, channel],
+          )
+        ).length;
+      return n;
+    });
+  }
+
   async readTokens(): Promise<Map<string, string>> {
     await this.ensureMeta();
     const rows = await this.transaction((s) => s.query(`SELECT channel, token FROM ${this.meta.offsets}`));

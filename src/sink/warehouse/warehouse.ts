@@ -34,6 +34,8 @@ export interface Warehouse extends SinkTarget {
   readonly kind: 'duckdb' | 'postgres';
   /** Alters the target table from `from` to `to`; an incompatible change is TidemarkError('schema_incompatible'). */
   evolveTable(from: TableSchema, to: TableSchema, mode: TableMode, policy?: EvolutionPolicy): Promise<void>;
+  /** Operator reset (`tidemark offsets reset`): sets the stored tokens of these channels; resolves how many it held. */
+  resetTokens(tokens: ReadonlyMap<string, string>): Promise<number>;
 }
 
 export type WarehouseConfig =
