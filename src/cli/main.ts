@@ -5,6 +5,7 @@ import { EXIT, exitCodeFor } from './exit-codes';
 import { registerMaintenanceCommands } from './maintenance-command';
 import { registerOffsetsCommand } from './offsets-command';
 import { registerRunCommand } from './run-command';
+import { registerSnapshotCommand } from './snapshot-command';
 import { registerStatusCommand } from './status-command';
 import { registerVerifyCommand } from './verify-command';
 
@@ -29,6 +30,7 @@ registerStatusCommand(program);
 registerDemoCommand(program);
 registerMaintenanceCommands(program);
 registerVerifyCommand(program);
+registerSnapshotCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const code = (e as { code?: string }).code;

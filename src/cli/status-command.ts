@@ -53,6 +53,10 @@ export function renderStatus(s: PipelineStatus): string {
   lines.push(
     s.watermark ? `last watermark ${s.watermark.lsn} at ${s.watermark.publishedAt}` : 'no watermark yet',
   );
+  for (const r of s.refreshes)
+    lines.push(
+      `refresh ${r.table}: ${r.rows} rows copied, ${r.finishedAt ? `complete at ${r.finishedAt}` : `in progress since ${r.requestedAt}`}`,
+    );
   for (const k of s.sinks) {
     lines.push(
       k.error

@@ -9,6 +9,7 @@ import type { OffsetStore } from '../offsets/offset-store';
 import { IcebergTarget } from '../sink/iceberg-target';
 import { openWarehouse } from '../sink/warehouse/open';
 import { readSnapshotState } from '../source/snapshot-state';
+import { type RefreshState, readRefreshes } from '../source/table-refresh';
 
 export interface SlotStatus {
   readonly name: string;
@@ -43,6 +44,8 @@ export interface PipelineStatus {
   readonly sinks: SinkCut[];
   readonly channels: ChannelStatus[];
   readonly watermark: { lsn: string; publishedAt: string } | null;
+  /** Table refreshes (`tidemark snapshot --table`): unfinished ones and the last finished. */
+  readonly refreshes: readonly RefreshState[];
 }
 
 interface SinkReader {
@@ -158,6 +161,7 @@ export async function readPipelineStatus(
     sinks,
     channels,
     watermark: w ? { lsn: formatLsn(w.lsn), publishedAt: new Date(w.publishedAtMs).toISOString() } : null,
+    refreshes: await readRefreshes(store, config.source.slot),
   };
 }
 

@@ -24,6 +24,7 @@ import {
   writeSnapshotState,
 } from './snapshot-state';
 import type { SourceStateStore } from './state-store';
+import { TableRefresher } from './table-refresh';
 import { TableSchemas } from './table-schemas';
 
 export interface SourceHandle {
@@ -173,6 +174,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
 
     let stream: ReplicationStream | null = null;
     let monitor: SlotMonitor | null = null;
+    let refresher: TableRefresher | null = null;
     let fail: (e: Error) => void = () => {};
     let finish: () => void = () => {};
     const done = new Promise<void>((resolve, reject) => {
@@ -250,7 +252,17 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       if (stopping) return;
 
       const startLsn = (await readSlot(client, slot))?.confirmedFlushLsn ?? 0n;
+      const r = new TableRefresher({
+        clientConfig,
+        state,
+        slot,
+        schemas,
+        chunkRows: config.source.snapshotChunkRows,
+        logger,
+      });
+      refresher = r;
       const s = new ReplicationStream({
+        refresher: r,
         clientConfig,
         slot,
         publication: config.source.publication,
@@ -266,6 +278,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       await s.start();
       if (stopping) return;
       phase = 'streaming';
+      await r.resume();
       logger.info({ slot, from: formatLsn(startLsn) }, 'streaming from the slot');
       const m = new SlotMonitor(
         client,
@@ -297,6 +310,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       // Fatal: stop everything this source opened.
       stopping = true;
       monitor?.stop();
+      await refresher?.stop();
       await stream?.stop().catch(() => {});
       for (const c of closers) await c().catch(() => {});
     });
@@ -306,6 +320,8 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       async stop() {
         stopping = true;
         monitor?.stop();
+        // A refresh stops between chunks (it resumes at the next start, from its last chunk).
+        await refresher?.stop();
         // While snapshotting: the workers stop after their current chunk, unconfirmed.
         await stream?.stop();
         await running;

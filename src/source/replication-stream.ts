@@ -1,6 +1,6 @@
 import type { ClientConfig } from 'pg';
 import { LogicalReplicationService } from 'pg-logical-replication';
-import type { ChangeEvent } from '../core/change-event';
+import type { ChangeEvent, Row } from '../core/change-event';
 import { TidemarkError } from '../core/errors';
 import { formatLsn, type Lsn, parseLsn } from '../core/lsn';
 import type { TableRef } from '../core/table-schema';
@@ -11,7 +11,8 @@ import { deleteEvents, insertEvents, type TxnContext, truncateEvent, updateEvent
 import type { SourceMetrics } from './metrics';
 import type { PgoutputMessage, RelationMessage } from './pgoutput/messages';
 import { type DecodeFailure, TidemarkPgoutputPlugin } from './pgoutput/plugin';
-import type { TableSchemas } from './table-schemas';
+import { REFRESH_HIGH, REFRESH_LOW, REFRESH_REQUEST, type TableRefresher } from './table-refresh';
+import type { SourceTable, TableSchemas } from './table-schemas';
 
 /** Events per append: large transactions reach the log in chunks this big. */
 const CHUNK_EVENTS = 2_000;
@@ -29,6 +30,8 @@ export interface ReplicationStreamOptions {
   readonly watermarkIntervalMs: number;
   /** The slot's confirmed position when streaming starts. */
   readonly startLsn: Lsn;
+  /** Table refreshes (`tidemark snapshot --table`) driven by watermark messages in the stream. */
+  readonly refresher?: TableRefresher;
 }
 
 /**
@@ -166,6 +169,7 @@ export class ReplicationStream {
         for (const e of events) {
           txn.chunk.push(e);
           this.o.metrics.changes.inc({ table: `${e.table.schema}.${e.table.table}`, op: e.op });
+          this.o.refresher?.onChange(e, table.schema.primaryKey);
         }
         if (txn.chunk.length >= CHUNK_EVENTS) await this.flushChunk();
         return;
@@ -173,7 +177,9 @@ export class ReplicationStream {
       case 'truncate':
         for (const oid of msg.relationOids) {
           const { table, txn } = this.context(oid);
-          txn.chunk.push(truncateEvent(table, txn.ctx));
+          const e = truncateEvent(table, txn.ctx);
+          txn.chunk.push(e);
+          this.o.refresher?.onChange(e, table.schema.primaryKey);
           this.o.metrics.changes.inc({ table: `${table.schema.schema}.${table.schema.table}`, op: 't' });
         }
         return;
@@ -188,12 +194,66 @@ export class ReplicationStream {
         this.txn = null;
         return;
       }
-      case 'message':
+      case 'message': {
         if (msg.prefix === 'tidemark_heartbeat') this.o.metrics.lastHeartbeat.set(Date.now() / 1000);
+        const r = this.o.refresher;
+        if (!r) return;
+        if (msg.prefix === REFRESH_REQUEST) await r.onRequest(msg.content);
+        else if (msg.prefix === REFRESH_LOW) r.onLow(msg.content);
+        else if (msg.prefix === REFRESH_HIGH) {
+          const chunk = r.onHigh(msg.content);
+          if (chunk) chunk.appended((await this.appendRefreshRows(chunk.table, chunk.rows, msg.lsn)).durable);
+        }
         return;
+      }
       default:
         return; // origin, type: nothing to mirror
     }
+  }
+
+  /**
+   * A refresh chunk's rows as snapshot events at the high watermark's position, appended like a
+   * transaction there (the slot is confirmed past it only once they are durable). Resolves once
+   * appended in stream order, with a promise that resolves once they are durable.
+   */
+  private async appendRefreshRows(
+    t: SourceTable,
+    rows: readonly Row[],
+    lsn: Lsn,
+  ): Promise<{ durable: Promise<void> }> {
+    if (this.txn)
+      throw new TidemarkError('malformed_event', 'a non-transactional message inside a transaction');
+    // A message's LSN is the end of its record, where the next record (perhaps a commit, whose
+    // changes sit at its start LSN) begins: one byte less lies inside the message, so the rows
+    // sort after every earlier transaction and before every later one, never tied with one.
+    const at = lsn - 1n;
+    const ctx: TxnContext = { commitLsn: at, xid: 0, commitTimeMs: Date.now(), seq: 0 };
+    const record = this.tracker.begin(at);
+    const txn = { ctx, record, chunk: [] as ChangeEvent[] };
+    this.txn = txn;
+    const table = { schema: t.schema.schema, table: t.schema.table };
+    for (const after of rows) {
+      txn.chunk.push({
+        op: 'r',
+        table,
+        position: { lsn: at, seq: ctx.seq++ },
+        txId: 0,
+        commitTimeMs: ctx.commitTimeMs,
+        schemaVersion: t.schema.version,
+        before: null,
+        after,
+        unchanged: [],
+        snapshot: true,
+      });
+      if (txn.chunk.length >= CHUNK_EVENTS) await this.flushChunk();
+    }
+    await this.flushChunk();
+    const appends = [...this.pending].filter(([, rec]) => rec === record).map(([p]) => p);
+    this.tracker.commit(record, lsn);
+    this.o.log.endTransaction?.(at);
+    this.txn = null;
+    this.o.metrics.changes.inc({ table: `${table.schema}.${table.table}`, op: 'r' }, rows.length);
+    return { durable: Promise.all(appends).then(() => {}) };
   }
 
   private async onRelation(msg: RelationMessage): Promise<void> {
