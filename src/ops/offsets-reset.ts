@@ -15,6 +15,7 @@ import { openFileIO } from '../sink/iceberg/open-file-io';
 import { openWarehouse } from '../sink/warehouse/open';
 import { sourceClientConfig } from '../source/pg-connection';
 import { readPipelineStatus } from './pipeline-status';
+import { requestRefresh } from './refresh-request';
 
 export type ResetTarget =
   | { readonly kind: 'latest-cut' }
@@ -38,6 +39,8 @@ export interface ResetPlan {
   readonly channels: readonly ChannelReset[];
   /** What `--apply` does, in order. */
   readonly actions: readonly string[];
+  /** Tables the running source copies again while it streams (a re-snapshot of some tables). */
+  readonly copy: readonly string[];
   /** Why it must not run: `forceable` ones give way to --force, the others never. */
   readonly refusals: readonly { readonly why: string; readonly forceable: boolean }[];
   readonly warnings: readonly string[];
@@ -79,6 +82,26 @@ export async function planReset(
         },
       );
   }
+  // One table again is copied by the running source while it streams (`tidemark snapshot`).
+  const oneTable = target.kind === 'resnapshot' && table !== null;
+  if (oneTable) {
+    actions.push(
+      `ask the source to copy ${tables.join(', ')} again while it streams (as \`tidemark snapshot --table\`)`,
+    );
+    warnings.push(
+      'rows deleted in the source but still in a sink stay there (a copy only upserts): run `tidemark verify` after it',
+    );
+    return {
+      pipeline: config.pipeline,
+      target: 'resnapshot',
+      tables,
+      channels: [],
+      actions,
+      copy: tables,
+      refusals,
+      warnings,
+    };
+  }
   for (const s of status.sinks)
     if (s.error) refusals.push({ why: `sink ${s.sink} cannot be read: ${s.error}`, forceable: false });
   if (await roleHeld(store, 'committer'))
@@ -109,11 +132,6 @@ export async function planReset(
   if (target.kind === 'resnapshot') {
     if (config.source.snapshot === 'never')
       refusals.push({ why: 'source.snapshot is "never": a new slot would copy nothing', forceable: false });
-    if (table !== null)
-      refusals.push({
-        why: 'a new snapshot is made for the whole pipeline (per table: `tidemark snapshot`, not in this build)',
-        forceable: false,
-      });
     if (await roleHeld(store, 'source'))
       refusals.push({
         why: 'a source process holds the source lease: stop the source role first',
@@ -150,6 +168,7 @@ export async function planReset(
     tables,
     channels,
     actions,
+    copy: [],
     refusals,
     warnings,
   };
@@ -223,6 +242,14 @@ export async function applyReset(
         ? 'if that is what you want, run it again with --force'
         : 'fix that first; nothing was changed',
     });
+  if (
+    plan.target === 'resnapshot' &&
+    plan.channels.length === 0 &&
+    plan.actions[0]?.startsWith('ask the source')
+  ) {
+    for (const t of plan.tables) await requestRefresh(config, t);
+    return record(store, plan, force, [], logger);
+  }
   const owner = `tidemark-offsets-reset:${randomUUID().slice(0, 8)}`;
   const leases = [];
   for (const name of plan.target === 'resnapshot' ? ['committer', 'source'] : ['committer']) {
@@ -237,21 +264,31 @@ export async function applyReset(
     const moved = plan.channels.filter((c) => c.next !== null && c.move !== 'none');
     if (plan.target === 'resnapshot') await dropSlot(config);
     else if (moved.length > 0) await setTokens(config, store, moved, logger);
-    const record: ResetRecord = {
-      at: new Date().toISOString(),
-      target: plan.target,
-      tables: plan.tables,
-      forced: force && plan.refusals.length > 0,
-      channels: moved.map((c) => ({ channel: c.channel, from: c.tokens, to: c.next! })),
-      actions: plan.actions,
-    };
-    const past = JSON.parse((await store.get(RESETS_KEY)) ?? '[]') as ResetRecord[];
-    await store.set(RESETS_KEY, JSON.stringify([...past.slice(-49), record]));
-    logger.warn({ reset: record }, 'offsets reset applied');
-    return record;
+    return await record(store, plan, force, moved, logger);
   } finally {
     for (const l of leases) await store.releaseLease(l).catch(() => {});
   }
+}
+
+async function record(
+  store: OffsetStore,
+  plan: ResetPlan,
+  force: boolean,
+  moved: readonly ChannelReset[],
+  logger: Logger,
+): Promise<ResetRecord> {
+  const r: ResetRecord = {
+    at: new Date().toISOString(),
+    target: plan.target,
+    tables: plan.tables,
+    forced: force && plan.refusals.length > 0,
+    channels: moved.map((c) => ({ channel: c.channel, from: c.tokens, to: c.next! })),
+    actions: plan.actions,
+  };
+  const past = JSON.parse((await store.get(RESETS_KEY)) ?? '[]') as ResetRecord[];
+  await store.set(RESETS_KEY, JSON.stringify([...past.slice(-49), r]));
+  logger.warn({ reset: r }, 'offsets reset applied');
+  return r;
 }
 
 /** The last resets applied to this pipeline, oldest first. */

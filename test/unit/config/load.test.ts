@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseConfig } from '../../../src/config/load';
 import { isTidemarkError } from '../../../src/core/errors';
 
@@ -84,6 +87,20 @@ describe('config', () => {
     const both = fromEnv.replace('{ mask: [email] }', '{ mask: [email], exclude: [email] }');
     expect(configErrorOf(both, { ...env, MK: '0123456789abcdefXYZ' })).toBe(
       'config key "tables.public.orders": email both masked and excluded',
+    );
+  });
+
+  it('reads secrets from mounted files: ${file:/path}, or NAME_FILE for an unset NAME', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tm-secret-'));
+    writeFileSync(join(dir, 'pg'), 'postgres://tm:from-file@db:5432/app\n');
+    writeFileSync(join(dir, 'redis'), 'redis://:pw@r:6379');
+    const c = parseConfig(good.replace('${PG}', `\${file:${join(dir, 'pg')}}`), env);
+    expect(c.source.url.reveal()).toBe('postgres://tm:from-file@db:5432/app');
+    const { REDIS: _unset, ...rest } = env;
+    const d = parseConfig(good, { ...rest, REDIS_FILE: join(dir, 'redis') });
+    expect(d.offsets.kind === 'redis' && d.offsets.url.reveal()).toBe('redis://:pw@r:6379');
+    expect(configErrorOf(good.replace('${PG}', '${file:/no/such/secret}'))).toMatch(
+      /^config key "source\.url": cannot read \/no\/such\/secret/,
     );
   });
 });
