@@ -153,7 +153,7 @@ async function runOnKafka(ctx: Context, role: Role): Promise<void> {
   if (role !== 'sink') {
     // One reader per slot: a second source process stands by until the holder dies or stops.
     running.phase = 'source standing by (lease held by another process)';
-    const lease = new RoleLease(store, 'source', logger);
+    const lease = new RoleLease(store, 'source', logger, undefined, true);
     let stopping = false;
     void shutdown.requested.then(() => (stopping = true));
     const held = await lease.acquire(

@@ -27,6 +27,12 @@ export class RoleLease {
     private readonly name: 'committer' | 'source',
     private readonly logger: Logger,
     private readonly ttlMs = ROLE_LEASE_TTL_MS,
+    /**
+     * Take the lease again when a renewal finds it gone and no other process holds it (the
+     * store lost its data). Right for the source, whose slot admits one reader anyway; not for
+     * the committer, whose writes are fenced by the lease's token.
+     */
+    private readonly retake = false,
   ) {}
 
   /**
@@ -61,6 +67,17 @@ export class RoleLease {
     if (!l) return;
     const ok = await this.store.renewLease(l, this.ttlMs).catch(() => false);
     if (ok || this.lease !== l) return;
+    if (this.retake) {
+      const again = await this.store.acquireLease(this.name, this.owner, this.ttlMs).catch(() => null);
+      if (again && this.lease === l) {
+        this.lease = again;
+        this.logger.warn(
+          { lease: this.name, fence: again.fence },
+          `${this.name} lease was gone from the store (its data lost?): no other process held it, taken again`,
+        );
+        return;
+      }
+    }
     this.lease = null;
     this.lost = l;
     if (this.timer) clearInterval(this.timer);

@@ -19,7 +19,11 @@ const RAW_TEXT = { getTypeParser: () => (v: string) => v };
 export interface RefreshState {
   readonly id: string;
   readonly table: string;
-  /** Raw text of the key of the last row copied; null before the first chunk. */
+  /**
+   * Raw text of the key of the last row copied; null before the first chunk, and always for a
+   * table with a masked key column (its clear value must not leave the source: a restart then
+   * copies such a table from its start).
+   */
   readonly after: string[] | null;
   readonly rows: number;
   readonly requestedAt: string;
@@ -242,7 +246,8 @@ export class TableRefresher {
     const ref = parseTableKey(r.table);
     // Progress is saved once a chunk's rows are durable; the next chunk need not wait for that.
     let progress = Promise.resolve();
-    this.d.logger.info({ table: r.table, id: r.id, from: r.after }, 'table refresh copying');
+    this.d.logger.info({ table: r.table, id: r.id, resumed: r.after !== null }, 'table refresh copying');
+    let after = r.after;
     for (let chunk = 0; !this.stopping; chunk++) {
       const t = this.d.schemas.get(ref);
       if (!t) throw new Error(`${r.table} is no longer mirrored`);
@@ -269,13 +274,13 @@ export class TableRefresher {
         });
       });
       await c.query('SELECT pg_logical_emit_message(false, $1, $2)', [REFRESH_LOW, id]);
-      const params = r.after ?? [];
+      const params = after ?? [];
       // One snapshot for the chunk and for the list of transactions it does not see.
       await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const snap = (await c.query('SELECT pg_current_snapshot()::text AS s')).rows[0].s as string;
       const res = await c.query({
         text: `SELECT ${s.columns.map((col) => quoteIdent(col.name)).join(', ')} FROM ${qualified(s)}${
-          r.after ? ` WHERE (${key}) > (${params.map((_, i) => `$${i + 1}`).join(', ')})` : ''
+          after ? ` WHERE (${key}) > (${params.map((_, i) => `$${i + 1}`).join(', ')})` : ''
         } ORDER BY ${key} LIMIT ${this.d.chunkRows}`,
         values: params,
         rowMode: 'array',
@@ -303,9 +308,11 @@ export class TableRefresher {
         continue; // schema changed: the same chunk again, with the new schema
       }
       const last = raw[raw.length - 1];
+      if (last) after = keyAt.map((i) => last[i] as string);
+      const keyMasked = keyAt.some((i) => t.maskers[i] !== null);
       r = {
         ...r,
-        after: last ? keyAt.map((i) => last[i] as string) : r.after,
+        after: keyMasked ? null : after,
         rows: r.rows + done.emitted,
         ...(raw.length < this.d.chunkRows ? { finishedAt: new Date().toISOString() } : {}),
       };
