@@ -76,23 +76,37 @@ export function registerMaintenanceCommands(program: Command): void {
     .addOption(configOption())
     .addOption(tableOption())
     .addOption(new Option('--target-file-rows <n>', 'rows per data file').default('1000000'))
+    .addOption(
+      new Option(
+        '--only-small',
+        'rewrite only data files under half the target and those with deleted rows (big clean files stay)',
+      ),
+    )
     .addOption(jsonOption())
-    .action(async (opts: { config: string; table?: string; targetFileRows: string; json?: boolean }) => {
-      const rows = Number(opts.targetFileRows);
-      if (!Number.isInteger(rows) || rows <= 0)
-        throw new TidemarkError(
-          'config',
-          `--target-file-rows must be a positive integer, got "${opts.targetFileRows}"`,
+    .action(
+      async (opts: {
+        config: string;
+        table?: string;
+        targetFileRows: string;
+        onlySmall?: boolean;
+        json?: boolean;
+      }) => {
+        const rows = Number(opts.targetFileRows);
+        if (!Number.isInteger(rows) || rows <= 0)
+          throw new TidemarkError(
+            'config',
+            `--target-file-rows must be a positive integer, got "${opts.targetFileRows}"`,
+          );
+        await eachTable(
+          opts,
+          (lake, table) => lake.compact(table, rows, opts.onlySmall ? 'small' : 'all'),
+          (r) =>
+            r.rewrittenFiles
+              ? `${r.rewrittenFiles} file(s) rewritten into ${r.newFiles}`
+              : 'nothing to compact',
         );
-      await eachTable(
-        opts,
-        (lake, table) => lake.compact(table, rows),
-        (r) =>
-          r.rewrittenFiles
-            ? `${r.rewrittenFiles} file(s) rewritten into ${r.newFiles}`
-            : 'nothing to compact',
-      );
-    });
+      },
+    );
 
   program
     .command('expire')

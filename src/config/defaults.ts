@@ -23,3 +23,11 @@ export const DEFAULT_MAX_IN_FLIGHT_EVENTS = 50_000;
 export const DEFAULT_METRICS_PORT = 9464;
 /** Graceful stop must finish before Kubernetes' default 30 s grace period kills us. */
 export const DEFAULT_SHUTDOWN_DEADLINE_MS = 25_000;
+
+/** Automatic Iceberg maintenance (sinks.iceberg.maintenance). */
+export const DEFAULT_COMPACT_AT_FILES = 100;
+export const DEFAULT_COMPACT_TARGET_ROWS = 1_000_000;
+/** Snapshots (and orphan files) older than a day go, beyond the newest kept ones. */
+export const DEFAULT_EXPIRE_AFTER_MS = 86_400_000;
+export const DEFAULT_KEEP_SNAPSHOTS = 100;
+export const DEFAULT_MAINTENANCE_CHECK_MS = 60_000;

@@ -106,6 +106,27 @@ const icebergSchema = z
     location: z.string().min(1),
     namespace: z.string().optional(),
     targetFileBytes: positiveInt.default(D.DEFAULT_TARGET_FILE_BYTES),
+    /**
+     * Automatic maintenance by the committer, between rounds: compaction of a table's small
+     * files (and of those rows were deleted from) once it has this many data and delete files,
+     * and snapshot expiry with orphan removal. compactAtFiles 0 turns compaction off.
+     */
+    maintenance: z
+      .object({
+        compactAtFiles: z.coerce.number().int().min(0).default(D.DEFAULT_COMPACT_AT_FILES),
+        targetFileRows: positiveInt.default(D.DEFAULT_COMPACT_TARGET_ROWS),
+        expireAfterMs: z.coerce.number().int().min(0).default(D.DEFAULT_EXPIRE_AFTER_MS),
+        keepSnapshots: positiveInt.default(D.DEFAULT_KEEP_SNAPSHOTS),
+        checkEveryMs: positiveInt.default(D.DEFAULT_MAINTENANCE_CHECK_MS),
+      })
+      .strict()
+      .default({
+        compactAtFiles: D.DEFAULT_COMPACT_AT_FILES,
+        targetFileRows: D.DEFAULT_COMPACT_TARGET_ROWS,
+        expireAfterMs: D.DEFAULT_EXPIRE_AFTER_MS,
+        keepSnapshots: D.DEFAULT_KEEP_SNAPSHOTS,
+        checkEveryMs: D.DEFAULT_MAINTENANCE_CHECK_MS,
+      }),
     s3: z
       .object({
         endpoint: z.string().optional(),

@@ -27,6 +27,9 @@ export interface CoordinatorDeps {
   }) => void | Promise<void>;
   /** Told of every failed sink commit attempt ('fenced', 'unknown', 'failed'), for the failure metric. */
   readonly onFailed?: (sink: string, kind: 'fenced' | 'unknown' | 'failed') => void;
+  /** How often, at most, the sinks' housekeeping (`SinkTarget.maintain`) runs after a commit. */
+  readonly maintenanceEveryMs?: number;
+  readonly onMaintained?: (sink: string, kind: string, files: number) => void;
   /** Backoff between retries of a sink that failed transiently. */
   readonly retryDelayMs?: number;
   readonly maxAttempts?: number;
@@ -140,7 +143,34 @@ export class CommitCoordinator {
       );
     const rows = nonEmpty.reduce((n, t) => n + t.changes.length, 0);
     await this.d.onCommitted?.({ cutLsn, rows, durationsMs, takes: nonEmpty });
+    await this.maintainIfDue();
     return true;
+  }
+
+  private lastMaintenance = Date.now();
+
+  /**
+   * Runs the sinks' housekeeping between rounds, when due. A failure is logged, not thrown: the
+   * data is committed, and a compaction that lost to a concurrent commit is simply tried later.
+   */
+  private async maintainIfDue(): Promise<void> {
+    const every = this.d.maintenanceEveryMs;
+    if (every === undefined || Date.now() - this.lastMaintenance < every) return;
+    this.lastMaintenance = Date.now();
+    for (const t of this.d.targets) {
+      if (!t.maintain) continue;
+      try {
+        for (const m of await t.maintain()) {
+          this.d.logger.info({ sink: t.name, ...m }, `${t.name} ${m.kind}: ${m.files} file(s) in ${m.ms} ms`);
+          this.d.onMaintained?.(t.name, m.kind, m.files);
+        }
+      } catch (e) {
+        this.d.logger.warn(
+          { sink: t.name, err: (e as Error).message },
+          'sink maintenance failed; it runs again later',
+        );
+      }
+    }
   }
 
   private async commitToSink(

@@ -31,6 +31,8 @@ export async function openEmbeddedSink(deps: {
     optionsOf: (key) => config.tableOptions(key),
     onCommitted: recordCommits(metrics),
     onFailed: recordFailures(metrics),
+    maintenanceEveryMs: config.sinks.iceberg?.maintenance.checkEveryMs,
+    onMaintained: (sink, kind, files) => metrics.maintenanceFiles.inc({ sink, kind }, files),
   });
   const runner = new EmbeddedSinkRunner(log, coordinator, config.sinks.commitIntervalMs, logger);
   const close = async () => {

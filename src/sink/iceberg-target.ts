@@ -15,6 +15,14 @@ import type { CommitRound, SinkTarget } from './sink-target';
 
 type Cut = { lsn: Lsn; commitId: string; atMs: number };
 
+export interface MaintenanceDone {
+  readonly table: string;
+  readonly kind: 'compact' | 'expire';
+  /** Files rewritten (compact) or deleted (expire). */
+  readonly files: number;
+  readonly ms: number;
+}
+
 const TOKEN_PREFIX = 'tidemark.token.';
 const CUT_PROPERTY = 'tidemark.cut-lsn';
 const CUT_AT_PROPERTY = 'tidemark.cut-at-ms';
@@ -35,12 +43,48 @@ export class IcebergTarget implements SinkTarget {
   private constructor(
     private readonly lake: Lakehouse,
     private readonly catalog: Catalog,
+    private readonly maintenance: IcebergConfig['maintenance'] | null,
   ) {}
 
-  static async open(cfg: IcebergConfig): Promise<IcebergTarget> {
+  /** `maintenance` absent: none (readers such as `status` and `verify`). */
+  static async open(
+    cfg: Omit<IcebergConfig, 'maintenance'> & Partial<Pick<IcebergConfig, 'maintenance'>>,
+  ): Promise<IcebergTarget> {
     const catalog = await openCatalog(cfg.catalog);
     const { io, warehouse } = openFileIO(cfg);
-    return new IcebergTarget(new Lakehouse({ catalog, io, warehouse }), catalog);
+    return new IcebergTarget(new Lakehouse({ catalog, io, warehouse }), catalog, cfg.maintenance ?? null);
+  }
+
+  /**
+   * Automatic maintenance, run by the committer between rounds (so it never races the sink's
+   * own commits): compacts the small files of each table holding `compactAtFiles` data and
+   * delete files or more, then expires old snapshots and removes old orphan files.
+   */
+  async maintain(): Promise<MaintenanceDone[]> {
+    const p = this.maintenance;
+    if (!p) return [];
+    const done: MaintenanceDone[] = [];
+    for (const schema of this.tables.values()) {
+      const table = tableKey(schema);
+      const summary = await this.lake.readSummary(schema);
+      if (!summary) continue;
+      const files = Number(summary['total-data-files'] ?? 0) + Number(summary['total-delete-files'] ?? 0);
+      if (p.compactAtFiles > 0 && files >= p.compactAtFiles) {
+        const started = Date.now();
+        const r = await this.lake.compact(schema, p.targetFileRows, 'small');
+        if (r.rewrittenFiles > 0)
+          done.push({ table, kind: 'compact', files: r.rewrittenFiles, ms: Date.now() - started });
+      }
+      const started = Date.now();
+      const e = await this.lake.expire(schema, {
+        keepLast: p.keepSnapshots,
+        olderThanMs: p.expireAfterMs,
+        orphansOlderThanMs: p.expireAfterMs,
+      });
+      if (e.expired + e.orphans > 0)
+        done.push({ table, kind: 'expire', files: e.deletedFiles + e.orphans, ms: Date.now() - started });
+    }
+    return done;
   }
 
   async prepareTables(tables: readonly { schema: TableSchema; options: TableOptions }[]): Promise<void> {

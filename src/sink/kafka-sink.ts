@@ -101,6 +101,8 @@ export async function startKafkaSink(deps: {
       optionsOf: (key) => config.tableOptions(key),
       onCommitted: recordCommits(metrics),
       onFailed: recordFailures(metrics),
+      maintenanceEveryMs: config.sinks.iceberg?.maintenance.checkEveryMs,
+      onMaintained: (sink, kind, files) => metrics.maintenanceFiles.inc({ sink, kind }, files),
     });
     const tables = schemas.tables();
     await coordinator.prepare(tables);

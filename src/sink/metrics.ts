@@ -78,6 +78,12 @@ export const sinkMetrics = (registry: Registry) =>
       labelNames: ['topic', 'partition'] as const,
       registers: [r],
     }),
+    maintenanceFiles: new Counter({
+      name: 'tidemark_sink_maintenance_files_total',
+      help: 'Files rewritten by automatic compaction or deleted by snapshot expiry and orphan removal',
+      labelNames: ['sink', 'kind'] as const,
+      registers: [r],
+    }),
   }));
 
 export type SinkMetrics = ReturnType<typeof sinkMetrics>;

@@ -39,6 +39,11 @@ export interface SinkTarget {
   prepareTables(tables: readonly { schema: TableSchema; options: TableOptions }[]): Promise<void>;
   commitRound(round: CommitRound): Promise<void>;
   readTokens(): Promise<Map<string, string>>;
+  /**
+   * Housekeeping the committer runs between rounds (Iceberg: compaction, snapshot expiry); what
+   * it did, for logs and metrics. Absent where there is none.
+   */
+  maintain?(): Promise<readonly { table: string; kind: string; files: number; ms: number }[]>;
   /** The last committed cut, for status and metrics (null before the first commit). */
   lastCut(): Promise<{ lsn: Lsn; commitId: string; atMs: number } | null>;
   close(): Promise<void>;

@@ -17,7 +17,7 @@ import { checkSchema } from './schema-check';
 import { ATTNUMS_PROPERTY, attnumProperty, evolveSchema } from './schema-evolution';
 import { buildSnapshot, COMMIT_ID_PROPERTY } from './snapshot-builder';
 import type { StagedChange } from './staged-change';
-import { compactTable, expireSnapshots, removeOrphanFiles } from './table-maintenance';
+import { type CompactOptions, compactTable, expireSnapshots, removeOrphanFiles } from './table-maintenance';
 import type { TableMetadata } from './table-metadata';
 import {
   currentSchema,
@@ -385,10 +385,11 @@ export class Lakehouse {
   async compact(
     table: TableRef,
     targetFileRows: number,
+    select: CompactOptions['select'] = 'all',
   ): Promise<{ rewrittenFiles: number; newFiles: number }> {
     const st = await this.open(identOf(table), true);
     try {
-      return await compactTable(this.opts.catalog, this.opts.io, st, targetFileRows);
+      return await compactTable(this.opts.catalog, this.opts.io, st, { targetFileRows, select });
     } finally {
       st.index = null;
       st.filePartitions.clear();

@@ -5,7 +5,7 @@ import { TidemarkError } from '../../core/errors';
 import { type FileIO, LocalFileIO } from './file-io';
 
 /** The storage that `sinks.iceberg.location` names, and the table location root as a URI. */
-export function openFileIO(cfg: IcebergConfig): { io: FileIO; warehouse: string } {
+export function openFileIO(cfg: Pick<IcebergConfig, 'location'>): { io: FileIO; warehouse: string } {
   if (cfg.location.startsWith('s3://')) {
     throw new TidemarkError(
       'config',

@@ -7,6 +7,7 @@ import type { TableSchema } from '../../../src/core/table-schema';
 import { LocalFileIO } from '../../../src/sink/iceberg/file-io';
 import { Lakehouse } from '../../../src/sink/iceberg/lakehouse';
 import { SqlCatalog } from '../../../src/sink/iceberg/sql-catalog';
+import { planScan } from '../../../src/sink/iceberg/table-scan';
 import { byId, del, readWithJava, readWithPyIceberg, upsert } from './iceberg-fixtures';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -141,6 +142,59 @@ sinks:
     expected.delete(8);
     expect(byId((await readWithPyIceberg(uri(), 'public.kept')).rows)).toEqual(want());
     expect(filesUnder(join(dir, 'lake'), '.parquet').length).toBeGreaterThan(before); // nothing deleted yet
+  });
+
+  it('--only-small rewrites the small files and those with deletes, and keeps big clean files as they are', async () => {
+    const small: TableSchema = { ...schema, table: 'small' };
+    await lake.createTable(small);
+    let seq = 1000;
+    const expected = new Map<number, string>();
+    const commit = async (changes: ReturnType<typeof upsert>[]) =>
+      lake.commit([await lake.stage(small, { truncatedAt: null, changes })], { properties: {} });
+    const put = (id: number, v: string) => {
+      expected.set(id, v);
+      return upsert(small, row(id, v), seq++);
+    };
+    await commit(Array.from({ length: 40 }, (_, id) => put(id, 'big')));
+    await cli('compact', '--table', 'public.small', '--target-file-rows', '40');
+    const liveFiles = async () => {
+      const m = await lake.metadata(small);
+      return (await planScan(new LocalFileIO(), m, 'public.small')).dataFiles.map((e) => e.file.filePath);
+    };
+    const [big] = await liveFiles();
+    expect(await liveFiles()).toHaveLength(1);
+    // GIVEN three small commits that leave the big file alone
+    for (let r = 0; r < 3; r++) await commit([100 + 2 * r, 101 + 2 * r].map((id) => put(id, 'new')));
+    const want = () => [...expected].map(([id, v]) => plain(id, v)).sort((a, b) => a.id - b.id);
+
+    // WHEN only the small files are compacted THEN they become one file, next to the untouched big one
+    const out = JSON.parse(
+      (await cli('compact', '--table', 'public.small', '--target-file-rows', '40', '--only-small', '--json'))
+        .stdout,
+    );
+    expect(out).toEqual([{ table: 'public.small', rewrittenFiles: 3, newFiles: 1 }]);
+    const after = await liveFiles();
+    expect(after).toHaveLength(2);
+    expect(after).toContain(big);
+    expect(byId((await readWithPyIceberg(uri(), 'public.small')).rows)).toEqual(want());
+
+    // WHEN a row of the big file is deleted THEN the next --only-small rewrites it too and drops the delete file
+    await commit([del(small, { id: 5n }, seq++)]);
+    expected.delete(5);
+    const again = JSON.parse(
+      (await cli('compact', '--table', 'public.small', '--target-file-rows', '40', '--only-small', '--json'))
+        .stdout,
+    );
+    expect(again[0].rewrittenFiles).toBe(3); // the big file, the small compacted one, the delete file
+    expect(await liveFiles()).not.toContain(big);
+    const m = await lake.metadata(small);
+    expect(
+      m.snapshots.find((x) => x['snapshot-id'] === m['current-snapshot-id'])!.summary['total-delete-files'],
+    ).toBe('0');
+    expect(byId((await readWithPyIceberg(uri(), 'public.small')).rows)).toEqual(want());
+    expect(
+      byId((await readWithJava(`jdbc:sqlite:${join(dir, 'catalog.db')}`, '', '', 'public.small')).rows),
+    ).toEqual(want());
   });
 
   it('expires old snapshots and their files, and removes old orphan files only', async () => {
