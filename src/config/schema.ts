@@ -23,7 +23,7 @@ const sourceSchema = z
     heartbeatIntervalMs: positiveInt.default(D.DEFAULT_HEARTBEAT_MS),
     watermarkIntervalMs: positiveInt.default(D.DEFAULT_WATERMARK_MS),
     maxInFlightEvents: positiveInt.default(D.DEFAULT_MAX_IN_FLIGHT_EVENTS),
-    /** Stop with an alert-worthy error when the slot retains more WAL than this (bytes). */
+    /** Stop with an alert-worthy error when the slot lags more than this: WAL bytes written but not confirmed. */
     maxLagBytes: positiveInt.optional(),
     /**
      * HMAC-SHA256 key for `tables.<t>.mask` columns (their values leave the source as the hex

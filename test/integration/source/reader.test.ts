@@ -382,7 +382,13 @@ describe('the replication reader against a real Postgres', () => {
       logger: silentLogger,
     });
     log.hold(); // nothing becomes durable, so the slot cannot be confirmed
-    await query(db.url, `INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g`);
+    // Several transactions: the slot may be confirmed into the WAL of one still being written
+    // (nothing before its commit is lost), but never past the first commit that is not durable.
+    for (let k = 0; k < 10; k++)
+      await query(
+        db.url,
+        `INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(${k * 500 + 1}, ${k * 500 + 500}) g`,
+      );
     const err = await source.done.then(
       () => null,
       (e: unknown) => e as Error,
