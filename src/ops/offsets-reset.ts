@@ -12,6 +12,7 @@ import type { OffsetStore } from '../offsets/offset-store';
 import { Lakehouse } from '../sink/iceberg/lakehouse';
 import { openCatalog } from '../sink/iceberg/open-catalog';
 import { openFileIO } from '../sink/iceberg/open-file-io';
+import { retagTables } from '../sink/iceberg/retag';
 import { openWarehouse } from '../sink/warehouse/open';
 import { sourceClientConfig } from '../source/pg-connection';
 import { readPipelineStatus } from './pipeline-status';
@@ -319,7 +320,7 @@ async function setTokens(
       const all = (await catalog.listTables()).map((t) => ({ schema: t.namespace, table: t.name }));
       const props = Object.fromEntries([...next].map(([ch, tok]) => [`tidemark.token.${ch}`, tok]));
       // Every table's snapshot carries every channel's token: all of them move together.
-      await new Lakehouse({ catalog, io, warehouse: root }).retag(all, props);
+      await retagTables(new Lakehouse({ catalog, io, warehouse: root }), catalog, io, all, props);
     } finally {
       await catalog.close();
     }

@@ -4,15 +4,13 @@ import { formatLsn, type Lsn } from '../core/lsn';
 import { tableKey } from '../core/table-schema';
 import type { ChangeLogWriter } from '../log/change-log';
 import type { Logger } from '../observe/logger';
-import { decodeColumn } from './column-decoding';
+import { decodeRow, RAW_TEXT } from './column-decoding';
 import type { SourceMetrics } from './metrics';
 import { qualified, quoteIdent } from './setup/catalog';
 import { snapshotPosition } from './snapshot-state';
 import type { SourceTable } from './table-schemas';
 
 const FETCH_ROWS = 5_000;
-/** Every value as Postgres' text output, exactly like pgoutput sends it. */
-const RAW_TEXT = { getTypeParser: () => (v: string) => v };
 
 export interface SnapshotTable {
   readonly table: SourceTable;
@@ -192,15 +190,9 @@ async function readChunk(
       types: RAW_TEXT,
     });
     if (r.rows.length === 0) break;
-    const rows = (r.rows as Array<Array<string | null>>).map((values) => {
-      const row: Row = {};
-      s.columns.forEach((c, i) => {
-        const v = values[i];
-        row[c.name] =
-          v === null || v === undefined ? null : decodeColumn(chunk.t.table, i, v, `${where0}.${c.name}`);
-      });
-      return row;
-    });
+    const rows = (r.rows as Array<Array<string | null>>).map((values) =>
+      decodeRow(chunk.t.table, values, where0),
+    );
     await onRows(rows);
     if (r.rows.length < FETCH_ROWS) break;
   }

@@ -4,7 +4,7 @@ import type { ChangeEvent, Row } from '../core/change-event';
 import { encodeKey } from '../core/row-key';
 import { parseTableKey, tableKey } from '../core/table-schema';
 import type { Logger } from '../observe/logger';
-import { decodeColumn } from './column-decoding';
+import { decodeRow, RAW_TEXT } from './column-decoding';
 import { qualified, quoteIdent } from './setup/catalog';
 import type { SourceStateStore } from './state-store';
 import type { SourceTable, TableSchemas } from './table-schemas';
@@ -13,7 +13,6 @@ import type { SourceTable, TableSchemas } from './table-schemas';
 export const REFRESH_REQUEST = 'tidemark_refresh';
 export const REFRESH_LOW = 'tidemark_refresh_low';
 export const REFRESH_HIGH = 'tidemark_refresh_high';
-const RAW_TEXT = { getTypeParser: () => (v: string) => v };
 
 /** A refresh of one table, as kept in the state store (so a restart resumes it). */
 export interface RefreshState {
@@ -290,16 +289,7 @@ export class TableRefresher {
       const raw = res.rows as (string | null)[][];
       const w = this.windows.get(id);
       if (w) w.invisible = invisibleTo(snap);
-      if (w)
-        w.rows = raw.map((values) => {
-          const row: Row = {};
-          s.columns.forEach((col, i) => {
-            const v = values[i];
-            row[col.name] =
-              v === null || v === undefined ? null : decodeColumn(t, i, v, `${r.table}.${col.name}`);
-          });
-          return row;
-        });
+      if (w) w.rows = raw.map((values) => decodeRow(t, values, r.table));
       await c.query('SELECT pg_logical_emit_message(false, $1, $2)', [REFRESH_HIGH, id]);
       await ready;
       const done = settled as Chunked | null;

@@ -1,11 +1,10 @@
 import type { Client } from 'pg';
 import type { Row } from '../core/change-event';
 import type { ColumnType } from '../core/column-type';
+import { RAW_TEXT } from '../source/column-decoding';
 import { decodeText } from '../source/types/text-values';
 
 const FETCH_ROWS = 5_000;
-/** Every value as Postgres' text output (decoded below, exactly as the source decodes it). */
-const RAW_TEXT = { getTypeParser: () => (v: string) => v };
 let cursors = 0;
 
 export interface TextColumn {

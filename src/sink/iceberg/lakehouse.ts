@@ -19,13 +19,7 @@ import { buildSnapshot, COMMIT_ID_PROPERTY } from './snapshot-builder';
 import type { StagedChange } from './staged-change';
 import { type CompactOptions, compactTable, expireSnapshots, removeOrphanFiles } from './table-maintenance';
 import type { TableMetadata } from './table-metadata';
-import {
-  currentSchema,
-  currentSnapshot,
-  newSnapshotId,
-  newTableMetadata,
-  parseTableMetadata,
-} from './table-metadata';
+import { currentSchema, currentSnapshot, newTableMetadata, parseTableMetadata } from './table-metadata';
 import { planScan, scanLiveRows, schemaOfSnapshot } from './table-scan';
 import { stageBatch } from './table-stager';
 import type { TableState } from './table-state';
@@ -414,42 +408,6 @@ export class Lakehouse {
       if (!st.metadata.snapshots.some((s) => s.summary[COMMIT_ID_PROPERTY] === commitId)) return false;
     }
     return true;
-  }
-
-  /**
-   * Operator reset of the stored tokens: one multi-table commit of a snapshot per table that
-   * changes no data and carries the current tidemark.* properties with `overrides` applied
-   * (a token moved back replays the changes after it). Tables without a snapshot are skipped.
-   */
-  async retag(tables: readonly TableRef[], overrides: Readonly<Record<string, string>>): Promise<number> {
-    const staged: StagedChange[] = [];
-    for (const t of tables) {
-      const loaded = await loadMetadata(this.opts.catalog, this.opts.io, identOf(t));
-      const current = loaded && currentSnapshot(loaded.metadata);
-      if (!loaded || !current) continue;
-      staged.push({
-        table: identOf(t),
-        snapshotId: newSnapshotId(),
-        baseLocation: loaded.location,
-        truncate: false,
-        manifests: [],
-        indexOps: [],
-        added: { dataFiles: 0, records: 0, deleteFiles: 0, positionDeletes: 0, bytes: 0 },
-        filePartitions: [],
-        files: [],
-      });
-    }
-    if (staged.length === 0) return 0;
-    // Every table's summary holds every channel's token: the first one's are the current set.
-    const first = await this.readSummary({
-      schema: staged[0]!.table.namespace,
-      table: staged[0]!.table.name,
-    });
-    const carried = Object.fromEntries(
-      Object.entries(first ?? {}).filter(([k]) => k.startsWith('tidemark.') && k !== COMMIT_ID_PROPERTY),
-    );
-    await this.commit(staged, { properties: { ...carried, ...overrides } });
-    return staged.length;
   }
 
   /** The current snapshot's summary (tidemark.* tokens: the sink's source of truth on restart). */
