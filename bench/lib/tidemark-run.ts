@@ -26,7 +26,9 @@ export class TidemarkRun {
     const prof = process.env.BENCH_CPU_PROF
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=${name}.cpuprofile`]
       : [];
-    this.child = spawn(process.execPath, [...prof, join(ROOT, 'bin', 'tidemark'), ...args], {
+    // scripts/bench compiles tidemark first and names the entry; bin/tidemark (tsx) otherwise.
+    const entry = process.env.TIDEMARK_BENCH_ENTRY ?? join(ROOT, 'bin', 'tidemark');
+    this.child = spawn(process.execPath, [...prof, entry, ...args], {
       cwd: ROOT,
       env: { ...process.env, ...env, TIDEMARK_METRICS_PORT: String(port) },
       stdio: ['ignore', 'ignore', 'pipe'],

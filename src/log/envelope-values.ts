@@ -31,44 +31,54 @@ export function encodeValue(t: ColumnType, v: Value): JsonValue {
   }
 }
 
-export function decodeValue(t: ColumnType, j: JsonValue, where: string): Value {
+/** `where` and `column` name the value in errors; joined only when there is one. */
+export function decodeValue(t: ColumnType, j: JsonValue, where: string, column?: string): Value {
   if (j === null) return null;
-  const bad = (): TidemarkError =>
-    new TidemarkError(
-      'malformed_event',
-      `${where}: ${JSON.stringify(j).slice(0, 80)} is not a valid ${t.kind} value`,
-    );
   switch (t.kind) {
     case 'bool':
-      if (typeof j !== 'boolean') throw bad();
+      if (typeof j !== 'boolean') throw badValue(t, j, where, column);
       return j;
     case 'int16':
     case 'int32':
     case 'date':
-      if (typeof j !== 'number' || !Number.isInteger(j)) throw bad();
+      if (typeof j !== 'number' || !Number.isInteger(j)) throw badValue(t, j, where, column);
       return j;
     case 'int64':
     case 'time':
-    case 'timestamp':
-      return jsonToBig(j, bad);
-    case 'timestamptz':
-      if (typeof j !== 'string') throw bad();
-      return isoToMicros(j, bad);
+    case 'timestamp': {
+      const v = jsonToBig(j);
+      if (v === null) throw badValue(t, j, where, column);
+      return v;
+    }
+    case 'timestamptz': {
+      const v = typeof j === 'string' ? isoToMicrosOrNull(j) : null;
+      if (v === null) throw badValue(t, j, where, column);
+      return v;
+    }
     case 'float32':
     case 'float64':
       if (typeof j === 'number') return j;
       if (j === 'NaN' || j === 'Infinity' || j === '-Infinity') return Number(j);
-      throw bad();
+      throw badValue(t, j, where, column);
     case 'bytes':
-      if (typeof j !== 'string') throw bad();
+      if (typeof j !== 'string') throw badValue(t, j, where, column);
       return new Uint8Array(Buffer.from(j, 'base64'));
     case 'list':
-      if (!Array.isArray(j)) throw bad();
-      return j.map((e) => decodeValue(t.element, e, where));
+      if (!Array.isArray(j)) throw badValue(t, j, where, column);
+      return j.map((e) => decodeValue(t.element, e, where, column));
     default:
-      if (typeof j !== 'string') throw bad();
+      if (typeof j !== 'string') throw badValue(t, j, where, column);
       return j;
   }
+}
+
+// Module level rather than a closure per call: decodeValue runs for every value the sinks read.
+function badValue(t: ColumnType, j: JsonValue, where: string, column: string | undefined): TidemarkError {
+  const name = column === undefined ? where : `${where}.${column}`;
+  return new TidemarkError(
+    'malformed_event',
+    `${name}: ${JSON.stringify(j).slice(0, 80)} is not a valid ${t.kind} value`,
+  );
 }
 
 function bigToJson(v: bigint): number | string {
@@ -77,27 +87,39 @@ function bigToJson(v: bigint): number | string {
     : v.toString();
 }
 
-function jsonToBig(j: JsonValue, bad: () => Error): bigint {
+function jsonToBig(j: JsonValue): bigint | null {
   if (typeof j === 'number' && Number.isSafeInteger(j)) return BigInt(j);
   if (typeof j === 'string' && /^-?\d+$/.test(j)) return BigInt(j);
-  throw bad();
+  return null;
 }
+
+const SAFE_MICROS = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Micros since the epoch → "2024-05-01T12:00:00.123456Z" (expanded ±YYYYYY years outside 0000–9999). */
 export function microsToIso(micros: bigint): string {
+  if (micros > -SAFE_MICROS && micros < SAFE_MICROS) {
+    // Exact as a double here: no BigInt division on the hot path.
+    const n = Number(micros);
+    const msNum = Math.floor(n / 1000);
+    const iso = new Date(msNum).toISOString();
+    return `${iso.slice(0, -1)}${String(n - msNum * 1000).padStart(3, '0')}Z`;
+  }
   const ms = micros >= 0n ? micros / 1000n : -((-micros + 999n) / 1000n);
   const sub = Number(micros - ms * 1000n);
   const iso = new Date(Number(ms)).toISOString();
   return `${iso.slice(0, -1)}${String(sub).padStart(3, '0')}Z`;
 }
 
-export function isoToMicros(
-  text: string,
-  bad: () => Error = () => new RangeError(`bad timestamp "${text}"`),
-): bigint {
+export function isoToMicros(text: string): bigint {
+  const v = isoToMicrosOrNull(text);
+  if (v === null) throw new RangeError(`bad timestamp "${text}"`);
+  return v;
+}
+
+function isoToMicrosOrNull(text: string): bigint | null {
   const m = /^([+-]\d{6}|\d{4})(-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?Z$/.exec(text);
-  if (!m) throw bad();
+  if (!m) return null;
   const ms = Date.parse(`${m[1]}${m[2]}Z`);
-  if (Number.isNaN(ms)) throw bad();
+  if (Number.isNaN(ms)) return null;
   return BigInt(ms) * 1000n + BigInt((m[3] ?? '').padEnd(6, '0') || '0');
 }

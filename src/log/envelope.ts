@@ -44,10 +44,19 @@ export interface EnvelopeContext {
   readonly db: string;
 }
 
+/** Columns by name per schema version: looked up for every value of every change. */
+const columnIndex = new WeakMap<TableSchema, Map<string, TableSchema['columns'][number]>>();
+function columnsByName(schema: TableSchema): Map<string, TableSchema['columns'][number]> {
+  let m = columnIndex.get(schema);
+  if (!m) columnIndex.set(schema, (m = new Map(schema.columns.map((c) => [c.name, c]))));
+  return m;
+}
+
 export function encodeKey(schema: TableSchema, row: Row): Buffer {
   const key: Record<string, JsonValue> = {};
+  const byName = columnsByName(schema);
   for (const col of schema.primaryKey) {
-    const c = schema.columns.find((x) => x.name === col);
+    const c = byName.get(col);
     if (!c)
       throw new TidemarkError(
         'internal',
@@ -158,14 +167,16 @@ export function decodeEnvelope(value: Buffer, lookup: SchemaLookup): ChangeEvent
 
 function decodeRow(schema: TableSchema, json: Record<string, JsonValue>, where: string): Row {
   const row: Row = {};
-  for (const [name, v] of Object.entries(json)) {
-    const c = schema.columns.find((x) => x.name === name);
+  const byName = columnsByName(schema);
+  for (const name in json) {
+    const v = json[name]!;
+    const c = byName.get(name);
     if (!c)
       throw new TidemarkError(
         'malformed_event',
         `${where}: column "${name}" is not in schema version ${schema.version}`,
       );
-    row[name] = decodeValue(c.type, v, `${where}.${name}`);
+    row[name] = decodeValue(c.type, v, where, name);
   }
   return row;
 }

@@ -24,17 +24,28 @@ interface DecodedTuple {
   unchanged: string[];
 }
 
+/** "schema.table.column" per column, for errors; made once per table version, not per value. */
+const columnNames = new WeakMap<SourceTable, readonly string[]>();
+function wheres(t: SourceTable): readonly string[] {
+  let w = columnNames.get(t);
+  if (!w) {
+    w = t.schema.columns.map((c) => `${t.schema.schema}.${t.schema.table}.${c.name}`);
+    columnNames.set(t, w);
+  }
+  return w;
+}
+
 function decodeTuple(t: SourceTable, tuple: readonly TupleValue[]): DecodedTuple {
   const row: Row = {};
   const unchanged: string[] = [];
   const cols = t.schema.columns;
-  const where = `${t.schema.schema}.${t.schema.table}`;
+  const where = wheres(t);
   for (let i = 0; i < cols.length; i++) {
     const c = cols[i]!;
     const v = tuple[t.tupleIndex[i]!];
     if (v === UNCHANGED_TOAST) unchanged.push(c.name);
     else if (v === null || v === undefined) row[c.name] = null;
-    else row[c.name] = decodeColumn(t, i, v, `${where}.${c.name}`);
+    else row[c.name] = decodeColumn(t, i, v, where[i]!);
   }
   return { row, unchanged };
 }

@@ -3,7 +3,8 @@
  * to canonical numbers, exactly, for the whole Postgres range including BC years.
  */
 
-const US_PER_DAY = 86_400_000_000n;
+/** |seconds| below which seconds × 10^6 + µs stays an exact double (< 2^53). */
+const SAFE_SECONDS = 9_000_000_000;
 
 /** Days from 1970-01-01 to the given proleptic Gregorian date (astronomical year: 1 BC = 0). */
 export function daysFromCivil(year: number, month: number, day: number): number {
@@ -48,12 +49,15 @@ export function parseTime(text: string): bigint | null {
 export function parseTimestamp(text: string): bigint | null {
   const m = TIMESTAMP.exec(text);
   if (!m) return null;
-  const days = BigInt(daysFromCivil(year(m[1]!, m[12]), Number(m[2]), Number(m[3])));
-  const secs = BigInt(Number(m[4]) * 3600 + Number(m[5]) * 60 + Number(m[6]));
-  let us = days * US_PER_DAY + secs * 1_000_000n + BigInt((m[7] ?? '').padEnd(6, '0') || '0');
+  const days = daysFromCivil(year(m[1]!, m[12]), Number(m[2]), Number(m[3]));
+  let secs = days * 86_400 + Number(m[4]) * 3600 + Number(m[5]) * 60 + Number(m[6]);
   if (m[8]) {
-    const offset = BigInt(Number(m[9]) * 3600 + Number(m[10] ?? 0) * 60 + Number(m[11] ?? 0)) * 1_000_000n;
-    us = m[8] === '+' ? us - offset : us + offset;
+    const offset = Number(m[9]) * 3600 + Number(m[10] ?? 0) * 60 + Number(m[11] ?? 0);
+    secs = m[8] === '+' ? secs - offset : secs + offset;
   }
-  return us;
+  const frac = m[7] ? Number(m[7].padEnd(6, '0')) : 0;
+  // Seconds are exact in a double for any Postgres year; µs only while below 2^53 (years
+  // 1685–2255): one BigInt conversion there, BigInt arithmetic outside it.
+  if (Math.abs(secs) < SAFE_SECONDS) return BigInt(secs * 1_000_000 + frac);
+  return BigInt(secs) * 1_000_000n + BigInt(frac);
 }

@@ -98,9 +98,17 @@ describe('change envelope', () => {
       1_700_000_000_123_456n,
       -62_135_596_800_000_000n,
       253_402_300_800_000_001n,
+      // around the double-precision shortcut (|µs| < 2^53)
+      9_007_199_254_740_991n,
+      9_007_199_254_740_992n,
+      -9_007_199_254_740_991n,
+      -9_007_199_254_740_992n,
+      -1_001n,
     ]) {
       expect(isoToMicros(microsToIso(us))).toBe(us);
     }
     expect(microsToIso(-1n)).toBe('1969-12-31T23:59:59.999999Z');
+    expect(microsToIso(-1_001n)).toBe('1969-12-31T23:59:59.998999Z');
+    expect(microsToIso(1_700_000_000_123_456n)).toBe('2023-11-14T22:13:20.123456Z');
   });
 });

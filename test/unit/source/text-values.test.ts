@@ -38,6 +38,17 @@ describe('text value decoding', () => {
     expect(parseTimestamp('0100-01-01 00:00:00 BC')).toBe(BigInt(daysFromCivil(-99, 1, 1)) * 86_400_000_000n);
   });
 
+  it('timestamps are exact on both sides of the double-precision shortcut (years 1685–2255)', () => {
+    const exact = (y: number, rest: string, frac: bigint) =>
+      BigInt(Date.UTC(y, 0, 1)) * 1000n + BigInt(Number(rest)) * 1_000_000n + frac;
+    for (const y of [1000, 1684, 1685, 1969, 1970, 2254, 2255, 2256, 9999]) {
+      const text = `${String(y).padStart(4, '0')}-01-01 00:00:59.999999`;
+      expect(parseTimestamp(text)).toBe(exact(y, '59', 999_999n));
+      expect(parseTimestamp(`${text}+01`)).toBe(exact(y, '59', 999_999n) - 3_600_000_000n);
+    }
+    expect(parseTimestamp('294276-12-31 23:59:59.999999')).toBe(9_224_318_015_999_999_999n);
+  });
+
   it('decodes bytea with zero bytes and arrays with quoting and NULLs', () => {
     expect(decodeText({ kind: 'bytes' }, '\\x00000a', 'x')).toEqual(new Uint8Array([0, 0, 10]));
     expect(parseArrayLiteral('{"a,b","c\\\\d",NULL,"NULL",e}')).toEqual(['a,b', 'c\\d', null, 'NULL', 'e']);
