@@ -20,6 +20,12 @@ export class ChannelBuffer {
   private heldBytes = 0;
   /** Highest log offset read on this channel (-1: none). */
   readOffset = -1;
+  /**
+   * Commit LSN of the last change read on this channel (-1: none). A channel is in commit
+   * order, so every change committed before it has been read here: the channel is complete
+   * for any cut below it, whatever the watermarks say (see completeBelow).
+   */
+  lastLsn: Lsn = -1n;
 
   constructor(readonly channel: string) {}
 
@@ -27,6 +33,17 @@ export class ChannelBuffer {
     this.items.push(c);
     this.heldBytes += c.bytes;
     if (c.offset > this.readOffset) this.readOffset = c.offset;
+    this.sawLsn(c.event.position.lsn);
+  }
+
+  /** A change read but not buffered (a replay) still tells how far the channel has been read. */
+  sawLsn(lsn: Lsn): void {
+    if (lsn > this.lastLsn) this.lastLsn = lsn;
+  }
+
+  /** The highest cut this channel holds every change of, short of a watermark (-1: none). */
+  completeBelow(): Lsn {
+    return this.lastLsn - 1n;
   }
 
   get size(): number {

@@ -177,6 +177,7 @@ export class KafkaSinkWorker {
         }
         if (floorPos && comparePositions(event.position, floorPos) <= 0) {
           buffer.readOffset = Math.max(buffer.readOffset, offset); // a replay every sink already holds
+          buffer.sawLsn(event.position.lsn);
         } else {
           buffer.push({ event, offset, bytes: m.value.length * 3 });
         }
@@ -226,32 +227,38 @@ export class KafkaSinkWorker {
       .finally(() => (this.committing = null));
   }
 
-  /** Commits the newest watermark this worker has read up to, if anything is buffered ≤ it. */
+  /**
+   * Commits the highest cut every channel is complete for: the newest watermark W where a
+   * channel has read up to W's offsets, else just below the commit LSN of the last change the
+   * channel read (its log is in commit order). So a sink far behind a fast source commits what
+   * its buffers hold instead of reading on towards a W that lies beyond the buffer bound.
+   */
   private async commitOnce(): Promise<void> {
     // The same W may be committed again: during the initial snapshot every row sits at the
     // snapshot's position (consistent point - 1) and new rows keep arriving under it.
     const w = await this.o.latestWatermark();
     if (!w) return this.resumeIfRoom();
+    let cut = w.lsn;
     for (const [ch, buffer] of this.buffers) {
       const topic = ch.slice(0, ch.lastIndexOf('/'));
       const needed = w.offsets[topic]?.[Number(ch.slice(ch.lastIndexOf('/') + 1))];
-      if (needed !== undefined && buffer.readOffset < needed) {
-        // Not read up to W yet. If the buffers are full, W cannot be reached within the bound
-        // (one transaction larger than the bound): keep reading rather than deadlock.
-        if (this.paused) {
-          this.o.logger.warn(
-            { cut: formatLsn(w.lsn) },
-            'a cut needs more than the buffer bound holds: reading on past it',
-          );
-          this.paused = false;
-          this.consumer.resume(this.topicsPaused());
-        }
-        return;
-      }
+      if (needed !== undefined && buffer.readOffset < needed && buffer.completeBelow() < cut)
+        cut = buffer.completeBelow();
     }
     const buffers = [...this.buffers.values()];
-    const committed = await this.o.coordinator.commitCut(w.lsn, buffers);
-    if (w.lsn > this.lastCutLsn) this.lastCutLsn = w.lsn;
+    const committed = cut >= 0n && (await this.o.coordinator.commitCut(cut, buffers));
+    if (!committed && cut < w.lsn && this.paused) {
+      // Nothing below the reachable cut, and the buffers are full: one transaction larger
+      // than the bound. Keep reading rather than deadlock.
+      this.o.logger.warn(
+        { cut: formatLsn(w.lsn) },
+        'a transaction needs more than the buffer bound holds: reading on past it',
+      );
+      this.paused = false;
+      this.consumer.resume(this.topicsPaused());
+      return;
+    }
+    if (cut > this.lastCutLsn) this.lastCutLsn = cut;
     this.o.onBuffered?.(this.bufferedRows());
     if (committed) {
       const offsets = buffers
