@@ -1,5 +1,5 @@
 import './kafkajs-linear-grouping';
-import './kafkajs-fast-produce';
+import './kafkajs-fast-paths';
 import { readFileSync } from 'node:fs';
 import { Kafka, type KafkaConfig, type LogEntry, logLevel, type SASLOptions } from 'kafkajs';
 import type { KafkaLogConfig } from '../config/schema';

@@ -4,7 +4,7 @@ import { crc32c } from './crc32c';
  * Kafka record batches (magic 2) encoded in one pass into one buffer. kafkajs builds each record
  * in its own zero-filled 512-byte Encoder, sizes varlongs through BigInt arithmetic and copies
  * every record twice more on the way into the request: a quarter of the source's CPU at 15k
- * changes/s. Same bytes, same contract (see kafkajs-fast-produce.ts for where it plugs in).
+ * changes/s. Same bytes, same contract (see kafkajs-fast-paths.ts for where it plugs in).
  *
  * Record => Length varint, Attributes int8, TimestampDelta varlong, OffsetDelta varint,
  *   Key varint-bytes, Value varint-bytes, Headers [varint-string key, varint-bytes value]

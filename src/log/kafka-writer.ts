@@ -1,5 +1,5 @@
 import './kafkajs-linear-grouping';
-import './kafkajs-fast-produce';
+import './kafkajs-fast-paths';
 import { type Admin, CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { ChangeEvent } from '../core/change-event';
 import { TidemarkError } from '../core/errors';

@@ -47,11 +47,24 @@ function addColumn(m: FileMetrics, id: number, t: IcebergType, values: readonly 
   }
   let min: Value = null;
   let max: Value = null;
-  const cmp = comparator(t);
-  for (const v of values) {
-    if (v === null || v === undefined || (typeof v === 'number' && Number.isNaN(v))) continue;
-    if (min === null || cmp(v, min) < 0) min = v;
-    if (max === null || cmp(v, max) > 0) max = v;
+  const dec = decimalOf(t);
+  if (dec) {
+    // Unscaled once per value, not once per comparison.
+    let lo = 0n;
+    let hi = 0n;
+    for (const v of values) {
+      if (v === null || v === undefined) continue;
+      const u = decimalToUnscaled(String(v), dec.scale, 'bound');
+      if (min === null || u < lo) [min, lo] = [v, u];
+      if (max === null || u > hi) [max, hi] = [v, u];
+    }
+  } else {
+    const cmp = comparator(t);
+    for (const v of values) {
+      if (v === null || v === undefined || (typeof v === 'number' && Number.isNaN(v))) continue;
+      if (min === null || cmp(v, min) < 0) min = v;
+      if (max === null || cmp(v, max) > 0) max = v;
+    }
   }
   if (min === null || max === null) return;
   if (t === 'string') {
@@ -78,7 +91,9 @@ function addColumn(m: FileMetrics, id: number, t: IcebergType, values: readonly 
 
 function addCounts(m: FileMetrics, id: number, values: readonly Value[]): void {
   m.valueCounts.set(id, BigInt(values.length));
-  m.nullValueCounts.set(id, BigInt(values.filter((v) => v === null || v === undefined).length));
+  let nulls = 0;
+  for (const v of values) if (v === null || v === undefined) nulls++;
+  m.nullValueCounts.set(id, BigInt(nulls));
 }
 
 /** Cuts UTF-8 bytes to at most `max`, never inside a code point: a prefix is a valid lower bound. */
@@ -86,6 +101,26 @@ function truncateUtf8(b: Buffer, max: number): Buffer {
   let end = max;
   while (end > 0 && (b[end]! & 0xc0) === 0x80) end--;
   return b.subarray(0, end);
+}
+
+/**
+ * Orders strings as their UTF-8 bytes would, without encoding them: UTF-16 code units order
+ * like code points except that surrogates (code points above U+FFFF) sort below U+E000–U+FFFF;
+ * lifting surrogates above that range at the first difference restores code point order.
+ */
+export function compareUtf8(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+      y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
 }
 
 function comparator(t: IcebergPrimitive): (a: Value, b: Value) => number {
@@ -99,7 +134,7 @@ function comparator(t: IcebergPrimitive): (a: Value, b: Value) => number {
   switch (t) {
     // Strings compare as UTF-8 bytes (unsigned), as Iceberg does; not as UTF-16 code units.
     case 'string':
-      return (a, b) => Buffer.compare(Buffer.from(a as string, 'utf8'), Buffer.from(b as string, 'utf8'));
+      return (a, b) => compareUtf8(a as string, b as string);
     case 'binary':
       return (a, b) => Buffer.compare(a as Uint8Array, b as Uint8Array);
     case 'boolean':

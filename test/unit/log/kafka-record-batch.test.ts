@@ -8,7 +8,7 @@ const kafkajsRecord = require('kafkajs/src/protocol/recordBatch/record/v0');
 const { RecordBatch: kafkajsRecordBatch } = require('kafkajs/src/protocol/recordBatch/v0');
 const kafkajsCrc32c = require('kafkajs/src/protocol/recordBatch/crc32C');
 const Long = require('kafkajs/src/utils/long');
-const { fastRecordBatch } = require('../../../src/log/kafkajs-fast-produce');
+const { fastRecordBatch } = require('../../../src/log/kafkajs-fast-paths');
 const { sizeRecord } = require('../../../src/log/kafka-record-batch');
 
 const messages = [
@@ -85,5 +85,37 @@ describe('Kafka record batch encoder', () => {
     }
     const big = 2 ** 40 + 5;
     expect(varintSize(big)).toBe(Math.ceil(Math.log2(big * 2 + 1) / 7));
+  });
+});
+
+describe('Kafka record decoder', () => {
+  const Decoder = require('kafkajs/src/protocol/decoder');
+  const kafkajsRecordDecoder = require('kafkajs/src/protocol/recordBatch/record/v0/decoder');
+  const { fastDecodeRecord } = require('../../../src/log/kafka-record-decoder');
+  const records = [
+    { key: Buffer.from('k'), value: Buffer.from('v'), headers: { a: '1', b: ['x', 'y', 'z'] } },
+    { key: null, value: 'ünïcode', headers: {} },
+    { key: 'k2', value: null, headers: { 'tidemark.position': '0/16B3748:12' } },
+  ].map((m, i) => ({ ...m, offsetDelta: i * 200, timestampDelta: i === 1 ? -3 : i * 70_000 }));
+  const contexts = [
+    { firstOffset: '0', firstTimestamp: '1764650000000', magicByte: 2, timestampType: 0 },
+    { firstOffset: '9007199254740990', firstTimestamp: '1764650000000', magicByte: 2, isControlBatch: true },
+    { firstOffset: '42', firstTimestamp: '1', magicByte: 2, timestampType: 1, maxTimestamp: '1764650000999' },
+  ];
+
+  test('decodes what kafkajs decodes, field for field, offsets past 2^53 included', () => {
+    for (const ctx of contexts) {
+      for (const r of records) {
+        const body = () => new Decoder(new Decoder(kafkajsRecord(r).buffer).readVarIntBytes());
+        const ours = fastDecodeRecord(body(), ctx);
+        expect(ours).toEqual(kafkajsRecordDecoder(body(), ctx));
+      }
+    }
+    expect(
+      fastDecodeRecord(
+        new Decoder(new Decoder(kafkajsRecord(records[2]).buffer).readVarIntBytes()),
+        contexts[1],
+      ).offset,
+    ).toBe('9007199254741390');
   });
 });

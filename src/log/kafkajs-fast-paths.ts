@@ -9,16 +9,20 @@ import {
   type SizedRecord,
   sizeRecord,
 } from './kafka-record-batch';
+import { fastDecodeRecord } from './kafka-record-decoder';
 
 /**
- * kafkajs's produce path, made cheaper without changing a byte on the wire (kafkajs is
- * unmaintained, so its modules are replaced rather than fixed upstream):
+ * kafkajs's produce and fetch paths, made cheaper without changing a byte on the wire or a field
+ * of what consumers get (kafkajs is unmaintained, so its modules are replaced rather than fixed
+ * upstream):
  * - Record() returns a sized record instead of encoding it into its own Encoder, and
  *   RecordBatch() writes all of a batch's records into one buffer (kafka-record-batch.ts);
  * - gzip runs at level 1: on a CPU-bound source the few % of bytes level 6 saves on JSON
- *   envelopes cost about three times the compression time.
- * Imported before kafkajs's produce request module loads (it requires these lazily, at the
- * first produce); the broker checks every batch's CRC, so a wrong encoding cannot pass silently.
+ *   envelopes cost about three times the compression time;
+ * - fetched records are decoded without BigInt arithmetic (kafka-record-decoder.ts).
+ * Imported before kafkajs's request modules load (it requires them lazily, at the first produce
+ * or fetch); the broker checks every batch's CRC, so a wrong encoding cannot pass silently. The
+ * e2e tests run through these (a test runner with a module system of its own keeps kafkajs's).
  */
 interface KafkajsLong {
   value: bigint;
@@ -87,6 +91,31 @@ export async function fastRecordBatch(a: BatchArgs): Promise<EncoderLike> {
   return { buf, buffer: buf, size: () => buf.length };
 }
 
+/** Puts `exports` in the require cache as the module at `path`; false where that has no effect. */
+function replaceModule(path: string, exports: unknown): boolean {
+  const m = new Module(path);
+  m.filename = path;
+  m.loaded = true;
+  m.exports = exports;
+  require.cache[path] = m;
+  // A module system of its own (jest's) ignores require.cache.
+  return require(path) === exports;
+}
+
+function installFastFetch(): void {
+  let recordDecoderPath: string;
+  let batchDecoderPath: string;
+  try {
+    recordDecoderPath = require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder');
+    batchDecoderPath = require.resolve('kafkajs/src/protocol/recordBatch/v0/decoder');
+  } catch {
+    return;
+  }
+  // The batch decoder holds the record decoder from its own load on: too late after that.
+  if (require.cache[batchDecoderPath] || require.cache[recordDecoderPath]) return;
+  replaceModule(recordDecoderPath, fastDecodeRecord);
+}
+
 function install(): void {
   let recordPath: string;
   let batchPath: string;
@@ -99,13 +128,8 @@ function install(): void {
   const producePath = require.resolve('kafkajs/src/protocol/requests/produce/v3/request');
   // Too late once the produce request module holds kafkajs's own functions; both or neither.
   if (require.cache[producePath] || require.cache[recordPath]) return;
-  const m = new Module(recordPath);
-  m.filename = recordPath;
-  m.loaded = true;
-  m.exports = (r: RecordInput) => sizeRecord(r);
-  require.cache[recordPath] = m;
-  // A module system of its own (jest's) ignores require.cache: leave kafkajs whole then.
-  if (require(recordPath) !== m.exports) return;
+  // Where the cache has no effect (jest), kafkajs stays whole: both functions or neither.
+  if (!replaceModule(recordPath, (r: RecordInput) => sizeRecord(r))) return;
   const batchModule = require(batchPath) as { RecordBatch: (a: BatchArgs) => Promise<EncoderLike> };
   kafkajsRecordBatch = batchModule.RecordBatch;
   batchModule.RecordBatch = fastRecordBatch;
@@ -113,3 +137,4 @@ function install(): void {
 }
 
 install();
+installFastFetch();
