@@ -6,7 +6,7 @@
  *
  * BENCH_SCALE (default 1) scales every size; BENCH_FULL=1 adds the 10M-row snapshot;
  * BENCH_CPU_PROF=<folder> writes a V8 CPU profile per tidemark process; BENCH_ONLY=kafka,big,
- * small,embedded,snapshot runs only those parts.
+ * small,embedded,snapshot,files runs only those parts.
  */
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -257,16 +257,6 @@ async function snapshotMixedLatency(rows: number, mixed: number): Promise<Latenc
     value: Math.round(visible - written),
     unit: 'ms',
   });
-  const files = await icebergFiles(wh, name);
-  if (files)
-    record({
-      group: mg,
-      name: 'Iceberg files in the current snapshot (no automatic compaction yet)',
-      value: files.data + files.deletes,
-      unit: 'files',
-      detail: `${files.data} data, ${files.deletes} position-delete`,
-    });
-
   const latencies: LatencyFigures[] = [];
   let firstId = 100_000_000;
   for (const r of [1_000, 5_000, 10_000]) {
@@ -286,11 +276,83 @@ async function snapshotMixedLatency(rows: number, mixed: number): Promise<Latenc
   return latencies;
 }
 
+const FILES_ROWS = 200_000;
+const FILES_SECONDS = 90;
+const FILES_COMMIT_MS = 100;
+
+/**
+ * Iceberg files per table after many small commits, with and without automatic maintenance:
+ * the embedded pipeline, asked to commit every 100 ms, runs under a steady mixed load (2,000
+ * changes/s in 10-change transactions) for 90 s; then the data and delete files of the current
+ * snapshot are counted. The number of commits is printed with it (a round takes longer than
+ * 100 ms here, so it is the commit time that sets it).
+ */
+async function filesWithAndWithoutCompaction(): Promise<void> {
+  const group = `Iceberg files per table after ${FILES_SECONDS} s of back-to-back small commits (mixed load, 2,000 changes/s, commitIntervalMs ${FILES_COMMIT_MS})`;
+  for (const compactAtFiles of [0, 100]) {
+    const name = `b${tag}_files${compactAtFiles}`;
+    const src = await freshDatabase(PG, name);
+    await withClient(src, (c) => c.query('CALL bench_insert(1, $1, 100000)', [FILES_ROWS]));
+    const config = writeConfig(
+      work,
+      name,
+      `pipeline: ${name}
+source: { url: "\${SRC_URL}", tables: ["public.bench_rows"], snapshot: initial }
+log: { kind: embedded }
+offsets: { kind: file, path: ${work}/${name}-offsets.json }
+sinks:
+  commitIntervalMs: ${FILES_COMMIT_MS}
+  iceberg:
+    catalog: { kind: sql, url: "sqlite://${work}/${name}-catalog.db" }
+    location: ${work}/lake-${name}
+    maintenance: { compactAtFiles: ${compactAtFiles}, checkEveryMs: 5000 }
+  warehouse: { kind: duckdb, path: ${work}/${name}.duckdb }
+observe: { port: \${TIDEMARK_METRICS_PORT}, logLevel: warn }
+`,
+    );
+    const p = await TidemarkRun.start(`${name}-all`, config, 'all', { ...env, SRC_URL: src });
+    await p.ready();
+    await watching([p], untilRowsCommitted(p, FILES_ROWS, 600_000));
+    const commitsBefore = await p.metric('tidemark_sink_commits_total');
+    const t0 = performance.now();
+    for (let i = 0; performance.now() - t0 < FILES_SECONDS * 1000; i++) {
+      const due = t0 + i * 100;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      // 200 changes every 100 ms; a moving modulus picks other keys each time
+      await withClient(src, (c) =>
+        c.query('CALL bench_mixed($1, $2, 200, 10)', [FILES_ROWS - (i % 997), 10_000_000 + i * 100]),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+    const commits = (await p.metric('tidemark_sink_commits_total')) - commitsBefore;
+    await p.stop();
+    const files = await icebergFiles(`sqlite://${work}/${name}-catalog.db`);
+    if (files)
+      record({
+        group,
+        name:
+          compactAtFiles === 0
+            ? 'without automatic compaction'
+            : `automatic compaction at ${compactAtFiles} files`,
+        value: files.data + files.deletes,
+        unit: 'files',
+        detail: `${files.data} data, ${files.deletes} position-delete, after ${Math.round(commits)} commits`,
+      });
+  }
+}
+
+/** Resolves once the process has committed at least `rows` changes. */
+async function untilRowsCommitted(p: TidemarkRun, rows: number, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while ((await p.metric('tidemark_sink_changes_total')) < rows) {
+    if (Date.now() > until) throw new Error(`fewer than ${rows} changes committed within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 /** Data and delete files of the current Iceberg snapshot, from its summary. */
-async function icebergFiles(
-  catalogUrl: string,
-  name: string,
-): Promise<{ data: number; deletes: number } | null> {
+async function icebergFiles(catalogUrl: string): Promise<{ data: number; deletes: number } | null> {
   const { openCatalog } = await import('../src/sink/iceberg/open-catalog');
   const catalog = await openCatalog({ kind: 'sql', url: catalogUrl, name: 'tidemark' });
   try {
@@ -300,7 +362,6 @@ async function icebergFiles(
     const snap = meta.snapshots.find(
       (s: { 'snapshot-id': number }) => s['snapshot-id'] === meta['current-snapshot-id'],
     );
-    void name;
     return {
       data: Number(snap?.summary?.['total-data-files'] ?? 0),
       deletes: Number(snap?.summary?.['total-delete-files'] ?? 0),
@@ -344,6 +405,7 @@ async function main(): Promise<void> {
   if (want('small')) await streaming('single-row transactions', n(200_000), 1);
   if (want('embedded')) await embedded(n(1_000_000), 100_000);
   if (want('snapshot')) await snapshotMixedLatency(n(1_000_000), n(200_000));
+  if (want('files')) await filesWithAndWithoutCompaction();
   if (process.env.BENCH_FULL === '1') {
     notes.push('BENCH_FULL=1: the 10M-row snapshot ran as well.');
     await snapshotMixedLatency(n(10_000_000), n(200_000));
