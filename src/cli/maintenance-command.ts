@@ -34,7 +34,7 @@ async function eachTable<R extends object>(
   const catalog = await openCatalog(cfg.catalog);
   const out: Array<{ table: string } & R> = [];
   try {
-    const { io, warehouse } = openFileIO(cfg);
+    const { io, warehouse } = await openFileIO(cfg);
     let tables = await catalog.listTables();
     if (opts.table) {
       const t = parseTableKey(opts.table);

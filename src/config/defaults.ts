@@ -31,3 +31,9 @@ export const DEFAULT_COMPACT_TARGET_ROWS = 1_000_000;
 export const DEFAULT_EXPIRE_AFTER_MS = 86_400_000;
 export const DEFAULT_KEEP_SNAPSHOTS = 100;
 export const DEFAULT_MAINTENANCE_CHECK_MS = 60_000;
+
+/** REST catalog (sinks.iceberg.catalog, kind rest): a call answers in milliseconds; 30 s covers a
+ * server writing a large metadata file to slow storage before a commit is declared unknown. */
+export const DEFAULT_REST_REQUEST_TIMEOUT_MS = 30_000;
+/** The OAuth2 scope Iceberg's own REST clients ask for. */
+export const DEFAULT_REST_OAUTH_SCOPE = 'catalog';

@@ -67,6 +67,12 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
   const written = [
     raw.source.maskKey !== undefined && 'source.maskKey',
     raw.log.kind === 'kafka' && raw.log.sasl && 'log.sasl.password',
+    raw.sinks.iceberg?.catalog.kind === 'rest' &&
+      raw.sinks.iceberg.catalog.token &&
+      'sinks.iceberg.catalog.token',
+    raw.sinks.iceberg?.catalog.kind === 'rest' &&
+      raw.sinks.iceberg.catalog.credential &&
+      'sinks.iceberg.catalog.credential',
   ].filter((k): k is string => !!k && !fromEnv.has(k));
   if (written.length > 0)
     throw new TidemarkError('config', `config key "${written[0]}" is written in the file`, {

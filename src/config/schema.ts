@@ -99,7 +99,36 @@ const icebergSchema = z
         .object({ kind: z.literal('sql'), url: z.string().min(1), name: z.string().default('tidemark') })
         .strict(),
       z
-        .object({ kind: z.literal('rest'), url: z.string().min(1), warehouse: z.string().optional() })
+        .object({
+          kind: z.literal('rest'),
+          /** The catalog's base URL (its routes are <url>/v1/…). */
+          url: z.string().min(1),
+          /** The warehouse to ask the catalog for (GET /v1/config?warehouse=…). */
+          warehouse: z.string().optional(),
+          /** A bearer token; from the environment only. */
+          token: z
+            .string()
+            .min(1)
+            .transform((v) => new Secret(v))
+            .optional(),
+          /** OAuth2 client credentials "client_id:client_secret", exchanged for tokens; from the environment only. */
+          credential: z
+            .string()
+            .min(1)
+            .transform((v) => new Secret(v))
+            .optional(),
+          /** The OAuth2 token endpoint (default <url>/v1/oauth/tokens). */
+          oauth2ServerUri: z.string().min(1).optional(),
+          scope: z.string().min(1).default(D.DEFAULT_REST_OAUTH_SCOPE),
+          /** PEM file of a private CA for an https:// catalog. */
+          caFile: z.string().min(1).optional(),
+          requestTimeoutMs: positiveInt.default(D.DEFAULT_REST_REQUEST_TIMEOUT_MS),
+          /**
+           * A server without multi-table commits (POST …/transactions/commit): true commits a
+           * round's tables one by one, losing their atomicity; false (default) refuses such a round.
+           */
+          allowNonAtomicCommits: z.boolean().default(false),
+        })
         .strict(),
     ]),
     /** Where data and metadata files go: a local path or s3://bucket/prefix. */

@@ -23,6 +23,8 @@ export class Secret {
 
 /** Keeps scheme, host and path of a URL (useful in messages) and hides credentials; anything else is hidden whole. */
 export function redactUrl(text: string): string {
+  // Only a URL with an authority (scheme://…) keeps its shape: "client:secret" parses as a URL too.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) return '***';
   try {
     const u = new URL(text);
     if (u.password) u.password = '***';

@@ -62,7 +62,7 @@ async function icebergCount(config: Config, schema: string, table: string): Prom
   try {
     const location = await catalog.currentLocation({ namespace: schema, name: table });
     if (!location) return null;
-    const { io } = openFileIO(cfg);
+    const { io } = await openFileIO(cfg);
     const m = parseTableMetadata(new TextDecoder().decode(await io.read(location)), location, table);
     const plan = await planScan(io, m, table);
     const deleted = [...(await readPositionDeletes(io, plan, table)).values()].reduce(

@@ -316,7 +316,7 @@ async function setTokens(
   if (iceberg) {
     const catalog = await openCatalog(iceberg.catalog);
     try {
-      const { io, warehouse: root } = openFileIO(iceberg);
+      const { io, warehouse: root } = await openFileIO(iceberg);
       const all = (await catalog.listTables()).map((t) => ({ schema: t.namespace, table: t.name }));
       const props = Object.fromEntries([...next].map(([ch, tok]) => [`tidemark.token.${ch}`, tok]));
       // Every table's snapshot carries every channel's token: all of them move together.

@@ -50,8 +50,8 @@ export class IcebergTarget implements SinkTarget {
   static async open(
     cfg: Omit<IcebergConfig, 'maintenance'> & Partial<Pick<IcebergConfig, 'maintenance'>>,
   ): Promise<IcebergTarget> {
+    const { io, warehouse } = await openFileIO(cfg); // first: it checks an s3:// location
     const catalog = await openCatalog(cfg.catalog);
-    const { io, warehouse } = openFileIO(cfg);
     return new IcebergTarget(new Lakehouse({ catalog, io, warehouse }), catalog, cfg.maintenance ?? null);
   }
 

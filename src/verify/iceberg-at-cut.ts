@@ -54,7 +54,8 @@ export class IcebergAtCut {
   ) {}
 
   static async open(cfg: IcebergConfig): Promise<IcebergAtCut> {
-    return new IcebergAtCut(await openCatalog(cfg.catalog), openFileIO(cfg).io);
+    const { io } = await openFileIO(cfg);
+    return new IcebergAtCut(await openCatalog(cfg.catalog), io);
   }
 
   async table(schema: TableSchema, cut: Lsn): Promise<SideRows & { snapshotId: number | null }> {

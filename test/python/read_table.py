@@ -1,6 +1,11 @@
 """Independent reader: loads a table through PyIceberg's SqlCatalog and prints its rows as JSON.
 
 usage: read_table.py <catalog-uri> <catalog-name> <namespace.table> [snapshot-id or -] [row-filter]
+                     [--prop=KEY=VALUE ...]
+--prop adds a catalog property, e.g. PyIceberg's S3 ones for tables on an S3-compatible store:
+s3.endpoint, s3.access-key-id, s3.secret-access-key, s3.region.
+An http(s):// catalog URI is an Iceberg REST catalog (PyIceberg's RestCatalog); anything else a
+SQL catalog URL (sqlite:///…, postgresql+psycopg2://…).
 Values are printed in a type-tagged, lossless form so the test can compare exactly:
 ints as JSON numbers or strings (64-bit), decimals/uuids/strings as strings, bytes as hex,
 dates as day numbers, times/timestamps as microseconds (strings).
@@ -11,6 +16,7 @@ import json
 import sys
 import uuid
 
+from pyiceberg.catalog import load_catalog
 from pyiceberg.catalog.sql import SqlCatalog
 
 EPOCH = datetime.datetime(1970, 1, 1)
@@ -77,10 +83,15 @@ def rows_of(arrow):
 
 
 def main():
-    uri, name, ident = sys.argv[1], sys.argv[2], sys.argv[3]
-    snapshot_id = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[4] != "-" else None
-    row_filter = sys.argv[5] if len(sys.argv) > 5 else "True"
-    catalog = SqlCatalog(name, uri=uri, warehouse="file:///nonexistent")
+    props = dict(a[len("--prop="):].split("=", 1) for a in sys.argv[1:] if a.startswith("--prop="))
+    argv = [sys.argv[0]] + [a for a in sys.argv[1:] if not a.startswith("--prop=")]
+    uri, name, ident = argv[1], argv[2], argv[3]
+    snapshot_id = int(argv[4]) if len(argv) > 4 and argv[4] != "-" else None
+    row_filter = argv[5] if len(argv) > 5 else "True"
+    if uri.startswith(("http://", "https://")):
+        catalog = load_catalog(name, type="rest", uri=uri, **props)
+    else:
+        catalog = SqlCatalog(name, uri=uri, warehouse="file:///nonexistent", **props)
     table = catalog.load_table(ident)
     arrow = table.scan(snapshot_id=snapshot_id, row_filter=row_filter).to_arrow()
     rows = rows_of(arrow)

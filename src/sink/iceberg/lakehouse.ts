@@ -19,11 +19,11 @@ import { buildSnapshot, COMMIT_ID_PROPERTY } from './snapshot-builder';
 import type { StagedChange } from './staged-change';
 import { type CompactOptions, compactTable, expireSnapshots, removeOrphanFiles } from './table-maintenance';
 import type { TableMetadata } from './table-metadata';
-import { currentSchema, currentSnapshot, newTableMetadata, parseTableMetadata } from './table-metadata';
-import { planScan, scanLiveRows, schemaOfSnapshot } from './table-scan';
+import { currentSchema, currentSnapshot, newTableMetadata } from './table-metadata';
+import { scanLiveRows, schemaOfSnapshot } from './table-scan';
 import { stageBatch } from './table-stager';
 import type { TableState } from './table-state';
-import { loadMetadata, rebuildIndex } from './table-state';
+import { loadMetadata, rebuildIndex, recordCommitted, rewrittenSince } from './table-state';
 
 export interface LakehouseOptions {
   readonly catalog: Catalog;
@@ -90,7 +90,9 @@ export class Lakehouse {
       });
       const file = `${location}/metadata/00000-${randomUUID()}.metadata.json`;
       await this.opts.io.write(file, Buffer.from(JSON.stringify(m), 'utf8'));
-      const out = await this.opts.catalog.swap([{ table: ident, expected: null, next: file }]);
+      const out = await this.opts.catalog.swap([
+        { table: ident, expected: null, next: file, expectedMetadata: null, nextMetadata: m },
+      ]);
       if (out.kind === 'unknown')
         throw new TidemarkError('commit_state_unknown', `table ${identText(ident)}: create outcome unknown`, {
           cause: out.cause,
@@ -156,9 +158,16 @@ export class Lakehouse {
       ],
     };
     const file = `${m.location}/metadata/${String(m['last-sequence-number']).padStart(5, '0')}-${randomUUID()}.metadata.json`;
-    await this.opts.io.write(file, Buffer.from(JSON.stringify(updated), 'utf8'));
+    if (!this.opts.catalog.writesMetadata)
+      await this.opts.io.write(file, Buffer.from(JSON.stringify(updated), 'utf8'));
     const out = await this.opts.catalog.swap([
-      { table: st.ident, expected: st.metadataLocation, next: file },
+      {
+        table: st.ident,
+        expected: st.metadataLocation,
+        next: file,
+        expectedMetadata: m,
+        nextMetadata: updated,
+      },
     ]);
     if (out.kind !== 'committed') {
       throw new TidemarkError(
@@ -166,8 +175,7 @@ export class Lakehouse {
         `table ${where}: schema change not committed (${out.kind})`,
       );
     }
-    st.metadata = updated;
-    st.metadataLocation = file;
+    if (recordCommitted(this.opts.catalog, st, out, updated, file)) this.tables.delete(identText(st.ident));
     return true;
   }
 
@@ -226,9 +234,15 @@ export class Lakehouse {
         [COMMIT_ID_PROPERTY]: randomUUID(),
         'tidemark.filled-columns': fills.map((f) => f.name).join(','),
       };
-      const b = await buildSnapshot(this.opts.io, evolved, st.metadataLocation, staged, props);
+      const b = await this.build(evolved, st.metadataLocation, staged, props);
       const out = await this.opts.catalog.swap([
-        { table: st.ident, expected: st.metadataLocation, next: b.metadataLocation },
+        {
+          table: st.ident,
+          expected: st.metadataLocation,
+          next: b.metadataLocation,
+          expectedMetadata: m,
+          nextMetadata: b.metadata,
+        },
       ]);
       if (out.kind !== 'committed') {
         throw new TidemarkError(
@@ -236,8 +250,8 @@ export class Lakehouse {
           `table ${where}: schema change with filled columns not committed (${out.kind})`,
         );
       }
-      st.metadata = b.metadata;
-      st.metadataLocation = b.metadataLocation;
+      if (recordCommitted(this.opts.catalog, st, out, b.metadata, b.metadataLocation))
+        this.tables.delete(identText(st.ident));
       for (const [file, tuple] of staged.filePartitions) st.filePartitions.set(file, tuple);
       if (st.index)
         for (const op of staged.indexOps)
@@ -276,7 +290,12 @@ export class Lakehouse {
         // The table moved since this change was staged (a reload, another writer): rebasing is
         // right only if every data file its position deletes may point at is still live.
         if (st.metadataLocation !== s.baseLocation) {
-          const staleBy = await this.rewrittenSince(s.baseLocation, st.metadata, identText(st.ident));
+          const staleBy = await rewrittenSince(
+            this.opts.io,
+            s.baseLocation,
+            st.metadata,
+            identText(st.ident),
+          );
           if (staleBy) {
             throw new TidemarkError(
               'commit_failed',
@@ -287,7 +306,7 @@ export class Lakehouse {
         built.push({
           s,
           st,
-          b: await buildSnapshot(this.opts.io, st.metadata, st.metadataLocation, s, props),
+          b: await this.build(st.metadata, st.metadataLocation, s, props),
         });
       }
       const out = await this.opts.catalog.swap(
@@ -295,12 +314,14 @@ export class Lakehouse {
           table: st.ident,
           expected: st.metadataLocation,
           next: b.metadataLocation,
+          expectedMetadata: st.metadata,
+          nextMetadata: b.metadata,
         })),
       );
       if (out.kind === 'committed') {
         for (const { s, st, b } of built) {
-          st.metadata = b.metadata;
-          st.metadataLocation = b.metadataLocation;
+          if (recordCommitted(this.opts.catalog, st, out, b.metadata, b.metadataLocation))
+            this.tables.delete(identText(st.ident));
           for (const [file, tuple] of s.filePartitions) st.filePartitions.set(file, tuple);
           if (rebased || !st.index) st.index = null;
           else
@@ -353,26 +374,14 @@ export class Lakehouse {
     }
   }
 
-  /**
-   * Why a change staged against `baseLocation` cannot be rebased onto `fresh`: data files it may
-   * delete rows from were rewritten away (a compaction). Null when every data file live at the
-   * base is still live, so its position deletes still point at the right rows.
-   */
-  private async rewrittenSince(
+  /** buildSnapshot, writing the metadata file only for a catalog that does not write its own. */
+  private build(
+    base: TableMetadata,
     baseLocation: string,
-    fresh: TableMetadata,
-    table: string,
-  ): Promise<string | null> {
-    const base = parseTableMetadata(
-      new TextDecoder().decode(await this.opts.io.read(baseLocation)),
-      baseLocation,
-      table,
-    );
-    const live = new Set((await planScan(this.opts.io, fresh, table)).dataFiles.map((e) => e.file.filePath));
-    const gone = (await planScan(this.opts.io, base, table)).dataFiles.filter(
-      (e) => !live.has(e.file.filePath),
-    );
-    return gone.length > 0 ? `${gone.length} data file(s) were rewritten by another writer` : null;
+    staged: StagedChange,
+    props: Record<string, string>,
+  ) {
+    return buildSnapshot(this.opts.io, base, baseLocation, staged, props, !this.opts.catalog.writesMetadata);
   }
 
   /** Compaction (see table-maintenance.ts); the writer's key index is rebuilt afterwards. */

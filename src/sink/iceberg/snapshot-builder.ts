@@ -22,7 +22,8 @@ const num = (s: Record<string, string> | undefined, k: string) => Number(s?.[k] 
 /**
  * The next snapshot of `base` carrying `staged`: its new manifests (sequence number and
  * snapshot id given here, inherited by their entries) followed by every manifest of the
- * current snapshot; a summary with the spec's standard counters and `properties`.
+ * current snapshot; a summary with the spec's standard counters and `properties`. The metadata
+ * file is written unless `writeMetadata` is false (a catalog that writes its own: REST).
  */
 export async function buildSnapshot(
   io: FileIO,
@@ -30,6 +31,7 @@ export async function buildSnapshot(
   baseLocation: string,
   staged: StagedChange,
   properties: Record<string, string>,
+  writeMetadata = true,
 ): Promise<BuiltSnapshot> {
   const parent = currentSnapshot(base);
   const seq = base['last-sequence-number'] + 1;
@@ -77,6 +79,7 @@ export async function buildSnapshot(
   };
   const metadata = withSnapshot(base, snapshot, baseLocation);
   const metadataLocation = `${base.location}/metadata/${String(seq).padStart(5, '0')}-${randomUUID()}.metadata.json`;
+  if (!writeMetadata) return { snapshotId, metadata, metadataLocation, files: [listPath] };
   await io.write(metadataLocation, Buffer.from(JSON.stringify(metadata), 'utf8'));
   return { snapshotId, metadata, metadataLocation, files: [listPath, metadataLocation] };
 }

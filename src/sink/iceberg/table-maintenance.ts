@@ -13,6 +13,7 @@ import type { Snapshot, TableMetadata } from './table-metadata';
 import { currentSchema, currentSnapshot, defaultSpec, newSnapshotId, withSnapshot } from './table-metadata';
 import { POS_DELETE_FIELDS, planScan } from './table-scan';
 import type { TableState } from './table-state';
+import { loadMetadata, recordCommitted } from './table-state';
 
 /**
  * Table maintenance (spec, "Maintenance" in the Iceberg docs): compaction, snapshot expiry and
@@ -27,10 +28,18 @@ async function commitMetadata(
   next: TableMetadata,
 ): Promise<void> {
   const file = `${next.location}/metadata/${String(next['last-sequence-number']).padStart(5, '0')}-${randomUUID()}.metadata.json`;
-  await io.write(file, Buffer.from(JSON.stringify(next), 'utf8'));
-  const out = await catalog.swap([{ table: st.ident, expected: st.metadataLocation, next: file }]);
+  if (!catalog.writesMetadata) await io.write(file, Buffer.from(JSON.stringify(next), 'utf8'));
+  const out = await catalog.swap([
+    {
+      table: st.ident,
+      expected: st.metadataLocation,
+      next: file,
+      expectedMetadata: st.metadata,
+      nextMetadata: next,
+    },
+  ]);
   if (out.kind === 'conflict') {
-    await io.delete(file);
+    if (!catalog.writesMetadata) await io.delete(file);
     throw new TidemarkError(
       'commit_failed',
       `table ${identText(st.ident)}: maintenance commit lost to a concurrent commit; retry later`,
@@ -42,8 +51,22 @@ async function commitMetadata(
       `table ${identText(st.ident)}: maintenance commit outcome unknown`,
       { cause: out.cause },
     );
-  st.metadata = next;
-  st.metadataLocation = file;
+  // A REST catalog reports its own file (the caller drops the key index after a compaction).
+  if (recordCommitted(catalog, st, out, next, file)) {
+    const loaded = await loadMetadata(catalog, io, st.ident);
+    if (loaded) {
+      st.metadata = loaded.metadata;
+      st.metadataLocation = loaded.location;
+    }
+  }
+}
+
+/**
+ * One spelling per local file: `file:/x` (how Java's Hadoop paths print the metadata files a REST
+ * catalog server writes) and `file:///x` (tidemark's, and FileIO.list's) name the same file.
+ */
+function sameFile(location: string): string {
+  return location.replace(/^file:\/(?!\/)/, 'file:///');
 }
 
 /** Every file a snapshot references: its manifest list, manifests, data and delete files. */
@@ -338,14 +361,13 @@ export async function removeOrphanFiles(
   opts: { olderThanMs: number; nowMs?: number },
 ): Promise<string[]> {
   const m = st.metadata;
-  const referenced = new Set<string>([
-    st.metadataLocation,
-    ...m['metadata-log'].map((l) => l['metadata-file']),
-  ]);
-  for (const s of m.snapshots) for (const f of await filesOf(io, s)) referenced.add(f);
+  const referenced = new Set<string>(
+    [st.metadataLocation, ...m['metadata-log'].map((l) => l['metadata-file'])].map(sameFile),
+  );
+  for (const s of m.snapshots) for (const f of await filesOf(io, s)) referenced.add(sameFile(f));
   const cutoff = (opts.nowMs ?? Date.now()) - opts.olderThanMs;
   const orphans = (await io.list(`${m.location}/`))
-    .filter((f) => !referenced.has(f.location) && f.modifiedMs < cutoff)
+    .filter((f) => !referenced.has(sameFile(f.location)) && f.modifiedMs < cutoff)
     .map((f) => f.location);
   for (const f of orphans) await io.delete(f);
   return orphans;

@@ -1,11 +1,11 @@
 import { TidemarkError } from '../../core/errors';
 import { encodeKey } from '../../core/row-key';
-import type { Catalog, TableIdent } from './catalog';
+import type { Catalog, CommittedTable, TableIdent } from './catalog';
 import { identText } from './catalog';
 import type { FileIO } from './file-io';
 import { KeyIndex } from './key-index';
 import type { TableMetadata } from './table-metadata';
-import { currentSchema, parseTableMetadata } from './table-metadata';
+import { currentSchema, currentSnapshot, parseTableMetadata } from './table-metadata';
 import { planScan, scanLiveRows } from './table-scan';
 
 /** What the writer holds per table between rounds: the committed metadata and its key index. */
@@ -17,6 +17,50 @@ export interface TableState {
   index: KeyIndex | null;
   /** Partition tuple of every live data file (delete files go to their data file's partition). */
   filePartitions: Map<string, Record<string, unknown>>;
+}
+
+/**
+ * Records a committed swap in the writer's state: the metadata it built and the file it wrote,
+ * or, when the catalog writes the metadata itself (REST), the catalog's file and metadata; when
+ * those show another writer's commit right after this one, the key index is dropped (stale).
+ * True when the catalog could not say: the state must then be reloaded before its next use.
+ */
+export function recordCommitted(
+  catalog: Catalog,
+  st: TableState,
+  committed: { readonly tables?: ReadonlyMap<string, CommittedTable> },
+  built: TableMetadata,
+  file: string,
+): boolean {
+  if (!catalog.writesMetadata) {
+    st.metadata = built;
+    st.metadataLocation = file;
+    return false;
+  }
+  const now = committed.tables?.get(identText(st.ident));
+  if (!now) return true;
+  st.metadata = now.metadata;
+  st.metadataLocation = now.location;
+  const mine = currentSnapshot(built)?.['snapshot-id'] ?? null;
+  if ((currentSnapshot(now.metadata)?.['snapshot-id'] ?? null) !== mine) st.index = null;
+  return false;
+}
+
+/**
+ * Why a change staged against `baseLocation` cannot be rebased onto `fresh`: data files it may
+ * delete rows from were rewritten away (a compaction). Null when every data file live at the
+ * base is still live, so its position deletes still point at the right rows.
+ */
+export async function rewrittenSince(
+  io: FileIO,
+  baseLocation: string,
+  fresh: TableMetadata,
+  table: string,
+): Promise<string | null> {
+  const base = parseTableMetadata(new TextDecoder().decode(await io.read(baseLocation)), baseLocation, table);
+  const live = new Set((await planScan(io, fresh, table)).dataFiles.map((e) => e.file.filePath));
+  const gone = (await planScan(io, base, table)).dataFiles.filter((e) => !live.has(e.file.filePath));
+  return gone.length > 0 ? `${gone.length} data file(s) were rewritten by another writer` : null;
 }
 
 export async function loadMetadata(

@@ -16,12 +16,16 @@ export const PYTHON = join(
 );
 const READER = join(__dirname, '..', '..', 'python', 'read_table.py');
 
-/** Reads a table with PyIceberg's SqlCatalog (the independent reader); rows in tagged JSON form. */
+/**
+ * Reads a table with PyIceberg's SqlCatalog (the independent reader); rows in tagged JSON form.
+ * `props`: more catalog properties, e.g. s3PyIcebergProps() for a table on S3.
+ */
 export async function readWithPyIceberg(
   catalogUri: string,
   ident: string,
   snapshotId?: number,
   rowFilter?: string,
+  props: Readonly<Record<string, string>> = {},
 ): Promise<{ snapshot: number | null; rows: unknown[] }> {
   const args = [
     READER,
@@ -30,6 +34,7 @@ export async function readWithPyIceberg(
     ident,
     snapshotId === undefined ? '-' : String(snapshotId),
     ...(rowFilter ? [rowFilter] : []),
+    ...Object.entries(props).map(([k, v]) => `--prop=${k}=${v}`),
   ];
   const { stdout } = await run(PYTHON, args, { maxBuffer: 1 << 28 });
   return JSON.parse(stdout) as { snapshot: number | null; rows: unknown[] };

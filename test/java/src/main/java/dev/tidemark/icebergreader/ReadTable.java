@@ -14,15 +14,19 @@ import java.util.Map;
 import java.util.UUID;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.iceberg.Table;
+import org.apache.iceberg.catalog.Catalog;
 import org.apache.iceberg.catalog.TableIdentifier;
 import org.apache.iceberg.data.IcebergGenerics;
 import org.apache.iceberg.data.Record;
 import org.apache.iceberg.io.CloseableIterable;
 import org.apache.iceberg.jdbc.JdbcCatalog;
+import org.apache.iceberg.rest.RESTCatalog;
 import org.apache.iceberg.types.Types;
 
 /**
  * usage: ReadTable <jdbc-url> <user> <password> <catalog-name> <namespace.table> [snapshot-id]
+ * An http(s):// URL instead of the JDBC URL reads through that Iceberg REST catalog (user and
+ * password are then ignored).
  * Prints {"snapshot": id, "rows": [...]} with values tagged exactly as test/python/read_table.py does.
  */
 public final class ReadTable {
@@ -32,9 +36,19 @@ public final class ReadTable {
     if (!args[1].isEmpty()) props.put("jdbc.user", args[1]);
     if (!args[2].isEmpty()) props.put("jdbc.password", args[2]);
     props.put("warehouse", "file:///nonexistent");
-    JdbcCatalog catalog = new JdbcCatalog();
-    catalog.setConf(new Configuration());
-    catalog.initialize(args[3], props);
+    Catalog catalog;
+    if (args[0].startsWith("http://") || args[0].startsWith("https://")) {
+      props.remove("warehouse");
+      RESTCatalog rest = new RESTCatalog();
+      rest.setConf(new Configuration());
+      rest.initialize(args[3], props);
+      catalog = rest;
+    } else {
+      JdbcCatalog jdbc = new JdbcCatalog();
+      jdbc.setConf(new Configuration());
+      jdbc.initialize(args[3], props);
+      catalog = jdbc;
+    }
     Table table = catalog.loadTable(TableIdentifier.parse(args[4]));
     IcebergGenerics.ScanBuilder scan = IcebergGenerics.read(table);
     if (args.length > 5) scan = scan.useSnapshot(Long.parseLong(args[5]));
@@ -61,7 +75,7 @@ public final class ReadTable {
     }
     out.append("]}");
     System.out.println(out);
-    catalog.close();
+    ((java.io.Closeable) catalog).close();
   }
 
   private static final LocalDateTime EPOCH = LocalDateTime.of(1970, 1, 1, 0, 0);
