@@ -22,6 +22,8 @@ const sourceSchema = z
     snapshotChunkRows: positiveInt.default(D.DEFAULT_SNAPSHOT_CHUNK_ROWS),
     heartbeatIntervalMs: positiveInt.default(D.DEFAULT_HEARTBEAT_MS),
     watermarkIntervalMs: positiveInt.default(D.DEFAULT_WATERMARK_MS),
+    /** How often to look for new tables matching `tables` (they join while streaming goes on); 0: at start only. */
+    discoverEveryMs: z.coerce.number().int().min(0).default(D.DEFAULT_DISCOVER_MS),
     maxInFlightEvents: positiveInt.default(D.DEFAULT_MAX_IN_FLIGHT_EVENTS),
     /** Stop with an alert-worthy error when the slot lags more than this: WAL bytes written but not confirmed. */
     maxLagBytes: positiveInt.optional(),

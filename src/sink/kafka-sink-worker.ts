@@ -47,6 +47,8 @@ const YIELD_EVERY_MESSAGES = 2_000;
 export class KafkaSinkWorker {
   private readonly consumer: Consumer;
   private readonly buffers = new Map<string, ChannelBuffer>();
+  /** The table topics subscribed to. */
+  private readonly topics = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private committing: Promise<void> | null = null;
   private paused = false;
@@ -76,16 +78,40 @@ export class KafkaSinkWorker {
     await this.o.coordinator.loadTokens();
     await this.consumer.connect();
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment));
-    await this.consumer.subscribe({
-      topics: tables.map((t) => tableTopic(this.o.topicPrefix, t)),
-      fromBeginning: true,
-    });
+    await this.consume(tables.map((t) => tableTopic(this.o.topicPrefix, t)));
+    this.timer = setInterval(() => void this.tick(), this.o.commitIntervalMs);
+  }
+
+  private async consume(topics: readonly string[]): Promise<void> {
+    for (const t of topics) this.topics.add(t);
+    await this.consumer.subscribe({ topics: [...topics], fromBeginning: true });
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       eachBatch: (p) => this.onBatch(p),
     });
-    this.timer = setInterval(() => void this.tick(), this.o.commitIntervalMs);
+  }
+
+  /**
+   * A table that joined the source while this worker runs shows up as a topic in the watermarks:
+   * its schema is read, and the consumer leaves the group and joins again with that topic too
+   * (kafkajs subscribes only while stopped). What was buffered is dropped and read again from
+   * the sinks' tokens (the new assignment seeks every channel there), so nothing read twice is
+   * applied twice. True when the worker re-joined (the cut waits for the next tick).
+   */
+  private async joinNewTopics(w: Watermark): Promise<boolean> {
+    const unseen = Object.keys(w.offsets).filter((t) => !this.topics.has(t));
+    if (unseen.length === 0) return false;
+    await this.o.registry.refresh();
+    const known = new Set(this.o.registry.tables().map((t) => tableTopic(this.o.topicPrefix, t)));
+    const fresh = unseen.filter((t) => known.has(t));
+    if (fresh.length === 0) return false;
+    this.o.logger.info({ topics: fresh }, 'new tables in the log: consuming their topics too');
+    await this.consumer.stop();
+    this.buffers.clear();
+    this.paused = false;
+    await this.consume(fresh);
+    return true;
   }
 
   /** Stops fetching, commits what is committable, leaves the group. */
@@ -238,6 +264,7 @@ export class KafkaSinkWorker {
     // snapshot's position (consistent point - 1) and new rows keep arriving under it.
     const w = await this.o.latestWatermark();
     if (!w) return this.resumeIfRoom();
+    if (await this.joinNewTopics(w)) return;
     let cut = w.lsn;
     for (const [ch, buffer] of this.buffers) {
       const topic = ch.slice(0, ch.lastIndexOf('/'));

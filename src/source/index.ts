@@ -24,6 +24,7 @@ import {
   writeSnapshotState,
 } from './snapshot-state';
 import type { SourceStateStore } from './state-store';
+import { TableDiscovery } from './table-discovery';
 import { TableRefresher } from './table-refresh';
 import { TableSchemas } from './table-schemas';
 
@@ -129,6 +130,9 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       await log.publishSchema(t.table.schema);
       schemas.markPublished(t.table.schema);
     }
+    const discovery = new TableDiscovery({ client, config, state, schemas, keys, log, logger });
+    // Tables that match now but did not at the last run: copied once streaming runs (below).
+    const joinedWhileStopped = await discovery.start(chosen);
 
     // The slot (created here, so that slot errors are start-up errors) and the initial snapshot.
     const existing = await waitForIdleSlot(client, slot, logger);
@@ -279,6 +283,15 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       if (stopping) return;
       phase = 'streaming';
       await r.resume();
+      // A slot created now comes with a snapshot of every table; otherwise the tables that
+      // joined while the pipeline was stopped are copied like tables found while it runs.
+      if (!created && config.source.snapshot === 'initial') {
+        for (const t of joinedWhileStopped) {
+          await discovery.requestCopy(tableKey(t));
+          logger.info({ table: tableKey(t) }, 'table joined while the pipeline was stopped: copying it');
+        }
+      }
+      discovery.schedule();
       logger.info({ slot, from: formatLsn(startLsn) }, 'streaming from the slot');
       const m = new SlotMonitor(
         client,
@@ -310,6 +323,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       // Fatal: stop everything this source opened.
       stopping = true;
       monitor?.stop();
+      await discovery.stop();
       await refresher?.stop();
       await stream?.stop().catch(() => {});
       for (const c of closers) await c().catch(() => {});
@@ -320,6 +334,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       async stop() {
         stopping = true;
         monitor?.stop();
+        await discovery.stop();
         // A refresh stops between chunks (it resumes at the next start, from its last chunk).
         await refresher?.stop();
         // While snapshotting: the workers stop after their current chunk, unconfirmed.

@@ -1,0 +1,152 @@
+import type { Client } from 'pg';
+import type { Config } from '../config/load';
+import { type TableRef, tableKey } from '../core/table-schema';
+import type { ChangeLogWriter } from '../log/change-log';
+import type { Logger } from '../observe/logger';
+import { listColumns, listTables } from './setup/catalog';
+import { tableKeyColumns } from './setup/checks';
+import { ensurePublication } from './setup/publication';
+import { selectTables } from './setup/table-patterns';
+import type { SourceStateStore } from './state-store';
+import { refreshRequest } from './table-refresh';
+import type { TableSchemas } from './table-schemas';
+
+export interface DiscoveryDeps {
+  readonly client: Client;
+  readonly config: Config;
+  readonly state: SourceStateStore;
+  readonly schemas: TableSchemas;
+  /** Key columns per table, shared with `schemas` (a new table's key is added to it). */
+  readonly keys: Map<string, string[]>;
+  readonly log: ChangeLogWriter;
+  readonly logger: Logger;
+  readonly onAdded?: (table: string) => void;
+}
+
+/** The tables this pipeline mirrors, recorded so that one added while it was stopped is known as new. */
+export function mirroredTablesKey(slot: string): string {
+  return `source:${slot}:tables`;
+}
+
+/**
+ * Tables that come to match `source.tables` after the pipeline started (created later, or
+ * matched by a pattern edited before a restart) join it while the rest keeps streaming: added
+ * to the publication, their schema published and topic created, then copied by a table refresh
+ * (the watermark method of table-refresh.ts, requested through the WAL after the publication
+ * change committed, so every change from then on is streamed and none is lost between the copy
+ * and the stream; with `source.snapshot: never` it is streamed only). A table that cannot be mirrored (no key, no SELECT privilege) is reported
+ * once and left out; the others go on.
+ */
+export class TableDiscovery {
+  private readonly mirrored = new Set<string>();
+  private readonly refused = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+
+  constructor(private readonly d: DiscoveryDeps) {}
+
+  /**
+   * Takes the tables mirrored from the start. Returns those the recorded set (from an earlier
+   * run) lacks: they were added while the pipeline was stopped and must be copied. Without a
+   * recorded set (the first run) there are none: the initial snapshot covers every table.
+   */
+  async start(initial: readonly TableRef[]): Promise<TableRef[]> {
+    const recorded = await this.d.state.get(mirroredTablesKey(this.d.config.source.slot));
+    const before = recorded === null ? null : new Set(JSON.parse(recorded) as string[]);
+    for (const t of initial) this.mirrored.add(tableKey(t));
+    await this.record();
+    return before === null ? [] : initial.filter((t) => !before.has(tableKey(t)));
+  }
+
+  /** Checks for new tables every `source.discoverEveryMs` (0: only the check at start). */
+  schedule(): void {
+    const every = this.d.config.source.discoverEveryMs;
+    if (every <= 0) return;
+    this.timer = setInterval(() => {
+      if (!this.running)
+        this.running = this.check()
+          .then(() => {})
+          .catch((e: unknown) =>
+            this.d.logger.warn({ err: (e as Error).message }, 'looking for new tables failed; will retry'),
+          )
+          .finally(() => (this.running = null));
+    }, every);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** Adds every table that matches the patterns and is not mirrored yet. */
+  async check(): Promise<string[]> {
+    const { client, config, logger } = this.d;
+    const catalog = await listTables(client);
+    let matching: TableRef[];
+    try {
+      matching = selectTables(config.source.tables, catalog);
+    } catch {
+      return []; // a named table dropped since the start: not this check's business
+    }
+    const fresh = catalog.filter(
+      (t) =>
+        matching.some((m) => m.schema === t.schema && m.table === t.table) &&
+        !this.mirrored.has(tableKey(t)) &&
+        !this.refused.has(tableKey(t)),
+    );
+    const added: string[] = [];
+    for (const t of fresh) {
+      const key = tableKey(t);
+      const cols = await listColumns(client, t.oid);
+      try {
+        this.d.keys.set(
+          key,
+          tableKeyColumns(
+            t,
+            cols.map((c) => c.name),
+            config.source.keys[key],
+            logger,
+          ),
+        );
+      } catch (e) {
+        this.refused.add(key);
+        logger.error(
+          { table: key, err: (e as Error).message, fix: (e as { fix?: string }).fix },
+          'new table matches source.tables but cannot be mirrored: left out',
+        );
+        continue;
+      }
+      // Topic and schema first: once the publication names the table, its changes stream at once.
+      const { table } = await this.d.schemas.resolve(t, t.oid, cols);
+      await this.d.log.ensureTables([table.schema]);
+      await this.d.log.publishSchema(table.schema);
+      this.d.schemas.markPublished(table.schema);
+      const tables = [...this.mirrored, key].map((k) => {
+        const dot = k.indexOf('.');
+        return { schema: k.slice(0, dot), table: k.slice(dot + 1) };
+      });
+      await ensurePublication(client, config.source.publication, tables, logger);
+      this.mirrored.add(key);
+      await this.record();
+      // snapshot: never means no copy at all: the table's changes from now on are streamed.
+      if (config.source.snapshot === 'initial') await this.requestCopy(key);
+      logger.info({ table: key }, 'new table joined the pipeline, copied while streaming goes on');
+      this.d.onAdded?.(key);
+      added.push(key);
+    }
+    return added;
+  }
+
+  /** Asks the stream for a table refresh, through the WAL (acted on once it is read there). */
+  async requestCopy(table: string): Promise<void> {
+    const req = refreshRequest(this.d.config.source.slot, table);
+    await this.d.client.query('SELECT pg_logical_emit_message(true, $1, $2)', [req.prefix, req.content]);
+  }
+
+  private async record(): Promise<void> {
+    await this.d.state.set(
+      mirroredTablesKey(this.d.config.source.slot),
+      JSON.stringify([...this.mirrored].sort()),
+    );
+  }
+}
