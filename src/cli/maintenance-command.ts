@@ -45,7 +45,7 @@ async function eachTable<R extends object>(
           `--table ${opts.table}: no such Iceberg table in catalog ${catalog.name}`,
         );
     }
-    const lake = new Lakehouse({ catalog, io, warehouse });
+    const lake = new Lakehouse({ catalog, io, warehouse, targetFileBytes: cfg.targetFileBytes });
     for (const t of tables)
       out.push({
         table: `${t.namespace}.${t.name}`,

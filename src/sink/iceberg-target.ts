@@ -52,7 +52,11 @@ export class IcebergTarget implements SinkTarget {
   ): Promise<IcebergTarget> {
     const { io, warehouse } = await openFileIO(cfg); // first: it checks an s3:// location
     const catalog = await openCatalog(cfg.catalog);
-    return new IcebergTarget(new Lakehouse({ catalog, io, warehouse }), catalog, cfg.maintenance ?? null);
+    return new IcebergTarget(
+      new Lakehouse({ catalog, io, warehouse, targetFileBytes: cfg.targetFileBytes }),
+      catalog,
+      cfg.maintenance ?? null,
+    );
   }
 
   /**

@@ -9,6 +9,7 @@ import { fillValue } from '../schema-projection';
 import type { Catalog, TableIdent } from './catalog';
 import { identText } from './catalog';
 import type { FileIO } from './file-io';
+import { rowsPerFileOf } from './file-sizing';
 import { initialSchema } from './iceberg-types';
 import { decodeParquet } from './parquet-files';
 import type { PartitionConfig } from './partitioning';
@@ -30,8 +31,10 @@ export interface LakehouseOptions {
   readonly io: FileIO;
   /** Warehouse root location (file:///… or s3://…); a table lives at <root>/<namespace>/<name>. */
   readonly warehouse: string;
-  /** Rows per data file (default 1,000,000: files of tens to hundreds of MB for typical rows). */
+  /** Rows per data file at most (default 1,000,000: files of tens to hundreds of MB for typical rows). */
   readonly targetFileRows?: number;
+  /** Bytes per data file to aim at, from the bytes per row the table's files show (file-sizing.ts). */
+  readonly targetFileBytes?: number;
   /** Commit attempts on conflicts before giving up with commit_failed (default 8). */
   readonly maxCommitAttempts?: number;
 }
@@ -268,7 +271,11 @@ export class Lakehouse {
     const st = await this.open(identOf(schema));
     checkSchema(schema, currentSchema(st.metadata), identText(st.ident));
     return stageBatch(this.opts.io, st, batch, {
-      targetFileRows: this.opts.targetFileRows ?? 1_000_000,
+      targetFileRows: rowsPerFileOf(
+        st.metadata,
+        this.opts.targetFileRows ?? 1_000_000,
+        this.opts.targetFileBytes,
+      ),
       lookup: async (keys) => this.lookupByEncodedKeys(st, keys),
     });
   }
@@ -392,7 +399,11 @@ export class Lakehouse {
   ): Promise<{ rewrittenFiles: number; newFiles: number }> {
     const st = await this.open(identOf(table), true);
     try {
-      return await compactTable(this.opts.catalog, this.opts.io, st, { targetFileRows, select });
+      return await compactTable(this.opts.catalog, this.opts.io, st, {
+        targetFileRows,
+        targetFileBytes: this.opts.targetFileBytes,
+        select,
+      });
     } finally {
       st.index = null;
       st.filePartitions.clear();

@@ -5,6 +5,7 @@ import { TidemarkError } from '../../core/errors';
 import type { Catalog } from './catalog';
 import { identText } from './catalog';
 import type { FileIO } from './file-io';
+import { rowsPerFile } from './file-sizing';
 import type { DataFileRecord, ManifestEntry, ManifestFileRecord } from './manifests';
 import { decodeManifest, decodeManifestList, encodeManifest, encodeManifestList } from './manifests';
 import { decodeParquet, encodeParquet } from './parquet-files';
@@ -82,6 +83,8 @@ async function filesOf(io: FileIO, snap: Snapshot): Promise<Set<string>> {
 
 export interface CompactOptions {
   readonly targetFileRows: number;
+  /** Bytes per new file to aim at (sinks.iceberg.targetFileBytes); rows stay ≤ targetFileRows. */
+  readonly targetFileBytes?: number;
   /**
    * Which data files to rewrite: `all` (every live row into new files), or only the `small`
    * ones (fewer rows than half the target) and those rows were deleted from. Big clean files and
@@ -93,7 +96,7 @@ export interface CompactOptions {
 
 /**
  * Rewrites the live rows (minus position deletes) of the selected data files into new files of
- * at most `targetFileRows` rows per partition, in one `replace` snapshot that removes those data
+ * about `targetFileBytes` (at most `targetFileRows` rows) per partition, in one `replace` snapshot that removes those data
  * files and every delete file that only points at them. The caller drops the key index
  * (positions changed) after it resolves.
  */
@@ -126,7 +129,13 @@ export async function compactTable(
     }
     pointsAt.set(d.file.filePath, targets);
   }
-  const small = Math.max(1, Math.floor(opts.targetFileRows / 2));
+  const perFile = rowsPerFile(
+    opts.targetFileRows,
+    opts.targetFileBytes,
+    plan.dataFiles.reduce((n, e) => n + e.file.fileSizeInBytes, 0),
+    plan.dataFiles.reduce((n, e) => n + e.file.recordCount, 0),
+  );
+  const small = Math.max(1, Math.floor(perFile / 2));
   const rewrite = new Set(
     plan.dataFiles
       .filter((e) => opts.select === 'all' || e.file.recordCount < small || deleted.has(e.file.filePath))
@@ -164,8 +173,8 @@ export async function compactTable(
   const written: string[] = [];
   const added: DataFileRecord[] = [];
   for (const g of groups.values()) {
-    for (let i = 0; i < g.rows.length; i += opts.targetFileRows) {
-      const chunk = g.rows.slice(i, i + opts.targetFileRows);
+    for (let i = 0; i < g.rows.length; i += perFile) {
+      const chunk = g.rows.slice(i, i + perFile);
       const enc = encodeParquet(
         schema.fields,
         schema.fields.map((f) => chunk.map((r) => (r[f.name] ?? null) as Value)),
