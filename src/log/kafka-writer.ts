@@ -80,7 +80,9 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
   private readonly schemas = new Map<string, Map<number, TableSchema>>();
   private readonly partitionCount = new Map<string, number>();
   private readonly tracker = new WatermarkTracker();
+  /** Appends from `queueHead` on are not fully sent (a head index: shift() is O(n) per call). */
   private queue: Pending[] = [];
+  private queueHead = 0;
   private sending = false;
   private broken: Error | null = null;
   private readonly maxBatch: number;
@@ -195,7 +197,7 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
   }
 
   async close(): Promise<void> {
-    while (this.sending || (this.queue.length > 0 && !this.broken))
+    while (this.sending || (this.queue.length > this.queueHead && !this.broken))
       await new Promise((r) => setTimeout(r, 10));
     await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect()]);
   }
@@ -245,13 +247,14 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
     this.sending = true;
     const maxBytes = this.o.maxPartitionBytes ?? DEFAULT_MAX_PARTITION_BYTES;
     try {
-      while (this.queue.length > 0 && !this.broken) {
+      while (this.queue.length > this.queueHead && !this.broken) {
         // The next request: messages in append order until the message bound, or until one
         // partition's batch would pass the byte bound (a lone oversized message still goes).
         const batch: Pending['messages'] = [];
         const bytes = new Map<string, number>();
         let full = false;
-        for (const p of this.queue) {
+        for (let i = this.queueHead; i < this.queue.length; i++) {
+          const p = this.queue[i]!;
           for (; p.next < p.messages.length; p.next++) {
             const m = p.messages[p.next]!;
             const k = `${m.topic}/${m.partition}`;
@@ -268,8 +271,18 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
         }
         try {
           await this.sendOnce(batch);
-          while (this.queue.length > 0 && this.queue[0]!.next === this.queue[0]!.messages.length)
-            this.queue.shift()!.resolve();
+          while (
+            this.queueHead < this.queue.length &&
+            this.queue[this.queueHead]!.next === this.queue[this.queueHead]!.messages.length
+          )
+            this.queue[this.queueHead++]!.resolve();
+          if (this.queueHead === this.queue.length) {
+            this.queue = [];
+            this.queueHead = 0;
+          } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+            this.queue = this.queue.slice(this.queueHead);
+            this.queueHead = 0;
+          }
         } catch (e) {
           this.metrics?.produceErrors.inc();
           this.broken = new TidemarkError(
@@ -279,8 +292,9 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
               cause: e,
             },
           );
-          for (const p of this.queue) p.reject(this.broken);
+          for (let i = this.queueHead; i < this.queue.length; i++) this.queue[i]!.reject(this.broken);
           this.queue = [];
+          this.queueHead = 0;
         }
       }
     } finally {

@@ -13,7 +13,9 @@ interface TxnRecord {
  * durable together with every earlier one (the "capped checkpoint"). Nothing here touches I/O.
  */
 export class AckTracker {
-  private readonly txns: TxnRecord[] = [];
+  /** Transactions from `head` on are not durable yet (a head index: shift() is O(n) per call). */
+  private txns: TxnRecord[] = [];
+  private head = 0;
   private durableEnd: Lsn;
   private durableCommit: Lsn = 0n;
 
@@ -53,7 +55,7 @@ export class AckTracker {
 
   /** No transaction is open or waiting for the log. */
   get idle(): boolean {
-    return this.txns.length === 0;
+    return this.head === this.txns.length;
   }
 
   /**
@@ -65,12 +67,19 @@ export class AckTracker {
   }
 
   private advance(): void {
-    while (this.txns.length > 0) {
-      const head = this.txns[0]!;
-      if (head.endLsn === null || head.pending > 0) break;
-      this.txns.shift();
-      if (head.endLsn > this.durableEnd) this.durableEnd = head.endLsn;
-      if (head.commitLsn > this.durableCommit) this.durableCommit = head.commitLsn;
+    while (this.head < this.txns.length) {
+      const t = this.txns[this.head]!;
+      if (t.endLsn === null || t.pending > 0) break;
+      this.head++;
+      if (t.endLsn > this.durableEnd) this.durableEnd = t.endLsn;
+      if (t.commitLsn > this.durableCommit) this.durableCommit = t.commitLsn;
+    }
+    if (this.head === this.txns.length) {
+      this.txns = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.txns.length) {
+      this.txns = this.txns.slice(this.head);
+      this.head = 0;
     }
   }
 }
