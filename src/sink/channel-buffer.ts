@@ -26,6 +26,8 @@ export class ChannelBuffer {
    * for any cut below it, whatever the watermarks say (see completeBelow).
    */
   lastLsn: Lsn = -1n;
+  /** Whether the last change read was a snapshot row (see completeBelow). */
+  private lastSnapshot = false;
 
   constructor(readonly channel: string) {}
 
@@ -33,17 +35,24 @@ export class ChannelBuffer {
     this.items.push(c);
     this.heldBytes += c.bytes;
     if (c.offset > this.readOffset) this.readOffset = c.offset;
-    this.sawLsn(c.event.position.lsn);
+    this.sawLsn(c.event.position.lsn, c.event.snapshot);
   }
 
   /** A change read but not buffered (a replay) still tells how far the channel has been read. */
-  sawLsn(lsn: Lsn): void {
-    if (lsn > this.lastLsn) this.lastLsn = lsn;
+  sawLsn(lsn: Lsn, snapshot: boolean): void {
+    if (lsn >= this.lastLsn) {
+      this.lastLsn = lsn;
+      this.lastSnapshot = snapshot;
+    }
   }
 
-  /** The highest cut this channel holds every change of, short of a watermark (-1: none). */
+  /**
+   * The highest cut this channel holds every change of, short of a watermark (-1: none). Snapshot
+   * rows all sit at one position and are committed piece by piece anyway (a table being copied
+   * is partial until its copy ends), so a channel in the middle of them is complete up to theirs.
+   */
   completeBelow(): Lsn {
-    return this.lastLsn - 1n;
+    return this.lastSnapshot ? this.lastLsn : this.lastLsn - 1n;
   }
 
   get size(): number {

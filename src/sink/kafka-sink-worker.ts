@@ -203,7 +203,7 @@ export class KafkaSinkWorker {
         }
         if (floorPos && comparePositions(event.position, floorPos) <= 0) {
           buffer.readOffset = Math.max(buffer.readOffset, offset); // a replay every sink already holds
-          buffer.sawLsn(event.position.lsn);
+          buffer.sawLsn(event.position.lsn, event.snapshot);
         } else {
           buffer.push({ event, offset, bytes: m.value.length * 3 });
         }
