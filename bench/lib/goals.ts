@@ -14,34 +14,36 @@ export function goalNotes(figures: readonly Figure[]): string[] {
   const out: string[] = [];
   const e2e = find(figures, /large transactions/, /end to end into Iceberg \+ PostgreSQL/);
   const srcCpu = find(figures, /large transactions/, /source CPU per million/);
+  const sinkCpu = find(figures, /large transactions/, /sink CPU per million/);
   if (e2e) {
     out.push(
-      `End to end, large transactions: ${e2e.value.toLocaleString('en-US')} changes/s, ${pct(e2e.value, 50_000)} of the 50,000 goal (missed). ` +
-        `The source role is the limit: ${srcCpu?.value ?? '?'} CPU-s per million changes is one core at about ${srcCpu ? Math.round(1e6 / srcCpu.value).toLocaleString('en-US') : '?'} changes/s. ` +
-        'Its profile (2026-12-01): kafkajs record encoding and buffer copies about a quarter, garbage collection 12%, the Debezium JSON envelope 7%, pgoutput tuple decoding 7%; the sink waits for it about 40% of the time. ' +
-        'Next: a leaner produce path (pre-encoded record batches instead of kafkajs message objects), a cheaper envelope encoder, fewer intermediate objects per change.',
+      `End to end, large transactions: ${e2e.value.toLocaleString('en-US')} changes/s, ${pct(e2e.value, 50_000)} of the 50,000 goal (${e2e.value >= 50_000 ? 'met' : 'missed'}). ` +
+        `What limits it is the two cores: tidemark spends ${srcCpu?.value ?? '?'} (source) + ${sinkCpu?.value ?? '?'} (sink) CPU-s per million changes, and Postgres (decoding, the warehouse merges) and Kafka share the same cores. ` +
+        'Profiles of 2026-12-02 (BENCH_CPU_PROF): the source spent half its CPU in kafkajs record encoding and in quadratic queues, now replaced (one-pass record batches, head-indexed queues): 52.6 -> about 25 CPU-s; ' +
+        'the sink: garbage collection 12%, JSON envelope decoding 7%, Parquet encoding with column statistics 10%, warehouse COPY text 5%, and it waits for Postgres and fetches about 40% of the time. ' +
+        'Next: a binary envelope (fewer objects to parse and collect), staging the next round while the previous one commits, more sink processes (multi-worker cuts).',
     );
   }
   const small = find(figures, /single-row/, /end to end into Iceberg/);
   const smallCpu = find(figures, /single-row/, /source CPU per million/);
   if (small) {
     out.push(
-      `End to end, single-row transactions: ${small.value.toLocaleString('en-US')} changes/s (missed); the source spends ${smallCpu?.value ?? '?'} CPU-s per million changes, ` +
-        'so the cost is per transaction (an append, a chunk and an acknowledgement record per transaction, though appends share produce requests). Not profiled yet.',
+      `End to end, single-row transactions: ${small.value.toLocaleString('en-US')} changes/s (${small.value >= 50_000 ? 'met' : 'missed'}); the source spends ${smallCpu?.value ?? '?'} CPU-s per million changes, ` +
+        'the cost being per transaction (an append and an acknowledgement record each, appends sharing produce requests); the append queue and the acknowledgement tracker were quadratic in the transactions in flight until 2026-12-02.',
     );
   }
   const lat = find(figures, /latency/, /at 10,000 changes/);
   if (lat) {
     out.push(
       `Latency p99 at 10k changes/s: ${lat.value.toLocaleString('en-US')} ms against the 2,000 ms goal (${lat.value <= 2000 ? 'met' : 'missed'}). ` +
-        'Not profiled; the default 1 s commit interval, the watermark interval and the consumer fetch wait together account for most of it by design, and a shorter sinks.commitIntervalMs trades more commits for less latency.',
+        'By design a change waits for the next watermark (source.watermarkIntervalMs, 200 ms since 2026-12-02, was 1 s) and the next commit tick (sinks.commitIntervalMs, 1 s), then the commit itself; a shorter commit interval trades more commits for less latency.',
     );
   }
   const snap = find(figures, /^snapshot/, /tidemark snapshot/);
   if (snap) {
     out.push(
-      `Snapshot: ${snap.value.toLocaleString('en-US')} rows/s from process start, ${pct(snap.value, 200_000)} of the 200,000 goal (missed). ` +
-        'Snapshot rows take the same single-process path as streamed changes (envelope, Kafka, sink); not profiled separately yet.',
+      `Snapshot: ${snap.value.toLocaleString('en-US')} rows/s from process start, ${pct(snap.value, 200_000)} of the 200,000 goal (${snap.value >= 200_000 ? 'met' : 'missed'}). ` +
+        "Snapshot rows take the streamed changes' path (envelope, Kafka, sink); the source is idle most of the time, the sink is the limit as above.",
     );
   }
   const srcRss = find(figures, /large transactions/, /source peak RSS/);
@@ -49,7 +51,7 @@ export function goalNotes(figures: readonly Figure[]): string[] {
   if (srcRss && sinkRss) {
     out.push(
       `Memory: source ${srcRss.value} MiB through 100k-row transactions (goal ≤ 512 MiB: ${srcRss.value <= 512 ? 'met' : 'missed'}); ` +
-        `sink ${sinkRss.value} MiB: not bounded by its buffers, because a cut needs whole transactions in memory (a 1M-row transaction takes about 1.5 GiB; spilling is not built).`,
+        `sink ${sinkRss.value} MiB. A sink behind its source commits within its buffer bound since 2026-12-02 (test/e2e/sink-backlog.test.ts); one transaction larger than the bound is still held whole (a 1M-row transaction takes about 1.5 GiB; spilling is not built).`,
     );
   }
   return out;
