@@ -85,7 +85,7 @@ describe('Prometheus alert rules (deploy/prometheus/alerts.yaml)', () => {
   it.each(alerts.map((a) => [a.alert!, a]))(
     '%s has a severity, a summary, a description and a runbook section',
     (name, a) => {
-      expect(['warning', 'critical']).toContain(a.labels?.severity);
+      expect(['info', 'warning', 'critical']).toContain(a.labels?.severity);
       expect(a.annotations?.summary).toBeTruthy();
       expect(a.annotations?.description).toBeTruthy();
       expect(a.annotations?.runbook).toBe(`docs/OPERATIONS.md#${name.toLowerCase()}`);
