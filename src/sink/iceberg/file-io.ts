@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isTidemarkError, TidemarkError } from '../../core/errors';
 
 /**
  * Storage of data, delete, manifest and metadata files. Locations are URIs as written into
@@ -63,4 +64,16 @@ export class LocalFileIO implements FileIO {
 
 export function toPath(location: string): string {
   return location.startsWith('file:') ? fileURLToPath(location) : location;
+}
+
+/**
+ * The error for a file a table needs and could not read. A missing or unreadable file is
+ * corrupt state; but a storage that is down or refuses us (an S3 outage past the SDK's retries,
+ * expired credentials) keeps its own kind, so that the daemon retries or says what to fix instead
+ * of declaring the table corrupt.
+ */
+export function unreadable(e: unknown, message: string): TidemarkError {
+  if (isTidemarkError(e, 'transient') || isTidemarkError(e, 'config'))
+    return new TidemarkError(e.kind, `${message}: ${e.message}`, { cause: e, fix: e.fix });
+  return new TidemarkError('corrupt_state', message, { cause: e });
 }

@@ -1,7 +1,7 @@
 import type { Row } from '../../core/change-event';
 import type { Value } from '../../core/column-type';
 import { TidemarkError } from '../../core/errors';
-import type { FileIO } from './file-io';
+import { type FileIO, unreadable } from './file-io';
 import type { IcebergField, IcebergSchema } from './iceberg-types';
 import type { ManifestEntry, ManifestFileRecord } from './manifests';
 import { decodeManifest, decodeManifestList } from './manifests';
@@ -27,9 +27,7 @@ async function readOrFail(io: FileIO, location: string, table: string, what: str
   try {
     return await io.read(location);
   } catch (e) {
-    throw new TidemarkError('corrupt_state', `table ${table}: ${what} ${location} cannot be read`, {
-      cause: e,
-    });
+    throw unreadable(e, `table ${table}: ${what} ${location} cannot be read`);
   }
 }
 

@@ -2,7 +2,7 @@ import { TidemarkError } from '../../core/errors';
 import { encodeKey } from '../../core/row-key';
 import type { Catalog, CommittedTable, TableIdent } from './catalog';
 import { identText } from './catalog';
-import type { FileIO } from './file-io';
+import { type FileIO, unreadable } from './file-io';
 import { KeyIndex } from './key-index';
 import type { TableMetadata } from './table-metadata';
 import { currentSchema, currentSnapshot, parseTableMetadata } from './table-metadata';
@@ -74,11 +74,7 @@ export async function loadMetadata(
   try {
     bytes = await io.read(location);
   } catch (e) {
-    throw new TidemarkError(
-      'corrupt_state',
-      `table ${identText(ident)}: metadata file ${location} cannot be read`,
-      { cause: e },
-    );
+    throw unreadable(e, `table ${identText(ident)}: metadata file ${location} cannot be read`);
   }
   return {
     location,
