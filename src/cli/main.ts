@@ -4,6 +4,7 @@ import { describeError } from './describe-error';
 import { EXIT, exitCodeFor } from './exit-codes';
 import { registerMaintenanceCommands } from './maintenance-command';
 import { registerOffsetsCommand } from './offsets-command';
+import { registerPauseCommands } from './pause-command';
 import { registerRunCommand } from './run-command';
 import { registerSnapshotCommand } from './snapshot-command';
 import { registerStatusCommand } from './status-command';
@@ -31,6 +32,7 @@ registerDemoCommand(program);
 registerMaintenanceCommands(program);
 registerVerifyCommand(program);
 registerSnapshotCommand(program);
+registerPauseCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const code = (e as { code?: string }).code;

@@ -53,6 +53,10 @@ export function renderStatus(s: PipelineStatus): string {
   lines.push(
     s.watermark ? `last watermark ${s.watermark.lsn} at ${s.watermark.publishedAt}` : 'no watermark yet',
   );
+  for (const p of s.pausedTables)
+    lines.push(
+      `paused ${p.table} since ${p.since}${p.reason ? ` (${p.reason})` : ''}: its changes wait in Kafka`,
+    );
   for (const r of s.refreshes)
     lines.push(
       `refresh ${r.table}: ${r.rows} rows copied, ${r.finishedAt ? `complete at ${r.finishedAt}` : `in progress since ${r.requestedAt}`}`,

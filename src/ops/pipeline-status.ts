@@ -10,6 +10,7 @@ import { IcebergTarget } from '../sink/iceberg-target';
 import { openWarehouse } from '../sink/warehouse/open';
 import { readSnapshotState } from '../source/snapshot-state';
 import { type RefreshState, readRefreshes } from '../source/table-refresh';
+import { type PausedTable, readPausedTables } from './paused-tables';
 
 export interface SlotStatus {
   readonly name: string;
@@ -46,6 +47,8 @@ export interface PipelineStatus {
   readonly watermark: { lsn: string; publishedAt: string } | null;
   /** Table refreshes (`tidemark snapshot --table`): unfinished ones and the last finished. */
   readonly refreshes: readonly RefreshState[];
+  /** Tables paused by `tidemark pause`. */
+  readonly pausedTables: readonly PausedTable[];
 }
 
 interface SinkReader {
@@ -162,6 +165,7 @@ export async function readPipelineStatus(
     channels,
     watermark: w ? { lsn: formatLsn(w.lsn), publishedAt: new Date(w.publishedAtMs).toISOString() } : null,
     refreshes: await readRefreshes(store, config.source.slot),
+    pausedTables: await readPausedTables(store),
   };
 }
 

@@ -4,6 +4,7 @@ import { TidemarkError } from '../core/errors';
 import { formatLsn, type Lsn } from '../core/lsn';
 import { parseToken } from '../core/offset-token';
 import { comparePositions } from '../core/position';
+import { parseTableKey } from '../core/table-schema';
 import { decodeEnvelope } from '../log/envelope';
 import type { SchemaRegistry } from '../log/schema-registry';
 import { tableTopic } from '../log/topics';
@@ -30,6 +31,10 @@ export interface KafkaSinkWorkerOptions {
   readonly onBuffered?: (changes: number) => void;
   /** Messages left in a partition after the batch just read (consumer lag). */
   readonly onLag?: (topic: string, partition: number, messages: number) => void;
+  /** Tables an operator paused ("schema.table"), read at every commit tick. */
+  readonly pausedTables?: () => Promise<ReadonlySet<string>>;
+  /** Told the paused tables whenever they change (for a gauge). */
+  readonly onPaused?: (tables: readonly string[]) => void;
 }
 
 export const channelOf = (topic: string, partition: number) => `${topic}/${partition}`;
@@ -49,6 +54,8 @@ export class KafkaSinkWorker {
   private readonly buffers = new Map<string, ChannelBuffer>();
   /** The table topics subscribed to. */
   private readonly topics = new Set<string>();
+  /** Topics of paused tables: not fetched, not in cuts; their changes wait in Kafka. */
+  private readonly held = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private committing: Promise<void> | null = null;
   private paused = false;
@@ -161,6 +168,9 @@ export class KafkaSinkWorker {
         }
       }
     }
+    // A rebalance may hand back a paused table's partitions: they stay paused.
+    const held = [...this.held].filter((t) => assignment[t]);
+    if (held.length > 0) this.consumer.pause(held.map((topic) => ({ topic })));
     this.o.logger.info({ channels: [...assigned] }, 'partitions assigned');
   }
 
@@ -171,6 +181,8 @@ export class KafkaSinkWorker {
     isRunning,
     isStale,
   }: EachBatchPayload): Promise<void> {
+    // A batch fetched before its table was paused: dropped, read again when it resumes.
+    if (this.held.has(batch.topic)) return;
     const ch = channelOf(batch.topic, batch.partition);
     let buffer = this.buffers.get(ch);
     if (!buffer) this.buffers.set(ch, (buffer = new ChannelBuffer(ch)));
@@ -241,9 +253,50 @@ export class KafkaSinkWorker {
     }
   }
 
+  /** The topics the buffer bound pauses and resumes (a paused table's stay paused). */
   private topicsPaused() {
     const topics = new Set([...this.buffers.keys()].map((c) => c.slice(0, c.lastIndexOf('/'))));
-    return [...topics].map((topic) => ({ topic }));
+    return [...topics].filter((t) => !this.held.has(t)).map((topic) => ({ topic }));
+  }
+
+  /**
+   * Follows `tidemark pause|resume`: a paused table's topic stops being fetched and its buffered
+   * changes are dropped (nothing of it is committed until it resumes); a resumed one is read again
+   * from the sinks' tokens and joins the next cuts, catching up from there.
+   */
+  private async applyPauses(): Promise<void> {
+    if (!this.o.pausedTables) return;
+    const paused = new Set(
+      [...(await this.o.pausedTables())].map((t) => tableTopic(this.o.topicPrefix, parseTableKey(t))),
+    );
+    const hold = [...paused].filter((t) => this.topics.has(t) && !this.held.has(t));
+    const release = [...this.held].filter((t) => !paused.has(t));
+    if (hold.length === 0 && release.length === 0) return;
+    for (const topic of hold) {
+      this.held.add(topic);
+      for (const [ch, b] of this.buffers) if (ch.startsWith(`${topic}/`)) b.clear();
+    }
+    if (hold.length > 0) this.consumer.pause(hold.map((topic) => ({ topic })));
+    for (const topic of release) {
+      this.held.delete(topic);
+      for (const ch of [...this.buffers.keys()].filter((c) => c.startsWith(`${topic}/`))) {
+        const b = new ChannelBuffer(ch);
+        this.buffers.set(ch, b);
+        const token = this.o.coordinator.resumeToken(ch);
+        const next = token ? parseToken(token).nextOffset : 0;
+        b.readOffset = next - 1;
+        if (next >= 0)
+          this.consumer.seek({
+            topic,
+            partition: Number(ch.slice(ch.lastIndexOf('/') + 1)),
+            offset: String(next),
+          });
+      }
+    }
+    if (release.length > 0) this.consumer.resume(release.map((topic) => ({ topic })));
+    const tables = [...this.held].map((t) => t.slice(this.o.topicPrefix.length + 1));
+    this.o.logger.info({ paused: tables, resumed: release, newlyPaused: hold }, 'paused tables changed');
+    this.o.onPaused?.(tables);
   }
 
   private async tick(): Promise<void> {
@@ -265,14 +318,18 @@ export class KafkaSinkWorker {
     const w = await this.o.latestWatermark();
     if (!w) return this.resumeIfRoom();
     if (await this.joinNewTopics(w)) return;
+    await this.applyPauses();
     let cut = w.lsn;
     for (const [ch, buffer] of this.buffers) {
       const topic = ch.slice(0, ch.lastIndexOf('/'));
+      if (this.held.has(topic)) continue;
       const needed = w.offsets[topic]?.[Number(ch.slice(ch.lastIndexOf('/') + 1))];
       if (needed !== undefined && buffer.readOffset < needed && buffer.completeBelow() < cut)
         cut = buffer.completeBelow();
     }
-    const buffers = [...this.buffers.values()];
+    const buffers = [...this.buffers.values()].filter(
+      (b) => !this.held.has(b.channel.slice(0, b.channel.lastIndexOf('/'))),
+    );
     const committed = cut >= 0n && (await this.o.coordinator.commitCut(cut, buffers));
     if (!committed && cut < w.lsn && this.paused) {
       // Nothing below the reachable cut, and the buffers are full: one transaction larger

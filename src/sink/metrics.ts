@@ -43,6 +43,11 @@ export const sinkMetrics = (registry: Registry) =>
       help: 'Source commit time of the newest committed change, behind now (end-to-end freshness)',
       registers: [r],
     }),
+    pausedTables: new Gauge({
+      name: 'tidemark_sink_paused_tables',
+      help: 'Tables paused by an operator (tidemark pause): their changes wait in Kafka',
+      registers: [r],
+    }),
     bufferedChanges: new Gauge({
       name: 'tidemark_sink_buffered_changes',
       help: 'Changes read and not yet committed',
