@@ -23,12 +23,19 @@ export class TidemarkError extends Error {
   readonly kind: ErrorKind;
   /** Short, operator-facing: what to do about it. */
   readonly fix?: string;
+  /** The one table ("schema.table") the error concerns, when it concerns one: it can stop alone. */
+  readonly table?: string;
 
-  constructor(kind: ErrorKind, message: string, options: { cause?: unknown; fix?: string } = {}) {
+  constructor(
+    kind: ErrorKind,
+    message: string,
+    options: { cause?: unknown; fix?: string; table?: string } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TidemarkError';
     this.kind = kind;
     this.fix = options.fix;
+    this.table = options.table;
   }
 
   /** One line for humans: the message, then the fix. */

@@ -69,7 +69,22 @@ export class CommitCoordinator {
       schema,
       options: this.d.optionsOf(`${schema.schema}.${schema.table}`),
     }));
-    for (const t of this.d.targets) await t.prepareTables(tables);
+    // One table at a time, so that a change a sink cannot follow names its table (which the
+    // Kafka worker then stops alone, see KafkaSinkWorker.stopTable).
+    for (const t of this.d.targets) {
+      for (const one of tables) {
+        try {
+          await t.prepareTables([one]);
+        } catch (e) {
+          if (!isTidemarkError(e, 'schema_incompatible') || e.table) throw e;
+          throw new TidemarkError('schema_incompatible', `${t.name}: ${e.message}`, {
+            cause: e,
+            fix: e.fix,
+            table: `${one.schema.schema}.${one.schema.table}`,
+          });
+        }
+      }
+    }
     for (const s of todo) this.prepared.set(`${s.schema}.${s.table}`, s.version);
   }
 

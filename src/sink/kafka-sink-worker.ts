@@ -1,6 +1,6 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { ChangeEvent } from '../core/change-event';
-import { TidemarkError } from '../core/errors';
+import { isTidemarkError, TidemarkError } from '../core/errors';
 import { formatLsn, type Lsn } from '../core/lsn';
 import { parseToken } from '../core/offset-token';
 import { comparePositions } from '../core/position';
@@ -35,6 +35,9 @@ export interface KafkaSinkWorkerOptions {
   readonly pausedTables?: () => Promise<ReadonlySet<string>>;
   /** Told the paused tables whenever they change (for a gauge). */
   readonly onPaused?: (tables: readonly string[]) => void;
+  /** Pauses one table (a schema change its sinks cannot follow); with `optionsOf`, per its policy. */
+  readonly pauseTable?: (table: string, reason: string) => Promise<void>;
+  readonly optionsOf?: (table: string) => { onIncompatibleSchema: string };
 }
 
 export const channelOf = (topic: string, partition: number) => `${topic}/${partition}`;
@@ -253,6 +256,24 @@ export class KafkaSinkWorker {
     }
   }
 
+  /**
+   * `onIncompatibleSchema: stop` for one table: a schema change a sink cannot follow pauses that
+   * table (as `tidemark pause` would, with the error as the reason) and the others go on; its
+   * changes wait in Kafka until an operator resolves it and runs `tidemark resume`. True when the
+   * error was such a change and the table is now paused.
+   */
+  private async stopTable(e: unknown): Promise<boolean> {
+    if (!isTidemarkError(e, 'schema_incompatible') || !e.table || !this.o.pauseTable) return false;
+    if (this.o.optionsOf?.(e.table).onIncompatibleSchema !== 'stop') return false;
+    await this.o.pauseTable(e.table, e.describe());
+    this.o.logger.error(
+      { table: e.table, err: e.message, fix: e.fix },
+      'table stopped: a schema change its sinks cannot follow; the other tables go on (tidemark resume --table once resolved)',
+    );
+    await this.applyPauses();
+    return true;
+  }
+
   /** The topics the buffer bound pauses and resumes (a paused table's stay paused). */
   private topicsPaused() {
     const topics = new Set([...this.buffers.keys()].map((c) => c.slice(0, c.lastIndexOf('/'))));
@@ -330,7 +351,13 @@ export class KafkaSinkWorker {
     const buffers = [...this.buffers.values()].filter(
       (b) => !this.held.has(b.channel.slice(0, b.channel.lastIndexOf('/'))),
     );
-    const committed = cut >= 0n && (await this.o.coordinator.commitCut(cut, buffers));
+    let committed: boolean;
+    try {
+      committed = cut >= 0n && (await this.o.coordinator.commitCut(cut, buffers));
+    } catch (e) {
+      if (!(await this.stopTable(e))) throw e;
+      return; // the round was put back; the next tick commits the other tables
+    }
     if (!committed && cut < w.lsn && this.paused) {
       // Nothing below the reachable cut, and the buffers are full: one transaction larger
       // than the bound. Keep reading rather than deadlock.

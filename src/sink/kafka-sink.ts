@@ -9,7 +9,7 @@ import type { Logger } from '../observe/logger';
 import type { Registry } from '../observe/metrics';
 import type { OffsetStore } from '../offsets/offset-store';
 import { RoleLease } from '../offsets/role-lease';
-import { readPausedTables } from '../ops/paused-tables';
+import { readPausedTables, setTablePaused } from '../ops/paused-tables';
 import { CommitCoordinator } from './commit-coordinator';
 import { recordCommits, recordFailures } from './commit-metrics';
 import { DeadLetters } from './dead-letters';
@@ -130,6 +130,10 @@ export async function startKafkaSink(deps: {
       onLag: (topic, partition, n) => metrics.consumerLag.set({ topic, partition: String(partition) }, n),
       pausedTables: async () => new Set((await readPausedTables(store)).map((p) => p.table)),
       onPaused: (tables) => metrics.pausedTables.set(tables.length),
+      pauseTable: async (table, reason) => {
+        await setTablePaused(store, table, true, reason);
+      },
+      optionsOf: (table) => config.tableOptions(table),
     });
     await w.start(tables.map((t) => ({ schema: t.schema, table: t.table })));
     worker = w;

@@ -98,6 +98,31 @@ describe('pausing one table', () => {
     expect(await proc.terminate()).toBe(0);
   }, 240_000);
 
+  it('stops only the table whose schema change the sinks cannot follow', async () => {
+    const port = await freePort();
+    const proc = startTidemark(['run', '--config', config], env(port), port);
+    await proc.ready(90_000);
+    // WHEN b's column becomes an int (text → int: neither sink can follow) while a keeps changing
+    await psql(
+      src.url,
+      `ALTER TABLE public.b ALTER COLUMN v TYPE int USING length(v);
+       INSERT INTO public.b VALUES (1000, 7);
+       INSERT INTO public.a SELECT g, 'later' FROM generate_series(1000, 1049) g;`,
+    );
+    // THEN b is paused with the reason, a goes on, and the process keeps running
+    await until('a mirrored', async () => (await count('a', `v = 'later'`)) === 50);
+    await until(`b stopped:\n${proc.stderr().slice(-3000)}`, async () =>
+      /paused public\.b since .*cannot (change type|follow)/.test(
+        (await runCli(['status', '--config', config], env())).stdout,
+      ),
+    );
+    expect(proc.stderr()).toMatch(/table stopped: a schema change its sinks cannot follow/);
+    expect(await count('b', 'id = 1000')).toBe(0);
+    await psql(src.url, `INSERT INTO public.a VALUES (2000, 'still going')`);
+    await until('a still mirrored', async () => (await count('a', 'id = 2000')) === 1);
+    expect(await proc.terminate()).toBe(0);
+  }, 240_000);
+
   it('is refused in embedded mode, where the slot would hold every table', async () => {
     const embedded = writeConfig(
       dir,
