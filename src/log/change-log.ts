@@ -1,6 +1,7 @@
 import type { ChangeEvent } from '../core/change-event';
 import type { Lsn } from '../core/lsn';
 import type { TableSchema } from '../core/table-schema';
+import type { SchemaChange } from './schema-change';
 
 /**
  * The source's side of the change log (Kafka in production, an in-process queue embedded).
@@ -20,7 +21,8 @@ import type { TableSchema } from '../core/table-schema';
 export interface ChangeLogWriter {
   /** Makes sure the log can take this table's events (Kafka: creates its topic). */
   ensureTables(tables: readonly TableSchema[]): Promise<void>;
-  publishSchema(schema: TableSchema): Promise<void>;
+  /** `change`: what the version changed, recorded with it (the schema-change control record). */
+  publishSchema(schema: TableSchema, change?: SchemaChange): Promise<void>;
   append(events: readonly ChangeEvent[]): Promise<void>;
   /**
    * Called (without awaiting) right after the last `append` of the transaction committed at

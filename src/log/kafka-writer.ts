@@ -18,6 +18,7 @@ import {
 } from './envelope';
 import { logMetrics } from './metrics';
 import { partitionForKey } from './murmur2';
+import type { SchemaChange } from './schema-change';
 import { encodeSchemaRecord, schemaRecordKey } from './schema-record';
 import { deadLetterTopic, schemaTopic, tableTopic, watermarkTopic } from './topics';
 import { encodeWatermark, type Watermark, WatermarkTracker } from './watermark';
@@ -134,7 +135,7 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
     }
   }
 
-  async publishSchema(schema: TableSchema): Promise<void> {
+  async publishSchema(schema: TableSchema, change?: SchemaChange): Promise<void> {
     const key = tableKey(schema);
     let versions = this.schemas.get(key);
     if (!versions) this.schemas.set(key, (versions = new Map()));
@@ -142,7 +143,7 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
     await this.producer.send({
       topic: schemaTopic(this.o.topicPrefix),
       acks: -1,
-      messages: [{ key: schemaRecordKey(schema), value: encodeSchemaRecord(schema) }],
+      messages: [{ key: schemaRecordKey(schema), value: encodeSchemaRecord(schema, change) }],
     });
   }
 

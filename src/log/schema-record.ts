@@ -1,6 +1,7 @@
 import type { ColumnType } from '../core/column-type';
 import { TidemarkError } from '../core/errors';
 import { type TableSchema, tableKey } from '../core/table-schema';
+import type { SchemaChange } from './schema-change';
 
 /**
  * Table schema versions as stored on the compacted schema topic (and in Redis): the key is
@@ -10,7 +11,8 @@ export function schemaRecordKey(s: TableSchema): string {
   return `${tableKey(s)}@${s.version}`;
 }
 
-export function encodeSchemaRecord(s: TableSchema): string {
+/** `change`: what this version changed from the previous one (absent for a table's first version). */
+export function encodeSchemaRecord(s: TableSchema, change?: SchemaChange): string {
   return JSON.stringify({
     schema: s.schema,
     table: s.table,
@@ -24,6 +26,7 @@ export function encodeSchemaRecord(s: TableSchema): string {
       nullable: c.nullable,
       ...(c.fill !== undefined ? { fill: c.fill } : {}),
     })),
+    ...(change ? { change } : {}),
   });
 }
 

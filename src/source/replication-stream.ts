@@ -5,6 +5,7 @@ import { TidemarkError } from '../core/errors';
 import { formatLsn, type Lsn, parseLsn } from '../core/lsn';
 import type { TableRef } from '../core/table-schema';
 import type { ChangeLogWriter } from '../log/change-log';
+import { describeSchemaChange } from '../log/schema-change';
 import type { Logger } from '../observe/logger';
 import { AckTracker, type TxnRecord } from './ack-tracker';
 import { deleteEvents, insertEvents, type TxnContext, truncateEvent, updateEvents } from './change-builder';
@@ -259,12 +260,16 @@ export class ReplicationStream {
   private async onRelation(msg: RelationMessage): Promise<void> {
     const ref = { schema: msg.schema, table: msg.name };
     this.relations.set(msg.relationOid, ref);
+    const before = this.o.schemas.get(ref)?.schema;
     const { table, changed } = await this.o.schemas.resolve(ref, msg.relationOid, msg.columns);
     if (changed) {
       // Events decoded with the old schema go out first; the new version is published before
-      // any event that uses it.
+      // any event that uses it, with what it changed (from this transaction on).
       await this.flushChunk();
-      await this.o.log.publishSchema(table.schema);
+      const change = before
+        ? describeSchemaChange(before, table.schema, this.txn?.ctx.commitLsn ?? null)
+        : undefined;
+      await this.o.log.publishSchema(table.schema, change);
       this.o.schemas.markPublished(ref);
     }
   }

@@ -4,9 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { Kafka, logLevel } from 'kafkajs';
 import { parseLsn } from '../../src/core/lsn';
+import { readToEnd } from '../../src/log/read-to-end';
+import { schemaTopic } from '../../src/log/topics';
 import { PYTHON } from '../integration/iceberg/iceberg-fixtures';
-import { createTestDatabase, psql, type TestDatabase } from '../support/services';
+import { createTestDatabase, kafkaBrokers, psql, type TestDatabase } from '../support/services';
 import { freePort, killAllTidemarks, startTidemark, writeConfig } from '../support/tidemark-process';
 import { waitForSlot } from './support/shop-mirror';
 
@@ -221,6 +224,36 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
       if (JSON.stringify(rows) !== JSON.stringify(expected)) console.log(proc.stderr().slice(-6000));
       expect(rows).toEqual(expected);
       expect(await proc.terminate()).toBe(0);
+      // AND every version's record on the schema topic says what it changed, and from where
+      const records: Array<{ version: number; change?: Record<string, unknown> }> = [];
+      const kafka = new Kafka({ brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+      await readToEnd(kafka, [schemaTopic(db.name)], ({ message }) => {
+        const r = JSON.parse(message.value!.toString());
+        if (r.table === 'gadgets') records.push(r);
+      });
+      const changes = records.filter((r) => r.change).map((r) => r.change!);
+      expect(changes.length).toBe(8);
+      for (const r of records.filter((x) => x.change))
+        expect(r.change).toMatchObject({
+          fromVersion: r.version - 1,
+          atLsn: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/),
+        });
+      const summary = changes.map((c) => ({
+        added: c.added,
+        dropped: c.dropped,
+        renamed: c.renamed,
+        retyped: (c.retyped as Array<{ column: string; to: string }>).map((x) => `${x.column}:${x.to}`),
+      }));
+      expect(summary).toEqual([
+        { added: ['color'], dropped: [], renamed: [], retyped: [] },
+        { added: ['size'], dropped: [], renamed: [], retyped: [] },
+        { added: [], dropped: [], renamed: [], retyped: ['qty:bigint'] },
+        { added: [], dropped: [], renamed: [], retyped: ['price:double precision'] },
+        { added: [], dropped: [], renamed: [], retyped: ['name:varchar(50)'] },
+        { added: [], dropped: [], renamed: [], retyped: ['name:text'] },
+        { added: [], dropped: [], renamed: [{ from: 'legacy', to: 'notes' }], retyped: [] },
+        { added: [], dropped: ['notes'], renamed: [], retyped: [] },
+      ]);
     }
     // THEN the Iceberg table equals the source too
     const ice = await icebergSnapshots(catalogUri);
