@@ -26,6 +26,8 @@ export type KeyedChange =
 export interface CollapsedBatch {
   /** A truncate in the batch: every row stored before it must be removed before `changes` apply. */
   readonly truncatedAt: Position | null;
+  /** The truncate's commit time (ms since the epoch), when there is one (soft-delete marks rows with it). */
+  readonly truncatedAtMs?: number;
   /** One entry per key, ordered by the position of its last change. */
   readonly changes: readonly KeyedChange[];
 }
@@ -42,10 +44,12 @@ export function collapseByKey(
   if (keyColumns.length === 0)
     throw new TidemarkError('source_setup', 'cannot collapse changes of a table without a key');
   let truncatedAt: Position | null = null;
+  let truncatedAtMs = 0;
   const byKey = new Map<string, KeyedChange>();
   for (const ev of changes) {
     if (ev.op === 't') {
       truncatedAt = ev.position;
+      truncatedAtMs = ev.commitTimeMs;
       byKey.clear();
       continue;
     }
@@ -80,7 +84,9 @@ export function collapseByKey(
       commitTimeMs: ev.commitTimeMs,
     });
   }
-  return { truncatedAt, changes: [...byKey.values()] };
+  return truncatedAt
+    ? { truncatedAt, truncatedAtMs, changes: [...byKey.values()] }
+    : { truncatedAt, changes: [...byKey.values()] };
 }
 
 function pickKey(image: Row | null, keyColumns: readonly string[], ev: ChangeEvent): Row {

@@ -1,10 +1,9 @@
 import type { IcebergConfig, TableOptions } from '../config/schema';
-import { isTidemarkError } from '../core/errors';
+import { isTidemarkError, TidemarkError } from '../core/errors';
 import { formatLsn, type Lsn, parseLsn } from '../core/lsn';
 import { compareTokens, parseToken } from '../core/offset-token';
 import type { TableRef, TableSchema } from '../core/table-schema';
 import { tableKey } from '../core/table-schema';
-import { collapseByKey } from './collapse';
 import type { Catalog, TableIdent } from './iceberg/catalog';
 import { identOf, Lakehouse } from './iceberg/lakehouse';
 import { openCatalog } from './iceberg/open-catalog';
@@ -98,6 +97,7 @@ export class IcebergTarget implements SinkTarget {
       if (!known)
         await this.lake.createTable(schema, {
           partition: parsePartitionBy(tableKey(schema), options.partitionBy),
+          mode: options.mode,
         });
       await this.lake.evolve(schema);
       this.tables.set(tableKey(schema), schema);
@@ -145,13 +145,17 @@ export class IcebergTarget implements SinkTarget {
   }
 
   async commitRound(round: CommitRound): Promise<void> {
+    this.checkStartsFromHeld(round);
     const staged: StagedChange[] = [];
     try {
       for (const t of round.tables) {
         const schema = this.tables.get(tableKey(t.schema));
         if (!schema || schema.version !== t.schema.version)
           await this.prepareTables([{ schema: t.schema, options: t.options }]);
-        staged.push(await this.lake.stage(t.schema, collapseByKey(t.events, t.schema.primaryKey)));
+        // Every mode is exactly once through the tokens alone, append included: the round holds
+        // only changes above this sink's token (round-builder.ts drops the replays), and the rows
+        // and the token move in one snapshot, so a change committed once is never written again.
+        staged.push(await this.lake.stageChanges(t.schema, t.events));
       }
       if (staged.length === 0) return; // only replays: nothing to write, and no token to move here
       const next = new Map(this.tokens);
@@ -174,6 +178,28 @@ export class IcebergTarget implements SinkTarget {
       if (isTidemarkError(e, 'commit_failed') || isTidemarkError(e, 'fenced') || !isTidemarkError(e))
         await this.lake.discard(staged).catch(() => {});
       throw e;
+    }
+  }
+
+  /**
+   * A round must start from the tokens this sink holds (the commit is conditional on them, as the
+   * warehouse's `UPDATE … WHERE token = expected`). Another writer's commit is caught by the
+   * catalog's compare-and-set (`unmoved`); this catches a round handed to this same writer
+   * again, which would otherwise be written twice (an append table would hold its rows twice).
+   */
+  private checkStartsFromHeld(round: CommitRound): void {
+    for (const u of round.tokens) {
+      const held = this.tokens.get(u.channel) ?? null;
+      const same =
+        held === u.expected ||
+        (held !== null &&
+          u.expected !== null &&
+          compareTokens(parseToken(held), parseToken(u.expected)) === 0);
+      if (!same)
+        throw new TidemarkError(
+          'fenced',
+          `iceberg: token of channel ${u.channel} is ${held ?? '(none)'}, not ${u.expected ?? '(none)'}: the round was committed already or another writer moved it; nothing written`,
+        );
     }
   }
 

@@ -8,8 +8,10 @@ import { identOf } from '../sink/iceberg/lakehouse';
 import { openCatalog } from '../sink/iceberg/open-catalog';
 import { openFileIO } from '../sink/iceberg/open-file-io';
 import { parseTableMetadata, type Snapshot, type TableMetadata } from '../sink/iceberg/table-metadata';
+import { type TableMode, tableModeOf } from '../sink/iceberg/table-mode';
 import { scanLiveRows, schemaOfSnapshot } from '../sink/iceberg/table-scan';
 import { IcebergTarget } from '../sink/iceberg-target';
+import { META } from '../sink/meta-columns';
 import type { SideRows } from './warehouse-at-cut';
 
 const CUT = 'tidemark.cut-lsn';
@@ -58,28 +60,59 @@ export class IcebergAtCut {
     return new IcebergAtCut(await openCatalog(cfg.catalog), io);
   }
 
-  async table(schema: TableSchema, cut: Lsn): Promise<SideRows & { snapshotId: number | null }> {
+  /**
+   * The table's rows at the cut, as comparable with the source as its mode (recorded in the
+   * table) allows: a mirror's rows; a soft-delete table's rows whose `_tidemark_deleted_at` is
+   * null; nothing for an append table (a change history, not the rows: `mode` tells the caller).
+   */
+  async table(
+    schema: TableSchema,
+    cut: Lsn,
+  ): Promise<SideRows & { snapshotId: number | null; mode: TableMode }> {
     const name = `${schema.schema}.${schema.table}`;
     const location = await this.catalog.currentLocation(identOf(schema));
-    if (!location)
-      return { rows: async function* () {}, notes: ['no such table in the catalog'], snapshotId: null };
+    const none = (notes: string[], mode: TableMode = 'mirror') => ({
+      rows: async function* () {},
+      notes,
+      snapshotId: null,
+      mode,
+    });
+    if (!location) return none(['no such table in the catalog']);
     const m = parseTableMetadata(new TextDecoder().decode(await this.io.read(location)), location, name);
+    const mode = tableModeOf(m);
+    if (mode === 'append')
+      return none(
+        ['mode append: the Iceberg table holds the change history, not the rows; not compared'],
+        mode,
+      );
+    const modeNotes =
+      mode === 'soft-delete'
+        ? [
+            `mode soft-delete: the rows whose ${META.deletedAt} is null are compared; soft-deleted rows are not`,
+          ]
+        : [];
     const at = snapshotAtCut(m, cut);
-    if ('problem' in at) return { rows: async function* () {}, notes: [at.problem], snapshotId: null };
-    if (!at.snapshot) return { rows: async function* () {}, notes: [], snapshotId: null };
+    if ('problem' in at) return none([...modeNotes, at.problem], mode);
+    if (!at.snapshot) return none(modeNotes, mode);
     const snapshotId = at.snapshot['snapshot-id'];
     const fields = schemaOfSnapshot(m, snapshotId).fields;
     const names = new Set(fields.map((f) => f.name));
-    const notes = schema.columns
-      .filter((c) => !names.has(c.name))
-      .map((c) => `column ${c.name} is missing in snapshot ${snapshotId} (read as NULL)`);
+    const notes = [
+      ...modeNotes,
+      ...schema.columns
+        .filter((c) => !names.has(c.name))
+        .map((c) => `column ${c.name} is missing in snapshot ${snapshotId} (read as NULL)`),
+    ];
     const io = this.io;
+    const live = (row: Row) => mode !== 'soft-delete' || (row[META.deletedAt] ?? null) === null;
     return {
       snapshotId,
       notes,
+      mode,
       rows: async function* () {
         let batch: Row[] = [];
         for await (const r of scanLiveRows(io, m, name, fields, snapshotId)) {
+          if (!live(r.row)) continue;
           batch.push(r.row);
           if (batch.length >= 5_000) {
             yield batch;

@@ -127,7 +127,7 @@ export async function runVerify(config: Config, opts: VerifyOptions, logger: Log
       if (iceberg) {
         const at = await iceberg.table(s, cut ?? 0n);
         tableNotes.push(...at.notes.map((n) => `iceberg: ${n}`));
-        sides.push({ name: 'iceberg', rows: at.rows });
+        if (at.mode !== 'append') sides.push({ name: 'iceberg', rows: at.rows });
       }
       if (warehouse) {
         const at = await warehouse.table(s, config.tableOptions(name).mode);

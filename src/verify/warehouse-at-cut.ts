@@ -62,10 +62,16 @@ function unreadable(mode: TableMode): SideRows | null {
   };
 }
 
-function columnNotes(schema: TableSchema, present: ReadonlySet<string>): string[] {
-  return schema.columns
-    .filter((c) => !present.has(c.name))
-    .map((c) => `column ${c.name} is missing in the warehouse table (read as NULL)`);
+/** What is compared, and the source columns the warehouse table lacks. */
+function columnNotes(schema: TableSchema, present: ReadonlySet<string>, mode: TableMode): string[] {
+  return [
+    ...(mode === 'soft-delete'
+      ? [`mode soft-delete: the rows whose ${META.deletedAt} is null are compared; soft-deleted rows are not`]
+      : []),
+    ...schema.columns
+      .filter((c) => !present.has(c.name))
+      .map((c) => `column ${c.name} is missing in the warehouse table (read as NULL)`),
+  ];
 }
 
 class PgAtCut implements WarehouseAtCut {
@@ -104,7 +110,10 @@ class PgAtCut implements WarehouseAtCut {
     const select = schema.columns.map((c) => (present.has(c.name) ? ident(c.name) : 'NULL')).join(', ');
     const sql = `SELECT ${select} FROM ${qualified(schema)}${liveFilter(mode)}`;
     const where = `warehouse ${schema.schema}.${schema.table}`;
-    return { rows: () => pgRows(this.c, sql, schema.columns, where), notes: columnNotes(schema, present) };
+    return {
+      rows: () => pgRows(this.c, sql, schema.columns, where),
+      notes: columnNotes(schema, present, mode),
+    };
   }
 
   async close(): Promise<void> {
@@ -172,7 +181,7 @@ class DuckAtCut implements WarehouseAtCut {
           });
         }
       },
-      notes: columnNotes(schema, present),
+      notes: columnNotes(schema, present, mode),
     };
   }
 

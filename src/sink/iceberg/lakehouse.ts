@@ -6,6 +6,7 @@ import { encodeKey } from '../../core/row-key';
 import type { TableRef, TableSchema } from '../../core/table-schema';
 import { type CollapsedBatch, collapseByKey } from '../collapse';
 import { fillValue } from '../schema-projection';
+import { appendRows } from './append-rows';
 import type { Catalog, TableIdent } from './catalog';
 import { identText } from './catalog';
 import type { FileIO } from './file-io';
@@ -17,12 +18,21 @@ import { buildSpec } from './partitioning';
 import { checkSchema } from './schema-check';
 import { ATTNUMS_PROPERTY, attnumProperty, evolveSchema } from './schema-evolution';
 import { buildSnapshot, COMMIT_ID_PROPERTY } from './snapshot-builder';
+import { softDeleteBatch } from './soft-delete';
 import type { StagedChange } from './staged-change';
 import { type CompactOptions, compactTable, expireSnapshots, removeOrphanFiles } from './table-maintenance';
 import type { TableMetadata } from './table-metadata';
 import { currentSchema, currentSnapshot, newTableMetadata } from './table-metadata';
+import {
+  checkBuiltMode,
+  checkModeColumns,
+  MODE_PROPERTY,
+  type TableMode,
+  tableModeOf,
+  withModeFields,
+} from './table-mode';
 import { scanLiveRows, schemaOfSnapshot } from './table-scan';
-import { stageBatch } from './table-stager';
+import { stageAppendRows, stageBatch } from './table-stager';
 import type { TableState } from './table-state';
 import { loadMetadata, rebuildIndex, recordCommitted, rewrittenSince } from './table-state';
 
@@ -43,6 +53,8 @@ export interface CreateTableOptions {
   readonly properties?: Readonly<Record<string, string>>;
   /** Partition fields, in order (per-table config). */
   readonly partition?: readonly PartitionConfig[];
+  /** The table's mode (table-mode.ts; default mirror), recorded in the table: an existing table must match. */
+  readonly mode?: TableMode;
 }
 
 export interface CommitOptions {
@@ -79,17 +91,24 @@ export class Lakehouse {
 
   constructor(private readonly opts: LakehouseOptions) {}
 
-  /** Creates the table if it does not exist (idempotent), then loads it. */
+  /**
+   * Creates the table if it does not exist (idempotent), then loads it. The mode is recorded in
+   * the table (MODE_PROPERTY); an existing table built in another mode is refused, as the
+   * warehouse refuses one (a mirror cannot become a change history in place).
+   */
   async createTable(schema: TableSchema, options: CreateTableOptions = {}): Promise<void> {
     const ident = identOf(schema);
+    const mode = options.mode ?? 'mirror';
+    checkModeColumns(schema, mode, identText(ident));
     if ((await this.opts.catalog.currentLocation(ident)) === null) {
       await this.opts.catalog.ensureNamespace(ident.namespace);
-      const { schema: ice, lastColumnId } = initialSchema(schema);
+      const { schema: ice, lastColumnId } = withModeFields(initialSchema(schema), mode);
       const location = `${this.opts.warehouse.replace(/\/$/, '')}/${ident.namespace}/${ident.name}`;
       const spec = buildSpec(ice, options.partition ?? [], identText(ident));
       const m = newTableMetadata(location, ice, lastColumnId, spec, {
         ...options.properties,
         [ATTNUMS_PROPERTY]: attnumProperty(schema, ice),
+        [MODE_PROPERTY]: mode,
       });
       const file = `${location}/metadata/00000-${randomUUID()}.metadata.json`;
       await this.opts.io.write(file, Buffer.from(JSON.stringify(m), 'utf8'));
@@ -101,10 +120,10 @@ export class Lakehouse {
           cause: out.cause,
         });
     }
-    await this.open(ident, true);
+    checkBuiltMode((await this.open(ident, true)).metadata, mode, identText(ident));
   }
 
-  /** Loads a table's metadata (cached) and, unless fresh, its key index. */
+  /** Loads a table's metadata (cached) and, unless fresh, its key index (none for an append table). */
   private async open(ident: TableIdent, reload = false): Promise<TableState> {
     const key = identText(ident);
     let st = this.tables.get(key);
@@ -125,7 +144,8 @@ export class Lakehouse {
       };
       this.tables.set(key, st);
     }
-    if (!st.index) st.index = await rebuildIndex(this.opts.io, st.metadata, ident, st.filePartitions);
+    if (!st.index && tableModeOf(st.metadata) !== 'append')
+      st.index = await rebuildIndex(this.opts.io, st.metadata, ident, st.filePartitions);
     return st;
   }
 
@@ -143,13 +163,17 @@ export class Lakehouse {
     const m = st.metadata;
     const where = identText(st.ident);
     const attnums = JSON.parse(m.properties[ATTNUMS_PROPERTY] ?? '{}') as Record<string, number>;
-    const next = evolveSchema(schema, currentSchema(m), attnums, m['last-column-id'], where);
+    const mode = tableModeOf(m);
+    checkModeColumns(schema, mode, where);
+    const next = evolveSchema(schema, currentSchema(m), attnums, m['last-column-id'], where, mode);
     if (!next) return false;
     const fills = schema.columns
       .filter((c) => c.fill !== undefined && attnums[String(c.attnum)] === undefined)
       .map((c) => ({ name: c.name, value: fillValue(schema, c) }))
       .filter((f) => f.value !== null);
-    if (fills.length > 0 && currentSnapshot(m)) {
+    // A change history keeps what the rows were (as the warehouse's append tables do): there the
+    // column did not exist, so an append table's earlier rows are not filled.
+    if (fills.length > 0 && currentSnapshot(m) && mode !== 'append') {
       await this.evolveAndFill(st, schema, next, fills);
       return true;
     }
@@ -266,18 +290,46 @@ export class Lakehouse {
     }
   }
 
-  /** Writes a batch's files; commits nothing. */
+  /**
+   * Writes one table's changes of a round (position order) the way its mode wants (table-mode.ts);
+   * commits nothing. mirror and soft-delete: collapsed per key first (`stage`); append: one row
+   * per change (append-rows.ts).
+   */
+  async stageChanges(schema: TableSchema, events: readonly ChangeEvent[]): Promise<StagedChange> {
+    const st = await this.open(identOf(schema));
+    if (tableModeOf(st.metadata) !== 'append')
+      return this.stage(schema, collapseByKey(events, schema.primaryKey));
+    checkSchema(schema, currentSchema(st.metadata), identText(st.ident));
+    return stageAppendRows(this.opts.io, st, appendRows(schema, events), {
+      targetFileRows: this.rowsPerFile(st),
+    });
+  }
+
+  /** Writes a collapsed batch's files (mirror, or soft-delete: see soft-delete.ts); commits nothing. */
   async stage(schema: TableSchema, batch: CollapsedBatch): Promise<StagedChange> {
     const st = await this.open(identOf(schema));
-    checkSchema(schema, currentSchema(st.metadata), identText(st.ident));
-    return stageBatch(this.opts.io, st, batch, {
-      targetFileRows: rowsPerFileOf(
-        st.metadata,
-        this.opts.targetFileRows ?? 1_000_000,
-        this.opts.targetFileBytes,
-      ),
-      lookup: async (keys) => this.lookupByEncodedKeys(st, keys),
-    });
+    const where = identText(st.ident);
+    checkSchema(schema, currentSchema(st.metadata), where);
+    const mode = tableModeOf(st.metadata);
+    if (mode === 'append')
+      throw new TidemarkError(
+        'internal',
+        `table ${where} is an append table: its changes go through stageChanges`,
+      );
+    const lookup = async (keys: readonly string[]) => this.lookupByEncodedKeys(st, keys);
+    let input = batch;
+    if (mode === 'soft-delete') {
+      // The stored rows a delete rewrites; a truncate rewrites every live one (read into memory).
+      const keys = batch.truncatedAt
+        ? [...st.index!.entriesLive()].map((e) => e.key)
+        : batch.changes.filter((c) => c.kind === 'delete').map((c) => c.key);
+      input = softDeleteBatch(batch, keys.length > 0 ? await lookup(keys) : new Map());
+    }
+    return stageBatch(this.opts.io, st, input, { targetFileRows: this.rowsPerFile(st), lookup });
+  }
+
+  private rowsPerFile(st: TableState): number {
+    return rowsPerFileOf(st.metadata, this.opts.targetFileRows ?? 1_000_000, this.opts.targetFileBytes);
   }
 
   /** Deletes a staged change's files: only after a commit that certainly did not land. */
@@ -448,8 +500,13 @@ export class Lakehouse {
   private async lookupByEncodedKeys(st: TableState, keys: readonly string[]): Promise<Map<string, Row>> {
     const fields = currentSchema(st.metadata).fields;
     const byFile = new Map<string, { key: string; pos: number }[]>();
+    if (!st.index)
+      throw new TidemarkError(
+        'internal',
+        `table ${identText(st.ident)}: no key index (an append table has none)`,
+      );
     for (const key of keys) {
-      const loc = st.index!.get(key);
+      const loc = st.index.get(key);
       if (!loc) continue;
       const list = byFile.get(loc.file) ?? [];
       list.push({ key, pos: loc.pos });

@@ -2,6 +2,7 @@ import { TidemarkError } from '../../core/errors';
 import type { TableSchema } from '../../core/table-schema';
 import type { IcebergField, IcebergSchema, IcebergType } from './iceberg-types';
 import { decimalOf, icebergTypeOf, idAllocator } from './iceberg-types';
+import { isMetaColumnName, type TableMode } from './table-mode';
 
 /** Table property mapping Postgres attnums to Iceberg field ids: tells a rename from a drop plus an add. */
 export const ATTNUMS_PROPERTY = 'tidemark.field-attnums';
@@ -18,7 +19,10 @@ export function attnumProperty(source: TableSchema, ice: IcebergSchema): string 
  * keep it, readers ignore it); a renamed column (same attnum) keeps its id; allowed type
  * promotions are int→long, float→double and decimal precision widening at the same scale.
  * Anything else (another type change, a key change) is a `schema_incompatible` error.
- * Returns null when nothing changed.
+ * The mode's metadata fields (table-mode.ts: fields no source attnum maps to) stay, after the
+ * source fields, with their ids; a new source column's id comes after every id used so far
+ * (`lastColumnId` counts the metadata fields), so ids never collide. An append table keeps no
+ * identifier fields, so a key change is no error there. Returns null when nothing changed.
  */
 export function evolveSchema(
   source: TableSchema,
@@ -26,7 +30,10 @@ export function evolveSchema(
   attnums: Record<string, number>,
   lastColumnId: number,
   table: string,
+  mode: TableMode = 'mirror',
 ): { schema: IcebergSchema; lastColumnId: number; attnums: Record<string, number> } | null {
+  const sourceIds = new Set(Object.values(attnums));
+  const metaFields = current.fields.filter((f) => isMetaColumnName(f.name) && !sourceIds.has(f.id));
   const ids = idAllocator(lastColumnId);
   const nextAttnums: Record<string, number> = {};
   const fields: IcebergField[] = [];
@@ -54,7 +61,7 @@ export function evolveSchema(
   );
   const newKeys = source.primaryKey.map((k) => fields.find((f) => f.name === k)?.id);
   const keyIds = current['identifier-field-ids'] ?? [];
-  if (newKeys.length !== keyIds.length || newKeys.some((id, i) => id !== keyIds[i])) {
+  if (mode !== 'append' && (newKeys.length !== keyIds.length || newKeys.some((id, i) => id !== keyIds[i]))) {
     throw new TidemarkError(
       'schema_incompatible',
       `table ${table}: the key changed from (${oldKeys.join(', ')}) to (${source.primaryKey.join(', ')}); an Iceberg table keeps its identifier fields`,
@@ -67,7 +74,7 @@ export function evolveSchema(
     type: 'struct',
     'schema-id': current['schema-id'] + 1,
     'identifier-field-ids': keyIds,
-    fields,
+    fields: [...fields, ...metaFields],
   };
   if (JSON.stringify(next.fields) === JSON.stringify(current.fields)) return null;
   return { schema: next, lastColumnId: ids.last(), attnums: nextAttnums };

@@ -33,9 +33,7 @@ export async function stageBatch(
   batch: CollapsedBatch,
   opts: StageOptions,
 ): Promise<StagedChange> {
-  const m = state.metadata;
   const where = `table ${identText(state.ident)}`;
-  const schema = currentSchema(m);
   const index = state.index!;
   const deletes: { file: string; pos: number }[] = [];
   const indexOps: IndexOp[] = [];
@@ -71,6 +69,49 @@ export async function stageBatch(
     }
     rows.push({ key: c.key, row });
   }
+  return writeStaged(io, state, { rows, deletes, indexOps, truncate: batch.truncatedAt !== null }, opts);
+}
+
+/**
+ * Writes an append-mode table's new rows (append-rows.ts) as data files: no position deletes,
+ * no key index changes, and no partition tuples kept for the files (nothing will ever delete
+ * from them, and the writer's map of them would grow with every commit).
+ */
+export async function stageAppendRows(
+  io: FileIO,
+  state: TableState,
+  rows: readonly Row[],
+  opts: Pick<StageOptions, 'targetFileRows'>,
+): Promise<StagedChange> {
+  const staged = await writeStaged(
+    io,
+    state,
+    { rows: rows.map((row) => ({ key: null, row })), deletes: [], indexOps: [], truncate: false },
+    opts,
+  );
+  return { ...staged, filePartitions: [] };
+}
+
+interface PlannedChange {
+  /** New rows; `key` null: the table keeps no key index (append mode). */
+  readonly rows: readonly { key: string | null; row: Row }[];
+  readonly deletes: readonly { file: string; pos: number }[];
+  /** Index changes of deleted keys; those of the new rows are added here. */
+  readonly indexOps: IndexOp[];
+  readonly truncate: boolean;
+}
+
+/** Writes a planned change's data files, position-delete files and manifests. */
+async function writeStaged(
+  io: FileIO,
+  state: TableState,
+  plan: PlannedChange,
+  opts: Pick<StageOptions, 'targetFileRows'>,
+): Promise<StagedChange> {
+  const m = state.metadata;
+  const where = `table ${identText(state.ident)}`;
+  const schema = currentSchema(m);
+  const { rows, deletes, indexOps } = plan;
   // The snapshot id is fixed here and written into every entry (not inherited): PyIceberg 0.10
   // mishandles a null entry snapshot_id. Retries reuse it; only one attempt can ever land.
   const snapshotId = newSnapshotId();
@@ -80,7 +121,10 @@ export async function stageBatch(
   const spec = defaultSpec(m);
   const partitioner = partitionerFor(schema, spec, identText(state.ident));
   // One group of data files per partition tuple (spec: a data file holds one partition).
-  const groups = new Map<string, { tuple: Record<string, unknown>; rows: { key: string; row: Row }[] }>();
+  const groups = new Map<
+    string,
+    { tuple: Record<string, unknown>; rows: { key: string | null; row: Row }[] }
+  >();
   for (const r of rows) {
     const tuple = partitioner.tupleOf(r.row);
     const gk = JSON.stringify(tuple);
@@ -109,7 +153,7 @@ export async function stageBatch(
         metrics: enc.metrics,
       });
       chunk.forEach((r, pos) => {
-        indexOps.push({ key: r.key, file: path, pos });
+        if (r.key !== null) indexOps.push({ key: r.key, file: path, pos });
       });
     }
   }
@@ -185,7 +229,7 @@ export async function stageBatch(
     table: state.ident,
     snapshotId,
     baseLocation: state.metadataLocation,
-    truncate: batch.truncatedAt !== null,
+    truncate: plan.truncate,
     manifests,
     indexOps,
     filePartitions,

@@ -14,13 +14,5 @@ export function literal(text: string): string {
   return `'${text.replace(/'/g, "''")}'`;
 }
 
-/** Metadata columns; the source's own columns never start with this prefix by convention. */
-export const META = {
-  op: '_tidemark_op',
-  lsn: '_tidemark_lsn',
-  seq: '_tidemark_seq',
-  commitTime: '_tidemark_commit_time',
-  deletedAt: '_tidemark_deleted_at',
-  unchanged: '_tidemark_unchanged',
-  idx: '_tidemark_idx',
-} as const;
+/** Metadata columns (shared with the Iceberg sink, see ../meta-columns.ts). */
+export { META } from '../meta-columns';
