@@ -111,7 +111,7 @@ export class KafkaSinkWorker {
    */
   private async joinNewTopics(w: Watermark): Promise<boolean> {
     const unseen = Object.keys(w.offsets).filter((t) => !this.topics.has(t));
-    if (unseen.length === 0) return false;
+    if (unseen.length === 0 || this.stopped) return false; // a stopping worker joins nothing
     await this.o.registry.refresh();
     const known = new Set(this.o.registry.tables().map((t) => tableTopic(this.o.topicPrefix, t)));
     const fresh = unseen.filter((t) => known.has(t));
