@@ -81,8 +81,11 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
   private readonly schemas = new Map<string, Map<number, TableSchema>>();
   private readonly partitionCount = new Map<string, number>();
   private readonly tracker = new WatermarkTracker();
-  /** Appends from `queueHead` on are not fully sent (a head index: shift() is O(n) per call). */
-  private queue: Pending[] = [];
+  /**
+   * Appends from `queueHead` on are not fully sent (a head index: shift() is O(n) per call); the
+   * slots before it are emptied as they resolve, so sent messages are not kept alive by the array.
+   */
+  private queue: Array<Pending | null> = [];
   private queueHead = 0;
   private sending = false;
   private broken: Error | null = null;
@@ -275,8 +278,11 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
           while (
             this.queueHead < this.queue.length &&
             this.queue[this.queueHead]!.next === this.queue[this.queueHead]!.messages.length
-          )
-            this.queue[this.queueHead++]!.resolve();
+          ) {
+            const done = this.queue[this.queueHead]!;
+            this.queue[this.queueHead++] = null;
+            done.resolve();
+          }
           if (this.queueHead === this.queue.length) {
             this.queue = [];
             this.queueHead = 0;
@@ -293,7 +299,7 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
               cause: e,
             },
           );
-          for (let i = this.queueHead; i < this.queue.length; i++) this.queue[i]!.reject(this.broken);
+          for (let i = this.queueHead; i < this.queue.length; i++) this.queue[i]?.reject(this.broken);
           this.queue = [];
           this.queueHead = 0;
         }

@@ -14,7 +14,7 @@ interface TxnRecord {
  */
 export class AckTracker {
   /** Transactions from `head` on are not durable yet (a head index: shift() is O(n) per call). */
-  private txns: TxnRecord[] = [];
+  private txns: Array<TxnRecord | null> = [];
   private head = 0;
   private durableEnd: Lsn;
   private durableCommit: Lsn = 0n;
@@ -70,7 +70,7 @@ export class AckTracker {
     while (this.head < this.txns.length) {
       const t = this.txns[this.head]!;
       if (t.endLsn === null || t.pending > 0) break;
-      this.head++;
+      this.txns[this.head++] = null; // not kept alive by the array
       if (t.endLsn > this.durableEnd) this.durableEnd = t.endLsn;
       if (t.commitLsn > this.durableCommit) this.durableCommit = t.commitLsn;
     }
