@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { TidemarkError } from '../core/errors';
 import { protectReferences, resolveReferences } from './interpolate';
 import { refuseUnsupported } from './not-yet-supported';
-import { configSchema, type RawConfig, type TableOptions } from './schema';
+import { configSchema, DEFAULT_TABLE_OPTIONS, type RawConfig, type TableOptions } from './schema';
 import { Secret } from './secret';
 
 /** The validated, frozen configuration every stage receives. Connection URLs are Secrets. */
@@ -110,16 +110,7 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
         : raw.offsets,
     topicPrefix: (raw.log.kind === 'kafka' ? raw.log.topicPrefix : undefined) ?? raw.pipeline,
     tableOptions(key: string): TableOptions {
-      return (
-        raw.tables[key] ?? {
-          mode: 'mirror',
-          partitionBy: [],
-          exclude: [],
-          mask: [],
-          onError: 'dead-letter',
-          onIncompatibleSchema: 'stop',
-        }
-      );
+      return raw.tables[key] ?? DEFAULT_TABLE_OPTIONS;
     },
   };
   return deepFreeze(config);

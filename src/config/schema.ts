@@ -225,6 +225,8 @@ export const configSchema = z
 
 export type RawConfig = z.infer<typeof configSchema>;
 export type TableOptions = z.infer<typeof tableOptionsSchema>;
+/** The options of a table the config does not name. */
+export const DEFAULT_TABLE_OPTIONS: TableOptions = Object.freeze(tableOptionsSchema.parse({}));
 export type KafkaLogConfig = z.infer<typeof kafkaLogSchema>;
 export type WarehouseConfig = z.infer<typeof warehouseSchema>;
 export type IcebergConfig = z.infer<typeof icebergSchema>;

@@ -124,13 +124,13 @@ export class KafkaSinkWorker {
     return true;
   }
 
-  /** Stops fetching, commits what is committable, leaves the group. */
-  async stop(): Promise<void> {
+  /** Stops fetching, commits what is committable (unless told not to), leaves the group. */
+  async stop(opts: { commit: boolean } = { commit: true }): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.committing;
     try {
-      await this.commitOnce();
+      if (opts.commit) await this.commitOnce();
     } finally {
       await this.consumer.disconnect();
     }

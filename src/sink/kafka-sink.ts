@@ -38,7 +38,14 @@ export async function startKafkaSink(deps: {
   const kafka = createKafka(config.log, logger, 'sink');
   let stopped = false;
   let fail: (e: unknown) => void = () => {};
-  const done = new Promise<void>((_r, reject) => (fail = reject));
+  let failed = false;
+  const done = new Promise<void>(
+    (_r, reject) =>
+      (fail = (e) => {
+        failed = true;
+        reject(e);
+      }),
+  );
   done.catch(() => {});
 
   const lease = new RoleLease(store, 'committer', logger);
@@ -52,7 +59,9 @@ export async function startKafkaSink(deps: {
     async stop() {
       stopped = true;
       try {
-        if (worker) await worker.stop();
+        // A failed sink (lease lost, fenced, a table that stops) commits nothing more: what it
+        // holds is still in Kafka above the stored tokens, and its lease may be another's now.
+        if (worker) await worker.stop({ commit: !failed });
       } finally {
         await closeAll();
       }

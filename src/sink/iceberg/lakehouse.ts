@@ -63,8 +63,9 @@ export interface CommitOptions {
   /** Identifies this commit in the snapshot summaries (tidemark.commit-id); random by default. */
   readonly commitId?: string;
   /**
-   * Called with a table's current summary after another writer committed to it: false when
-   * the writer moved the tidemark.* token this round started from (the round is fenced).
+   * Called, before every attempt, with the current summary of the base each table's snapshot is
+   * built on: false when another writer moved the tidemark.* token this round started from (the
+   * round is fenced, nothing committed).
    */
   readonly expected?: (table: TableIdent, summary: Readonly<Record<string, string>> | null) => boolean;
 }
@@ -346,9 +347,20 @@ export class Lakehouse {
       const built = [];
       for (const s of staged) {
         const st = await this.open(s.table);
+        // The swap is conditional on the metadata location only, and the writer may hold a newer
+        // base than the one its tokens came from (it reloaded after a fenced round, say): the
+        // tokens are checked on the very base the snapshot is built on, every attempt.
+        const summary = currentSnapshot(st.metadata)?.summary ?? null;
+        if (opts.expected && !opts.expected(st.ident, summary)) {
+          throw new TidemarkError(
+            'fenced',
+            `table ${identText(st.ident)}: another writer moved its tidemark token; commit ${commitId} is void`,
+          );
+        }
         // The table moved since this change was staged (a reload, another writer): rebasing is
         // right only if every data file its position deletes may point at is still live.
         if (st.metadataLocation !== s.baseLocation) {
+          rebased = true;
           const staleBy = await rewrittenSince(
             this.opts.io,
             s.baseLocation,
@@ -412,18 +424,9 @@ export class Lakehouse {
           },
         );
       }
-      // Conflict: another writer moved a table. Reload all, re-check the tokens, rebase.
-      for (const { st } of built) {
-        const fresh = await this.open(st.ident, true);
-        const summary = currentSnapshot(fresh.metadata)?.summary ?? null;
-        if (opts.expected && !opts.expected(st.ident, summary)) {
-          throw new TidemarkError(
-            'fenced',
-            `table ${identText(st.ident)}: another writer moved its tidemark token; commit ${commitId} is void`,
-          );
-        }
-      }
-      rebased = true;
+      // Conflict: another writer moved a table. Reload all; the next attempt re-checks the
+      // tokens on the fresh bases and rebases.
+      for (const { st } of built) await this.open(st.ident, true);
       if (attempt >= maxAttempts)
         throw new TidemarkError(
           'commit_failed',

@@ -103,8 +103,9 @@ describe('Iceberg writer on a PostgreSQL catalog', () => {
 
   test('a fenced multi-table commit moves neither table', async () => {
     // GIVEN another writer committed to items, moving its token
+    const otherCatalog = await SqlCatalog.postgres(dbUrl);
     const other = new Lakehouse({
-      catalog: await SqlCatalog.postgres(dbUrl),
+      catalog: otherCatalog,
       io: new LocalFileIO(),
       warehouse: `file://${dir}/warehouse`,
     });
@@ -135,17 +136,15 @@ describe('Iceberg writer on a PostgreSQL catalog', () => {
       (await readWithPyIceberg(pyUri, 'public.orders')).rows.some((r) => (r as { id: number }).id === 9),
     ).toBe(false);
     await lake.discard([a, b]);
+    await otherCatalog.close();
   });
 
   test('two writers committing to the same table concurrently lose no commit', async () => {
     // GIVEN two independent writers (own catalog connections) on one table
+    const secondCatalog = await SqlCatalog.postgres(dbUrl);
     const writers = [
       lake,
-      new Lakehouse({
-        catalog: await SqlCatalog.postgres(dbUrl),
-        io: new LocalFileIO(),
-        warehouse: `file://${dir}/warehouse`,
-      }),
+      new Lakehouse({ catalog: secondCatalog, io: new LocalFileIO(), warehouse: `file://${dir}/warehouse` }),
     ];
     // WHEN each commits five rounds of its own keys at the same time
     await Promise.all(
@@ -165,5 +164,6 @@ describe('Iceberg writer on a PostgreSQL catalog', () => {
       for (let r = 0; r < 5; r++)
         expect(rows.filter((x) => x.sku === `w${wi}` && x.region === r)).toHaveLength(1);
     expect((await java('shop.items')).rows).toHaveLength(rows.length);
+    await secondCatalog.close();
   });
 });

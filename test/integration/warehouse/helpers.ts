@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_TABLE_OPTIONS, type TableOptions } from '../../../src/config/schema';
 import type { ChangeEvent, Op, Row } from '../../../src/core/change-event';
 import type { ColumnType } from '../../../src/core/column-type';
 import type { TableSchema } from '../../../src/core/table-schema';
@@ -119,25 +120,11 @@ export function round(
     tables: tables.map((t) => ({
       schema: t.schema,
       events: t.events,
-      options: {
-        mode: t.mode,
-        partitionBy: [],
-        exclude: [],
-        mask: [],
-        onError: 'stop',
-        onIncompatibleSchema: 'stop',
-      },
+      options: opts(t.mode),
     })),
   };
 }
 
-export function opts(mode: TableMode) {
-  return {
-    mode,
-    partitionBy: [],
-    exclude: [],
-    mask: [],
-    onError: 'stop' as const,
-    onIncompatibleSchema: 'stop' as const,
-  };
+export function opts(mode: TableMode): TableOptions {
+  return { ...DEFAULT_TABLE_OPTIONS, mode, onError: 'stop' };
 }
