@@ -1,9 +1,10 @@
 /**
- * Iceberg writer figures (printed, never asserted):
+ * Iceberg writer figures (printed, never asserted), the `writer` part of `npm run bench`:
  *  - Parquet rows/s for a 10-column table (encode with ZSTD + metrics),
- *  - commit latency p50/p99 on the SQLite catalog (one small upsert batch per commit),
+ *  - commit latency p50/p99 on the SQL catalog, on SQLite and on PostgreSQL (one small upsert
+ *    batch per commit),
  *  - key-index bytes per million keys, and index rebuild time from the table's data files.
- * usage: npx tsx bench/iceberg-writer.ts [rows=1000000] [commits=100]
+ * Alone: npx tsx bench/iceberg-writer.ts [rows=1000000] [commits=100] (SQLite only).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,9 +18,8 @@ import { KeyIndex } from '../src/sink/iceberg/key-index';
 import { identOf, Lakehouse } from '../src/sink/iceberg/lakehouse';
 import { SqlCatalog } from '../src/sink/iceberg/sql-catalog';
 import { rebuildIndex } from '../src/sink/iceberg/table-state';
+import type { Figure } from './lib/report';
 
-const ROWS = Number(process.argv[2] ?? 1_000_000);
-const COMMITS = Number(process.argv[3] ?? 100);
 const schema: TableSchema = {
   schema: 'bench',
   table: 'ten',
@@ -67,50 +67,97 @@ const upsert = (r: Row): KeyedChange => ({
 const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 
-async function main(): Promise<void> {
+const GROUP = 'Iceberg writer (10-column table, local files)';
+
+/** One commit of two upserts after another: the catalog's share of a sink round. */
+async function commitLatency(lake: Lakehouse, rows: number, commits: number): Promise<number[]> {
+  const lat: number[] = [];
+  for (let i = 0; i < commits; i++) {
+    const s = await lake.stage(schema, {
+      truncatedAt: null,
+      changes: [upsert(row(i * 13)), upsert(row(rows + i))],
+    });
+    const t = performance.now();
+    await lake.commit([s], { properties: { 'tidemark.round': String(i) } });
+    lat.push(performance.now() - t);
+  }
+  return lat;
+}
+
+function latencyFigure(catalog: string, lat: number[]): Figure {
+  return {
+    group: GROUP,
+    name: `commit latency, ${catalog} catalog`,
+    value: Math.round(pct(lat, 0.99) * 10) / 10,
+    unit: 'ms p99',
+    detail: `p50 ${pct(lat, 0.5).toFixed(1)} ms over ${lat.length} commits`,
+  };
+}
+
+/** The writer's figures; `pgUrl`: an empty database for the PostgreSQL catalog's latency too. */
+export async function writerFigures(rows: number, commits: number, pgUrl?: string): Promise<Figure[]> {
+  const figures: Figure[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'iceberg-bench-'));
   const catalog = await SqlCatalog.sqlite(join(dir, 'catalog.db'));
   const io = new LocalFileIO();
   const lake = new Lakehouse({ catalog, io, warehouse: `file://${dir}/warehouse`, targetFileRows: 250_000 });
-  await lake.createTable(schema);
-
-  const changes: KeyedChange[] = [];
-  for (let n = 0; n < ROWS; n++) changes.push(upsert(row(n)));
-  let t = performance.now();
-  const staged = await lake.stage(schema, { truncatedAt: null, changes });
-  const stageMs = performance.now() - t;
-  await lake.commit([staged], { properties: {} });
-  console.log(
-    `parquet: ${ROWS} rows of 10 columns staged in ${stageMs.toFixed(0)} ms = ${Math.round(ROWS / (stageMs / 1000))} rows/s (${(staged.added.bytes / 1e6).toFixed(1)} MB)`,
-  );
-
-  const lat: number[] = [];
-  for (let i = 0; i < COMMITS; i++) {
-    const s = await lake.stage(schema, {
-      truncatedAt: null,
-      changes: [upsert(row(i * 13)), upsert(row(ROWS + i))],
+  try {
+    await lake.createTable(schema);
+    const changes: KeyedChange[] = [];
+    for (let n = 0; n < rows; n++) changes.push(upsert(row(n)));
+    let t = performance.now();
+    const staged = await lake.stage(schema, { truncatedAt: null, changes });
+    const stageMs = performance.now() - t;
+    await lake.commit([staged], { properties: {} });
+    figures.push({
+      group: GROUP,
+      name: 'Parquet written (ZSTD, column statistics, key index)',
+      value: Math.round(rows / (stageMs / 1000)),
+      unit: 'rows/s',
+      detail: `${rows.toLocaleString('en-US')} rows, ${(staged.added.bytes / 1e6).toFixed(1)} MB`,
+    });
+    figures.push(latencyFigure('SQLite', await commitLatency(lake, rows, commits)));
+    if (pgUrl) {
+      const pg = await SqlCatalog.postgres(pgUrl);
+      try {
+        const onPg = new Lakehouse({ catalog: pg, io, warehouse: `file://${dir}/pg-warehouse` });
+        await onPg.createTable(schema);
+        figures.push(latencyFigure('PostgreSQL', await commitLatency(onPg, 1000, commits)));
+      } finally {
+        await pg.close();
+      }
+    }
+    const idx = new KeyIndex();
+    for (let n = 0; n < 1_000_000; n++) idx.set(encodeKey({ id: BigInt(n) }, ['id']), 'file', n);
+    figures.push({
+      group: GROUP,
+      name: 'key index memory per million int64 keys',
+      value: Math.round(idx.byteSize() / 1e5) / 10,
+      unit: 'MB',
+      detail: `${Math.round(idx.byteSize() / 1e6)} bytes per key, in typed arrays`,
     });
     t = performance.now();
-    await lake.commit([s], { properties: { 'tidemark.round': String(i) } });
-    lat.push(performance.now() - t);
+    const rebuilt = await rebuildIndex(io, await lake.metadata(schema), identOf(schema));
+    const rebuildMs = performance.now() - t;
+    figures.push({
+      group: GROUP,
+      name: 'key index rebuilt from the data files',
+      value: Math.round(rebuilt.size / (rebuildMs / 1000)),
+      unit: 'keys/s',
+      detail: `${rebuilt.size.toLocaleString('en-US')} keys in ${rebuildMs.toFixed(0)} ms`,
+    });
+    return figures;
+  } finally {
+    await catalog.close();
+    rmSync(dir, { recursive: true, force: true });
   }
-  console.log(
-    `commit latency (SQLite catalog, ${COMMITS} commits): p50 ${pct(lat, 0.5).toFixed(1)} ms, p99 ${pct(lat, 0.99).toFixed(1)} ms`,
-  );
-
-  const idx = new KeyIndex();
-  for (let n = 0; n < 1_000_000; n++) idx.set(encodeKey({ id: BigInt(n) }, ['id']), 'file', n);
-  console.log(
-    `key index: ${(idx.byteSize() / 1e6).toFixed(1)} MB per million int64 keys (${(idx.byteSize() / 1e6).toFixed(0)} bytes/key), heap ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB`,
-  );
-
-  t = performance.now();
-  const rebuilt = await rebuildIndex(io, await lake.metadata(schema), identOf(schema));
-  console.log(
-    `index rebuild from data files: ${rebuilt.size} keys in ${(performance.now() - t).toFixed(0)} ms`,
-  );
-  await catalog.close();
-  rmSync(dir, { recursive: true, force: true });
 }
 
-void main();
+if (require.main === module) {
+  const rows = Number(process.argv[2] ?? 1_000_000);
+  const commits = Number(process.argv[3] ?? 100);
+  void writerFigures(rows, commits).then((fs) => {
+    for (const f of fs)
+      console.log(`${f.name}: ${f.value.toLocaleString('en-US')} ${f.unit} (${f.detail ?? ''})`);
+  });
+}

@@ -6,12 +6,13 @@
  *
  * BENCH_SCALE (default 1) scales every size; BENCH_FULL=1 adds the 10M-row snapshot;
  * BENCH_CPU_PROF=<folder> writes a V8 CPU profile per tidemark process; BENCH_ONLY=kafka,big,
- * small,embedded,snapshot,files runs only those parts.
+ * small,embedded,snapshot,files,writer runs only those parts (and leaves latest.md alone).
  */
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import { writerFigures } from './iceberg-writer';
 import { currentLsn, freshDatabase, withClient } from './lib/bench-table';
 import { goalNotes } from './lib/goals';
 import { type LatencyFigures, measureLatency } from './lib/latency';
@@ -406,6 +407,11 @@ async function main(): Promise<void> {
   if (want('embedded')) await embedded(n(1_000_000), 100_000);
   if (want('snapshot')) await snapshotMixedLatency(n(1_000_000), n(200_000));
   if (want('files')) await filesWithAndWithoutCompaction();
+  if (want('writer')) {
+    const catalogDb = `b${tag}_catalog`;
+    for (const f of await writerFigures(n(1_000_000), 100, await plainDatabase(catalogDb))) record(f);
+    await withClient(PG, (c) => c.query(`DROP DATABASE IF EXISTS ${catalogDb} WITH (FORCE)`));
+  }
   if (process.env.BENCH_FULL === '1') {
     notes.push('BENCH_FULL=1: the 10M-row snapshot ran as well.');
     await snapshotMixedLatency(n(10_000_000), n(200_000));
@@ -414,8 +420,15 @@ async function main(): Promise<void> {
   }
   const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const out = writeReport(dir, { machine, scale: SCALE, figures, notes: [...goalNotes(figures), ...notes] });
-  process.stdout.write(`\nwrote ${out.json} and ${out.markdown} (and bench/results/latest.md)\n`);
+  // Only a full run replaces latest.md: a page mixing parts of several runs would break the ratios.
+  const out = writeReport(
+    dir,
+    { machine, scale: SCALE, figures, notes: [...goalNotes(figures), ...notes] },
+    { latest: !only },
+  );
+  process.stdout.write(
+    `\nwrote ${out.json} and ${out.markdown}${only ? ' (BENCH_ONLY: latest.md left as it was)' : ' (and bench/results/latest.md)'}\n`,
+  );
 }
 
 main().then(

@@ -22,8 +22,12 @@ half the raw slot-read rate; p99 source commit → visible in both sinks ≤ 2 s
 initial snapshot ≥ 200,000 rows/s into both sinks; source RSS ≤ 512 MiB through a 1M-row
 transaction; sink RSS bounded by its buffers.`;
 
-/** Writes <time>.json and <time>.md under `dir`, and copies the markdown to latest.md. */
-export function writeReport(dir: string, r: Report): { json: string; markdown: string } {
+/** Writes <time>.json and <time>.md under `dir`, and copies the markdown to latest.md when asked. */
+export function writeReport(
+  dir: string,
+  r: Report,
+  opts: { latest: boolean },
+): { json: string; markdown: string } {
   const stamp = r.machine.date.replace(/[:.]/g, '-');
   const json = join(dir, `${stamp}.json`);
   const markdown = join(dir, `${stamp}.md`);
@@ -49,6 +53,6 @@ export function writeReport(dir: string, r: Report): { json: string; markdown: s
   }
   if (r.notes.length) lines.push('', '## Notes', '', ...r.notes.map((n) => `- ${n}`));
   writeFileSync(markdown, `${lines.join('\n')}\n`);
-  copyFileSync(markdown, join(dir, 'latest.md'));
+  if (opts.latest) copyFileSync(markdown, join(dir, 'latest.md'));
   return { json, markdown };
 }
