@@ -57,6 +57,10 @@ export function renderStatus(s: PipelineStatus): string {
     lines.push(
       `paused ${p.table} since ${p.since}${p.reason ? ` (${p.reason})` : ''}: its changes wait in Kafka`,
     );
+  for (const d of s.droppedTables)
+    lines.push(
+      `dropped ${d.table} in the source (noticed ${d.droppedAt}): its sink tables keep their rows, marked as dropped`,
+    );
   for (const r of s.refreshes)
     lines.push(
       `refresh ${r.table}: ${r.rows} rows copied, ${r.finishedAt ? `complete at ${r.finishedAt}` : `in progress since ${r.requestedAt}`}`,

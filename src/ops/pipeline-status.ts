@@ -8,6 +8,7 @@ import type { Logger } from '../observe/logger';
 import type { OffsetStore } from '../offsets/offset-store';
 import { IcebergTarget } from '../sink/iceberg-target';
 import { openWarehouse } from '../sink/warehouse/open';
+import { type DroppedTable, readDroppedTables } from '../source/dropped-tables';
 import { readSnapshotState } from '../source/snapshot-state';
 import { type RefreshState, readRefreshes } from '../source/table-refresh';
 import { type PausedTable, readPausedTables } from './paused-tables';
@@ -49,6 +50,8 @@ export interface PipelineStatus {
   readonly refreshes: readonly RefreshState[];
   /** Tables paused by `tidemark pause`. */
   readonly pausedTables: readonly PausedTable[];
+  /** Mirrored tables dropped in the source: kept in the sinks, marked. */
+  readonly droppedTables: readonly DroppedTable[];
 }
 
 interface SinkReader {
@@ -166,6 +169,7 @@ export async function readPipelineStatus(
     watermark: w ? { lsn: formatLsn(w.lsn), publishedAt: new Date(w.publishedAtMs).toISOString() } : null,
     refreshes: await readRefreshes(store, config.source.slot),
     pausedTables: await readPausedTables(store),
+    droppedTables: await readDroppedTables(store, config.source.slot),
   };
 }
 

@@ -2,14 +2,21 @@ import { randomUUID } from 'node:crypto';
 import type { TableOptions } from '../config/schema';
 import type { ChangeEvent } from '../core/change-event';
 import { isTidemarkError, TidemarkError } from '../core/errors';
-import { formatLsn, type Lsn } from '../core/lsn';
+import { formatLsn, type Lsn, parseLsn } from '../core/lsn';
 import { compareTokens, parseToken, type TokenUpdate } from '../core/offset-token';
-import type { TableSchema } from '../core/table-schema';
+import { parseTableKey, type TableSchema } from '../core/table-schema';
 import type { Logger } from '../observe/logger';
 import type { Lease, OffsetStore } from '../offsets/offset-store';
 import type { ChannelBuffer } from './channel-buffer';
 import { type ChannelTake, tablesForSink, tokenAfter } from './round-builder';
 import type { SinkTarget } from './sink-target';
+
+/** A table the source found dropped, and the WAL position every change of it precedes. */
+export interface DroppedTableNotice {
+  readonly table: string;
+  readonly droppedAt: string;
+  readonly noticedAtLsn: string;
+}
 
 export interface CoordinatorDeps {
   readonly targets: readonly SinkTarget[];
@@ -30,6 +37,10 @@ export interface CoordinatorDeps {
   /** How often, at most, the sinks' housekeeping (`SinkTarget.maintain`) runs after a commit. */
   readonly maintenanceEveryMs?: number;
   readonly onMaintained?: (sink: string, kind: string, files: number) => void;
+  /** Tables dropped in the source (source/dropped-tables.ts), for the sinks to mark. */
+  readonly droppedTables?: () => Promise<readonly DroppedTableNotice[]>;
+  /** How often, at most, that list is read (default 5 s). */
+  readonly droppedCheckEveryMs?: number;
   /** Backoff between retries of a sink that failed transiently. */
   readonly retryDelayMs?: number;
   readonly maxAttempts?: number;
@@ -185,6 +196,39 @@ export class CommitCoordinator {
           'sink maintenance failed; it runs again later',
         );
       }
+    }
+  }
+
+  private lastDroppedCheck = 0;
+  /** table -> the droppedAt every sink was marked with. */
+  private readonly markedDropped = new Map<string, string>();
+
+  /**
+   * Marks in every sink the tables the source found dropped, once every change of theirs is
+   * committed (`completeUpTo`: every change with a commit LSN at or below it is in the sinks, and
+   * the source noticed the drop after the table's last change). A failure is logged, not thrown:
+   * the mark is bookkeeping, tried again at the next check.
+   */
+  async markDroppedIfDue(completeUpTo: Lsn): Promise<void> {
+    const read = this.d.droppedTables;
+    if (!read || Date.now() - this.lastDroppedCheck < (this.d.droppedCheckEveryMs ?? 5000)) return;
+    this.lastDroppedCheck = Date.now();
+    try {
+      for (const d of await read()) {
+        if (this.markedDropped.get(d.table) === d.droppedAt || parseLsn(d.noticedAtLsn) > completeUpTo)
+          continue;
+        for (const t of this.d.targets) await t.markDropped?.(parseTableKey(d.table), d.droppedAt);
+        this.markedDropped.set(d.table, d.droppedAt);
+        this.d.logger.info(
+          { table: d.table, droppedAt: d.droppedAt },
+          'table dropped in the source: marked in the sinks, its rows kept',
+        );
+      }
+    } catch (e) {
+      this.d.logger.warn(
+        { err: (e as Error).message },
+        'marking dropped tables in the sinks failed; retrying later',
+      );
     }
   }
 

@@ -56,6 +56,7 @@ export class EmbeddedSinkRunner {
     const committed = await this.coordinator.commitCut(w, [...this.log.buffers.values()]);
     if (w > this.lastCut) this.lastCut = w;
     this.log.committed(w, upTo);
+    await this.coordinator.markDroppedIfDue(this.lastCut);
     if (committed) this.logger.debug({ cut: formatLsn(w) }, 'embedded cut committed');
   }
 

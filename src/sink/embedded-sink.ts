@@ -3,6 +3,7 @@ import type { EmbeddedChangeLog } from '../log/embedded-log';
 import type { Logger } from '../observe/logger';
 import type { Registry } from '../observe/metrics';
 import type { OffsetStore } from '../offsets/offset-store';
+import { readDroppedTables } from '../source/dropped-tables';
 import { CommitCoordinator } from './commit-coordinator';
 import { recordCommits, recordFailures } from './commit-metrics';
 import { EmbeddedSinkRunner } from './embedded-sink-runner';
@@ -29,6 +30,7 @@ export async function openEmbeddedSink(deps: {
     logger,
     schemaOf: (ev) => log.schemaOf(ev),
     optionsOf: (key) => config.tableOptions(key),
+    droppedTables: () => readDroppedTables(store, config.source.slot),
     onCommitted: recordCommits(metrics),
     onFailed: recordFailures(metrics),
     maintenanceEveryMs: config.sinks.iceberg?.maintenance.checkEveryMs,

@@ -213,6 +213,10 @@ export class IcebergTarget implements SinkTarget {
     return true;
   }
 
+  async markDropped(table: TableRef, droppedAt: string | null): Promise<void> {
+    await this.lake.markDropped(table, droppedAt);
+  }
+
   async close(): Promise<void> {
     await this.catalog.close?.();
   }

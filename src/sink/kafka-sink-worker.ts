@@ -370,6 +370,7 @@ export class KafkaSinkWorker {
       return;
     }
     if (cut > this.lastCutLsn) this.lastCutLsn = cut;
+    await this.o.coordinator.markDroppedIfDue(this.lastCutLsn);
     this.o.onBuffered?.(this.bufferedRows());
     if (committed) {
       const offsets = buffers

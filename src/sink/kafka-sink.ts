@@ -10,6 +10,7 @@ import type { Registry } from '../observe/metrics';
 import type { OffsetStore } from '../offsets/offset-store';
 import { RoleLease } from '../offsets/role-lease';
 import { readPausedTables, setTablePaused } from '../ops/paused-tables';
+import { readDroppedTables } from '../source/dropped-tables';
 import { CommitCoordinator } from './commit-coordinator';
 import { recordCommits, recordFailures } from './commit-metrics';
 import { DeadLetters } from './dead-letters';
@@ -109,6 +110,7 @@ export async function startKafkaSink(deps: {
         return s;
       },
       optionsOf: (key) => config.tableOptions(key),
+      droppedTables: () => readDroppedTables(store, config.source.slot),
       onCommitted: recordCommits(metrics),
       onFailed: recordFailures(metrics),
       maintenanceEveryMs: config.sinks.iceberg?.maintenance.checkEveryMs,

@@ -2,7 +2,7 @@ import type { TableOptions } from '../config/schema';
 import type { ChangeEvent } from '../core/change-event';
 import type { Lsn } from '../core/lsn';
 import type { TokenUpdate } from '../core/offset-token';
-import type { TableSchema } from '../core/table-schema';
+import type { TableRef, TableSchema } from '../core/table-schema';
 
 /** One table's part of a commit round: its changes ≤ the cut, in position order. */
 export interface TableChanges {
@@ -38,6 +38,12 @@ export interface SinkTarget {
   /** Makes sure the target tables exist with these schemas (and evolves them when they changed). */
   prepareTables(tables: readonly { schema: TableSchema; options: TableOptions }[]): Promise<void>;
   commitRound(round: CommitRound): Promise<void>;
+  /**
+   * Marks a table dropped in the source (`droppedAt`, an ISO time), or clears the mark (null);
+   * idempotent, a table the sink does not hold is passed over. Rows are never touched: a round
+   * that brings the table changes again (it was created anew) clears the mark with its commit.
+   */
+  markDropped?(table: TableRef, droppedAt: string | null): Promise<void>;
   readTokens(): Promise<Map<string, string>>;
   /**
    * Housekeeping the committer runs between rounds (Iceberg: compaction, snapshot expiry); what

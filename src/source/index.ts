@@ -7,6 +7,7 @@ import type { ChangeLogWriter } from '../log/change-log';
 import { type Logger, silentLogger } from '../observe/logger';
 import { createRegistry, type Registry } from '../observe/metrics';
 import { columnPolicyOf } from './column-policy';
+import { clearRecreatedTables, readDroppedTables, withoutDroppedNames } from './dropped-tables';
 import { sourceMetrics } from './metrics';
 import { databaseOf, sourceClientConfig } from './pg-connection';
 import { ReplicationStream } from './replication-stream';
@@ -97,8 +98,9 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
   try {
     await checkServer(client);
     const catalog = await listTables(client);
+    const present = new Set(catalog.map((t) => tableKey(t)));
     const chosen = selectTables(
-      config.source.tables,
+      await withoutDroppedNames(config.source.tables, present, state, slot, logger),
       catalog.map((t) => ({ schema: t.schema, table: t.table })),
     );
     const keys = new Map<string, string[]>();
@@ -109,6 +111,9 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       const cols = (await listColumns(client, t.oid)).map((c) => c.name);
       keys.set(tableKey(t), tableKeyColumns(t, cols, config.source.keys[tableKey(t)], logger));
     }
+    // Before the publication names them again: none of a re-created table's changes may precede
+    // the truncate that empties its old rows in the sinks.
+    await clearRecreatedTables(client, state, slot, chosen.map(tableKey), logger);
     await ensurePublication(client, config.source.publication, chosen, logger);
     const schemas = new TableSchemas(
       client,
@@ -130,9 +135,19 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       await log.publishSchema(t.table.schema);
       schemas.markPublished(t.table.schema);
     }
-    const discovery = new TableDiscovery({ client, config, state, schemas, keys, log, logger });
+    const discovery = new TableDiscovery({
+      client,
+      config,
+      state,
+      schemas,
+      keys,
+      log,
+      logger,
+      onDropped: (n) => metrics.droppedTables.set(n),
+    });
+    metrics.droppedTables.set((await readDroppedTables(state, slot)).length);
     // Tables that match now but did not at the last run: copied once streaming runs (below).
-    const joinedWhileStopped = await discovery.start(chosen);
+    const joinedWhileStopped = await discovery.start(chosen, present);
 
     // The slot (created here, so that slot errors are start-up errors) and the initial snapshot.
     const existing = await waitForIdleSlot(client, slot, logger);

@@ -14,6 +14,11 @@ export const sourceMetrics = (registry: Registry) =>
       labelNames: ['table'] as const,
       registers: [r],
     }),
+    droppedTables: new Gauge({
+      name: 'tidemark_source_dropped_tables',
+      help: 'Mirrored tables dropped in the source (their sink tables are kept, marked as dropped)',
+      registers: [r],
+    }),
     snapshotRows: new Counter({
       name: 'tidemark_source_snapshot_rows_total',
       help: 'Rows read by the initial snapshot, per table',

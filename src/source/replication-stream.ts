@@ -3,12 +3,13 @@ import { LogicalReplicationService } from 'pg-logical-replication';
 import type { ChangeEvent, Row } from '../core/change-event';
 import { TidemarkError } from '../core/errors';
 import { formatLsn, type Lsn, parseLsn } from '../core/lsn';
-import type { TableRef } from '../core/table-schema';
+import { parseTableKey, type TableRef } from '../core/table-schema';
 import type { ChangeLogWriter } from '../log/change-log';
 import { describeSchemaChange } from '../log/schema-change';
 import type { Logger } from '../observe/logger';
 import { AckTracker, type TxnRecord } from './ack-tracker';
 import { deleteEvents, insertEvents, type TxnContext, truncateEvent, updateEvents } from './change-builder';
+import { CLEAR_TABLE } from './dropped-tables';
 import type { SourceMetrics } from './metrics';
 import type { PgoutputMessage, RelationMessage } from './pgoutput/messages';
 import { type DecodeFailure, TidemarkPgoutputPlugin } from './pgoutput/plugin';
@@ -197,6 +198,7 @@ export class ReplicationStream {
       }
       case 'message': {
         if (msg.prefix === 'tidemark_heartbeat') this.o.metrics.lastHeartbeat.set(Date.now() / 1000);
+        if (msg.prefix === CLEAR_TABLE) return this.onClear(msg.content);
         const r = this.o.refresher;
         if (!r) return;
         if (msg.prefix === REFRESH_REQUEST) await r.onRequest(msg.content);
@@ -272,6 +274,27 @@ export class ReplicationStream {
       await this.o.log.publishSchema(table.schema, change);
       this.o.schemas.markPublished(ref);
     }
+  }
+
+  /**
+   * A dropped table created again (dropped-tables.ts): a truncate at the message's place empties
+   * what the sinks kept of the old one. Another pipeline's message, or a replay of one for a table
+   * not mirrored now, is passed over.
+   */
+  private onClear(content: Buffer): void {
+    let req: { slot?: string; table?: string };
+    try {
+      req = JSON.parse(content.toString('utf8'));
+    } catch {
+      return;
+    }
+    if (req.slot !== this.o.slot || !req.table) return;
+    const table = this.o.schemas.get(parseTableKey(req.table));
+    if (!table || !this.txn) return;
+    const e = truncateEvent(table, this.txn.ctx);
+    this.txn.chunk.push(e);
+    this.o.refresher?.onChange(e, table.schema.primaryKey);
+    this.o.metrics.changes.inc({ table: req.table, op: 't' });
   }
 
   private context(relationOid: number) {

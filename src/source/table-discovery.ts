@@ -3,6 +3,12 @@ import type { Config } from '../config/load';
 import { type TableRef, tableKey } from '../core/table-schema';
 import type { ChangeLogWriter } from '../log/change-log';
 import type { Logger } from '../observe/logger';
+import {
+  clearRecreatedTables,
+  mirroredTablesKey,
+  readDroppedTables,
+  writeDroppedTables,
+} from './dropped-tables';
 import { listColumns, listTables } from './setup/catalog';
 import { tableKeyColumns } from './setup/checks';
 import { ensurePublication } from './setup/publication';
@@ -21,11 +27,8 @@ export interface DiscoveryDeps {
   readonly log: ChangeLogWriter;
   readonly logger: Logger;
   readonly onAdded?: (table: string) => void;
-}
-
-/** The tables this pipeline mirrors, recorded so that one added while it was stopped is known as new. */
-export function mirroredTablesKey(slot: string): string {
-  return `source:${slot}:tables`;
+  /** Told the number of tables recorded as dropped, whenever it changes. */
+  readonly onDropped?: (count: number) => void;
 }
 
 /**
@@ -50,9 +53,11 @@ export class TableDiscovery {
    * run) lacks: they were added while the pipeline was stopped and must be copied. Without a
    * recorded set (the first run) there are none: the initial snapshot covers every table.
    */
-  async start(initial: readonly TableRef[]): Promise<TableRef[]> {
+  async start(initial: readonly TableRef[], present: ReadonlySet<string>): Promise<TableRef[]> {
     const recorded = await this.d.state.get(mirroredTablesKey(this.d.config.source.slot));
     const before = recorded === null ? null : new Set(JSON.parse(recorded) as string[]);
+    // Dropped while the pipeline was stopped: still marked, as if it had been running.
+    if (before) await this.noticeDropped([...before].filter((k) => !present.has(k)));
     for (const t of initial) this.mirrored.add(tableKey(t));
     await this.record();
     return before === null ? [] : initial.filter((t) => !before.has(tableKey(t)));
@@ -78,10 +83,15 @@ export class TableDiscovery {
     await this.running;
   }
 
-  /** Adds every table that matches the patterns and is not mirrored yet. */
+  /**
+   * Marks the mirrored tables that no longer exist as dropped, then adds every table that matches
+   * the patterns and is not mirrored yet (a dropped one created again included).
+   */
   async check(): Promise<string[]> {
     const { client, config, logger } = this.d;
     const catalog = await listTables(client);
+    const present = new Set(catalog.map((t) => tableKey(t)));
+    await this.noticeDropped([...this.mirrored].filter((k) => !present.has(k)));
     let matching: TableRef[];
     try {
       matching = selectTables(config.source.tables, catalog);
@@ -121,6 +131,7 @@ export class TableDiscovery {
       await this.d.log.ensureTables([table.schema]);
       await this.d.log.publishSchema(table.schema);
       this.d.schemas.markPublished(table.schema);
+      await clearRecreatedTables(client, this.d.state, config.source.slot, [key], logger);
       const tables = [...this.mirrored, key].map((k) => {
         const dot = k.indexOf('.');
         return { schema: k.slice(0, dot), table: k.slice(dot + 1) };
@@ -135,6 +146,31 @@ export class TableDiscovery {
       added.push(key);
     }
     return added;
+  }
+
+  /**
+   * Mirrored tables gone from the source (DROP TABLE; Postgres took them out of the publication
+   * itself): no change of theirs can follow, so they leave the mirrored set and are recorded as
+   * dropped, for the sinks to mark. Their rows stay in the sinks.
+   */
+  private async noticeDropped(gone: readonly string[]): Promise<void> {
+    if (gone.length === 0) return;
+    const { client, config, logger } = this.d;
+    const slot = config.source.slot;
+    const lsn = (await client.query('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0].lsn as string;
+    const dropped = await readDroppedTables(this.d.state, slot);
+    const at = new Date().toISOString();
+    for (const table of gone) {
+      this.mirrored.delete(table);
+      if (!dropped.some((d) => d.table === table)) dropped.push({ table, droppedAt: at, noticedAtLsn: lsn });
+      logger.warn(
+        { table, noticedAtLsn: lsn },
+        'table dropped in the source: its sink tables keep their rows and are marked as dropped',
+      );
+    }
+    await writeDroppedTables(this.d.state, slot, dropped);
+    await this.record();
+    this.d.onDropped?.(dropped.length);
   }
 
   /** Asks the stream for a table refresh, through the WAL (acted on once it is read there). */

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { createTestDatabase, psql, type TestDatabase } from '../support/services';
 import {
   freePort,
-  kafkaPipelineYaml,
   killAllTidemarks,
+  pipelineYaml,
   runCli,
   startTidemark,
   writeConfig,
@@ -32,25 +32,7 @@ describe.each(['embedded', 'kafka'] as const)('table refresh (%s)', (mode) => {
     await psql(src.url, ITEMS_DDL);
     dir = mkdtempSync(join(tmpdir(), 'tm-refresh-'));
     const chunks = 'snapshotChunkRows: 400';
-    config = writeConfig(
-      dir,
-      'tidemark.yaml',
-      mode === 'kafka'
-        ? kafkaPipelineYaml(src.name, dir, '"public.*"').replace(
-            'heartbeatIntervalMs: 500',
-            `heartbeatIntervalMs: 500, ${chunks}`,
-          )
-        : `pipeline: ${src.name}
-source: { url: \${SRC_URL}, tables: ["public.*"], heartbeatIntervalMs: 500, ${chunks} }
-log: { kind: embedded }
-offsets: { kind: file, path: ${dir}/offsets.json }
-sinks:
-  commitIntervalMs: 300
-  iceberg: { catalog: { kind: sql, url: "sqlite://${dir}/catalog.db" }, location: ${dir}/lake }
-  warehouse: { kind: postgres, url: \${WH_URL} }
-observe: { port: \${METRICS_PORT} }
-`,
-    );
+    config = writeConfig(dir, 'tidemark.yaml', pipelineYaml(mode, src.name, dir, '"public.*"', chunks));
   });
   afterAll(async () => {
     await killAllTidemarks();

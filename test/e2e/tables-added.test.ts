@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { createTestDatabase, psql, type TestDatabase } from '../support/services';
 import {
   freePort,
-  kafkaPipelineYaml,
   killAllTidemarks,
+  pipelineYaml,
   runCli,
   startTidemark,
   type TidemarkProcess,
+  waitForRefresh,
   writeConfig,
 } from '../support/tidemark-process';
 import { ITEMS_DDL, itemsWorkload, waitForSlot } from './support/shop-mirror';
@@ -39,19 +40,7 @@ describe.each(['embedded', 'kafka'] as const)('tables added to a running pipelin
   };
   const verify = async (): Promise<VerifyReport> =>
     JSON.parse((await runCli(['verify', '--config', config, '--json', '--wait', '10'], env())).stdout);
-  const waitForCopy = async (table: string, proc: TidemarkProcess) => {
-    const until = Date.now() + 120_000;
-    for (;;) {
-      const s = JSON.parse((await runCli(['status', '--json', '--config', config], env())).stdout);
-      const r = (s.refreshes as Array<{ table: string; finishedAt?: string }>).find((x) => x.table === table);
-      if (r?.finishedAt) return;
-      if (Date.now() > until)
-        throw new Error(
-          `${table} was not copied: ${JSON.stringify(s.refreshes)}\n${proc.stderr().slice(-3000)}`,
-        );
-      await new Promise((res) => setTimeout(res, 500));
-    }
-  };
+  const waitForCopy = (table: string, proc: TidemarkProcess) => waitForRefresh(config, env(), table, proc);
 
   beforeAll(async () => {
     src = await createTestDatabase(`e2e_add${mode[0]}`);
@@ -59,25 +48,7 @@ describe.each(['embedded', 'kafka'] as const)('tables added to a running pipelin
     await psql(src.url, ITEMS_DDL);
     dir = mkdtempSync(join(tmpdir(), 'tm-added-'));
     const options = 'discoverEveryMs: 1000, snapshotChunkRows: 700';
-    config = writeConfig(
-      dir,
-      'tidemark.yaml',
-      mode === 'kafka'
-        ? kafkaPipelineYaml(src.name, dir, '"public.*"').replace(
-            'heartbeatIntervalMs: 500',
-            `heartbeatIntervalMs: 500, ${options}`,
-          )
-        : `pipeline: ${src.name}
-source: { url: \${SRC_URL}, tables: ["public.*"], heartbeatIntervalMs: 500, ${options} }
-log: { kind: embedded }
-offsets: { kind: file, path: ${dir}/offsets.json }
-sinks:
-  commitIntervalMs: 300
-  iceberg: { catalog: { kind: sql, url: "sqlite://${dir}/catalog.db" }, location: ${dir}/lake }
-  warehouse: { kind: postgres, url: \${WH_URL} }
-observe: { port: \${METRICS_PORT} }
-`,
-    );
+    config = writeConfig(dir, 'tidemark.yaml', pipelineYaml(mode, src.name, dir, '"public.*"', options));
   });
   afterAll(async () => {
     await killAllTidemarks();

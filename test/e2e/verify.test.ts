@@ -8,7 +8,14 @@ import { SqlCatalog } from '../../src/sink/iceberg/sql-catalog';
 import type { VerifyReport } from '../../src/verify/run-verify';
 import { del, upsert } from '../integration/iceberg/iceberg-fixtures';
 import { createTestDatabase, psql, type TestDatabase } from '../support/services';
-import { freePort, killAllTidemarks, runCli, startTidemark, writeConfig } from '../support/tidemark-process';
+import {
+  embeddedPipelineYaml,
+  freePort,
+  killAllTidemarks,
+  runCli,
+  startTidemark,
+  writeConfig,
+} from '../support/tidemark-process';
 import { ITEMS_DDL, itemsWorkload, waitForSlot } from './support/shop-mirror';
 
 const ITEMS: TableSchema = {
@@ -49,6 +56,7 @@ describe('tidemark verify', () => {
     const r = await runCli(['verify', '--config', config, '--json', ...args], {
       SRC_URL: src.url,
       WH_URL: wh.url,
+      METRICS_PORT: '0',
     });
     if (r.code !== 0 && r.code !== 6) throw new Error(`verify failed (${r.code}): ${r.stderr}`);
     return { code: r.code, report: JSON.parse(r.stdout), stderr: r.stderr };
@@ -68,21 +76,12 @@ describe('tidemark verify', () => {
 
   it('agrees during a live load, and names the keys changed behind its back', async () => {
     const port = await freePort();
-    config = writeConfig(
-      dir,
-      'tidemark.yaml',
-      `pipeline: ${src.name}
-source: { url: \${SRC_URL}, tables: ["public.*"], heartbeatIntervalMs: 500 }
-log: { kind: embedded }
-offsets: { kind: file, path: ${dir}/offsets.json }
-sinks:
-  commitIntervalMs: 300
-  iceberg: { catalog: { kind: sql, url: "sqlite://${dir}/catalog.db" }, location: ${dir}/lake }
-  warehouse: { kind: postgres, url: \${WH_URL} }
-observe: { port: ${port} }
-`,
+    config = writeConfig(dir, 'tidemark.yaml', embeddedPipelineYaml(src.name, dir, '"public.*"'));
+    const proc = startTidemark(
+      ['run', '--config', config],
+      { SRC_URL: src.url, WH_URL: wh.url, METRICS_PORT: String(port) },
+      port,
     );
-    const proc = startTidemark(['run', '--config', config], { SRC_URL: src.url, WH_URL: wh.url }, port);
     await proc.ready(90_000);
     const load = itemsWorkload(src.url);
     await new Promise((r) => setTimeout(r, 3_000));

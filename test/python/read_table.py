@@ -95,7 +95,8 @@ def main():
     table = catalog.load_table(ident)
     arrow = table.scan(snapshot_id=snapshot_id, row_filter=row_filter).to_arrow()
     rows = rows_of(arrow)
-    print(json.dumps({"snapshot": table.current_snapshot().snapshot_id if table.current_snapshot() else None, "rows": rows}))
+    snapshot = table.current_snapshot().snapshot_id if table.current_snapshot() else None
+    print(json.dumps({"snapshot": snapshot, "rows": rows, "properties": dict(table.properties)}))
 
 
 if __name__ == "__main__":

@@ -139,6 +139,65 @@ observe: { port: \${METRICS_PORT} }
 ${extra}`;
 }
 
+/** `tidemark status --json` of a pipeline. */
+export async function pipelineStatus(
+  config: string,
+  env: NodeJS.ProcessEnv,
+): Promise<Record<string, unknown>> {
+  return JSON.parse((await runCli(['status', '--json', '--config', config], env)).stdout);
+}
+
+/** Waits until `status` shows the table refresh (copy) of `table` finished; `proc`'s log on timeout. */
+export async function waitForRefresh(
+  config: string,
+  env: NodeJS.ProcessEnv,
+  table: string,
+  proc: TidemarkProcess,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const refreshes = (await pipelineStatus(config, env)).refreshes as Array<{
+      table: string;
+      finishedAt?: string;
+    }>;
+    if (refreshes.find((x) => x.table === table)?.finishedAt) return;
+    if (Date.now() > until)
+      throw new Error(`${table} was not copied: ${JSON.stringify(refreshes)}\n${proc.stderr().slice(-3000)}`);
+    await new Promise((res) => setTimeout(res, 500));
+  }
+}
+
+/**
+ * The embedded counterpart of kafkaPipelineYaml: no Kafka, offsets in a file in `dir`, Iceberg on a
+ * SQLite catalog in `dir`, a PostgreSQL warehouse from ${WH_URL}; `source` adds source options.
+ */
+export function embeddedPipelineYaml(pipeline: string, dir: string, tables: string, source = ''): string {
+  return `pipeline: ${pipeline}
+source: { url: \${SRC_URL}, tables: [${tables}], heartbeatIntervalMs: 500${source ? `, ${source}` : ''} }
+log: { kind: embedded }
+offsets: { kind: file, path: ${dir}/offsets.json }
+sinks:
+  commitIntervalMs: 300
+  iceberg: { catalog: { kind: sql, url: "sqlite://${dir}/catalog.db" }, location: ${dir}/lake }
+  warehouse: { kind: postgres, url: \${WH_URL} }
+observe: { port: \${METRICS_PORT} }
+`;
+}
+
+/** kafkaPipelineYaml or embeddedPipelineYaml, with `source` options added to the source section. */
+export function pipelineYaml(
+  mode: 'embedded' | 'kafka',
+  pipeline: string,
+  dir: string,
+  tables: string,
+  source = '',
+): string {
+  if (mode === 'embedded') return embeddedPipelineYaml(pipeline, dir, tables, source);
+  const yaml = kafkaPipelineYaml(pipeline, dir, tables);
+  return source ? yaml.replace('heartbeatIntervalMs: 500', `heartbeatIntervalMs: 500, ${source}`) : yaml;
+}
+
 export function writeConfig(dir: string, name: string, yaml: string): string {
   const path = join(dir, name);
   writeFileSync(path, yaml);

@@ -9,6 +9,7 @@ import { fillValue } from '../schema-projection';
 import { appendRows } from './append-rows';
 import type { Catalog, TableIdent } from './catalog';
 import { identText } from './catalog';
+import { withDroppedMark } from './dropped-mark';
 import type { FileIO } from './file-io';
 import { rowsPerFileOf } from './file-sizing';
 import { initialSchema } from './iceberg-types';
@@ -20,7 +21,13 @@ import { ATTNUMS_PROPERTY, attnumProperty, evolveSchema } from './schema-evoluti
 import { buildSnapshot, COMMIT_ID_PROPERTY } from './snapshot-builder';
 import { softDeleteBatch } from './soft-delete';
 import type { StagedChange } from './staged-change';
-import { type CompactOptions, compactTable, expireSnapshots, removeOrphanFiles } from './table-maintenance';
+import {
+  type CompactOptions,
+  commitMetadata,
+  compactTable,
+  expireSnapshots,
+  removeOrphanFiles,
+} from './table-maintenance';
 import type { TableMetadata } from './table-metadata';
 import { currentSchema, currentSnapshot, newTableMetadata } from './table-metadata';
 import {
@@ -436,14 +443,48 @@ export class Lakehouse {
     }
   }
 
-  /** buildSnapshot, writing the metadata file only for a catalog that does not write its own. */
+  /**
+   * buildSnapshot, writing the metadata file only for a catalog that does not write its own. A
+   * table that takes changes exists in the source (again): its dropped mark goes in this commit.
+   */
   private build(
     base: TableMetadata,
     baseLocation: string,
     staged: StagedChange,
     props: Record<string, string>,
   ) {
-    return buildSnapshot(this.opts.io, base, baseLocation, staged, props, !this.opts.catalog.writesMetadata);
+    const live = withDroppedMark(base, null) ?? base;
+    return buildSnapshot(this.opts.io, live, baseLocation, staged, props, !this.opts.catalog.writesMetadata);
+  }
+
+  /**
+   * Sets (an ISO time) or clears (null) the mark of a table dropped in the source, in a
+   * metadata-only commit: its rows and snapshots stay. False when the table is absent or already so.
+   */
+  async markDropped(table: TableRef, droppedAt: string | null): Promise<boolean> {
+    const ident = identOf(table);
+    const loaded = await loadMetadata(this.opts.catalog, this.opts.io, ident);
+    if (!loaded) return false;
+    const m = loaded.metadata;
+    const marked = withDroppedMark(m, droppedAt);
+    if (!marked) return false;
+    const st: TableState = {
+      ident,
+      metadataLocation: loaded.location,
+      metadata: m,
+      index: null,
+      filePartitions: new Map(),
+    };
+    await commitMetadata(this.opts.catalog, this.opts.io, st, {
+      ...marked,
+      'last-updated-ms': Date.now(),
+      'metadata-log': [
+        ...m['metadata-log'],
+        { 'timestamp-ms': m['last-updated-ms'], 'metadata-file': loaded.location },
+      ],
+    });
+    this.tables.delete(identText(ident)); // a cached state is a version behind now
+    return true;
   }
 
   /** Compaction (see table-maintenance.ts); the writer's key index is rebuilt afterwards. */

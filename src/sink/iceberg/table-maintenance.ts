@@ -22,7 +22,8 @@ import { loadMetadata, recordCommitted } from './table-state';
  * after its commit landed, so a crash or a conflict never loses data.
  */
 
-async function commitMetadata(
+/** A metadata-only commit of `next` onto `st` (compare-and-set); `st` follows it when it lands. */
+export async function commitMetadata(
   catalog: Catalog,
   io: FileIO,
   st: TableState,
@@ -43,13 +44,13 @@ async function commitMetadata(
     if (!catalog.writesMetadata) await io.delete(file);
     throw new TidemarkError(
       'commit_failed',
-      `table ${identText(st.ident)}: maintenance commit lost to a concurrent commit; retry later`,
+      `table ${identText(st.ident)}: metadata commit lost to a concurrent commit; retry later`,
     );
   }
   if (out.kind === 'unknown')
     throw new TidemarkError(
       'commit_state_unknown',
-      `table ${identText(st.ident)}: maintenance commit outcome unknown`,
+      `table ${identText(st.ident)}: metadata commit outcome unknown`,
       { cause: out.cause },
     );
   // A REST catalog reports its own file (the caller drops the key index after a compaction).

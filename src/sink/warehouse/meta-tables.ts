@@ -8,7 +8,8 @@ import type { WarehouseSession } from './warehouse-session';
  * tidemark's own tables in the warehouse, in the metadata schema:
  * - `_tidemark_offsets`: per channel, the offset token committed with the data (the truth).
  * - `_tidemark_cut`: one row, the last committed cut (LSN, commit id, time) for `status`.
- * - `_tidemark_tables`: per target table, the source schema and mode it was last built for.
+ * - `_tidemark_tables`: per target table, the source schema and mode it was last built for, and
+ *   when the source table was found dropped (`source_dropped_at`, null while it exists).
  */
 export class MetaTables {
   readonly offsets: string;
@@ -27,6 +28,8 @@ export class MetaTables {
       `CREATE TABLE IF NOT EXISTS ${this.offsets} (channel TEXT PRIMARY KEY, token TEXT NOT NULL, cut_lsn TEXT, commit_id TEXT, updated_at TIMESTAMPTZ)`,
       `CREATE TABLE IF NOT EXISTS ${this.cut} (id INTEGER PRIMARY KEY, cut_lsn TEXT NOT NULL, commit_id TEXT NOT NULL, committed_at TIMESTAMPTZ NOT NULL)`,
       `CREATE TABLE IF NOT EXISTS ${this.tables} (table_key TEXT PRIMARY KEY, mode TEXT NOT NULL, schema_json TEXT NOT NULL, updated_at TIMESTAMPTZ)`,
+      // Added after the first release: tables made by it gain the column.
+      `ALTER TABLE ${this.tables} ADD COLUMN IF NOT EXISTS source_dropped_at TEXT`,
     ];
   }
 

@@ -1,7 +1,7 @@
 import type { TableOptions } from '../../config/schema';
 import { TidemarkError } from '../../core/errors';
 import { type Lsn, parseLsn } from '../../core/lsn';
-import { type TableSchema, tableKey } from '../../core/table-schema';
+import { type TableRef, type TableSchema, tableKey } from '../../core/table-schema';
 import { fillValue } from '../schema-projection';
 import type { CommitRound } from '../sink-target';
 import { MetaTables } from './meta-tables';
@@ -134,7 +134,45 @@ export abstract class SqlWarehouse implements Warehouse {
 
   async commitRound(round: CommitRound): Promise<void> {
     await this.ensureMeta();
-    await this.transaction((s) => applyRoundIn(s, this.meta, round, this.options.hooks));
+    const marked = await this.droppedMarks();
+    // A table that takes changes exists in the source (again): its dropped mark goes in this commit.
+    const back = round.tables.map((t) => tableKey(t.schema)).filter((k) => marked.has(k));
+    await this.transaction(async (s) => {
+      await applyRoundIn(s, this.meta, round, this.options.hooks);
+      for (const k of back)
+        await s.query(`UPDATE ${this.meta.tables} SET source_dropped_at = NULL WHERE table_key = $1`, [k]);
+    });
+    for (const k of back) marked.delete(k);
+  }
+
+  /** Tables marked as dropped in the source, read once (then kept up to date here). */
+  private marked: Set<string> | null = null;
+
+  private async droppedMarks(): Promise<Set<string>> {
+    if (!this.marked) {
+      const rows = await this.transaction((s) =>
+        s.query(`SELECT table_key FROM ${this.meta.tables} WHERE source_dropped_at IS NOT NULL`),
+      );
+      this.marked = new Set(rows.map((r) => String(r.table_key)));
+    }
+    return this.marked;
+  }
+
+  async markDropped(table: TableRef, droppedAt: string | null): Promise<void> {
+    await this.ensureMeta();
+    const key = tableKey(table);
+    const rows = await this.transaction((s) =>
+      droppedAt === null
+        ? s.query(
+            `UPDATE ${this.meta.tables} SET source_dropped_at = NULL WHERE table_key = $1 AND source_dropped_at IS NOT NULL RETURNING table_key`,
+            [key],
+          )
+        : s.query(
+            `UPDATE ${this.meta.tables} SET source_dropped_at = $2 WHERE table_key = $1 AND (source_dropped_at IS NULL OR source_dropped_at <> $2) RETURNING table_key`,
+            [key, droppedAt],
+          ),
+    );
+    if (rows.length > 0) this.marked = null; // read again at the next round
   }
 
   /** Operator reset: sets the stored token of each channel the warehouse holds (moving it back replays). */

@@ -26,7 +26,7 @@ export async function readWithPyIceberg(
   snapshotId?: number,
   rowFilter?: string,
   props: Readonly<Record<string, string>> = {},
-): Promise<{ snapshot: number | null; rows: unknown[] }> {
+): Promise<PyIcebergRead> {
   const args = [
     READER,
     catalogUri,
@@ -37,7 +37,14 @@ export async function readWithPyIceberg(
     ...Object.entries(props).map(([k, v]) => `--prop=${k}=${v}`),
   ];
   const { stdout } = await run(PYTHON, args, { maxBuffer: 1 << 28 });
-  return JSON.parse(stdout) as { snapshot: number | null; rows: unknown[] };
+  return JSON.parse(stdout) as PyIcebergRead;
+}
+
+/** What read_table.py prints: the table's rows at a snapshot, and its table properties. */
+export interface PyIcebergRead {
+  readonly snapshot: number | null;
+  readonly rows: unknown[];
+  readonly properties: Readonly<Record<string, string>>;
 }
 
 const col = (name: string, attnum: number, type: ColumnType, pgType: string, nullable = true) => ({
@@ -209,5 +216,12 @@ export async function readWithJava(
     ...(snapshotId === undefined ? [] : [String(snapshotId)]),
   ];
   const { stdout } = await run('java', args, { maxBuffer: 1 << 28 });
-  return JSON.parse(stdout) as { snapshot: number | null; rows: unknown[] };
+  return JSON.parse(stdout) as PyIcebergRead;
+}
+
+/** What read_table.py prints: the table's rows at a snapshot, and its table properties. */
+export interface PyIcebergRead {
+  readonly snapshot: number | null;
+  readonly rows: unknown[];
+  readonly properties: Readonly<Record<string, string>>;
 }

@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_TABLE_OPTIONS } from '../../../src/config/schema';
 import type { ChangeEvent } from '../../../src/core/change-event';
 import { TidemarkError } from '../../../src/core/errors';
 import type { TableSchema } from '../../../src/core/table-schema';
@@ -58,6 +59,10 @@ class FakeSink implements SinkTarget {
     return null;
   }
   async close() {}
+  marks: Array<[string, string | null]> = [];
+  async markDropped(t: { schema: string; table: string }, at: string | null) {
+    this.marks.push([`${t.schema}.${t.table}`, at]);
+  }
 }
 
 function setup(lake: FakeSink, wh: FakeSink, failures: string[] = []) {
@@ -156,5 +161,28 @@ describe('CommitCoordinator', () => {
     expect(b.size).toBe(1);
     expect(wh.rounds).toHaveLength(0);
     expect(failures).toEqual(['iceberg:fenced']);
+  });
+
+  it('marks a dropped table in every sink once its changes are committed, and once only', async () => {
+    const lake = new FakeSink('iceberg');
+    const wh = new FakeSink('warehouse');
+    const store = new FileOffsetStore(join(mkdtempSync(join(tmpdir(), 'tm-coord-')), 'o.json'));
+    const dropped = [{ table: 'public.gone', droppedAt: '2026-12-02T09:00:00.000Z', noticedAtLsn: '0/30' }];
+    const c = new CommitCoordinator({
+      targets: [lake, wh],
+      store,
+      logger: silentLogger,
+      schemaOf: () => schema,
+      optionsOf: () => DEFAULT_TABLE_OPTIONS,
+      droppedTables: async () => dropped,
+      droppedCheckEveryMs: 0,
+    });
+    // the source noticed the drop at 0/30: a cut below it may still hold the table's last changes
+    await c.markDroppedIfDue(0x2fn);
+    expect(lake.marks).toEqual([]);
+    await c.markDroppedIfDue(0x30n);
+    await c.markDroppedIfDue(0x40n);
+    expect(lake.marks).toEqual([['public.gone', '2026-12-02T09:00:00.000Z']]);
+    expect(wh.marks).toEqual(lake.marks);
   });
 });
