@@ -11,6 +11,12 @@ export type KeyedChange =
       readonly row: Row;
       /** Columns still unknown after merging the batch (TOAST): keep the stored value. */
       readonly unchanged: readonly string[];
+      /**
+       * The row came by a key change (the source's delete of the old key and insert of this one):
+       * the stored row `unchanged` is filled from is the old key's, not this key's. Absent otherwise,
+       * and once nothing is left unchanged.
+       */
+      readonly fillFrom?: { readonly key: string; readonly keyRow: Row };
       readonly position: Position;
       readonly commitTimeMs: number;
     }
@@ -46,23 +52,40 @@ export function collapseByKey(
   let truncatedAt: Position | null = null;
   let truncatedAtMs = 0;
   const byKey = new Map<string, KeyedChange>();
+  // The last upsert of each key this batch deleted: a key change's insert takes its TOAST values.
+  const deletedImages = new Map<string, KeyedChange & { kind: 'upsert' }>();
   for (const ev of changes) {
     if (ev.op === 't') {
       truncatedAt = ev.position;
       truncatedAtMs = ev.commitTimeMs;
       byKey.clear();
+      deletedImages.clear();
       continue;
     }
     if (ev.op === 'd') {
       const keyRow = pickKey(ev.before, keyColumns, ev);
       const key = encodeKey(keyRow, keyColumns);
+      const prior = byKey.get(key);
+      if (prior?.kind === 'upsert') deletedImages.set(key, prior);
       byKey.delete(key);
       byKey.set(key, { kind: 'delete', key, keyRow, position: ev.position, commitTimeMs: ev.commitTimeMs });
       continue;
     }
     if (!ev.after) throw malformed(ev, 'has no after image');
     const key = encodeKey(pickKey(ev.after, keyColumns, ev), keyColumns);
-    const prior = byKey.get(key);
+    let prior = byKey.get(key);
+    // Where the stored values of what stays unchanged are: this key's row, unless this is an
+    // insert naming an older key (a key change), whose row holds them.
+    let fillFrom: { key: string; keyRow: Row } | undefined;
+    if (ev.unchanged.length > 0 && ev.before && prior?.kind !== 'upsert') {
+      const keyRow = pickKey(ev.before, keyColumns, ev);
+      const old = encodeKey(keyRow, keyColumns);
+      if (old !== key) {
+        fillFrom = { key: old, keyRow };
+        const image = deletedImages.get(old) ?? byKey.get(old);
+        if (image?.kind === 'upsert') prior = image;
+      }
+    }
     let row = ev.after;
     let unchanged = ev.unchanged;
     if (unchanged.length > 0 && prior?.kind === 'upsert') {
@@ -73,6 +96,8 @@ export function collapseByKey(
         else still.push(col);
       }
       unchanged = still;
+      // what the earlier image lacked comes from where that image would have taken it
+      fillFrom = prior.fillFrom ?? (prior.key === key ? undefined : fillFrom);
     }
     byKey.delete(key); // re-insert so Map order follows the last change's position
     byKey.set(key, {
@@ -80,6 +105,7 @@ export function collapseByKey(
       key,
       row,
       unchanged,
+      ...(unchanged.length > 0 && fillFrom ? { fillFrom } : {}),
       position: ev.position,
       commitTimeMs: ev.commitTimeMs,
     });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Row } from '../../core/change-event';
 import type { Value } from '../../core/column-type';
 import { TidemarkError } from '../../core/errors';
-import type { CollapsedBatch } from '../collapse';
+import type { CollapsedBatch, KeyedChange } from '../collapse';
 import { identText } from './catalog';
 import type { FileIO } from './file-io';
 import type { IcebergSchema } from './iceberg-types';
@@ -44,9 +44,11 @@ export async function stageBatch(
     }
   }
   const dropped = new Set(batch.truncatedAt ? indexOps.map((o) => o.key) : []);
+  // A key change's unchanged columns are in the old key's stored row (collapse.ts: fillFrom).
+  const fillKey = (c: KeyedChange & { kind: 'upsert' }) => c.fillFrom?.key ?? c.key;
   const needFill = batch.changes
     .filter((c) => c.kind === 'upsert' && c.unchanged.length > 0)
-    .map((c) => c.key);
+    .map((c) => fillKey(c as KeyedChange & { kind: 'upsert' }));
   const stored = needFill.length > 0 ? await opts.lookup(needFill) : new Map<string, Row>();
   const rows: { key: string; row: Row }[] = [];
   for (const c of batch.changes) {
@@ -58,11 +60,11 @@ export async function stageBatch(
     }
     let row = c.row;
     if (c.unchanged.length > 0) {
-      const prior = stored.get(c.key);
+      const prior = stored.get(fillKey(c));
       if (!prior)
         throw new TidemarkError(
           'unsupported_value',
-          `${where}: key ${c.key} has unchanged (TOAST) columns ${c.unchanged.join(', ')} but no stored row to take them from`,
+          `${where}: key ${c.key} has unchanged (TOAST) columns ${c.unchanged.join(', ')} but no stored row${c.fillFrom ? ` (of its old key ${c.fillFrom.key})` : ''} to take them from`,
         );
       row = { ...row };
       for (const col of c.unchanged) row[col] = prior[col] ?? null;

@@ -42,6 +42,29 @@ export function truncateSql(m: MergeContext, atMs: number): string {
   return `DELETE FROM ${target}`;
 }
 
+/**
+ * A key change whose TOAST-unchanged columns are stored under the old key: copies the stored row
+ * of the old key ($n+1…) to the new key ($1…$n) before the round's deletes, so that the partial
+ * update of the new key keeps them. Parameters: the new key's values, then the old key's, as text.
+ * Nothing happens when the old key is not stored or the new one already is.
+ */
+export function carrySql(m: MergeContext, columnType: (i: number) => string): string {
+  const target = qualified(m.schema);
+  const keyIdx = m.schema.primaryKey.map((k) => m.schema.columns.findIndex((c) => c.name === k));
+  const param = (n: number, i: number) => `CAST($${n} AS ${columnType(i)})`;
+  const newKey = new Map(keyIdx.map((i, n) => [i, param(n + 1, i)]));
+  const cols = m.schema.columns.map((c) => ident(c.name));
+  const exprs = m.schema.columns.map((c, i) => newKey.get(i) ?? `${T}.${ident(c.name)}`);
+  const at = (alias: string, first: number) =>
+    keyIdx
+      .map((i, n) => `${alias}.${ident(m.schema.columns[i]!.name)} = ${param(first + n, i)}`)
+      .join(' AND ');
+  return (
+    `INSERT INTO ${target} (${cols.join(', ')}) SELECT ${exprs.join(', ')} FROM ${target} AS ${T} ` +
+    `WHERE ${at(T, keyIdx.length + 1)} AND NOT EXISTS (SELECT 1 FROM ${target} AS x WHERE ${at('x', 1)})`
+  );
+}
+
 export function deleteSql(m: MergeContext): string {
   const target = qualified(m.schema);
   if (m.mode === 'soft-delete') {

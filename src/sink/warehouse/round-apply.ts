@@ -3,6 +3,7 @@ import { tableKey } from '../../core/table-schema';
 import type { CommitRound } from '../sink-target';
 import {
   appendSql,
+  carrySql,
   deleteSql,
   type MergeContext,
   missingPartialSql,
@@ -11,6 +12,7 @@ import {
   upsertSql,
 } from './merge-sql';
 import type { MetaTables } from './meta-tables';
+import { valueText } from './pg-copy-text';
 import { ident } from './sql-names';
 import { stageTable } from './staged-rows';
 import type { WarehouseHooks } from './warehouse';
@@ -57,6 +59,15 @@ export async function applyRoundIn(
         if (st.anyUnchanged) await s.query(appendSql(m, true));
         await s.query(appendSql(m, false));
       } else {
+        for (const c of st.carries) {
+          const types = st.schema.primaryKey.map(
+            (k) => st.schema.columns.find((col) => col.name === k)!.type,
+          );
+          await s.query(
+            carrySql(m, (i) => s.columnType(st.schema.columns[i]!.type)),
+            [...c.to, ...c.from].map((v, n) => (v === null ? null : valueText(v, types[n % types.length]!))),
+          );
+        }
         if (st.rows.some((r) => r.op === 'd')) await s.query(deleteSql(m));
         if (st.anyUnchanged) {
           const missing = Number((await s.query(missingPartialSql(m)))[0]?.n ?? 0);

@@ -27,6 +27,11 @@ export interface StagedTable {
   readonly rows: StagedRow[];
   /** True when some row has unchanged columns (the merge then needs its CASE path). */
   readonly anyUnchanged: boolean;
+  /**
+   * Key changes whose unchanged columns are stored under the old key (collapse.ts: fillFrom):
+   * the stored row moves to the new key before the merge. Key values in key-column order.
+   */
+  readonly carries: ReadonlyArray<{ readonly from: Value[]; readonly to: Value[] }>;
 }
 
 /**
@@ -62,6 +67,10 @@ export function stageTable(
     truncatedAtMs = t?.commitTimeMs ?? 0;
   }
   let anyUnchanged = false;
+  const keyOf = (row: Row) => schema.primaryKey.map((k) => row[k] ?? null);
+  const carries = collapsed.changes.flatMap((ch) =>
+    ch.kind === 'upsert' && ch.fillFrom ? [{ from: keyOf(ch.fillFrom.keyRow), to: keyOf(ch.row) }] : [],
+  );
   const rows: StagedRow[] = collapsed.changes.map((ch) => {
     if (ch.kind === 'delete') {
       return {
@@ -84,7 +93,7 @@ export function stageTable(
       commitTimeMs: ch.commitTimeMs,
     };
   });
-  return { schema, mode, truncatedAtMs, rows, anyUnchanged };
+  return { schema, mode, truncatedAtMs, rows, anyUnchanged, carries };
 }
 
 function stageAppend(schema: TableSchema, events: readonly ChangeEvent[]): StagedTable {
@@ -134,7 +143,7 @@ function stageAppend(schema: TableSchema, events: readonly ChangeEvent[]): Stage
     if (unchanged) anyUnchanged = true;
     rows.push({ ...base, values: valuesOf(schema, row), unchanged });
   }
-  return { schema, mode: 'append', truncatedAtMs: null, rows, anyUnchanged };
+  return { schema, mode: 'append', truncatedAtMs: null, rows, anyUnchanged, carries: [] };
 }
 
 function valuesOf(schema: TableSchema, row: Row): Value[] {
