@@ -2,6 +2,7 @@ import Module from 'node:module';
 import { promisify } from 'node:util';
 import { gzip, unzip } from 'node:zlib';
 import { CompressionCodecs, CompressionTypes } from 'kafkajs';
+import { TidemarkError } from '../core/errors';
 import {
   encodeBatch,
   encodeRecords,
@@ -55,9 +56,13 @@ const fastGzip: Codec = {
   decompress: (buffer) => unzipAsync(buffer),
 };
 
+/** The codec kafkajs holds for `compression` (gzip: ours once installed); log.compression allows none and gzip. */
 function lookupCodec(compression: number): Codec {
   const make = (CompressionCodecs as Record<number, (() => Codec) | undefined>)[compression];
-  if (!make) throw new Error(`kafkajs: compression codec ${compression} is not implemented`);
+  if (!make)
+    throw new TidemarkError('config', `Kafka compression codec ${compression} is not available`, {
+      fix: 'set log.compression to gzip or none',
+    });
   return make();
 }
 

@@ -41,6 +41,10 @@ export interface KafkaSinkWorkerOptions {
 }
 
 export const channelOf = (topic: string, partition: number) => `${topic}/${partition}`;
+const topicOfChannel = (ch: string): string => ch.slice(0, ch.lastIndexOf('/'));
+const partitionOfChannel = (ch: string): number => Number(ch.slice(ch.lastIndexOf('/') + 1));
+/** How often, at most, the schema topic is read again for topics the watermarks name and it does not. */
+const UNKNOWN_TOPIC_RECHECK_MS = 5000;
 
 /**
  * One sink worker: a member of the sink consumer group. Each assigned partition is a channel
@@ -109,9 +113,13 @@ export class KafkaSinkWorker {
    * the sinks' tokens (the new assignment seeks every channel there), so nothing read twice is
    * applied twice. True when the worker re-joined (the cut waits for the next tick).
    */
+  private registryReadAt = 0;
+
   private async joinNewTopics(w: Watermark): Promise<boolean> {
     const unseen = Object.keys(w.offsets).filter((t) => !this.topics.has(t));
     if (unseen.length === 0 || this.stopped) return false; // a stopping worker joins nothing
+    if (Date.now() - this.registryReadAt < UNKNOWN_TOPIC_RECHECK_MS) return false;
+    this.registryReadAt = Date.now();
     await this.o.registry.refresh();
     const known = new Set(this.o.registry.tables().map((t) => tableTopic(this.o.topicPrefix, t)));
     const fresh = unseen.filter((t) => known.has(t));
@@ -276,7 +284,7 @@ export class KafkaSinkWorker {
 
   /** The topics the buffer bound pauses and resumes (a paused table's stay paused). */
   private topicsPaused() {
-    const topics = new Set([...this.buffers.keys()].map((c) => c.slice(0, c.lastIndexOf('/'))));
+    const topics = new Set([...this.buffers.keys()].map((c) => topicOfChannel(c)));
     return [...topics].filter((t) => !this.held.has(t)).map((topic) => ({ topic }));
   }
 
@@ -309,7 +317,7 @@ export class KafkaSinkWorker {
         if (next >= 0)
           this.consumer.seek({
             topic,
-            partition: Number(ch.slice(ch.lastIndexOf('/') + 1)),
+            partition: partitionOfChannel(ch),
             offset: String(next),
           });
       }
@@ -342,15 +350,13 @@ export class KafkaSinkWorker {
     await this.applyPauses();
     let cut = w.lsn;
     for (const [ch, buffer] of this.buffers) {
-      const topic = ch.slice(0, ch.lastIndexOf('/'));
+      const topic = topicOfChannel(ch);
       if (this.held.has(topic)) continue;
-      const needed = w.offsets[topic]?.[Number(ch.slice(ch.lastIndexOf('/') + 1))];
+      const needed = w.offsets[topic]?.[partitionOfChannel(ch)];
       if (needed !== undefined && buffer.readOffset < needed && buffer.completeBelow() < cut)
         cut = buffer.completeBelow();
     }
-    const buffers = [...this.buffers.values()].filter(
-      (b) => !this.held.has(b.channel.slice(0, b.channel.lastIndexOf('/'))),
-    );
+    const buffers = [...this.buffers.values()].filter((b) => !this.held.has(topicOfChannel(b.channel)));
     let committed: boolean;
     try {
       committed = cut >= 0n && (await this.o.coordinator.commitCut(cut, buffers));
@@ -377,8 +383,8 @@ export class KafkaSinkWorker {
         .map((b) => ({ b, token: this.o.coordinator.resumeToken(b.channel) }))
         .filter((x) => x.token && parseToken(x.token).nextOffset >= 0)
         .map(({ b, token }) => ({
-          topic: b.channel.slice(0, b.channel.lastIndexOf('/')),
-          partition: Number(b.channel.slice(b.channel.lastIndexOf('/') + 1)),
+          topic: topicOfChannel(b.channel),
+          partition: partitionOfChannel(b.channel),
           offset: String(parseToken(token!).nextOffset),
         }));
       if (offsets.length > 0) await this.consumer.commitOffsets(offsets);

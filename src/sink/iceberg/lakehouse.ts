@@ -13,7 +13,6 @@ import { withDroppedMark } from './dropped-mark';
 import type { FileIO } from './file-io';
 import { rowsPerFileOf } from './file-sizing';
 import { initialSchema } from './iceberg-types';
-import { decodeParquet } from './parquet-files';
 import type { PartitionConfig } from './partitioning';
 import { buildSpec } from './partitioning';
 import { checkSchema } from './schema-check';
@@ -21,6 +20,7 @@ import { ATTNUMS_PROPERTY, attnumProperty, evolveSchema } from './schema-evoluti
 import { buildSnapshot, COMMIT_ID_PROPERTY } from './snapshot-builder';
 import { softDeleteBatch } from './soft-delete';
 import type { StagedChange } from './staged-change';
+import { storedRows } from './stored-rows';
 import {
   type CompactOptions,
   commitMetadata,
@@ -324,7 +324,7 @@ export class Lakehouse {
         'internal',
         `table ${where} is an append table: its changes go through stageChanges`,
       );
-    const lookup = async (keys: readonly string[]) => this.lookupByEncodedKeys(st, keys);
+    const lookup = async (keys: readonly string[]) => storedRows(this.opts.io, st, keys);
     let input = batch;
     if (mode === 'soft-delete') {
       // The stored rows a delete rewrites; a truncate rewrites every live one (read into memory).
@@ -535,49 +535,11 @@ export class Lakehouse {
   /** The stored rows of `keys` (rows holding the key columns), by encoded key; missing keys are absent. */
   async lookupRows(schema: TableSchema, keys: readonly Row[]): Promise<Map<string, Row>> {
     const st = await this.open(identOf(schema));
-    return this.lookupByEncodedKeys(
+    return storedRows(
+      this.opts.io,
       st,
       keys.map((k) => encodeKey(k, schema.primaryKey)),
     );
-  }
-
-  private async lookupByEncodedKeys(st: TableState, keys: readonly string[]): Promise<Map<string, Row>> {
-    const fields = currentSchema(st.metadata).fields;
-    const byFile = new Map<string, { key: string; pos: number }[]>();
-    if (!st.index)
-      throw new TidemarkError(
-        'internal',
-        `table ${identText(st.ident)}: no key index (an append table has none)`,
-      );
-    for (const key of keys) {
-      const loc = st.index.get(key);
-      if (!loc) continue;
-      const list = byFile.get(loc.file) ?? [];
-      list.push({ key, pos: loc.pos });
-      byFile.set(loc.file, list);
-    }
-    const out = new Map<string, Row>();
-    for (const [file, wanted] of byFile) {
-      let bytes: Uint8Array;
-      try {
-        bytes = await this.opts.io.read(file);
-      } catch (e) {
-        throw new TidemarkError(
-          'corrupt_state',
-          `table ${identText(st.ident)}: data file ${file} cannot be read`,
-          { cause: e },
-        );
-      }
-      const { columns } = decodeParquet(bytes, fields);
-      for (const w of wanted) {
-        const row: Row = {};
-        fields.forEach((f, i) => {
-          row[f.name] = columns[i]![w.pos]!;
-        });
-        out.set(w.key, row);
-      }
-    }
-    return out;
   }
 
   /** Every live row of the table, at its current snapshot or at `snapshotId` (time travel). */
