@@ -6,14 +6,14 @@
  *
  * BENCH_SCALE (default 1) scales every size; BENCH_FULL=1 adds the 10M-row snapshot;
  * BENCH_CPU_PROF=<folder> writes a V8 CPU profile per tidemark process; BENCH_ONLY=kafka,big,
- * small,embedded,snapshot,files,writer runs only those parts (and leaves latest.md alone).
+ * small,embedded,snapshot,pgbench,files,writer runs only those parts (and leaves latest.md alone).
  */
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { writerFigures } from './iceberg-writer';
-import { currentLsn, freshDatabase, withClient } from './lib/bench-table';
+import { currentLsn, dropDatabases, freshDatabase, withClient } from './lib/bench-table';
 import { goalNotes } from './lib/goals';
 import { type LatencyFigures, measureLatency } from './lib/latency';
 import {
@@ -24,6 +24,7 @@ import {
   recvlogicalSeconds,
 } from './lib/limits';
 import { machineInfo } from './lib/machine';
+import { historyRows, initPgbench, runPgbench } from './lib/pgbench';
 import type { ProcessUsage } from './lib/process-usage';
 import { type Figure, writeReport } from './lib/report';
 import { TidemarkRun, watching, writeConfig } from './lib/tidemark-run';
@@ -82,19 +83,24 @@ async function plainDatabase(name: string): Promise<string> {
   return u.toString();
 }
 
-function kafkaConfig(name: string, snapshot: 'initial' | 'never'): string {
+function kafkaConfig(
+  name: string,
+  snapshot: 'initial' | 'never',
+  tables = '"public.bench_rows"',
+  extra = '',
+): string {
   return writeConfig(
     work,
     name,
     `pipeline: ${name}
-source: { url: "\${SRC_URL}", tables: ["public.bench_rows"], snapshot: ${snapshot} }
+source: { url: "\${SRC_URL}", tables: [${tables}], snapshot: ${snapshot} }
 log: { kind: kafka, brokers: "\${TIDEMARK_KAFKA_BROKERS}", partitions: 3, compression: ${COMPRESSION} }
 offsets: { kind: redis, url: "\${TIDEMARK_REDIS_URL}" }
 sinks:
   iceberg: { catalog: { kind: sql, url: "\${WH_URL}" }, location: ${work}/lake-${name} }
   warehouse: { kind: postgres, url: "\${WH_URL}" }
 observe: { port: \${TIDEMARK_METRICS_PORT}, logLevel: warn }
-`,
+${extra}`,
   );
 }
 
@@ -277,6 +283,73 @@ async function snapshotMixedLatency(rows: number, mixed: number): Promise<Latenc
   return latencies;
 }
 
+const PGBENCH_CLIENTS = 4;
+const PGBENCH_SECONDS = 30;
+
+/**
+ * A multi-table load from PostgreSQL's own pgbench (its TPC-B-like script: three updates and an
+ * insert over four tables per transaction, 4 clients as fast as they go for 30 s) through the
+ * Kafka path, after the snapshot of its tables; pgbench_history has no key, so it is mirrored as
+ * a change history (append mode). Done when the warehouse holds every history row.
+ */
+async function pgbenchLoad(): Promise<void> {
+  const scale = Math.max(1, Math.round(4 * SCALE));
+  const name = `b${tag}_pgb`;
+  const src = await plainDatabase(name);
+  const wh = await plainDatabase(`${name}_wh`);
+  await initPgbench(PG_BIN, src, scale);
+  const config = kafkaConfig(
+    name,
+    'initial',
+    '"public.pgbench_*"',
+    'tables:\n  public.pgbench_history: { mode: append }\n',
+  );
+  const runEnv = { ...env, SRC_URL: src, WH_URL: wh };
+  const source = await TidemarkRun.start(`${name}-source`, config, 'source', runEnv);
+  const sink = await TidemarkRun.start(`${name}-sink`, config, 'sink', runEnv);
+  await watching([source, sink], untilRowCount(wh, scale * 100_000, 1_800_000, 'public.pgbench_accounts'));
+  const group = `pgbench: TPC-B-like, 4 changes over 4 tables per transaction, ${PGBENCH_CLIENTS} clients, ${PGBENCH_SECONDS} s (scale ${scale})`;
+  const before = { source: source.usage(), sink: sink.usage() };
+  const t0 = performance.now();
+  const r = await runPgbench(PG_BIN, src, PGBENCH_CLIENTS, PGBENCH_SECONDS);
+  const written = performance.now();
+  const visible = await watching(
+    [source, sink],
+    untilRowCount(wh, await historyRows(src), 1_800_000, 'public.pgbench_history'),
+  );
+  const changes = r.transactions * 4;
+  record({
+    group,
+    name: 'written by pgbench',
+    value: Math.round(changes / r.seconds),
+    unit: 'changes/s',
+    detail: `${Math.round(r.transactions / r.seconds).toLocaleString('en-US')} transactions/s`,
+  });
+  record({
+    group,
+    name: 'tidemark end to end, write start → all visible',
+    value: Math.round(changes / ((visible - t0) / 1000)),
+    unit: 'changes/s',
+  });
+  record({ group, name: 'behind when the writes ended', value: Math.round(visible - written), unit: 'ms' });
+  for (const [who, p] of [
+    ['source', source],
+    ['sink', sink],
+  ] as const) {
+    const now = p.usage();
+    const was = before[who];
+    if (!now || !was) continue;
+    usageFigures(
+      group,
+      who,
+      { cpuSeconds: now.cpuSeconds - was.cpuSeconds, peakRssMiB: now.peakRssMiB },
+      changes,
+    );
+  }
+  await source.stop();
+  await sink.stop();
+}
+
 const FILES_ROWS = 200_000;
 const FILES_SECONDS = 90;
 const FILES_COMMIT_MS = 100;
@@ -406,6 +479,7 @@ async function main(): Promise<void> {
   if (want('small')) await streaming('single-row transactions', n(200_000), 1);
   if (want('embedded')) await embedded(n(1_000_000), 100_000);
   if (want('snapshot')) await snapshotMixedLatency(n(1_000_000), n(200_000));
+  if (want('pgbench')) await pgbenchLoad();
   if (want('files')) await filesWithAndWithoutCompaction();
   if (want('writer')) {
     const catalogDb = `b${tag}_catalog`;
@@ -431,10 +505,24 @@ async function main(): Promise<void> {
   );
 }
 
+/** The run's databases and their slots go, whatever happened (the processes are gone by then). */
+async function cleanUp(): Promise<void> {
+  const dropped = await dropDatabases(PG, `b${tag}_`).catch((e: unknown) => {
+    process.stderr.write(`bench: could not drop the run's databases: ${(e as Error).message}\n`);
+    return [];
+  });
+  if (dropped.length > 0)
+    process.stdout.write(`dropped ${dropped.length} bench database(s) and their slots\n`);
+}
+
 main().then(
-  () => process.exit(0),
-  (e: unknown) => {
+  async () => {
+    await cleanUp();
+    process.exit(0);
+  },
+  async (e: unknown) => {
     process.stderr.write(`bench failed: ${(e as Error).stack ?? e}\n`);
+    await cleanUp();
     process.exit(1);
   },
 );

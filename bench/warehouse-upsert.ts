@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { DEFAULT_TABLE_OPTIONS } from '../src/config/schema';
 import type { ChangeEvent } from '../src/core/change-event';
 import type { TableSchema } from '../src/core/table-schema';
 import { openWarehouse } from '../src/sink/warehouse/open';
@@ -83,14 +84,7 @@ async function commit(w: Warehouse, evs: ChangeEvent[]): Promise<void> {
       {
         schema,
         events: evs,
-        options: {
-          mode: 'mirror',
-          partitionBy: [],
-          exclude: [],
-          mask: [],
-          onError: 'stop',
-          onIncompatibleSchema: 'stop',
-        },
+        options: { ...DEFAULT_TABLE_OPTIONS, onError: 'stop' },
       },
     ],
   });

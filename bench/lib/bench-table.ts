@@ -74,6 +74,34 @@ export async function currentLsn(url: string): Promise<string> {
   );
 }
 
+/**
+ * Drops every database whose name starts with `prefix` and the replication slots in them: a slot
+ * left behind keeps all the WAL written after it (a run leaves several: tens of GB a week).
+ */
+export async function dropDatabases(adminUrl: string, prefix: string): Promise<string[]> {
+  return withClient(adminUrl, async (c) => {
+    const names = (
+      await c.query('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [prefix])
+    ).rows.map((r: { datname: string }) => r.datname);
+    for (const name of names) {
+      // A process of a failed run may still stream from a slot: end its connections first.
+      await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [name]);
+      for (let tries = 0; ; tries++) {
+        const left = (
+          await c.query(
+            `SELECT count(pg_drop_replication_slot(slot_name)) FILTER (WHERE NOT active) AS dropped, count(*) FILTER (WHERE active) AS busy FROM pg_replication_slots WHERE database = $1`,
+            [name],
+          )
+        ).rows[0] as { busy: string };
+        if (Number(left.busy) === 0 || tries >= 20) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    }
+    return names;
+  });
+}
+
 /** A fresh database on the benchmark server with the table and generators. */
 export async function freshDatabase(adminUrl: string, name: string): Promise<string> {
   await withClient(adminUrl, async (c) => {

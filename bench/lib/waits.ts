@@ -44,12 +44,17 @@ export async function untilRowVisible(whUrl: string, id: number, timeoutMs: numb
 }
 
 /** Until the warehouse table holds `n` rows. */
-export async function untilRowCount(whUrl: string, n: number, timeoutMs: number): Promise<number> {
+export async function untilRowCount(
+  whUrl: string,
+  n: number,
+  timeoutMs: number,
+  table = 'public.bench_rows',
+): Promise<number> {
   return withClient(whUrl, async (c) => {
     const until = Date.now() + timeoutMs;
     for (;;) {
       try {
-        const r = await c.query('SELECT count(*)::bigint AS n FROM public.bench_rows');
+        const r = await c.query(`SELECT count(*)::bigint AS n FROM ${table}`);
         if (Number(r.rows[0].n) >= n) return performance.now();
       } catch (e) {
         if (!/does not exist/.test((e as Error).message)) throw e;

@@ -192,6 +192,12 @@ const tableOptionsSchema = z
     mask: z.array(z.string()).default([]),
     onError: z.enum(['dead-letter', 'stop']).default('dead-letter'),
     onIncompatibleSchema: z.enum(['stop', 'rebuild', 'cast-to-string']).default('stop'),
+    /** Full refresh: the table is copied again this often (0: never; `tidemark snapshot` on demand). */
+    refreshEveryMs: z.coerce
+      .number()
+      .int()
+      .refine((v) => v === 0 || v >= 1000, 'must be 0 (never) or at least 1000 ms')
+      .default(0),
   })
   .strict();
 

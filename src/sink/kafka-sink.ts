@@ -19,6 +19,19 @@ import { sinkMetrics } from './metrics';
 import { openSinkTargets } from './open-targets';
 import type { SinkHandle } from './sink-handle';
 
+/** How long the start retries a Kafka error that says to retry (a leader election, say). */
+const START_RETRY_MS = 60_000;
+
+/** kafkajs marks the protocol errors worth retrying (NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION…). */
+function isRetriable(e: unknown): boolean {
+  type KafkaError = { retriable?: boolean; originalError?: unknown; cause?: unknown };
+  for (let x = e as KafkaError | undefined, i = 0; x && i < 5; i++) {
+    if (x.retriable === true) return true;
+    x = (x.originalError ?? x.cause) as KafkaError | undefined;
+  }
+  return false;
+}
+
 /**
  * The sink role on the Kafka log: waits for the committer lease, learns the tables from the
  * schema topic, opens the sinks, restores the tokens from them, then runs the consumer.
@@ -78,10 +91,23 @@ export async function startKafkaSink(deps: {
     const stopping = () => stopped || (deps.isStopping?.() ?? false);
     if (!(await lease.acquire(stopping, (e) => fail(new TidemarkError('fenced', e.message))))) return handle;
     const schemas = new SchemaRegistry(kafka, config.topicPrefix);
+    const retryUntil = Date.now() + START_RETRY_MS;
     for (let announced = false; ; announced = true) {
-      await schemas.refresh().catch((e: unknown) => {
-        throw kafkaStartError(config, e);
-      });
+      const read = await schemas.refresh().then(
+        () => true,
+        (e: unknown) => {
+          // Topics the source has just created may still be electing their leaders.
+          if (isRetriable(e) && Date.now() < retryUntil && !stopping()) {
+            logger.info({ err: (e as Error).message }, 'schema topic not readable yet: retrying');
+            return false;
+          }
+          throw kafkaStartError(config, e);
+        },
+      );
+      if (!read) {
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
       if (schemas.tables().length > 0 || stopping()) break;
       if (!announced)
         logger.info({ topicPrefix: config.topicPrefix }, 'no table published by the source yet: waiting');

@@ -10,6 +10,7 @@ import { columnPolicyOf } from './column-policy';
 import { clearRecreatedTables, readDroppedTables, withoutDroppedNames } from './dropped-tables';
 import { sourceMetrics } from './metrics';
 import { databaseOf, sourceClientConfig } from './pg-connection';
+import { RefreshSchedule } from './refresh-schedule';
 import { ReplicationStream } from './replication-stream';
 import { listColumns, listTables } from './setup/catalog';
 import { checkServer, tableKeyColumns } from './setup/checks';
@@ -146,6 +147,13 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       onDropped: (n) => metrics.droppedTables.set(n),
     });
     metrics.droppedTables.set((await readDroppedTables(state, slot)).length);
+    const schedule = new RefreshSchedule({
+      config,
+      state,
+      logger,
+      mirrored: (t) => discovery.isMirrored(t),
+      request: (t) => discovery.requestCopy(t),
+    });
     // Tables that match now but did not at the last run: copied once streaming runs (below).
     const joinedWhileStopped = await discovery.start(chosen, present);
 
@@ -307,6 +315,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
         }
       }
       discovery.schedule();
+      schedule.start();
       logger.info({ slot, from: formatLsn(startLsn) }, 'streaming from the slot');
       const m = new SlotMonitor(
         client,
@@ -339,6 +348,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       stopping = true;
       monitor?.stop();
       await discovery.stop();
+      await schedule.stop();
       await refresher?.stop();
       await stream?.stop().catch(() => {});
       for (const c of closers) await c().catch(() => {});
@@ -350,6 +360,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
         stopping = true;
         monitor?.stop();
         await discovery.stop();
+        await schedule.stop();
         // A refresh stops between chunks (it resumes at the next start, from its last chunk).
         await refresher?.stop();
         // While snapshotting: the workers stop after their current chunk, unconfirmed.

@@ -63,6 +63,11 @@ export class TableDiscovery {
     return before === null ? [] : initial.filter((t) => !before.has(tableKey(t)));
   }
 
+  /** True while `table` ("schema.table") is mirrored. */
+  isMirrored(table: string): boolean {
+    return this.mirrored.has(table);
+  }
+
   /** Checks for new tables every `source.discoverEveryMs` (0: only the check at start). */
   schedule(): void {
     const every = this.d.config.source.discoverEveryMs;

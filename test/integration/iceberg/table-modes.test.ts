@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TableOptions } from '../../../src/config/schema';
+import { DEFAULT_TABLE_OPTIONS, type TableOptions } from '../../../src/config/schema';
 import type { ChangeEvent, Op, Row } from '../../../src/core/change-event';
 import { compareTokens, parseToken, type TokenUpdate } from '../../../src/core/offset-token';
 import type { ColumnSchema, TableSchema } from '../../../src/core/table-schema';
@@ -50,12 +50,10 @@ const schemaOf = (mode: Mode, version: 1 | 2): TableSchema => ({
     version === 1 ? COLUMNS : [...COLUMNS, { ...col('note', 5, { kind: 'text' }, 'text'), fill: 'none' }],
 });
 const optionsOf = (mode: Mode): TableOptions => ({
+  ...DEFAULT_TABLE_OPTIONS,
   mode,
   partitionBy: PARTITION[mode],
-  exclude: [],
-  mask: [],
   onError: 'stop',
-  onIncompatibleSchema: 'stop',
 });
 
 /** Commit times, one source transaction per day (so the append table spans day partitions). */

@@ -72,14 +72,7 @@ function setup(lake: FakeSink, wh: FakeSink, failures: string[] = []) {
     store,
     logger: silentLogger,
     schemaOf: () => schema,
-    optionsOf: () => ({
-      mode: 'mirror',
-      partitionBy: [],
-      exclude: [],
-      mask: [],
-      onError: 'dead-letter',
-      onIncompatibleSchema: 'stop',
-    }),
+    optionsOf: () => ({ ...DEFAULT_TABLE_OPTIONS }),
     retryDelayMs: 1,
     onFailed: (sink, kind) => failures.push(`${sink}:${kind}`),
   });

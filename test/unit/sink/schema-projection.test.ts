@@ -1,3 +1,4 @@
+import { DEFAULT_TABLE_OPTIONS } from '../../../src/config/schema';
 import type { ChangeEvent } from '../../../src/core/change-event';
 import type { ColumnSchema, TableSchema } from '../../../src/core/table-schema';
 import { silentLogger } from '../../../src/observe/logger';
@@ -91,14 +92,7 @@ describe('rows from before a schema change, written with the newest schema', () 
       ],
       new Map(),
       (ev) => schemas.get(ev.schemaVersion)!,
-      () => ({
-        mode: 'mirror',
-        partitionBy: [],
-        exclude: [],
-        mask: [],
-        onError: 'stop',
-        onIncompatibleSchema: 'stop',
-      }),
+      () => ({ ...DEFAULT_TABLE_OPTIONS, onError: 'stop' }),
     );
     expect(tables).toHaveLength(1);
     expect(tables[0]!.schema.version).toBe(2);
@@ -123,14 +117,7 @@ describe('preparing the sinks for schema versions', () => {
       store: {} as never,
       logger: silentLogger,
       schemaOf: () => v2,
-      optionsOf: () => ({
-        mode: 'mirror',
-        partitionBy: [],
-        exclude: [],
-        mask: [],
-        onError: 'stop',
-        onIncompatibleSchema: 'stop',
-      }),
+      optionsOf: () => ({ ...DEFAULT_TABLE_OPTIONS, onError: 'stop' }),
     });
     await coordinator.prepare([v2, v1]);
     await coordinator.prepare([v1]);
