@@ -1,4 +1,5 @@
 import type { Config } from '../config/load';
+import { PeriodicTask } from '../core/periodic-task';
 import type { Logger } from '../observe/logger';
 import type { SourceStateStore } from './state-store';
 import { readRefreshes } from './table-refresh';
@@ -24,8 +25,10 @@ export function refreshScheduleKey(slot: string): string {
  * last scheduled copy, or from the start for the first. A copy still running is not asked again.
  */
 export class RefreshSchedule {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  private readonly periodic = new PeriodicTask(
+    () => this.check(),
+    (e) => this.d.logger.warn({ err: e.message }, 'scheduled table refresh failed; will retry'),
+  );
   private readonly startedAt = Date.now();
 
   constructor(private readonly d: RefreshScheduleDeps) {}
@@ -40,21 +43,11 @@ export class RefreshSchedule {
   start(): void {
     const intervals = this.scheduled().map(([, every]) => every);
     if (intervals.length === 0) return;
-    const tick = Math.max(500, Math.min(30_000, Math.floor(Math.min(...intervals) / 4)));
-    this.timer = setInterval(() => {
-      if (!this.running)
-        this.running = this.check()
-          .then(() => {})
-          .catch((e: unknown) =>
-            this.d.logger.warn({ err: (e as Error).message }, 'scheduled table refresh failed; will retry'),
-          )
-          .finally(() => (this.running = null));
-    }, tick);
+    this.periodic.start(Math.max(500, Math.min(30_000, Math.floor(Math.min(...intervals) / 4))));
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
+    await this.periodic.stop();
   }
 
   /** Asks for the copies that are due; returns their tables. */

@@ -1,5 +1,6 @@
 import type { Client } from 'pg';
 import type { Config } from '../config/load';
+import { PeriodicTask } from '../core/periodic-task';
 import { type TableRef, tableKey } from '../core/table-schema';
 import type { ChangeLogWriter } from '../log/change-log';
 import type { Logger } from '../observe/logger';
@@ -43,8 +44,10 @@ export interface DiscoveryDeps {
 export class TableDiscovery {
   private readonly mirrored = new Set<string>();
   private readonly refused = new Set<string>();
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  private readonly periodic = new PeriodicTask(
+    () => this.check(),
+    (e) => this.d.logger.warn({ err: e.message }, 'looking for new tables failed; will retry'),
+  );
 
   constructor(private readonly d: DiscoveryDeps) {}
 
@@ -71,21 +74,11 @@ export class TableDiscovery {
   /** Checks for new tables every `source.discoverEveryMs` (0: only the check at start). */
   schedule(): void {
     const every = this.d.config.source.discoverEveryMs;
-    if (every <= 0) return;
-    this.timer = setInterval(() => {
-      if (!this.running)
-        this.running = this.check()
-          .then(() => {})
-          .catch((e: unknown) =>
-            this.d.logger.warn({ err: (e as Error).message }, 'looking for new tables failed; will retry'),
-          )
-          .finally(() => (this.running = null));
-    }, every);
+    if (every > 0) this.periodic.start(every);
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
+    await this.periodic.stop();
   }
 
   /**
