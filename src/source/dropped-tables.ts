@@ -23,6 +23,11 @@ export function mirroredTablesKey(slot: string): string {
   return `source:${slot}:tables`;
 }
 
+/** The relation oid of each mirrored table, recorded with it: another oid is another table. */
+export function tableOidsKey(slot: string): string {
+  return `source:${slot}:table-oids`;
+}
+
 export function droppedTablesKey(slot: string): string {
   return `source:${slot}:dropped-tables`;
 }
@@ -100,4 +105,37 @@ export async function withoutDroppedNames(
     if (gone) logger.warn({ table: p }, 'source.tables names a table dropped in the source: left out');
     return !gone;
   });
+}
+
+/**
+ * Mirrored tables that were dropped and created again while the pipeline was stopped (another
+ * relation oid under the recorded name): recorded as dropped and taken out of the mirrored set,
+ * so that the start empties them in the sinks (clearRecreatedTables) and copies them afresh like
+ * a table that joined while it was stopped.
+ */
+export async function noticeReplacedWhileStopped(
+  client: Pick<Client, 'query'>,
+  state: SourceStateStore,
+  slot: string,
+  catalog: ReadonlyArray<{ readonly schema: string; readonly table: string; readonly oid: number }>,
+  logger: Logger,
+): Promise<string[]> {
+  const oids = JSON.parse((await state.get(tableOidsKey(slot))) ?? '{}') as Record<string, number | null>;
+  const replaced = catalog
+    .map((t) => ({ key: `${t.schema}.${t.table}`, oid: t.oid }))
+    .filter((t) => typeof oids[t.key] === 'number' && oids[t.key] !== t.oid)
+    .map((t) => t.key);
+  if (replaced.length === 0) return [];
+  const lsn = (await client.query('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0].lsn as string;
+  const at = new Date().toISOString();
+  const dropped = (await readDroppedTables(state, slot)).filter((d) => !replaced.includes(d.table));
+  for (const table of replaced) {
+    dropped.push({ table, droppedAt: at, noticedAtLsn: lsn });
+    logger.warn({ table }, 'table dropped and created again while the pipeline was stopped');
+  }
+  await writeDroppedTables(state, slot, dropped);
+  const mirrored = JSON.parse((await state.get(mirroredTablesKey(slot))) ?? 'null') as string[] | null;
+  if (mirrored)
+    await state.set(mirroredTablesKey(slot), JSON.stringify(mirrored.filter((k) => !replaced.includes(k))));
+  return replaced;
 }

@@ -7,7 +7,12 @@ import type { ChangeLogWriter } from '../log/change-log';
 import { type Logger, silentLogger } from '../observe/logger';
 import { createRegistry, type Registry } from '../observe/metrics';
 import { columnPolicyOf } from './column-policy';
-import { clearRecreatedTables, readDroppedTables, withoutDroppedNames } from './dropped-tables';
+import {
+  clearRecreatedTables,
+  noticeReplacedWhileStopped,
+  readDroppedTables,
+  withoutDroppedNames,
+} from './dropped-tables';
 import { sourceMetrics } from './metrics';
 import { databaseOf, sourceClientConfig } from './pg-connection';
 import { RefreshSchedule } from './refresh-schedule';
@@ -114,6 +119,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
     }
     // Before the publication names them again: none of a re-created table's changes may precede
     // the truncate that empties its old rows in the sinks.
+    await noticeReplacedWhileStopped(client, state, slot, catalog, logger);
     await clearRecreatedTables(client, state, slot, chosen.map(tableKey), logger);
     await ensurePublication(client, config.source.publication, chosen, logger);
     const schemas = new TableSchemas(
@@ -155,7 +161,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       request: (t) => discovery.requestCopy(t),
     });
     // Tables that match now but did not at the last run: copied once streaming runs (below).
-    const joinedWhileStopped = await discovery.start(chosen, present);
+    const joinedWhileStopped = await discovery.start(chosen, catalog);
 
     // The slot (created here, so that slot errors are start-up errors) and the initial snapshot.
     const existing = await waitForIdleSlot(client, slot, logger);

@@ -8,6 +8,7 @@ import {
   clearRecreatedTables,
   mirroredTablesKey,
   readDroppedTables,
+  tableOidsKey,
   writeDroppedTables,
 } from './dropped-tables';
 import { listColumns, listTables } from './setup/catalog';
@@ -44,6 +45,8 @@ export interface DiscoveryDeps {
 export class TableDiscovery {
   private readonly mirrored = new Set<string>();
   private readonly refused = new Set<string>();
+  /** The relation oid of each mirrored table: another oid under the same name is another table. */
+  private readonly oids = new Map<string, number>();
   private readonly periodic = new PeriodicTask(
     () => this.check(),
     (e) => this.d.logger.warn({ err: e.message }, 'looking for new tables failed; will retry'),
@@ -56,12 +59,19 @@ export class TableDiscovery {
    * run) lacks: they were added while the pipeline was stopped and must be copied. Without a
    * recorded set (the first run) there are none: the initial snapshot covers every table.
    */
-  async start(initial: readonly TableRef[], present: ReadonlySet<string>): Promise<TableRef[]> {
+  async start(
+    initial: readonly TableRef[],
+    catalog: ReadonlyArray<TableRef & { readonly oid: number }>,
+  ): Promise<TableRef[]> {
     const recorded = await this.d.state.get(mirroredTablesKey(this.d.config.source.slot));
     const before = recorded === null ? null : new Set(JSON.parse(recorded) as string[]);
+    const oids = new Map(catalog.map((t) => [tableKey(t), t.oid]));
+    for (const t of initial) {
+      this.mirrored.add(tableKey(t));
+      this.oids.set(tableKey(t), oids.get(tableKey(t))!);
+    }
     // Dropped while the pipeline was stopped: still marked, as if it had been running.
-    if (before) await this.noticeDropped([...before].filter((k) => !present.has(k)));
-    for (const t of initial) this.mirrored.add(tableKey(t));
+    if (before) await this.noticeDropped([...before].filter((k) => !oids.has(k)));
     await this.record();
     return before === null ? [] : initial.filter((t) => !before.has(tableKey(t)));
   }
@@ -88,8 +98,10 @@ export class TableDiscovery {
   async check(): Promise<string[]> {
     const { client, config, logger } = this.d;
     const catalog = await listTables(client);
-    const present = new Set(catalog.map((t) => tableKey(t)));
-    await this.noticeDropped([...this.mirrored].filter((k) => !present.has(k)));
+    const oids = new Map(catalog.map((t) => [tableKey(t), t.oid]));
+    // Gone, or dropped and created again between two checks (another table under the old name:
+    // not in the publication any more, its old rows still in the sinks).
+    await this.noticeDropped([...this.mirrored].filter((k) => oids.get(k) !== this.oids.get(k)));
     let matching: TableRef[];
     try {
       matching = selectTables(config.source.tables, catalog);
@@ -105,6 +117,7 @@ export class TableDiscovery {
     const added: string[] = [];
     for (const t of fresh) {
       const key = tableKey(t);
+      this.oids.set(key, t.oid);
       const cols = await listColumns(client, t.oid);
       try {
         this.d.keys.set(
@@ -160,6 +173,7 @@ export class TableDiscovery {
     const at = new Date().toISOString();
     for (const table of gone) {
       this.mirrored.delete(table);
+      this.oids.delete(table);
       if (!dropped.some((d) => d.table === table)) dropped.push({ table, droppedAt: at, noticedAtLsn: lsn });
       logger.warn(
         { table, noticedAtLsn: lsn },
@@ -178,9 +192,12 @@ export class TableDiscovery {
   }
 
   private async record(): Promise<void> {
+    const slot = this.d.config.source.slot;
+    const mirrored = [...this.mirrored].sort();
+    await this.d.state.set(mirroredTablesKey(slot), JSON.stringify(mirrored));
     await this.d.state.set(
-      mirroredTablesKey(this.d.config.source.slot),
-      JSON.stringify([...this.mirrored].sort()),
+      tableOidsKey(slot),
+      JSON.stringify(Object.fromEntries(mirrored.map((k) => [k, this.oids.get(k) ?? null]))),
     );
   }
 }

@@ -147,21 +147,26 @@ export async function pipelineStatus(
   return JSON.parse((await runCli(['status', '--json', '--config', config], env)).stdout);
 }
 
-/** Waits until `status` shows the table refresh (copy) of `table` finished; `proc`'s log on timeout. */
+/**
+ * Waits until `status` shows a table refresh (copy) of `table` finished, one requested after
+ * `since` (an ISO time) when given; `proc`'s log on timeout.
+ */
 export async function waitForRefresh(
   config: string,
   env: NodeJS.ProcessEnv,
   table: string,
   proc: TidemarkProcess,
   timeoutMs = 120_000,
+  since = '',
 ): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const refreshes = (await pipelineStatus(config, env)).refreshes as Array<{
       table: string;
+      requestedAt: string;
       finishedAt?: string;
     }>;
-    if (refreshes.find((x) => x.table === table)?.finishedAt) return;
+    if (refreshes.some((x) => x.table === table && x.finishedAt && x.requestedAt > since)) return;
     if (Date.now() > until)
       throw new Error(`${table} was not copied: ${JSON.stringify(refreshes)}\n${proc.stderr().slice(-3000)}`);
     await new Promise((res) => setTimeout(res, 500));
