@@ -349,12 +349,15 @@ export class KafkaSinkWorker {
     if (await this.joinNewTopics(w)) return;
     await this.applyPauses();
     let cut = w.lsn;
+    let limitedBy: ChannelBuffer | null = null;
     for (const [ch, buffer] of this.buffers) {
       const topic = topicOfChannel(ch);
       if (this.held.has(topic)) continue;
       const needed = w.offsets[topic]?.[partitionOfChannel(ch)];
-      if (needed !== undefined && buffer.readOffset < needed && buffer.completeBelow() < cut)
+      if (needed !== undefined && buffer.readOffset < needed && buffer.completeBelow() < cut) {
         cut = buffer.completeBelow();
+        limitedBy = buffer;
+      }
     }
     const buffers = [...this.buffers.values()].filter((b) => !this.held.has(topicOfChannel(b.channel)));
     let committed: boolean;
@@ -365,12 +368,19 @@ export class KafkaSinkWorker {
       return; // the round was put back; the next tick commits the other tables
     }
     if (!committed && cut < w.lsn && this.paused) {
-      // Nothing below the reachable cut, and the buffers are full: one transaction larger
-      // than the bound. Keep reading rather than deadlock.
-      this.o.logger.warn(
-        { cut: formatLsn(w.lsn) },
-        'a transaction needs more than the buffer bound holds: reading on past it',
-      );
+      // Nothing below the reachable cut, and the buffers are full. Either the channel that holds
+      // the cut back has nothing buffered (the others filled the buffers before its first fetch
+      // came), or one transaction is larger than the bound. Keep reading rather than deadlock.
+      if (limitedBy && limitedBy.size > 0)
+        this.o.logger.warn(
+          { cut: formatLsn(w.lsn) },
+          'a transaction needs more than the buffer bound holds: reading on past it',
+        );
+      else
+        this.o.logger.debug(
+          { channel: limitedBy?.channel, cut: formatLsn(w.lsn) },
+          'buffers full before a channel read anything: reading on',
+        );
       this.paused = false;
       this.consumer.resume(this.topicsPaused());
       return;
