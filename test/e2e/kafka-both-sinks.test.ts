@@ -198,7 +198,7 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
       [join(__dirname, '..', '..', 'bin', 'tidemark'), 'status', '--config', config],
       { env },
     );
-    expect(human.stdout).toMatch(/sink iceberg: last cut \d+\/[0-9A-F]+ at/);
+    expect(human.stdout).toMatch(/sink iceberg: last cut [0-9A-F]+\/[0-9A-F]+ at/);
     expect(human.stdout).toMatch(/token in store\s+token in iceberg\s+token in warehouse\s+consumer lag/);
   }, 300_000);
 });
