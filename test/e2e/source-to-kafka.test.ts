@@ -12,6 +12,7 @@ import { readToEnd } from '../../src/log/read-to-end';
 import { SchemaRegistry } from '../../src/log/schema-registry';
 import { tableTopic } from '../../src/log/topics';
 import { collapseByKey } from '../../src/sink/collapse';
+import { dropTestDatabase } from '../support/services';
 import { freePort, startTidemark, type TidemarkProcess, writeConfig } from '../support/tidemark-process';
 
 /**
@@ -30,9 +31,16 @@ interface Fixture {
   config: string;
 }
 
+/** Every fixture database, dropped with its slot once the file's tests ran. */
+const created: string[] = [];
+afterAll(async () => {
+  for (const db of created) await dropTestDatabase(db).catch(() => {});
+});
+
 async function createFixture(ddl: string, extra = ''): Promise<Fixture> {
   const id = randomUUID().slice(0, 8);
   const db = `e2e_src_${id}`;
+  created.push(db);
   const admin = new Client({ connectionString: adminUrl });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${db}`);

@@ -51,24 +51,28 @@ export async function createTestDatabase(prefix: string): Promise<TestDatabase> 
   return {
     name,
     url: withDatabase(admin, name),
-    async drop() {
-      await psql(
-        admin,
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}' AND pid <> pg_backend_pid()`,
-      );
-      // A terminated walsender lets go of its slot a moment later; a slot left behind would keep
-      // every later WAL segment of the test server (and DROP DATABASE refuses a database with one).
-      for (let tries = 0; ; tries++) {
-        const [left] = await psql<{ busy: string }>(
-          admin,
-          `SELECT count(pg_drop_replication_slot(slot_name)) FILTER (WHERE NOT active) AS dropped, count(*) FILTER (WHERE active) AS busy FROM pg_replication_slots WHERE database = '${name}'`,
-        );
-        if (Number(left!.busy) === 0 || tries >= 40) break;
-        await new Promise((r) => setTimeout(r, 250));
-      }
-      await psql(admin, `DROP DATABASE IF EXISTS ${name}`);
-    },
+    drop: () => dropTestDatabase(name),
   };
+}
+
+/** Drops a test database and the replication slots left in it (a slot would keep the server's WAL for ever). */
+export async function dropTestDatabase(name: string): Promise<void> {
+  const admin = pgUrl();
+  await psql(
+    admin,
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}' AND pid <> pg_backend_pid()`,
+  );
+  // A terminated walsender lets go of its slot a moment later; a slot left behind would keep
+  // every later WAL segment of the test server (and DROP DATABASE refuses a database with one).
+  for (let tries = 0; ; tries++) {
+    const [left] = await psql<{ busy: string }>(
+      admin,
+      `SELECT count(pg_drop_replication_slot(slot_name)) FILTER (WHERE NOT active) AS dropped, count(*) FILTER (WHERE active) AS busy FROM pg_replication_slots WHERE database = '${name}'`,
+    );
+    if (Number(left!.busy) === 0 || tries >= 40) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await psql(admin, `DROP DATABASE IF EXISTS ${name}`);
 }
 
 /** One statement on a short-lived connection; returns its rows. */
