@@ -7,16 +7,10 @@ import { compareTokens, parseToken, type TokenUpdate } from '../core/offset-toke
 import { parseTableKey, type TableSchema } from '../core/table-schema';
 import type { Logger } from '../observe/logger';
 import type { Lease, OffsetStore } from '../offsets/offset-store';
+import type { DroppedTable } from '../source/dropped-tables';
 import type { ChannelBuffer } from './channel-buffer';
 import { type ChannelTake, tablesForSink, tokenAfter } from './round-builder';
 import type { SinkTarget } from './sink-target';
-
-/** A table the source found dropped, and the WAL position every change of it precedes. */
-export interface DroppedTableNotice {
-  readonly table: string;
-  readonly droppedAt: string;
-  readonly noticedAtLsn: string;
-}
 
 export interface CoordinatorDeps {
   readonly targets: readonly SinkTarget[];
@@ -38,7 +32,7 @@ export interface CoordinatorDeps {
   readonly maintenanceEveryMs?: number;
   readonly onMaintained?: (sink: string, kind: string, files: number) => void;
   /** Tables dropped in the source (source/dropped-tables.ts), for the sinks to mark. */
-  readonly droppedTables?: () => Promise<readonly DroppedTableNotice[]>;
+  readonly droppedTables?: () => Promise<readonly DroppedTable[]>;
   /** How often, at most, that list is read (default 5 s). */
   readonly droppedCheckEveryMs?: number;
   /** Backoff between retries of a sink that failed transiently. */

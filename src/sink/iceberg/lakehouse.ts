@@ -29,7 +29,7 @@ import {
   removeOrphanFiles,
 } from './table-maintenance';
 import type { TableMetadata } from './table-metadata';
-import { currentSchema, currentSnapshot, newTableMetadata } from './table-metadata';
+import { currentSchema, currentSnapshot, loggedAfter, newTableMetadata } from './table-metadata';
 import {
   checkBuiltMode,
   checkModeColumns,
@@ -187,10 +187,7 @@ export class Lakehouse {
     }
     const updated: TableMetadata = {
       ...withEvolvedSchema(m, next),
-      'metadata-log': [
-        ...m['metadata-log'],
-        { 'timestamp-ms': m['last-updated-ms'], 'metadata-file': st.metadataLocation },
-      ],
+      'metadata-log': loggedAfter(m, st.metadataLocation),
     };
     const file = `${m.location}/metadata/${String(m['last-sequence-number']).padStart(5, '0')}-${randomUUID()}.metadata.json`;
     if (!this.opts.catalog.writesMetadata)
@@ -478,10 +475,7 @@ export class Lakehouse {
     await commitMetadata(this.opts.catalog, this.opts.io, st, {
       ...marked,
       'last-updated-ms': Date.now(),
-      'metadata-log': [
-        ...m['metadata-log'],
-        { 'timestamp-ms': m['last-updated-ms'], 'metadata-file': loaded.location },
-      ],
+      'metadata-log': loggedAfter(m, loaded.location),
     });
     this.tables.delete(identText(ident)); // a cached state is a version behind now
     return true;

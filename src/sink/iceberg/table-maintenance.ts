@@ -11,7 +11,14 @@ import { decodeManifest, decodeManifestList, encodeManifest, encodeManifestList 
 import { decodeParquet, encodeParquet } from './parquet-files';
 import { partitionerFor } from './partitioning';
 import type { Snapshot, TableMetadata } from './table-metadata';
-import { currentSchema, currentSnapshot, defaultSpec, newSnapshotId, withSnapshot } from './table-metadata';
+import {
+  currentSchema,
+  currentSnapshot,
+  defaultSpec,
+  loggedAfter,
+  newSnapshotId,
+  withSnapshot,
+} from './table-metadata';
 import { POS_DELETE_FIELDS, planScan } from './table-scan';
 import type { TableState } from './table-state';
 import { loadMetadata, recordCommitted } from './table-state';
@@ -346,10 +353,7 @@ export async function expireSnapshots(
     'last-updated-ms': Date.now(),
     snapshots: m.snapshots.filter((s) => keepIds.has(s['snapshot-id'])),
     'snapshot-log': m['snapshot-log'].filter((l) => keepIds.has(l['snapshot-id'])),
-    'metadata-log': [
-      ...m['metadata-log'],
-      { 'timestamp-ms': m['last-updated-ms'], 'metadata-file': st.metadataLocation },
-    ],
+    'metadata-log': loggedAfter(m, st.metadataLocation),
   };
   const live = new Set<string>();
   for (const s of keep) for (const f of await filesOf(io, s)) live.add(f);

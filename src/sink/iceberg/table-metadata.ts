@@ -115,6 +115,11 @@ export function currentSnapshot(m: TableMetadata): Snapshot | null {
   return m.snapshots.find((s) => s['snapshot-id'] === id) ?? null;
 }
 
+/** `m`'s metadata log with `previousFile` (the file `m` was read from) added, as a new version's. */
+export function loggedAfter(m: TableMetadata, previousFile: string): TableMetadata['metadata-log'] {
+  return [...m['metadata-log'], { 'timestamp-ms': m['last-updated-ms'], 'metadata-file': previousFile }];
+}
+
 /** The metadata after appending `snapshot` on branch main; `previousFile` joins the metadata log. */
 export function withSnapshot(
   m: TableMetadata,
@@ -129,9 +134,7 @@ export function withSnapshot(
     'current-snapshot-id': snapshot['snapshot-id'],
     snapshots: [...m.snapshots, snapshot],
     'snapshot-log': [...m['snapshot-log'], { 'timestamp-ms': now, 'snapshot-id': snapshot['snapshot-id'] }],
-    'metadata-log': previousFile
-      ? [...m['metadata-log'], { 'timestamp-ms': m['last-updated-ms'], 'metadata-file': previousFile }]
-      : m['metadata-log'],
+    'metadata-log': previousFile ? loggedAfter(m, previousFile) : m['metadata-log'],
     refs: { ...m.refs, main: { 'snapshot-id': snapshot['snapshot-id'], type: 'branch' } },
   };
 }
