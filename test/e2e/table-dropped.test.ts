@@ -81,12 +81,15 @@ describe.each(['embedded', 'kafka'] as const)('a table dropped in the source (%s
     let proc: TidemarkProcess = startTidemark(['run', '--config', config], env(port), port);
     await proc.ready(90_000);
     await waitForSlot(src.url, `tidemark_${src.name}`);
-    META = (
-      await psql<{ s: string }>(
+    // The Kafka sink creates its tables once its consumer group has joined, which can be after
+    // the source is ready (CI saw it later).
+    META = await eventually('the warehouse meta tables', async () => {
+      const r = await psql<{ s: string }>(
         wh.url,
         `SELECT table_schema AS s FROM information_schema.tables WHERE table_name = '_tidemark_tables'`,
-      )
-    )[0]!.s;
+      );
+      return r[0]?.s;
+    });
     const load = itemsWorkload(src.url);
 
     // WHEN the table's last changes are followed by its drop, while another table streams

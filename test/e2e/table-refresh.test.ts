@@ -48,7 +48,7 @@ describe.each(['embedded', 'kafka'] as const)('table refresh (%s)', (mode) => {
     const load = itemsWorkload(src.url);
     await new Promise((r) => setTimeout(r, 1_000));
     // GIVEN rows changed and deleted in the warehouse behind the pipeline's back
-    const until = Date.now() + 60_000;
+    const until = Date.now() + 120_000;
     while ((await psql(wh.url, 'SELECT 1 FROM items WHERE id = 2990').catch(() => [])).length === 0) {
       if (Date.now() > until) throw new Error('the warehouse never got the snapshot');
       await new Promise((r) => setTimeout(r, 300));
