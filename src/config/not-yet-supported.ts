@@ -13,7 +13,7 @@ export function refuseUnsupported(raw: RawConfig): void {
     });
   };
   for (const [table, o] of Object.entries(raw.tables)) {
-    if (o.onIncompatibleSchema !== 'stop')
+    if (o.onIncompatibleSchema === 'rebuild')
       refuse(`tables.${table}.onIncompatibleSchema`, `"${o.onIncompatibleSchema}"`);
   }
   if (raw.sinks.iceberg?.namespace !== undefined)

@@ -31,6 +31,12 @@ export interface ColumnSchema {
    * adding the column gives it to its existing rows, so the mirror still equals the source.
    */
   readonly fill?: string;
+  /**
+   * The table's `onIncompatibleSchema` is `cast-to-string` and this column's type once changed
+   * in a way a sink cannot follow in place: the sinks hold it as text from then on (sink/text-casts.ts).
+   * Set by the source when it sees the change, carried into every later version.
+   */
+  readonly castToText?: true;
 }
 
 /**

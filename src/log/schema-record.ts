@@ -25,6 +25,7 @@ export function encodeSchemaRecord(s: TableSchema, change?: SchemaChange): strin
       pgType: c.pgType,
       nullable: c.nullable,
       ...(c.fill !== undefined ? { fill: c.fill } : {}),
+      ...(c.castToText ? { castToText: true } : {}),
     })),
     ...(change ? { change } : {}),
   });
@@ -44,6 +45,7 @@ export function decodeSchemaRecord(text: string): TableSchema {
         pgType: string;
         nullable: boolean;
         fill?: string;
+        castToText?: true;
       }>;
     };
     if (typeof o.schema !== 'string' || !Array.isArray(o.columns) || !Number.isInteger(o.version))

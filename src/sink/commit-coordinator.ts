@@ -11,6 +11,7 @@ import type { DroppedTable } from '../source/dropped-tables';
 import type { ChannelBuffer } from './channel-buffer';
 import { type ChannelTake, tablesForSink, tokenAfter } from './round-builder';
 import type { SinkTarget } from './sink-target';
+import { sinkSchema } from './text-casts';
 
 export interface CoordinatorDeps {
   readonly targets: readonly SinkTarget[];
@@ -71,7 +72,7 @@ export class CommitCoordinator {
       .map(([, s]) => s);
     if (todo.length === 0) return;
     const tables = todo.map((schema) => ({
-      schema,
+      schema: sinkSchema(schema),
       options: this.d.optionsOf(`${schema.schema}.${schema.table}`),
     }));
     // One table at a time, so that a change a sink cannot follow names its table (which the

@@ -265,14 +265,16 @@ export class KafkaSinkWorker {
   }
 
   /**
-   * `onIncompatibleSchema: stop` for one table: a schema change a sink cannot follow pauses that
+   * `onIncompatibleSchema: stop` (or what `cast-to-string` cannot cast) for one table: a schema change a sink cannot follow pauses that
    * table (as `tidemark pause` would, with the error as the reason) and the others go on; its
    * changes wait in Kafka until an operator resolves it and runs `tidemark resume`. True when the
    * error was such a change and the table is now paused.
    */
   private async stopTable(e: unknown): Promise<boolean> {
     if (!isTidemarkError(e, 'schema_incompatible') || !e.table || !this.o.pauseTable) return false;
-    if (this.o.optionsOf?.(e.table).onIncompatibleSchema !== 'stop') return false;
+    // cast-to-string stops a table too on what it cannot cast (a key column, a partition source)
+    const policy = this.o.optionsOf?.(e.table).onIncompatibleSchema;
+    if (policy !== 'stop' && policy !== 'cast-to-string') return false;
     await this.o.pauseTable(e.table, e.describe());
     this.o.logger.error(
       { table: e.table, err: e.message, fix: e.fix },

@@ -6,6 +6,7 @@ import { type TableSchema, tableKey } from '../core/table-schema';
 import type { BufferedChange } from './channel-buffer';
 import { projectEvent } from './schema-projection';
 import type { TableChanges } from './sink-target';
+import { sinkSchema } from './text-casts';
 
 export interface ChannelTake {
   readonly channel: string;
@@ -54,11 +55,10 @@ export function tablesForSink(
       (e, i) => i === 0 || comparePositions(e.position, events[i - 1]!.position) !== 0,
     );
     // Rows from before a schema change in the same round are written with the newest schema.
-    const schema = schemaOf(unique.reduce((a, b) => (b.schemaVersion > a.schemaVersion ? b : a)));
-    const projected = unique.map((e) =>
-      e.schemaVersion === schema.version ? e : projectEvent(e, schemaOf(e), schema),
-    );
-    out.push({ schema, options: optionsOf(key), events: projected });
+    // Columns cast to text (text-casts.ts) are text in the sinks, before and after their change.
+    const newest = schemaOf(unique.reduce((a, b) => (b.schemaVersion > a.schemaVersion ? b : a)));
+    const projected = unique.map((e) => projectEvent(e, schemaOf(e), newest));
+    out.push({ schema: sinkSchema(newest), options: optionsOf(key), events: projected });
   }
   return out;
 }

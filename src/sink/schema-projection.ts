@@ -2,6 +2,7 @@ import type { ChangeEvent, Row } from '../core/change-event';
 import type { ColumnType, Value } from '../core/column-type';
 import { type ColumnSchema, type TableSchema, tableKey } from '../core/table-schema';
 import { decodeText } from '../source/types/text-values';
+import { castText } from './text-casts';
 
 /**
  * A value of an older column type as the newer (widened) type holds it. Only int→bigint needs
@@ -23,10 +24,11 @@ function widen(v: Value, from: ColumnType, to: ColumnType): Value {
  * can write rows from before and after a schema change with the newest schema: columns are
  * matched by attnum (a rename keeps it), a dropped column goes, a column added later holds in
  * rows from before it existed what Postgres gives them (its constant default, else null), and
- * widened types get the new representation.
+ * widened types get the new representation. Columns `to` casts to text hold their values' text
+ * (also when the versions are equal); pair it with `sinkSchema(to)`.
  */
 export function projectEvent(ev: ChangeEvent, from: TableSchema, to: TableSchema): ChangeEvent {
-  if (from.version === to.version) return ev;
+  if (from.version === to.version && !to.columns.some((c) => c.castToText)) return ev;
   const oldByAttnum = new Map(from.columns.map((c) => [c.attnum, c]));
   const mapRow = (row: Row | null, fillNew: boolean): Row | null => {
     if (!row) return row;
@@ -37,7 +39,10 @@ export function projectEvent(ev: ChangeEvent, from: TableSchema, to: TableSchema
         if (fillNew) out[c.name] = fillValue(to, c);
         continue;
       }
-      if (old.name in row) out[c.name] = widen(row[old.name] as Value, old.type, c.type);
+      if (!(old.name in row)) continue;
+      const v = row[old.name] as Value;
+      // a column cast to text (text-casts.ts): the value as its own type (this event's) writes it
+      out[c.name] = c.castToText ? castText(v, old.type) : widen(v, old.type, c.type);
     }
     return out;
   };

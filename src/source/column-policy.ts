@@ -8,6 +8,8 @@ export type Masker = (text: string) => string;
 export interface ColumnPolicy {
   columns(table: string): { readonly exclude: readonly string[]; readonly mask: readonly string[] };
   readonly maskKey?: Secret;
+  /** `tables.<t>.onIncompatibleSchema: cast-to-string`: type changes the sinks cannot follow make the column text. */
+  castsToText?(table: string): boolean;
 }
 
 export const NO_COLUMN_POLICY: ColumnPolicy = { columns: () => ({ exclude: [], mask: [] }) };
@@ -26,5 +28,6 @@ export function columnPolicyOf(config: Config): ColumnPolicy {
       return { exclude: o.exclude, mask: o.mask };
     },
     maskKey: config.source.maskKey,
+    castsToText: (table) => config.tableOptions(table).onIncompatibleSchema === 'cast-to-string',
   };
 }

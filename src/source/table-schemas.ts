@@ -4,6 +4,7 @@ import { TidemarkError } from '../core/errors';
 import type { ColumnSchema, TableRef, TableSchema } from '../core/table-schema';
 import { tableKey } from '../core/table-schema';
 import type { Logger } from '../observe/logger';
+import { followedInPlace } from '../sink/text-casts';
 import { type ColumnPolicy, hmacMasker, type Masker, NO_COLUMN_POLICY } from './column-policy';
 import { type CatalogColumn, listColumns } from './setup/catalog';
 import type { SourceStateStore } from './state-store';
@@ -110,6 +111,42 @@ export class TableSchemas {
     });
   }
 
+  /**
+   * `cast-to-string`: a column whose type changed since `previous` in a way the sinks cannot
+   * follow in place becomes text in the sinks (sink/text-casts.ts); one flagged before stays
+   * flagged. A key column is not cast (its rows would change identity): the sinks refuse that
+   * change and the table stops, as under `stop`.
+   */
+  private casts(
+    key: string,
+    previous: TableSchema,
+    columns: ColumnSchema[],
+    primaryKey: readonly string[],
+  ): void {
+    const before = new Map(previous.columns.map((c) => [c.attnum, c]));
+    columns.forEach((c, i) => {
+      const old = before.get(c.attnum);
+      if (!old) return;
+      if (old.castToText) {
+        columns[i] = { ...c, castToText: true };
+        return;
+      }
+      if (followedInPlace(old.type, c.type)) return;
+      if (primaryKey.includes(c.name)) {
+        this.logger.warn(
+          { table: key, column: c.name, from: old.pgType, to: c.pgType },
+          'key column changed type: cast-to-string does not apply to key columns; the sinks will stop the table',
+        );
+        return;
+      }
+      columns[i] = { ...c, castToText: true };
+      this.logger.warn(
+        { table: key, column: c.name, from: old.pgType, to: c.pgType },
+        'column changed type in a way the sinks cannot follow: mirrored as text from now on (cast-to-string)',
+      );
+    });
+  }
+
   get(t: TableRef): SourceTable | undefined {
     return this.current.get(tableKey(t));
   }
@@ -172,6 +209,7 @@ export class TableSchemas {
     const primaryKey = [...(this.keys.get(key) ?? [])].filter((k) => columns.some((c) => c.name === k));
     const previous = this.current.get(key)?.schema ?? (await this.stored(key));
     if (previous) this.fills(key, previous, columns, catalog, maskers);
+    if (previous && this.policy.castsToText?.(key)) this.casts(key, previous, columns, primaryKey);
     const candidate = { schema: t.schema, table: t.table, columns, primaryKey };
     const same = previous !== null && fingerprint(previous) === fingerprint({ ...candidate, version: 0 });
     const schema: TableSchema = {

@@ -3,8 +3,10 @@ import type { Row } from '../core/change-event';
 import { TidemarkError } from '../core/errors';
 import { formatLsn, type Lsn } from '../core/lsn';
 import { encodeKey } from '../core/row-key';
-import { type TableRef, tableKey } from '../core/table-schema';
+import { type TableRef, type TableSchema, tableKey } from '../core/table-schema';
 import type { Logger } from '../observe/logger';
+import { openOffsetStore } from '../offsets/open';
+import { castText, sinkSchema } from '../sink/text-casts';
 import { valueText } from '../sink/warehouse/pg-copy-text';
 import { columnPolicyOf } from '../source/column-policy';
 import { listColumns, listTables, qualified, quoteIdent } from '../source/setup/catalog';
@@ -123,19 +125,23 @@ export async function runVerify(config: Config, opts: VerifyOptions, logger: Log
         }
       await fillPending(source, t.source, overlay);
       const tableNotes: string[] = [];
-      const sides: Side[] = [{ name: 'source', rows: () => sourceRows(source, t.source, overlay) }];
+      // Columns cast to text (sink/text-casts.ts) are compared as the sinks hold them.
+      const view = sinkSchema(s);
+      const sides: Side[] = [
+        { name: 'source', rows: () => castRows(sourceRows(source, t.source, overlay), s) },
+      ];
       if (iceberg) {
-        const at = await iceberg.table(s, cut ?? 0n);
+        const at = await iceberg.table(view, cut ?? 0n);
         tableNotes.push(...at.notes.map((n) => `iceberg: ${n}`));
         if (at.mode !== 'append') sides.push({ name: 'iceberg', rows: at.rows });
       }
       if (warehouse) {
-        const at = await warehouse.table(s, config.tableOptions(name).mode);
+        const at = await warehouse.table(view, config.tableOptions(name).mode);
         tableNotes.push(...at.notes.map((n) => `warehouse: ${n}`));
         if (config.tableOptions(name).mode !== 'append') sides.push({ name: 'warehouse', rows: at.rows });
       }
       const ranges = await keyRanges(source, t.source, overlay, opts.ranges);
-      const columns = s.columns.map((c) => ({ name: c.name, type: c.type }));
+      const columns = view.columns.map((c) => ({ name: c.name, type: c.type }));
       const result = await compareTable(columns, s.primaryKey, ranges, sides, opts.show);
       logger.info({ table: name, agree: result.agree, rows: result.rows }, 'table verified');
       reports.push({ table: name, key: s.primaryKey, changesApplied: changes, notes: tableNotes, ...result });
@@ -203,15 +209,18 @@ async function verifiedTables(
     const cols = (await listColumns(c, t.oid)).map((x) => x.name);
     keys.set(tableKey(t), tableKeyColumns(t, cols, config.source.keys[tableKey(t)], logger));
   }
-  const schemas = new TableSchemas(
-    c,
-    new MemoryStateStore(),
-    'verify',
-    keys,
-    logger,
-    () => {},
-    columnPolicyOf(config),
-  );
+  // The pipeline's own last schemas carry which columns it casts to text (ColumnSchema.castToText).
+  const state = new MemoryStateStore();
+  const store = openOffsetStore(config);
+  try {
+    for (const t of found) {
+      const stored = await store.get(`source:${config.source.slot}:schema:${tableKey(t)}`);
+      if (stored) await state.set(`source:verify:schema:${tableKey(t)}`, stored);
+    }
+  } finally {
+    await store.close();
+  }
+  const schemas = new TableSchemas(c, state, 'verify', keys, logger, () => {}, columnPolicyOf(config));
   const out: VerifiedTable[] = [];
   for (const t of found) {
     const { table } = await schemas.resolve(t, t.oid, await listColumns(c, t.oid));
@@ -247,6 +256,25 @@ async function waitForSinks(
     const behind = sinks.some((s) => cuts[s] === null || cuts[s]! < target);
     if (!behind || Date.now() >= until) return cuts;
     await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Source rows with the values of columns cast to text as the sinks write them. */
+async function* castRows(
+  rows: AsyncIterable<readonly Row[]>,
+  s: TableSchema,
+): AsyncGenerator<readonly Row[]> {
+  const cast = s.columns.filter((c) => c.castToText);
+  for await (const batch of rows) {
+    if (cast.length === 0) {
+      yield batch;
+      continue;
+    }
+    yield batch.map((r) => {
+      const out: Row = { ...r };
+      for (const c of cast) if (c.name in r) out[c.name] = castText(r[c.name] ?? null, c.type);
+      return out;
+    });
   }
 }
 

@@ -1,16 +1,16 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Kafka, logLevel } from 'kafkajs';
 import { parseLsn } from '../../src/core/lsn';
 import { readToEnd } from '../../src/log/read-to-end';
 import { schemaTopic } from '../../src/log/topics';
-import { PYTHON } from '../integration/iceberg/iceberg-fixtures';
-import { createTestDatabase, kafkaBrokers, psql, type TestDatabase } from '../support/services';
-import { freePort, killAllTidemarks, startTidemark, writeConfig } from '../support/tidemark-process';
+import { kafkaBrokers, psql } from '../support/services';
+import { startTidemark } from '../support/tidemark-process';
+import {
+  icebergSnapshots,
+  type Mode,
+  type SnapshotSchemas,
+  schemaChangeStack,
+} from './support/schema-change-stack';
 import { waitForSlot } from './support/shop-mirror';
 
 /**
@@ -70,19 +70,6 @@ async function pgWarehouseRows(url: string): Promise<Gadget[]> {
   return rows.map((r) => ({ ...r, price: r.price === null ? null : Number(r.price) }));
 }
 
-interface SnapshotSchemas {
-  snapshots: Array<{ snapshot: number; cut: string | null; columns: string[]; rows: number }>;
-  current: Array<Record<string, unknown>>;
-}
-
-async function icebergSnapshots(catalogUri: string): Promise<SnapshotSchemas> {
-  const script = join(__dirname, '..', 'python', 'snapshot_schemas.py');
-  const { stdout } = await promisify(execFile)(PYTHON, [script, catalogUri, 'tidemark', 'public.gadgets'], {
-    maxBuffer: 1 << 26,
-  });
-  return JSON.parse(stdout) as SnapshotSchemas;
-}
-
 function icebergRows(current: SnapshotSchemas['current']): Gadget[] {
   return current.map((r) => ({
     id: r.id as number,
@@ -98,58 +85,17 @@ async function lsnNow(url: string): Promise<bigint> {
   return parseLsn((await psql<{ l: string }>(url, 'SELECT pg_current_wal_insert_lsn()::text AS l'))[0]!.l);
 }
 
-type Mode = 'embedded' | 'kafka';
-
 describe.each<Mode>(['embedded', 'kafka'])('schema changes while streaming (%s mode, both sinks)', (mode) => {
-  let db: TestDatabase;
-  let wh: TestDatabase | null = null;
+  let stack: Awaited<ReturnType<typeof schemaChangeStack>> | undefined;
   afterAll(async () => {
-    await killAllTidemarks();
-    await db?.drop();
-    await wh?.drop();
+    await stack?.drop();
   });
 
   it('follows add, widen, rename and drop in both sinks at the right position', async () => {
     // GIVEN a mirrored table and a workload writing the columns that survive every change
-    db = await createTestDatabase('e2e_ddl');
-    await psql(db.url, DDL);
-    const dir = mkdtempSync(join(tmpdir(), 'tm-ddl-'));
-    const port = await freePort();
-    let sinks: string;
-    let catalogUri: string;
-    if (mode === 'embedded') {
-      sinks = `log: { kind: embedded }
-offsets: { kind: file, path: ${dir}/offsets.json }
-sinks:
-  commitIntervalMs: 200
-  iceberg: { catalog: { kind: sql, url: "sqlite://${dir}/catalog.db" }, location: ${dir}/lake }
-  warehouse: { kind: duckdb, path: ${dir}/warehouse.duckdb }`;
-      catalogUri = `sqlite:///${dir}/catalog.db`;
-    } else {
-      wh = await createTestDatabase('e2e_ddlwh');
-      sinks = `log: { kind: kafka, brokers: \${TIDEMARK_KAFKA_BROKERS}, partitions: 2 }
-offsets: { kind: redis, url: \${TIDEMARK_REDIS_URL} }
-sinks:
-  commitIntervalMs: 200
-  iceberg: { catalog: { kind: sql, url: \${WH_URL} }, location: ${dir}/lake }
-  warehouse: { kind: postgres, url: \${WH_URL} }`;
-      const u = new URL(wh.url);
-      catalogUri = `postgresql+psycopg2://${u.username}:${u.password}@${u.host}${u.pathname}`;
-    }
-    const config = writeConfig(
-      dir,
-      'tidemark.yaml',
-      `pipeline: ${db.name}
-source: { url: "\${SRC_URL}", tables: ["public.*"], heartbeatIntervalMs: 500 }
-${sinks}
-observe: { port: \${TIDEMARK_METRICS_PORT} }
-`,
-    );
-    const proc = startTidemark(
-      ['run', '--config', config],
-      { SRC_URL: db.url, WH_URL: wh?.url ?? '', TIDEMARK_METRICS_PORT: String(port) },
-      port,
-    );
+    stack = await schemaChangeStack(mode, 'e2e_ddl', DDL);
+    const { db, wh, dir, config, env, port, catalogUri } = stack;
+    const proc = startTidemark(['run', '--config', config], env, port);
     await proc.ready(90_000);
     let writing = true;
     let writes = 0;
@@ -256,7 +202,7 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
       ]);
     }
     // THEN the Iceberg table equals the source too
-    const ice = await icebergSnapshots(catalogUri);
+    const ice = await icebergSnapshots(catalogUri, 'public.gadgets');
     expect(icebergRows(ice.current)).toEqual(expected);
     // AND PyIceberg read every snapshot; those committed before the ALTER use the old schema,
     // those after the first write that used the new column use the new one

@@ -161,3 +161,27 @@ export function initialSchema(table: TableSchema): { schema: IcebergSchema; last
     lastColumnId: ids.last(),
   };
 }
+
+/**
+ * The tidemark type whose canonical values a field of Iceberg type `t` reads back as (the
+ * inverse of icebergTypeOf where one exists; string covers every kind stored as text).
+ */
+export function columnTypeOfIceberg(t: IcebergType): ColumnType {
+  if (typeof t !== 'string') return { kind: 'list', element: columnTypeOfIceberg(t.element) };
+  const d = decimalOf(t);
+  if (d) return { kind: 'decimal', precision: d.precision, scale: d.scale };
+  const kinds: Record<string, ColumnType> = {
+    boolean: { kind: 'bool' },
+    int: { kind: 'int32' },
+    long: { kind: 'int64' },
+    float: { kind: 'float32' },
+    double: { kind: 'float64' },
+    binary: { kind: 'bytes' },
+    uuid: { kind: 'uuid' },
+    date: { kind: 'date' },
+    time: { kind: 'time' },
+    timestamp: { kind: 'timestamp' },
+    timestamptz: { kind: 'timestamptz' },
+  };
+  return kinds[t] ?? { kind: 'text' };
+}

@@ -6,13 +6,14 @@ import { encodeKey } from '../../core/row-key';
 import type { TableRef, TableSchema } from '../../core/table-schema';
 import { type CollapsedBatch, collapseByKey } from '../collapse';
 import { fillValue } from '../schema-projection';
+import { castText } from '../text-casts';
 import { appendRows } from './append-rows';
 import type { Catalog, TableIdent } from './catalog';
 import { identText } from './catalog';
 import { withDroppedMark } from './dropped-mark';
 import type { FileIO } from './file-io';
 import { rowsPerFileOf } from './file-sizing';
-import { initialSchema } from './iceberg-types';
+import { columnTypeOfIceberg, type IcebergField, initialSchema } from './iceberg-types';
 import type { PartitionConfig } from './partitioning';
 import { buildSpec } from './partitioning';
 import { checkSchema } from './schema-check';
@@ -181,7 +182,9 @@ export class Lakehouse {
       .filter((f) => f.value !== null);
     // A change history keeps what the rows were (as the warehouse's append tables do): there the
     // column did not exist, so an append table's earlier rows are not filled.
-    if (fills.length > 0 && currentSnapshot(m) && mode !== 'append') {
+    // Likewise a column cast to text (sink/text-casts.ts): its new field gets the old values' text.
+    if ((fills.length > 0 || next.casts.length > 0) && currentSnapshot(m) && mode !== 'append') {
+      checkNotPartitionedBy(m, next.casts, where);
       await this.evolveAndFill(st, schema, next, fills);
       return true;
     }
@@ -213,9 +216,10 @@ export class Lakehouse {
 
   /**
    * A schema change that adds columns Postgres filled with a constant default in every existing
-   * row. Iceberg v2 has no column defaults, so the rows are rewritten with the value (position
-   * deletes plus new data files) in the same commit as the new schema: no reader ever sees the
-   * column null, and a crash leaves either the old table or the new one. The snapshot carries
+   * row, or casts columns to text. Iceberg v2 has no column defaults nor a promotion to string,
+   * so the rows are rewritten with the value (position deletes plus new data files) in the same
+   * commit as the new schema: no reader ever sees the column null, and a crash leaves either
+   * the old table or the new one. The snapshot carries
    * the previous one's tokens (it moves none) but no cut LSN: it is no state the source was in,
    * so readers looking for the table as of a cut pass over it. The live rows are read into
    * memory (a rewrite of a very large table wants a streaming version).
@@ -234,6 +238,11 @@ export class Lakehouse {
     for await (const { row } of scanLiveRows(this.opts.io, m, where, oldFields)) {
       const after: Row = {};
       for (const f of next.schema.fields) {
+        const cast = next.casts.find((c) => c.to.id === f.id);
+        if (cast) {
+          after[f.name] = castText(row[cast.from.name] ?? null, columnTypeOfIceberg(cast.from.type));
+          continue;
+        }
         const old = oldFields.find((o) => o.id === f.id);
         const v = old ? (row[old.name] ?? null) : null;
         after[f.name] = f.type === 'long' && typeof v === 'number' ? BigInt(v) : v;
@@ -264,7 +273,10 @@ export class Lakehouse {
       const props = {
         ...carried,
         [COMMIT_ID_PROPERTY]: randomUUID(),
-        'tidemark.filled-columns': fills.map((f) => f.name).join(','),
+        ...(fills.length > 0 ? { 'tidemark.filled-columns': fills.map((f) => f.name).join(',') } : {}),
+        ...(next.casts.length > 0
+          ? { 'tidemark.cast-columns': next.casts.map((c) => c.to.name).join(',') }
+          : {}),
       };
       const b = await this.build(evolved, st.metadataLocation, staged, props);
       const out = await this.opts.catalog.swap([
@@ -561,4 +573,20 @@ function withEvolvedSchema(
     'current-schema-id': schemaId,
     properties: { ...m.properties, [ATTNUMS_PROPERTY]: JSON.stringify(next.attnums) },
   };
+}
+
+/** A cast replaces a field by a new one: a partition spec built on the old field would lose its source. */
+function checkNotPartitionedBy(
+  m: TableMetadata,
+  casts: readonly { from: IcebergField; to: IcebergField }[],
+  where: string,
+): void {
+  const spec = m['partition-specs'].find((p) => p['spec-id'] === m['default-spec-id']);
+  for (const c of casts)
+    if (spec?.fields.some((f) => f['source-id'] === c.from.id))
+      throw new TidemarkError(
+        'schema_incompatible',
+        `table ${where}: column "${c.to.name}" would be cast to text, but the table is partitioned by it`,
+        { fix: 'partition the table by another column, or revert the type change' },
+      );
 }

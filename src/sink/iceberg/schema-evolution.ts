@@ -22,7 +22,9 @@ export function attnumProperty(source: TableSchema, ice: IcebergSchema): string 
  * The mode's metadata fields (table-mode.ts: fields no source attnum maps to) stay, after the
  * source fields, with their ids; a new source column's id comes after every id used so far
  * (`lastColumnId` counts the metadata fields), so ids never collide. An append table keeps no
- * identifier fields, so a key change is no error there. Returns null when nothing changed.
+ * identifier fields, so a key change is no error there. A column the source cast to text
+ * (ColumnSchema.castToText) whose field is not a string gets a new string field in its place;
+ * the caller rewrites the live rows into it (`casts`). Returns null when nothing changed.
  */
 export function evolveSchema(
   source: TableSchema,
@@ -31,12 +33,19 @@ export function evolveSchema(
   lastColumnId: number,
   table: string,
   mode: TableMode = 'mirror',
-): { schema: IcebergSchema; lastColumnId: number; attnums: Record<string, number> } | null {
+): {
+  schema: IcebergSchema;
+  lastColumnId: number;
+  attnums: Record<string, number>;
+  /** Columns cast to text (ColumnSchema.castToText): each a new string field replacing its old one. */
+  casts: { from: IcebergField; to: IcebergField }[];
+} | null {
   const sourceIds = new Set(Object.values(attnums));
   const metaFields = current.fields.filter((f) => isMetaColumnName(f.name) && !sourceIds.has(f.id));
   const ids = idAllocator(lastColumnId);
   const nextAttnums: Record<string, number> = {};
   const fields: IcebergField[] = [];
+  const casts: { from: IcebergField; to: IcebergField }[] = [];
   for (const c of source.columns) {
     const where = `table ${table} column "${c.name}" (${c.pgType})`;
     const id = attnums[String(c.attnum)];
@@ -53,6 +62,14 @@ export function evolveSchema(
       continue;
     }
     const wanted = icebergTypeOf(c.type, () => 0, where);
+    if (c.castToText && wanted === 'string' && !promotes(old.type, wanted)) {
+      // No promotion reaches string: the text column is a new field (old files keep the old one).
+      const f: IcebergField = { id: ids.next(), name: c.name, required: false, type: 'string' };
+      fields.push(f);
+      casts.push({ from: old, to: f });
+      nextAttnums[String(c.attnum)] = f.id;
+      continue;
+    }
     fields.push({ ...old, name: c.name, type: promote(old.type, wanted, where) });
     nextAttnums[String(c.attnum)] = old.id;
   }
@@ -77,17 +94,24 @@ export function evolveSchema(
     fields: [...fields, ...metaFields],
   };
   if (JSON.stringify(next.fields) === JSON.stringify(current.fields)) return null;
-  return { schema: next, lastColumnId: ids.last(), attnums: nextAttnums };
+  return { schema: next, lastColumnId: ids.last(), attnums: nextAttnums, casts };
+}
+
+/** True when a field of type `from` can hold `to` in place: the same type or a spec promotion. */
+export function promotes(from: IcebergType, to: IcebergType): boolean {
+  const strip = (t: IcebergType) => JSON.stringify(t, (k, v) => (k === 'element-id' ? undefined : v));
+  if (strip(from) === strip(to)) return true;
+  if (from === 'int' && to === 'long') return true;
+  if (from === 'float' && to === 'double') return true;
+  const a = decimalOf(from);
+  const b = decimalOf(to);
+  return !!a && !!b && a.scale === b.scale && b.precision >= a.precision;
 }
 
 function promote(from: IcebergType, to: IcebergType, where: string): IcebergType {
   const strip = (t: IcebergType) => JSON.stringify(t, (k, v) => (k === 'element-id' ? undefined : v));
   if (strip(from) === strip(to)) return from;
-  if (from === 'int' && to === 'long') return to;
-  if (from === 'float' && to === 'double') return to;
-  const a = decimalOf(from);
-  const b = decimalOf(to);
-  if (a && b && a.scale === b.scale && b.precision >= a.precision) return to;
+  if (promotes(from, to)) return to;
   throw new TidemarkError(
     'schema_incompatible',
     `${where}: Iceberg cannot change type ${JSON.stringify(from)} to ${JSON.stringify(to)}`,

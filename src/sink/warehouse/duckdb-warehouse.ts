@@ -192,6 +192,7 @@ function duckSession(c: DuckDBConnection): WarehouseSession {
       return duckValueExpr(`s.${ident(col.name)}`, col.type);
     },
     columnType: (type: ColumnType) => duckColumnType(type),
+    textCastExpr: (column: string, from: ColumnType) => duckTextCastExpr(column, from),
     tableError(e: unknown, table: string) {
       if (isTidemarkError(e)) return e;
       const msg = (e as Error).message;
@@ -207,4 +208,20 @@ function duckSession(c: DuckDBConnection): WarehouseSession {
       return c2;
     },
   };
+}
+
+/** See WarehouseSession.textCastExpr: DuckDB's own text is castText's but for booleans and date/times. */
+function duckTextCastExpr(c: string, from: ColumnType): string {
+  switch (from.kind) {
+    case 'bool':
+      return `CASE ${c} WHEN true THEN 't' WHEN false THEN 'f' END`;
+    case 'timestamptz':
+      return `strftime(timezone('UTC', ${c}), '%Y-%m-%d %H:%M:%S.%f') || '+00'`;
+    case 'timestamp':
+      return `strftime(${c}, '%Y-%m-%d %H:%M:%S.%f')`;
+    case 'date':
+      return `strftime(${c}, '%Y-%m-%d')`;
+    default:
+      return `CAST(${c} AS VARCHAR)`;
+  }
 }

@@ -108,6 +108,7 @@ function pgSession(client: PoolClient): WarehouseSession {
       return `s.${ident(schema.columns[i]!.name)}`;
     },
     columnType: (type: ColumnType) => pgColumnType(type),
+    textCastExpr: (column: string, from: ColumnType) => pgTextCastExpr(column, from),
     tableError(e: unknown, table: string) {
       if (isTidemarkError(e)) return e;
       const code = (e as { code?: string }).code ?? '';
@@ -147,4 +148,22 @@ async function copyRows(client: PoolClient, name: string, t: StagedTable): Promi
   }
   stream.end(buf);
   await done;
+}
+
+/** See WarehouseSession.textCastExpr: Postgres' own text is castText's but for booleans and date/times. */
+function pgTextCastExpr(c: string, from: ColumnType): string {
+  switch (from.kind) {
+    case 'bool':
+      return `CASE ${c} WHEN true THEN 't' WHEN false THEN 'f' END`;
+    case 'timestamptz':
+      return `to_char(${c} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'`;
+    case 'timestamp':
+      return `to_char(${c}, 'YYYY-MM-DD HH24:MI:SS.US')`;
+    case 'time':
+      return `to_char(${c}, 'HH24:MI:SS.US')`;
+    case 'date':
+      return `to_char(${c}, 'YYYY-MM-DD')`;
+    default:
+      return `${c}::text`;
+  }
 }

@@ -8,6 +8,8 @@ export type SchemaAction =
   | { readonly kind: 'add'; readonly column: ColumnSchema }
   | { readonly kind: 'rename'; readonly from: string; readonly to: string }
   | { readonly kind: 'widen'; readonly column: ColumnSchema }
+  /** Cast to text (sink/text-casts.ts): the stored values of type `from` become their text. */
+  | { readonly kind: 'cast'; readonly column: ColumnSchema; readonly from: ColumnType }
   | { readonly kind: 'drop'; readonly column: string }
   /** The source dropped it; the warehouse keeps it (nullable, NULL in new rows). */
   | { readonly kind: 'keep'; readonly column: string };
@@ -42,6 +44,10 @@ export function diffSchemas(from: TableSchema, to: TableSchema, policy: Evolutio
     seen.add(col.attnum);
     if (old.name !== col.name) actions.push({ kind: 'rename', from: old.name, to: col.name });
     if (!sameType(old.type, col.type)) {
+      if (col.castToText && col.type.kind === 'text' && !isWidening(old.type, col.type)) {
+        actions.push({ kind: 'cast', column: col, from: old.type });
+        continue;
+      }
       if (!isWidening(old.type, col.type)) {
         throw new TidemarkError(
           'schema_incompatible',

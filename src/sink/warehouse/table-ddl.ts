@@ -43,6 +43,10 @@ export function alterSql(
       out.push(`ALTER TABLE ${t} RENAME COLUMN ${ident(a.from)} TO ${ident(a.to)}`);
     else if (a.kind === 'widen')
       out.push(`ALTER TABLE ${t} ALTER COLUMN ${ident(a.column.name)} TYPE ${s.columnType(a.column.type)}`);
+    else if (a.kind === 'cast')
+      out.push(
+        `ALTER TABLE ${t} ALTER COLUMN ${ident(a.column.name)} SET DATA TYPE ${s.columnType(a.column.type)} USING ${s.textCastExpr(ident(a.column.name), a.from)}`,
+      );
     else if (a.kind === 'drop') out.push(`ALTER TABLE ${t} DROP COLUMN ${ident(a.column)}`);
   }
   return out;

@@ -14,6 +14,11 @@ export interface WarehouseSession {
   valueExpr(schema: TableSchema, columnIndex: number): string;
   /** The target column type's SQL. */
   columnType(type: ColumnType): string;
+  /**
+   * An expression giving stored column `column` (quoted) of type `from` as the text
+   * sink/text-casts.ts `castText` writes for its values, for a column cast to text.
+   */
+  textCastExpr(column: string, from: ColumnType): string;
   /** The SQL type of `_tidemark_lsn` (an LSN as an unsigned 64-bit number). */
   readonly lsnType: string;
   /** Wraps a database error raised while applying `table` into a TidemarkError. */
