@@ -265,8 +265,9 @@ export class KafkaSinkWorker {
   }
 
   /**
-   * `onIncompatibleSchema: stop` (or what `cast-to-string` cannot cast) for one table: a schema change a sink cannot follow pauses that
-   * table (as `tidemark pause` would, with the error as the reason) and the others go on; its
+   * `onIncompatibleSchema: stop` for one table (and `cast-to-string` for what it cannot cast): a
+   * schema change a sink cannot follow pauses that table (as `tidemark pause` would, with the
+   * error as the reason) and the others go on; its
    * changes wait in Kafka until an operator resolves it and runs `tidemark resume`. True when the
    * error was such a change and the table is now paused.
    */
