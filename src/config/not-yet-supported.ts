@@ -12,10 +12,6 @@ export function refuseUnsupported(raw: RawConfig): void {
       fix: `remove "${key}" from the config`,
     });
   };
-  for (const [table, o] of Object.entries(raw.tables)) {
-    if (o.onIncompatibleSchema === 'rebuild')
-      refuse(`tables.${table}.onIncompatibleSchema`, `"${o.onIncompatibleSchema}"`);
-  }
   if (raw.sinks.iceberg?.namespace !== undefined)
     refuse('sinks.iceberg.namespace', 'a namespace other than the source schema');
 }

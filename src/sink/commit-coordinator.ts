@@ -36,6 +36,11 @@ export interface CoordinatorDeps {
   readonly droppedTables?: () => Promise<readonly DroppedTable[]>;
   /** How often, at most, that list is read (default 5 s). */
   readonly droppedCheckEveryMs?: number;
+  /**
+   * `onIncompatibleSchema: rebuild`: records, before the sinks rebuild a table at a schema
+   * version, that the source must copy it again (source/rebuild-requests.ts).
+   */
+  readonly requestRebuild?: (table: string, version: number) => Promise<void>;
   /** Backoff between retries of a sink that failed transiently. */
   readonly retryDelayMs?: number;
   readonly maxAttempts?: number;
@@ -83,6 +88,10 @@ export class CommitCoordinator {
           await t.prepareTables([one]);
         } catch (e) {
           if (!isTidemarkError(e, 'schema_incompatible') || e.table) throw e;
+          if (one.options.onIncompatibleSchema === 'rebuild' && t.rebuildTable) {
+            await this.rebuild(t, one, e);
+            continue;
+          }
           throw new TidemarkError('schema_incompatible', `${t.name}: ${e.message}`, {
             cause: e,
             fix: e.fix,
@@ -94,10 +103,38 @@ export class CommitCoordinator {
     for (const s of todo) this.prepared.set(`${s.schema}.${s.table}`, s.version);
   }
 
+  /** sink name -> table -> the schema version that sink rebuilt it at. */
+  private readonly rebuiltAt = new Map<string, Map<string, number>>();
+
+  /**
+   * `onIncompatibleSchema: rebuild` for one table of one sink: the copy is asked for first (a
+   * crash after it asks for one more than needed, never one less), then the sink empties the
+   * table and takes the new schema; from now on its changes of older versions are dropped.
+   */
+  private async rebuild(
+    t: SinkTarget,
+    one: { schema: TableSchema; options: TableOptions },
+    cause: TidemarkError,
+  ): Promise<void> {
+    const key = `${one.schema.schema}.${one.schema.table}`;
+    if (!this.d.requestRebuild)
+      throw new TidemarkError('internal', 'onIncompatibleSchema rebuild needs requestRebuild', { cause });
+    await this.d.requestRebuild(key, one.schema.version);
+    await t.rebuildTable!(one.schema, one.options);
+    let at = this.rebuiltAt.get(t.name);
+    if (!at) this.rebuiltAt.set(t.name, (at = new Map()));
+    at.set(key, one.schema.version);
+    this.d.logger.warn(
+      { sink: t.name, table: key, version: one.schema.version, reason: cause.message },
+      'table rebuilt: emptied and given the new schema; the source copies it again (onIncompatibleSchema: rebuild)',
+    );
+  }
+
   /** Reads each sink's tokens (the truth) and repairs the offset store if it is behind or empty. */
   async loadTokens(): Promise<Map<string, string>> {
     const lowest = new Map<string, string>();
     for (const t of this.d.targets) {
+      if (t.rebuiltVersions) this.rebuiltAt.set(t.name, await t.rebuiltVersions());
       const tokens = await t.readTokens();
       this.sinkTokens.set(t.name, tokens);
       for (const [ch, tok] of tokens) {
@@ -237,7 +274,13 @@ export class CommitCoordinator {
     const schemas = new Set<TableSchema>();
     for (const t of takes) for (const c of t.changes) schemas.add(this.d.schemaOf(c.event));
     await this.prepare([...schemas]);
-    const tables = tablesForSink(takes, tokens, this.d.schemaOf, this.d.optionsOf);
+    const tables = tablesForSink(
+      takes,
+      tokens,
+      this.d.schemaOf,
+      this.d.optionsOf,
+      this.rebuiltAt.get(target.name),
+    );
     // A take made only of replays this sink already holds must not move its token backwards.
     const updates: TokenUpdate[] = [];
     for (const t of takes) {

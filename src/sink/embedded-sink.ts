@@ -4,6 +4,7 @@ import type { Logger } from '../observe/logger';
 import type { Registry } from '../observe/metrics';
 import type { OffsetStore } from '../offsets/offset-store';
 import { readDroppedTables } from '../source/dropped-tables';
+import { requestRebuildCopy } from '../source/rebuild-requests';
 import { CommitCoordinator } from './commit-coordinator';
 import { recordCommits, recordFailures } from './commit-metrics';
 import { EmbeddedSinkRunner } from './embedded-sink-runner';
@@ -31,6 +32,7 @@ export async function openEmbeddedSink(deps: {
     schemaOf: (ev) => log.schemaOf(ev),
     optionsOf: (key) => config.tableOptions(key),
     droppedTables: () => readDroppedTables(store, config.source.slot),
+    requestRebuild: (table, version) => requestRebuildCopy(store, config.source.slot, table, version),
     onCommitted: recordCommits(metrics),
     onFailed: recordFailures(metrics),
     maintenanceEveryMs: config.sinks.iceberg?.maintenance.checkEveryMs,

@@ -104,6 +104,23 @@ export class IcebergTarget implements SinkTarget {
     }
   }
 
+  async rebuildTable(schema: TableSchema, options: TableOptions): Promise<void> {
+    await this.lake.rebuild(schema, {
+      partition: parsePartitionBy(tableKey(schema), options.partitionBy),
+      mode: options.mode,
+    });
+    this.tables.set(tableKey(schema), schema);
+  }
+
+  async rebuiltVersions(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const [key, schema] of this.tables) {
+      const v = await this.lake.rebuiltVersion(schema);
+      if (v !== null) out.set(key, v);
+    }
+    return out;
+  }
+
   async readTokens(): Promise<Map<string, string>> {
     const { tokens, cut } = await this.readTokensOf([...this.tables.values()]);
     this.tokens = tokens;

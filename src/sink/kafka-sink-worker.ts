@@ -265,17 +265,14 @@ export class KafkaSinkWorker {
   }
 
   /**
-   * `onIncompatibleSchema: stop` for one table (and `cast-to-string` for what it cannot cast): a
-   * schema change a sink cannot follow pauses that table (as `tidemark pause` would, with the
-   * error as the reason) and the others go on; its
+   * `onIncompatibleSchema: stop` for one table (and what `cast-to-string` cannot cast, or a
+   * rebuild that failed): a schema change a sink cannot follow pauses that table (as `tidemark
+   * pause` would, with the error as the reason) and the others go on; its
    * changes wait in Kafka until an operator resolves it and runs `tidemark resume`. True when the
    * error was such a change and the table is now paused.
    */
   private async stopTable(e: unknown): Promise<boolean> {
     if (!isTidemarkError(e, 'schema_incompatible') || !e.table || !this.o.pauseTable) return false;
-    // cast-to-string stops a table too on what it cannot cast (a key column, a partition source)
-    const policy = this.o.optionsOf?.(e.table).onIncompatibleSchema;
-    if (policy !== 'stop' && policy !== 'cast-to-string') return false;
     await this.o.pauseTable(e.table, e.describe());
     this.o.logger.error(
       { table: e.table, err: e.message, fix: e.fix },

@@ -11,6 +11,7 @@ import type { OffsetStore } from '../offsets/offset-store';
 import { RoleLease } from '../offsets/role-lease';
 import { readPausedTables, setTablePaused } from '../ops/paused-tables';
 import { readDroppedTables } from '../source/dropped-tables';
+import { requestRebuildCopy } from '../source/rebuild-requests';
 import { CommitCoordinator } from './commit-coordinator';
 import { recordCommits, recordFailures } from './commit-metrics';
 import { DeadLetters } from './dead-letters';
@@ -137,6 +138,7 @@ export async function startKafkaSink(deps: {
       },
       optionsOf: (key) => config.tableOptions(key),
       droppedTables: () => readDroppedTables(store, config.source.slot),
+      requestRebuild: (table, version) => requestRebuildCopy(store, config.source.slot, table, version),
       onCommitted: recordCommits(metrics),
       onFailed: recordFailures(metrics),
       maintenanceEveryMs: config.sinks.iceberg?.maintenance.checkEveryMs,

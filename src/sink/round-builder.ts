@@ -27,13 +27,16 @@ export function tokenAfter(take: ChannelTake): string | null {
 /**
  * Builds one sink's view of a round: per table, the changes this sink has not committed yet
  * (position above its token for that channel), merged across channels in position order.
- * Changes at or below the sink's token are replays it already holds and are dropped here.
+ * Changes at or below the sink's token are replays it already holds and are dropped here, and
+ * so are those of a table from before its rebuild (`rebuiltAt`).
  */
 export function tablesForSink(
   takes: readonly ChannelTake[],
   sinkTokens: ReadonlyMap<string, string>,
   schemaOf: (ev: ChangeEvent) => TableSchema,
   optionsOf: (tableKey: string) => TableOptions,
+  /** Per table key: the schema version this sink rebuilt it at; changes of older versions are dropped. */
+  rebuiltAt: ReadonlyMap<string, number> = new Map(),
 ): TableChanges[] {
   const byTable = new Map<string, ChangeEvent[]>();
   for (const take of takes) {
@@ -42,6 +45,9 @@ export function tablesForSink(
     for (const { event } of take.changes) {
       if (floor && comparePositions(event.position, floor) <= 0) continue;
       const key = tableKey(event.table);
+      // A table rebuilt at version V (onIncompatibleSchema: rebuild) holds no row from before V:
+      // its older changes cannot be written with its new schema, and the source's copy replaces them.
+      if (event.schemaVersion < (rebuiltAt.get(key) ?? 0)) continue;
       let list = byTable.get(key);
       if (!list) byTable.set(key, (list = []));
       list.push(event);

@@ -44,6 +44,14 @@ export interface SinkTarget {
    * that brings the table changes again (it was created anew) clears the mark with its commit.
    */
   markDropped?(table: TableRef, droppedAt: string | null): Promise<void>;
+  /**
+   * `onIncompatibleSchema: rebuild`: empties the table and gives it `schema` afresh (as a new
+   * table of that schema would be), recording `schema.version` as the version it was rebuilt at;
+   * its rows come back from a copy the source makes. In one atomic step; idempotent per version.
+   */
+  rebuildTable?(schema: TableSchema, options: TableOptions): Promise<void>;
+  /** Per table key: the schema version it was last rebuilt at (changes of older versions are dropped). */
+  rebuiltVersions?(): Promise<Map<string, number>>;
   readTokens(): Promise<Map<string, string>>;
   /**
    * Housekeeping the committer runs between rounds (Iceberg: compaction, snapshot expiry); what

@@ -15,6 +15,7 @@ import {
 } from './dropped-tables';
 import { sourceMetrics } from './metrics';
 import { databaseOf, sourceClientConfig } from './pg-connection';
+import { RebuildRequests } from './rebuild-requests';
 import { RefreshSchedule } from './refresh-schedule';
 import { ReplicationStream } from './replication-stream';
 import { listColumns, listTables } from './setup/catalog';
@@ -158,6 +159,12 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       state,
       logger,
       mirrored: (t) => discovery.isMirrored(t),
+      request: (t) => discovery.requestCopy(t),
+    });
+    const rebuilds = new RebuildRequests({
+      slot,
+      state,
+      logger,
       request: (t) => discovery.requestCopy(t),
     });
     // Tables that match now but did not at the last run: copied once streaming runs (below).
@@ -322,6 +329,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       }
       discovery.schedule();
       schedule.start();
+      rebuilds.start();
       logger.info({ slot, from: formatLsn(startLsn) }, 'streaming from the slot');
       const m = new SlotMonitor(
         client,
@@ -355,6 +363,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       monitor?.stop();
       await discovery.stop();
       await schedule.stop();
+      await rebuilds.stop();
       await refresher?.stop();
       await stream?.stop().catch(() => {});
       for (const c of closers) await c().catch(() => {});
@@ -367,6 +376,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
         monitor?.stop();
         await discovery.stop();
         await schedule.stop();
+        await rebuilds.stop();
         // A refresh stops between chunks (it resumes at the next start, from its last chunk).
         await refresher?.stop();
         // While snapshotting: the workers stop after their current chunk, unconfirmed.

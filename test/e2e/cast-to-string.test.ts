@@ -1,7 +1,13 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { psql } from '../support/services';
-import { runCli, startTidemark } from '../support/tidemark-process';
-import { icebergSnapshots, type Mode, schemaChangeStack } from './support/schema-change-stack';
+import {
+  icebergSnapshots,
+  type Mode,
+  schemaChangeStack,
+  startStackPipeline,
+  steadyWrites,
+  verifiedTables,
+} from './support/schema-change-stack';
 import { waitForSlot } from './support/shop-mirror';
 
 /**
@@ -68,20 +74,9 @@ describe.each<Mode>(['embedded', 'kafka'])('cast-to-string (%s mode, both sinks)
       DDL,
       'tables:\n  public.readings: { onIncompatibleSchema: cast-to-string }',
     );
-    const { db, wh, dir, config, env, port, catalogUri } = stack;
-    const proc = startTidemark(['run', '--config', config], env, port);
-    await proc.ready(90_000);
-    const slot = `tidemark_${db.name}`;
-    await waitForSlot(db.url, slot);
-    let writing = true;
-    let writes = 0;
-    const steady = (async () => {
-      while (writing) {
-        await psql(db.url, 'UPDATE steady SET v = v + 1 WHERE id = $1', [1 + (writes % 50)]);
-        writes++;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
+    const { db, wh, dir, catalogUri } = stack;
+    const { proc, slot } = await startStackPipeline(stack);
+    const steady = steadyWrites(db.url);
     await psql(db.url, `UPDATE readings SET qty = qty * 2 WHERE id <= 10`);
     await waitForSlot(db.url, slot);
 
@@ -94,8 +89,7 @@ describe.each<Mode>(['embedded', 'kafka'])('cast-to-string (%s mode, both sinks)
     await psql(db.url, 'UPDATE readings SET code = code + 1 WHERE id % 7 = 0');
     await psql(db.url, `INSERT INTO readings VALUES (400, 12345, 'new', NULL), (401, -5, NULL, 'x')`);
     await psql(db.url, 'DELETE FROM readings WHERE id = 3');
-    writing = false;
-    await steady;
+    expect(await steady.stop()).toBeGreaterThan(10);
     await waitForSlot(db.url, slot, 90_000).catch((e: Error) => {
       throw new Error(`${e.message}\n${proc.stderr().slice(-6000)}`);
     });
@@ -128,12 +122,7 @@ describe.each<Mode>(['embedded', 'kafka'])('cast-to-string (%s mode, both sinks)
     ).toEqual(expected);
 
     // AND verify agrees (it compares the cast columns as the sinks hold them), the table never stopped
-    const verify = await runCli(['verify', '--config', config, '--json', '--wait', '20'], env);
-    const report = JSON.parse(verify.stdout) as {
-      agree: boolean;
-      tables: Array<{ table: string; agree: boolean }>;
-    };
-    expect(report.tables.map((t) => [t.table, t.agree])).toEqual([
+    expect(await verifiedTables(stack)).toEqual([
       ['public.readings', true],
       ['public.steady', true],
     ]);

@@ -132,14 +132,18 @@ export function idAllocator(lastColumnId: number): { next: () => number; last: (
 }
 
 /**
- * A fresh Iceberg schema for a source table: top-level fields get ids 1..n in column order,
- * list elements the ids after them. Key columns become `identifier-field-ids` (required).
+ * A fresh Iceberg schema for a source table: top-level fields get ids after+1..after+n in column
+ * order, list elements the ids after them. Key columns become `identifier-field-ids` (required).
+ * `after` is 0 for a new table, its last column id for a table rebuilt afresh (ids never reused).
  */
-export function initialSchema(table: TableSchema): { schema: IcebergSchema; lastColumnId: number } {
+export function initialSchema(
+  table: TableSchema,
+  after = 0,
+): { schema: IcebergSchema; lastColumnId: number } {
   const where = `${table.schema}.${table.table}`;
-  const ids = idAllocator(table.columns.length);
+  const ids = idAllocator(after + table.columns.length);
   const fields: IcebergField[] = table.columns.map((c, i) => ({
-    id: i + 1,
+    id: after + i + 1,
     name: c.name,
     // Only key columns are required: a later DROP NOT NULL must never make old files unreadable.
     required: table.primaryKey.includes(c.name),

@@ -39,6 +39,7 @@ import {
   tableModeOf,
   withModeFields,
 } from './table-mode';
+import { emptyChange, REBUILT_PROPERTY, rebuiltMetadata } from './table-rebuild';
 import { scanLiveRows, schemaOfSnapshot } from './table-scan';
 import { stageAppendRows, stageBatch } from './table-stager';
 import type { TableState } from './table-state';
@@ -195,23 +196,64 @@ export class Lakehouse {
     const file = `${m.location}/metadata/${String(m['last-sequence-number']).padStart(5, '0')}-${randomUUID()}.metadata.json`;
     if (!this.opts.catalog.writesMetadata)
       await this.opts.io.write(file, Buffer.from(JSON.stringify(updated), 'utf8'));
-    const out = await this.opts.catalog.swap([
-      {
-        table: st.ident,
-        expected: st.metadataLocation,
-        next: file,
-        expectedMetadata: m,
-        nextMetadata: updated,
-      },
-    ]);
-    if (out.kind !== 'committed') {
-      throw new TidemarkError(
-        out.kind === 'conflict' ? 'commit_failed' : 'commit_state_unknown',
-        `table ${where}: schema change not committed (${out.kind})`,
-      );
-    }
+    const out = await this.swapOne(st, file, updated, 'schema change');
     if (recordCommitted(this.opts.catalog, st, out, updated, file)) this.tables.delete(identText(st.ident));
     return true;
+  }
+
+  /**
+   * `onIncompatibleSchema: rebuild`: one commit gives the table a schema built afresh for
+   * `schema` (new field ids after every id used so far, so old snapshots keep their meaning), a
+   * partition spec on it, and a snapshot that holds no file: the table is empty, its history
+   * intact for time travel. The snapshot carries the previous one's tokens and records
+   * REBUILT_PROPERTY; a second call for the same version does nothing. The mode stays the one
+   * the table was built in.
+   */
+  async rebuild(schema: TableSchema, options: CreateTableOptions = {}): Promise<void> {
+    const st = await this.open(identOf(schema), true);
+    const m = st.metadata;
+    const where = identText(st.ident);
+    if (m.properties[REBUILT_PROPERTY] === String(schema.version)) return;
+    const next = rebuiltMetadata(m, schema, options.partition ?? [], where);
+    const empty = emptyChange(st.ident, st.metadataLocation);
+    const props = {
+      ...carriedTokens(m),
+      [COMMIT_ID_PROPERTY]: randomUUID(),
+      [REBUILT_PROPERTY]: String(schema.version),
+    };
+    const b = await this.build(next, st.metadataLocation, empty, props, true);
+    const out = await this.swapOne(st, b.metadataLocation, b.metadata, 'rebuild');
+    recordCommitted(this.opts.catalog, st, out, b.metadata, b.metadataLocation);
+    // reloaded (an empty key index, the new spec's partitions) at its next use
+    this.tables.delete(where);
+  }
+
+  /**
+   * Swaps one table from `base` (its metadata at st.metadataLocation; st.metadata unless given)
+   * to the new metadata; anything but a landed commit throws (a conflict: certainly not committed).
+   */
+  private async swapOne(
+    st: TableState,
+    next: string,
+    nextMetadata: TableMetadata,
+    what: string,
+    base: TableMetadata = st.metadata,
+  ) {
+    const out = await this.opts.catalog.swap([
+      { table: st.ident, expected: st.metadataLocation, next, expectedMetadata: base, nextMetadata },
+    ]);
+    if (out.kind !== 'committed')
+      throw new TidemarkError(
+        out.kind === 'conflict' ? 'commit_failed' : 'commit_state_unknown',
+        `table ${identText(st.ident)}: ${what} not committed (${out.kind})`,
+      );
+    return out;
+  }
+
+  /** The schema version the table was last rebuilt at (REBUILT_PROPERTY), or null. */
+  async rebuiltVersion(table: TableRef): Promise<number | null> {
+    const v = (await this.open(identOf(table), true)).metadata.properties[REBUILT_PROPERTY];
+    return v === undefined ? null : Number(v);
   }
 
   /**
@@ -267,11 +309,8 @@ export class Lakehouse {
     st.metadata = evolved;
     try {
       const staged = await this.stage(schema, collapseByKey(events, schema.primaryKey));
-      const carried = Object.fromEntries(
-        Object.entries(currentSnapshot(m)?.summary ?? {}).filter(([k]) => k.startsWith('tidemark.token.')),
-      );
       const props = {
-        ...carried,
+        ...carriedTokens(m),
         [COMMIT_ID_PROPERTY]: randomUUID(),
         ...(fills.length > 0 ? { 'tidemark.filled-columns': fills.map((f) => f.name).join(',') } : {}),
         ...(next.casts.length > 0
@@ -279,21 +318,13 @@ export class Lakehouse {
           : {}),
       };
       const b = await this.build(evolved, st.metadataLocation, staged, props);
-      const out = await this.opts.catalog.swap([
-        {
-          table: st.ident,
-          expected: st.metadataLocation,
-          next: b.metadataLocation,
-          expectedMetadata: m,
-          nextMetadata: b.metadata,
-        },
-      ]);
-      if (out.kind !== 'committed') {
-        throw new TidemarkError(
-          out.kind === 'conflict' ? 'commit_failed' : 'commit_state_unknown',
-          `table ${where}: schema change with filled columns not committed (${out.kind})`,
-        );
-      }
+      const out = await this.swapOne(
+        st,
+        b.metadataLocation,
+        b.metadata,
+        'schema change with rewritten rows',
+        m,
+      );
       if (recordCommitted(this.opts.catalog, st, out, b.metadata, b.metadataLocation))
         this.tables.delete(identText(st.ident));
       for (const [file, tuple] of staged.filePartitions) st.filePartitions.set(file, tuple);
@@ -342,7 +373,11 @@ export class Lakehouse {
         : batch.changes.filter((c) => c.kind === 'delete').map((c) => c.key);
       input = softDeleteBatch(batch, keys.length > 0 ? await lookup(keys) : new Map());
     }
-    return stageBatch(this.opts.io, st, input, { targetFileRows: this.rowsPerFile(st), lookup });
+    return stageBatch(this.opts.io, st, input, {
+      targetFileRows: this.rowsPerFile(st),
+      lookup,
+      skipPartialsOfAbsentRows: st.metadata.properties[REBUILT_PROPERTY] !== undefined,
+    });
   }
 
   private rowsPerFile(st: TableState): number {
@@ -461,9 +496,18 @@ export class Lakehouse {
     baseLocation: string,
     staged: StagedChange,
     props: Record<string, string>,
+    replaceAll = false,
   ) {
     const live = withDroppedMark(base, null) ?? base;
-    return buildSnapshot(this.opts.io, live, baseLocation, staged, props, !this.opts.catalog.writesMetadata);
+    return buildSnapshot(
+      this.opts.io,
+      live,
+      baseLocation,
+      staged,
+      props,
+      !this.opts.catalog.writesMetadata,
+      replaceAll,
+    );
   }
 
   /**
@@ -557,6 +601,16 @@ export class Lakehouse {
       rows.push(r.row);
     return rows;
   }
+}
+
+/**
+ * The offset tokens of the current snapshot, for a snapshot that moves none (a schema rewrite,
+ * a rebuild): the tokens are read from the current snapshot, so it must carry them on.
+ */
+function carriedTokens(m: TableMetadata): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(currentSnapshot(m)?.summary ?? {}).filter(([k]) => k.startsWith('tidemark.token.')),
+  );
 }
 
 /** `m` with the evolved schema current (a new schema id) and the attnum map that goes with it. */

@@ -32,13 +32,14 @@ export async function buildSnapshot(
   staged: StagedChange,
   properties: Record<string, string>,
   writeMetadata = true,
+  /** Leave out every manifest of the current snapshot: the table holds only `staged` (a rebuild). */
+  replaceAll = false,
 ): Promise<BuiltSnapshot> {
   const parent = currentSnapshot(base);
   const seq = base['last-sequence-number'] + 1;
   const snapshotId = staged.snapshotId;
-  const prior: ManifestFileRecord[] = parent
-    ? await decodeManifestList(await io.read(parent['manifest-list']))
-    : [];
+  const prior: ManifestFileRecord[] =
+    parent && !replaceAll ? await decodeManifestList(await io.read(parent['manifest-list'])) : [];
   const fresh: ManifestFileRecord[] = staged.manifests.map((mf) => ({
     ...mf,
     added_snapshot_id: snapshotId,
@@ -50,10 +51,16 @@ export async function buildSnapshot(
     listPath,
     await encodeManifestList([...fresh, ...prior], snapshotId, parent?.['snapshot-id'] ?? null, seq),
   );
-  const ps = parent?.summary;
+  const ps = replaceAll ? undefined : parent?.summary;
   const a = staged.added;
   const summary: Snapshot['summary'] = {
-    operation: a.positionDeletes > 0 ? 'overwrite' : 'append',
+    operation: replaceAll
+      ? a.records > 0
+        ? 'overwrite'
+        : 'delete'
+      : a.positionDeletes > 0
+        ? 'overwrite'
+        : 'append',
     'added-data-files': String(a.dataFiles),
     'added-records': String(a.records),
     'added-files-size': String(a.bytes),
@@ -66,6 +73,13 @@ export async function buildSnapshot(
     'total-delete-files': String(num(ps, 'total-delete-files') + a.deleteFiles),
     'total-position-deletes': String(num(ps, 'total-position-deletes') + a.positionDeletes),
     'total-equality-deletes': '0',
+    ...(replaceAll && parent
+      ? {
+          'deleted-data-files': parent.summary?.['total-data-files'] ?? '0',
+          'deleted-records': parent.summary?.['total-records'] ?? '0',
+          'removed-delete-files': parent.summary?.['total-delete-files'] ?? '0',
+        }
+      : {}),
     ...properties,
   };
   const snapshot: Snapshot = {

@@ -20,6 +20,12 @@ export interface StageOptions {
   readonly targetFileRows: number;
   /** Fills TOAST columns still `unchanged` after collapse from the stored rows. */
   readonly lookup: (keys: readonly string[]) => Promise<Map<string, Row>>;
+  /**
+   * A rebuilt table (onIncompatibleSchema: rebuild) takes changes before the source's copy has
+   * brought its rows: an update with unchanged (TOAST) columns of a row it does not hold yet is
+   * passed over (the copy brings the row) instead of being an error.
+   */
+  readonly skipPartialsOfAbsentRows?: boolean;
 }
 
 /**
@@ -61,6 +67,7 @@ export async function stageBatch(
     let row = c.row;
     if (c.unchanged.length > 0) {
       const prior = stored.get(fillKey(c));
+      if (!prior && opts.skipPartialsOfAbsentRows) continue;
       if (!prior)
         throw new TidemarkError(
           'unsupported_value',

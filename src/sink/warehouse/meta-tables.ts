@@ -9,7 +9,8 @@ import type { WarehouseSession } from './warehouse-session';
  * - `_tidemark_offsets`: per channel, the offset token committed with the data (the truth).
  * - `_tidemark_cut`: one row, the last committed cut (LSN, commit id, time) for `status`.
  * - `_tidemark_tables`: per target table, the source schema and mode it was last built for, and
- *   when the source table was found dropped (`source_dropped_at`, null while it exists).
+ *   when the source table was found dropped (`source_dropped_at`, null while it exists), and
+ *   the schema version it was last rebuilt at (`rebuilt_at_version`, onIncompatibleSchema: rebuild).
  */
 export class MetaTables {
   readonly offsets: string;
@@ -30,6 +31,7 @@ export class MetaTables {
       `CREATE TABLE IF NOT EXISTS ${this.tables} (table_key TEXT PRIMARY KEY, mode TEXT NOT NULL, schema_json TEXT NOT NULL, updated_at TIMESTAMPTZ)`,
       // Added after the first release: tables made by it gain the column.
       `ALTER TABLE ${this.tables} ADD COLUMN IF NOT EXISTS source_dropped_at TEXT`,
+      `ALTER TABLE ${this.tables} ADD COLUMN IF NOT EXISTS rebuilt_at_version INTEGER`,
     ];
   }
 

@@ -29,6 +29,8 @@ export async function applyRoundIn(
   meta: MetaTables,
   round: CommitRound,
   hooks: WarehouseHooks = {},
+  /** Rebuilt tables (onIncompatibleSchema: rebuild): a partial update of a row not held yet is passed over. */
+  rebuilt: ReadonlySet<string> = new Set(),
 ): Promise<void> {
   for (const u of round.tokens) await meta.moveToken(s, u, round.cutLsn, round.commitId);
   const staged = round.tables.map((t) => stageTable(t.schema, t.options.mode, t.events));
@@ -71,7 +73,8 @@ export async function applyRoundIn(
         if (st.rows.some((r) => r.op === 'd')) await s.query(deleteSql(m));
         if (st.anyUnchanged) {
           const missing = Number((await s.query(missingPartialSql(m)))[0]?.n ?? 0);
-          if (missing > 0) {
+          // the source's copy of a rebuilt table brings the rows its partial updates miss
+          if (missing > 0 && !rebuilt.has(name)) {
             throw new TidemarkError(
               'corrupt_state',
               `${name}: ${missing} update(s) with unchanged (TOAST) columns for keys the warehouse does not hold; their stored values cannot be kept`,

@@ -137,12 +137,53 @@ export abstract class SqlWarehouse implements Warehouse {
     const marked = await this.droppedMarks();
     // A table that takes changes exists in the source (again): its dropped mark goes in this commit.
     const back = round.tables.map((t) => tableKey(t.schema)).filter((k) => marked.has(k));
+    const rebuilt = new Set((await this.rebuiltVersionsCached()).keys());
     await this.transaction(async (s) => {
-      await applyRoundIn(s, this.meta, round, this.options.hooks);
+      await applyRoundIn(s, this.meta, round, this.options.hooks, rebuilt);
       for (const k of back)
         await s.query(`UPDATE ${this.meta.tables} SET source_dropped_at = NULL WHERE table_key = $1`, [k]);
     });
     for (const k of back) marked.delete(k);
+  }
+
+  /**
+   * `onIncompatibleSchema: rebuild`: the table dropped and created with `schema` in one
+   * transaction, its rebuild version recorded with it (a second call for that version does nothing).
+   */
+  async rebuildTable(schema: TableSchema, options: Pick<TableOptions, 'mode'>): Promise<void> {
+    await this.ensureMeta();
+    const key = tableKey(schema);
+    await this.transaction(async (s) => {
+      const rows = await s.query(
+        `SELECT rebuilt_at_version AS v FROM ${this.meta.tables} WHERE table_key = $1`,
+        [key],
+      );
+      if (rows[0]?.v !== null && rows[0]?.v !== undefined && Number(rows[0].v) === schema.version) return;
+      await s.query(`DROP TABLE IF EXISTS ${qualified(schema)}`);
+      for (const sql of createTableSql(s, schema, options.mode)) await s.query(sql);
+      await s.query(
+        `INSERT INTO ${this.meta.tables} (table_key, mode, schema_json, updated_at, rebuilt_at_version) VALUES ($1, $2, $3, now(), CAST($4 AS INTEGER)) ON CONFLICT (table_key) DO UPDATE SET mode = EXCLUDED.mode, schema_json = EXCLUDED.schema_json, updated_at = EXCLUDED.updated_at, rebuilt_at_version = EXCLUDED.rebuilt_at_version`,
+        [key, options.mode, JSON.stringify(schema), String(schema.version)],
+      );
+    });
+    this.rebuilt = null; // read again at the next round
+  }
+
+  private rebuilt: Map<string, number> | null = null;
+
+  private async rebuiltVersionsCached(): Promise<Map<string, number>> {
+    this.rebuilt ??= await this.rebuiltVersions();
+    return this.rebuilt;
+  }
+
+  async rebuiltVersions(): Promise<Map<string, number>> {
+    await this.ensureMeta();
+    const rows = await this.transaction((s) =>
+      s.query(
+        `SELECT table_key, rebuilt_at_version AS v FROM ${this.meta.tables} WHERE rebuilt_at_version IS NOT NULL`,
+      ),
+    );
+    return new Map(rows.map((r) => [String(r.table_key), Number(r.v)]));
   }
 
   /** Tables marked as dropped in the source, read once (then kept up to date here). */

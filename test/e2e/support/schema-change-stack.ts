@@ -5,7 +5,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PYTHON } from '../../integration/iceberg/iceberg-fixtures';
 import { createTestDatabase, psql, type TestDatabase } from '../../support/services';
-import { freePort, killAllTidemarks, writeConfig } from '../../support/tidemark-process';
+import {
+  freePort,
+  killAllTidemarks,
+  runCli,
+  startTidemark,
+  type TidemarkProcess,
+  writeConfig,
+} from '../../support/tidemark-process';
+import { waitForSlot } from './shop-mirror';
 
 export type Mode = 'embedded' | 'kafka';
 
@@ -106,4 +114,41 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
       await wh?.drop();
     },
   };
+}
+
+/** `tidemark run` on the stack's config, once ready and its slot confirmed past the setup. */
+export async function startStackPipeline(
+  stack: SchemaChangeStack,
+): Promise<{ proc: TidemarkProcess; slot: string }> {
+  const proc = startTidemark(['run', '--config', stack.config], stack.env, stack.port);
+  await proc.ready(90_000);
+  const slot = `tidemark_${stack.db.name}`;
+  await waitForSlot(stack.db.url, slot);
+  return { proc, slot };
+}
+
+/** Updates of the `steady` table (id 1..50, v int) until `stop()`: the table that must go on. */
+export function steadyWrites(url: string): { stop: () => Promise<number> } {
+  let writing = true;
+  const run = (async () => {
+    let i = 0;
+    for (; writing; i++) {
+      await psql(url, 'UPDATE steady SET v = v + 1 WHERE id = $1', [1 + (i % 50)]);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return i;
+  })();
+  return {
+    stop: async () => {
+      writing = false;
+      return run;
+    },
+  };
+}
+
+/** `tidemark verify --json`: [table, agrees] per table. */
+export async function verifiedTables(stack: SchemaChangeStack): Promise<Array<[string, boolean]>> {
+  const verify = await runCli(['verify', '--config', stack.config, '--json', '--wait', '20'], stack.env);
+  const report = JSON.parse(verify.stdout) as { tables: Array<{ table: string; agree: boolean }> };
+  return report.tables.map((t) => [t.table, t.agree]);
 }

@@ -69,9 +69,11 @@ describe('config', () => {
   });
 
   it('refuses options this build would silently ignore', () => {
-    expect(configErrorOf(`${good}tables:\n  public.orders: { onIncompatibleSchema: rebuild }\n`)).toMatch(
-      /"tables\.public\.orders\.onIncompatibleSchema": "rebuild" is not available/,
-    );
+    expect(
+      configErrorOf(
+        `${good}sinks:\n  iceberg: { catalog: { kind: sql, url: "sqlite:///tmp/c.db" }, location: /tmp/lake, namespace: other }\n`,
+      ),
+    ).toMatch(/"sinks\.iceberg\.namespace": a namespace other than the source schema is not available/);
   });
 
   it('needs a mask key from the environment for masked columns, and a column masked or excluded, not both', () => {

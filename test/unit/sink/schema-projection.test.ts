@@ -103,6 +103,31 @@ describe('rows from before a schema change, written with the newest schema', () 
   });
 });
 
+describe('a table rebuilt at a schema version', () => {
+  it('takes no change of an older version into a round', () => {
+    const schemas = new Map([
+      [1, v1],
+      [2, v2],
+    ]);
+    const tables = tablesForSink(
+      [
+        {
+          channel: 'a',
+          changes: [
+            { event: update(1, 10n, { id: 2, qty: 4, legacy: 'l', gone: 'g' }), offset: 0, bytes: 1 },
+            { event: update(2, 20n, { id: 1, qty: 9n, notes: 'n', color: 'red' }), offset: 1, bytes: 1 },
+          ],
+        },
+      ],
+      new Map(),
+      (ev) => schemas.get(ev.schemaVersion)!,
+      () => ({ ...DEFAULT_TABLE_OPTIONS, onError: 'stop' }),
+      new Map([['public.t', 2]]),
+    );
+    expect(tables[0]!.events.map((e) => e.after)).toEqual([{ id: 1, qty: 9n, notes: 'n', color: 'red' }]);
+  });
+});
+
 describe('preparing the sinks for schema versions', () => {
   it('prepares only the newest version of a table and never goes back to an older one', async () => {
     const prepared: number[][] = [];
