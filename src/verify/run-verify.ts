@@ -211,14 +211,21 @@ async function verifiedTables(
   }
   // The pipeline's own last schemas carry which columns it casts to text (ColumnSchema.castToText).
   const state = new MemoryStateStore();
-  const store = openOffsetStore(config);
   try {
-    for (const t of found) {
-      const stored = await store.get(`source:${config.source.slot}:schema:${tableKey(t)}`);
-      if (stored) await state.set(`source:verify:schema:${tableKey(t)}`, stored);
+    const store = openOffsetStore(config);
+    try {
+      for (const t of found) {
+        const stored = await store.get(`source:${config.source.slot}:schema:${tableKey(t)}`);
+        if (stored) await state.set(`source:verify:schema:${tableKey(t)}`, stored);
+      }
+    } finally {
+      await store.close();
     }
-  } finally {
-    await store.close();
+  } catch (e) {
+    logger.warn(
+      { err: (e as Error).message },
+      'the offset store cannot be read: columns the pipeline casts to text are compared as their source type',
+    );
   }
   const schemas = new TableSchemas(c, state, 'verify', keys, logger, () => {}, columnPolicyOf(config));
   const out: VerifiedTable[] = [];
