@@ -61,6 +61,10 @@ export function renderStatus(s: PipelineStatus): string {
     lines.push(
       `dropped ${d.table} in the source (noticed ${d.droppedAt}): its sink tables keep their rows, marked as dropped`,
     );
+  for (const r of s.rebuiltTables)
+    lines.push(
+      `rebuilt ${r.table} at schema version ${r.version} (${r.requestedAt}) after a schema change its sinks could not follow: ${r.copyAsked ? 'the source is copying it again (see its refresh)' : 'waiting for the source to copy it again'}`,
+    );
   for (const r of s.refreshes)
     lines.push(
       `refresh ${r.table}: ${r.rows} rows copied, ${r.finishedAt ? `complete at ${r.finishedAt}` : `in progress since ${r.requestedAt}`}`,

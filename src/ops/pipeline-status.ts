@@ -9,6 +9,7 @@ import type { OffsetStore } from '../offsets/offset-store';
 import { IcebergTarget } from '../sink/iceberg-target';
 import { openWarehouse } from '../sink/warehouse/open';
 import { type DroppedTable, readDroppedTables } from '../source/dropped-tables';
+import { readRebuilds } from '../source/rebuild-requests';
 import { readSnapshotState } from '../source/snapshot-state';
 import { type RefreshState, readRefreshes } from '../source/table-refresh';
 import { type PausedTable, readPausedTables } from './paused-tables';
@@ -52,6 +53,8 @@ export interface PipelineStatus {
   readonly pausedTables: readonly PausedTable[];
   /** Mirrored tables dropped in the source: kept in the sinks, marked. */
   readonly droppedTables: readonly DroppedTable[];
+  /** Tables rebuilt after a schema change the sinks could not follow (onIncompatibleSchema: rebuild). */
+  readonly rebuiltTables: Awaited<ReturnType<typeof readRebuilds>>;
 }
 
 interface SinkReader {
@@ -170,6 +173,7 @@ export async function readPipelineStatus(
     refreshes: await readRefreshes(store, config.source.slot),
     pausedTables: await readPausedTables(store),
     droppedTables: await readDroppedTables(store, config.source.slot),
+    rebuiltTables: await readRebuilds(store, config.source.slot),
   };
 }
 

@@ -41,6 +41,18 @@ export async function requestRebuildCopy(
   await state.set(rebuildRequestsKey(slot), JSON.stringify(requests));
 }
 
+/** What `status` shows of the rebuilds: per table, the last one and whether the source has asked for its copy. */
+export async function readRebuilds(
+  state: SourceStateStore,
+  slot: string,
+): Promise<Array<{ table: string; version: number; requestedAt: string; copyAsked: boolean }>> {
+  const requests = await readMap<RebuildRequest>(state, rebuildRequestsKey(slot));
+  const answered = await readMap<number>(state, rebuildsAnsweredKey(slot));
+  return Object.entries(requests)
+    .map(([table, r]) => ({ table, ...r, copyAsked: answered[table] === r.version }))
+    .sort((a, b) => a.table.localeCompare(b.table));
+}
+
 export interface RebuildRequestsDeps {
   readonly slot: string;
   readonly state: SourceStateStore;

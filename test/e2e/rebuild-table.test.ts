@@ -1,6 +1,6 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { psql } from '../support/services';
-import { waitForRefresh } from '../support/tidemark-process';
+import { runCli, waitForRefresh } from '../support/tidemark-process';
 import {
   icebergSnapshots,
   type Mode,
@@ -144,6 +144,10 @@ describe.each<Mode>(['embedded', 'kafka'])('rebuild (%s mode, both sinks)', (mod
       ['public.parts', true],
       ['public.steady', true],
     ]);
+    const status = await runCli(['status', '--config', config], env);
+    expect(status.stdout).toMatch(
+      /rebuilt public\.parts at schema version \d+ \(.*\) after a schema change its sinks could not follow: the source is copying it again/,
+    );
     expect(proc.stderr()).toMatch(/table rebuilt: emptied and given the new schema/);
     expect(proc.stderr()).not.toMatch(/table stopped/);
     if (mode === 'kafka') expect(await proc.terminate()).toBe(0);

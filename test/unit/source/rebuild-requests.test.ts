@@ -1,5 +1,5 @@
 import { silentLogger } from '../../../src/observe/logger';
-import { RebuildRequests, requestRebuildCopy } from '../../../src/source/rebuild-requests';
+import { RebuildRequests, readRebuilds, requestRebuildCopy } from '../../../src/source/rebuild-requests';
 import { MemoryStateStore } from '../../../src/source/state-store';
 
 describe('rebuild requests (committer → source)', () => {
@@ -24,6 +24,12 @@ describe('rebuild requests (committer → source)', () => {
     await requestRebuildCopy(state, 's', 'public.b', 2);
     expect(await source().check()).toEqual(['public.a', 'public.b']);
     expect(copied).toEqual(['public.a', 'public.a', 'public.b']);
+    await requestRebuildCopy(state, 's', 'public.c', 1);
+    expect((await readRebuilds(state, 's')).map((r) => [r.table, r.version, r.copyAsked])).toEqual([
+      ['public.a', 5, true],
+      ['public.b', 2, true],
+      ['public.c', 1, false],
+    ]);
   });
 
   it('asks again when the copy request failed', async () => {
