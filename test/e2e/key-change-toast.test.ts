@@ -56,7 +56,7 @@ offsets: { kind: file, path: ${dir}/offsets.json }
 sinks:
   commitIntervalMs: 300
   iceberg: { catalog: { kind: sql, url: "sqlite://${dir}/catalog.db" }, location: ${dir}/lake }
-  warehouse: ${kind === 'postgres' ? '{ kind: postgres, url: ${WH_URL} }' : `{ kind: duckdb, path: ${dir}/wh.duckdb }`}
+  warehouse: ${kind === 'postgres' ? `{ kind: postgres, url: \${WH_URL} }` : `{ kind: duckdb, path: ${dir}/wh.duckdb }`}
 tables:
   public.docs_sd: { mode: soft-delete }
 observe: { port: \${METRICS_PORT} }
