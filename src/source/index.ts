@@ -313,6 +313,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
         maxInFlightEvents: config.source.maxInFlightEvents,
         watermarkIntervalMs: config.source.watermarkIntervalMs,
         startLsn,
+        admit: (t, oid) => discovery.admit(t, oid),
       });
       stream = s;
       await s.start();

@@ -34,6 +34,11 @@ export interface ReplicationStreamOptions {
   readonly startLsn: Lsn;
   /** Table refreshes (`tidemark snapshot --table`) driven by watermark messages in the stream. */
   readonly refresher?: TableRefresher;
+  /**
+   * Told every Relation message before its changes (TableDiscovery.admit): false when the
+   * table's changes are passed over (renamed to a name `source.tables` does not take).
+   */
+  readonly admit?: (table: TableRef, relationOid: number) => Promise<boolean>;
 }
 
 /**
@@ -49,6 +54,8 @@ export class ReplicationStream {
   private readonly service: LogicalReplicationService;
   private readonly tracker: AckTracker;
   private readonly relations = new Map<number, TableRef>();
+  /** Relations whose changes are not mirrored (see `admit`). */
+  private readonly passedOver = new Set<number>();
   private txn: { ctx: TxnContext; record: TxnRecord; chunk: ChangeEvent[] } | null = null;
   private inFlight = 0;
   /** Messages received but not handled yet (the library queues them for flow control). */
@@ -161,6 +168,7 @@ export class ReplicationStream {
       case 'insert':
       case 'update':
       case 'delete': {
+        if (this.passedOver.has(msg.relationOid)) return;
         const { table, txn } = this.context(msg.relationOid);
         const events =
           msg.tag === 'insert'
@@ -178,6 +186,7 @@ export class ReplicationStream {
       }
       case 'truncate':
         for (const oid of msg.relationOids) {
+          if (this.passedOver.has(oid)) continue;
           const { table, txn } = this.context(oid);
           const e = truncateEvent(table, txn.ctx);
           txn.chunk.push(e);
@@ -261,6 +270,12 @@ export class ReplicationStream {
 
   private async onRelation(msg: RelationMessage): Promise<void> {
     const ref = { schema: msg.schema, table: msg.name };
+    if (this.o.admit && !(await this.o.admit(ref, msg.relationOid))) {
+      this.relations.delete(msg.relationOid);
+      this.passedOver.add(msg.relationOid);
+      return;
+    }
+    this.passedOver.delete(msg.relationOid);
     this.relations.set(msg.relationOid, ref);
     const before = this.o.schemas.get(ref)?.schema;
     const { table, changed } = await this.o.schemas.resolve(ref, msg.relationOid, msg.columns);

@@ -1,7 +1,7 @@
 import type { Client } from 'pg';
 import type { Config } from '../config/load';
 import { PeriodicTask } from '../core/periodic-task';
-import { type TableRef, tableKey } from '../core/table-schema';
+import { parseTableKey, type TableRef, tableKey } from '../core/table-schema';
 import type { ChangeLogWriter } from '../log/change-log';
 import type { Logger } from '../observe/logger';
 import {
@@ -11,10 +11,10 @@ import {
   tableOidsKey,
   writeDroppedTables,
 } from './dropped-tables';
-import { listColumns, listTables } from './setup/catalog';
+import { type CatalogTable, listColumns, listTables, qualified, quoteIdent } from './setup/catalog';
 import { tableKeyColumns } from './setup/checks';
 import { ensurePublication } from './setup/publication';
-import { selectTables } from './setup/table-patterns';
+import { patternsTake, selectTables } from './setup/table-patterns';
 import type { SourceStateStore } from './state-store';
 import { refreshRequest } from './table-refresh';
 import type { TableSchemas } from './table-schemas';
@@ -96,7 +96,55 @@ export class TableDiscovery {
    * the patterns and is not mirrored yet (a dropped one created again included).
    */
   async check(): Promise<string[]> {
-    const { client, config, logger } = this.d;
+    return this.exclusive(() => this.checkNow());
+  }
+
+  /** Runs `fn` after every earlier check or admission: the stream and the timer both add tables. */
+  private lock: Promise<unknown> = Promise.resolve();
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Called by the stream for every Relation message, before its changes: true when the table's
+   * changes are mirrored. A table the mirror does not know under this name is a mirrored table
+   * renamed in the source (the publication holds it by oid, so its changes stream at once): it is
+   * followed as the old name dropped (kept and marked in the sinks) and, when `source.tables`
+   * takes the new name, a table joining under it (key, topic, schema, then a copy); otherwise it
+   * leaves the publication and its changes are passed over.
+   */
+  async admit(ref: TableRef, oid: number): Promise<boolean> {
+    const key = tableKey(ref);
+    if (this.mirrored.has(key) && this.oids.get(key) === oid) return true;
+    return this.exclusive(async () => {
+      if (this.mirrored.has(key) && this.oids.get(key) === oid) return true;
+      const { client, config, logger } = this.d;
+      const was = [...this.oids].find(([k, o]) => o === oid && k !== key)?.[0];
+      if (was) {
+        logger.warn(
+          { from: was, to: key },
+          'table renamed in the source: followed as a drop and a new table',
+        );
+        await this.noticeDropped([was]);
+      }
+      if (!patternsTake(config.source.tables, ref) || this.refused.has(key)) {
+        // its changes stop reaching the stream once the publication lets go of it
+        await client
+          .query(`ALTER PUBLICATION ${quoteIdent(config.source.publication)} DROP TABLE ${qualified(ref)}`)
+          .catch((e: Error) =>
+            logger.warn({ table: key, err: e.message }, 'could not take the table out of the publication'),
+          );
+        return false;
+      }
+      const t = (await listTables(client)).find((x) => x.oid === oid);
+      return t ? this.add(t) : false;
+    });
+  }
+
+  private async checkNow(): Promise<string[]> {
+    const { client, config } = this.d;
     const catalog = await listTables(client);
     const oids = new Map(catalog.map((t) => [tableKey(t), t.oid]));
     // Gone, or dropped and created again between two checks (another table under the old name:
@@ -115,48 +163,57 @@ export class TableDiscovery {
         !this.refused.has(tableKey(t)),
     );
     const added: string[] = [];
-    for (const t of fresh) {
-      const key = tableKey(t);
-      this.oids.set(key, t.oid);
-      const cols = await listColumns(client, t.oid);
-      try {
-        this.d.keys.set(
-          key,
-          tableKeyColumns(
-            t,
-            cols.map((c) => c.name),
-            config.source.keys[key],
-            logger,
-          ),
-        );
-      } catch (e) {
-        this.refused.add(key);
-        logger.error(
-          { table: key, err: (e as Error).message, fix: (e as { fix?: string }).fix },
-          'new table matches source.tables but cannot be mirrored: left out',
-        );
-        continue;
-      }
-      // Topic and schema first: once the publication names the table, its changes stream at once.
-      const { table } = await this.d.schemas.resolve(t, t.oid, cols);
-      await this.d.log.ensureTables([table.schema]);
-      await this.d.log.publishSchema(table.schema);
-      this.d.schemas.markPublished(table.schema);
-      await clearRecreatedTables(client, this.d.state, config.source.slot, [key], logger);
-      const tables = [...this.mirrored, key].map((k) => {
-        const dot = k.indexOf('.');
-        return { schema: k.slice(0, dot), table: k.slice(dot + 1) };
-      });
-      await ensurePublication(client, config.source.publication, tables, logger);
-      this.mirrored.add(key);
-      await this.record();
-      // snapshot: never means no copy at all: the table's changes from now on are streamed.
-      if (config.source.snapshot === 'initial') await this.requestCopy(key);
-      logger.info({ table: key }, 'new table joined the pipeline, copied while streaming goes on');
-      this.d.onAdded?.(key);
-      added.push(key);
-    }
+    for (const t of fresh) if (await this.add(t)) added.push(tableKey(t));
     return added;
+  }
+
+  /**
+   * Adds one table that `source.tables` takes: its key, schema and topic first (once the
+   * publication names it, its changes stream at once), then the publication, then a copy. False
+   * when it cannot be mirrored (no key...): reported once and left out.
+   */
+  private async add(t: CatalogTable): Promise<boolean> {
+    const { client, config, logger } = this.d;
+    const key = tableKey(t);
+    this.oids.set(key, t.oid);
+    const cols = await listColumns(client, t.oid);
+    try {
+      this.d.keys.set(
+        key,
+        tableKeyColumns(
+          t,
+          cols.map((c) => c.name),
+          config.source.keys[key],
+          logger,
+        ),
+      );
+    } catch (e) {
+      this.refused.add(key);
+      this.oids.delete(key);
+      logger.error(
+        { table: key, err: (e as Error).message, fix: (e as { fix?: string }).fix },
+        'new table matches source.tables but cannot be mirrored: left out',
+      );
+      return false;
+    }
+    const { table } = await this.d.schemas.resolve(t, t.oid, cols);
+    await this.d.log.ensureTables([table.schema]);
+    await this.d.log.publishSchema(table.schema);
+    this.d.schemas.markPublished(table.schema);
+    await clearRecreatedTables(client, this.d.state, config.source.slot, [key], logger);
+    await ensurePublication(
+      client,
+      config.source.publication,
+      [...this.mirrored, key].map(parseTableKey),
+      logger,
+    );
+    this.mirrored.add(key);
+    await this.record();
+    // snapshot: never means no copy at all: the table's changes from now on are streamed.
+    if (config.source.snapshot === 'initial') await this.requestCopy(key);
+    logger.info({ table: key }, 'new table joined the pipeline, copied while streaming goes on');
+    this.d.onAdded?.(key);
+    return true;
   }
 
   /**

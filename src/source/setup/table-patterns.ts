@@ -35,3 +35,11 @@ export function selectTables(patterns: readonly string[], existing: readonly Tab
     return chosen.has(n) && !exclude.some((re) => re.test(n));
   });
 }
+
+/** True when `source.tables` takes `table`: an include pattern matches it and no exclude does. */
+export function patternsTake(patterns: readonly string[], table: TableRef): boolean {
+  const name = `${table.schema}.${table.table}`;
+  const include = patterns.filter((p) => !p.startsWith('!'));
+  const exclude = patterns.filter((p) => p.startsWith('!')).map((p) => toRegex(p.slice(1)));
+  return include.some((p) => toRegex(p).test(name)) && !exclude.some((re) => re.test(name));
+}
