@@ -100,7 +100,23 @@ export class CommitCoordinator {
         }
       }
     }
+    const firstSeen = todo.some((s) => !this.prepared.has(`${s.schema}.${s.table}`));
     for (const s of todo) this.prepared.set(`${s.schema}.${s.table}`, s.version);
+    // A table first met after the tokens were read (a former name a restart's stream comes back
+    // to, say) may hold a newer token than the tables read then: the sink's token is the newest
+    // over its tables, so read them again.
+    if (firstSeen && this.sinkTokens.size > 0) await this.refreshSinkTokens();
+  }
+
+  private async refreshSinkTokens(): Promise<void> {
+    for (const t of this.d.targets) {
+      const held = this.sinkTokens.get(t.name);
+      if (!held) continue;
+      for (const [ch, tok] of await t.readTokens()) {
+        const cur = held.get(ch);
+        if (!cur || compareTokens(parseToken(tok), parseToken(cur)) > 0) held.set(ch, tok);
+      }
+    }
   }
 
   /** sink name -> table -> the schema version that sink rebuilt it at. */

@@ -70,7 +70,12 @@ export class TableDiscovery {
       this.mirrored.add(tableKey(t));
       this.oids.set(tableKey(t), oids.get(tableKey(t))!);
     }
-    // Dropped while the pipeline was stopped: still marked, as if it had been running.
+    // Dropped (or renamed) while the pipeline was stopped: still marked, as if it had been running.
+    const recordedOids = JSON.parse(
+      (await this.d.state.get(tableOidsKey(this.d.config.source.slot))) ?? '{}',
+    ) as Record<string, number | null>;
+    for (const [k, o] of Object.entries(recordedOids))
+      if (!oids.has(k) && o !== null) this.formerOids.set(k, o);
     if (before) await this.noticeDropped([...before].filter((k) => !oids.has(k)));
     await this.record();
     return before === null ? [] : initial.filter((t) => !before.has(tableKey(t)));
@@ -120,6 +125,13 @@ export class TableDiscovery {
     if (this.mirrored.has(key) && this.oids.get(key) === oid) return true;
     return this.exclusive(async () => {
       if (this.mirrored.has(key) && this.oids.get(key) === oid) return true;
+      // A name the table had before a rename the stream has not passed yet (the check saw the
+      // rename first, or it happened while the pipeline was stopped): its changes still go to
+      // the old name, whose sink tables are marked once they are in.
+      if (this.formerOids.get(key) === oid) {
+        await this.readyFormer(key);
+        return true;
+      }
       const { client, config, logger } = this.d;
       const was = [...this.oids].find(([k, o]) => o === oid && k !== key)?.[0];
       if (was) {
@@ -141,6 +153,18 @@ export class TableDiscovery {
       const t = (await listTables(client)).find((x) => x.oid === oid);
       return t ? this.add(t) : false;
     });
+  }
+
+  /** Names mirrored tables had before they were dropped or renamed, with their oid. */
+  private readonly formerOids = new Map<string, number>();
+
+  /** The key and topic of a former name, known again after a restart (from its last recorded schema). */
+  private async readyFormer(key: string): Promise<void> {
+    if (this.d.keys.has(key)) return;
+    const last = await this.d.schemas.stored(key);
+    if (!last) return;
+    this.d.keys.set(key, [...last.primaryKey]);
+    await this.d.log.ensureTables([last]);
   }
 
   private async checkNow(): Promise<string[]> {
@@ -229,6 +253,8 @@ export class TableDiscovery {
     const dropped = await readDroppedTables(this.d.state, slot);
     const at = new Date().toISOString();
     for (const table of gone) {
+      const oid = this.oids.get(table);
+      if (oid !== undefined) this.formerOids.set(table, oid);
       this.mirrored.delete(table);
       this.oids.delete(table);
       if (!dropped.some((d) => d.table === table)) dropped.push({ table, droppedAt: at, noticedAtLsn: lsn });

@@ -244,7 +244,8 @@ export class TableSchemas {
     this.published.add(tableKey(t));
   }
 
-  private async stored(key: string): Promise<TableSchema | null> {
+  /** The last schema recorded for a table (from this run or an earlier one), or null. */
+  async stored(key: string): Promise<TableSchema | null> {
     const text = await this.state.get(this.stateKey(key));
     return text ? (JSON.parse(text) as TableSchema) : null;
   }

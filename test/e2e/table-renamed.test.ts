@@ -18,8 +18,10 @@ import { waitForSlot } from './support/shop-mirror';
  * A table renamed in the source while mirrored (same table, new name), in embedded and Kafka mode:
  * the mirror follows it as a table dropped under its old name (kept and marked in both sinks) and
  * a table that appeared under its new name (copied while its changes stream), so both sinks hold
- * it under the new name, equal to the source, and nothing stops. Renamed again to a name
- * source.tables leaves out, it leaves the mirror (out of the publication, its changes passed over).
+ * it under the new name, equal to the source, and nothing stops. Changed and renamed again while
+ * the pipeline is stopped: the changes from before the rename go to the old name, the table goes
+ * on under the new one. Renamed again to a name source.tables leaves out, it leaves the mirror
+ * (out of the publication, its changes passed over).
  */
 const lines = (rows: unknown[]) =>
   (rows as Array<{ id: number; note: string }>).map((r) => `${r.id}|${r.note}`).sort();
@@ -53,8 +55,8 @@ describe.each(['embedded', 'kafka'] as const)('a table renamed in the source (%s
   });
 
   it('keeps the old name marked as dropped and mirrors the table under its new name', async () => {
-    const port = await freePort();
-    const proc = startTidemark(['run', '--config', config], env(port), port);
+    let port = await freePort();
+    let proc = startTidemark(['run', '--config', config], env(port), port);
     await proc.ready(90_000);
     const slot = `tidemark_${src.name}`;
     await waitForSlot(src.url, slot);
@@ -91,8 +93,36 @@ describe.each(['embedded', 'kafka'] as const)('a table renamed in the source (%s
     expect(old.length).toBe(200);
     expect(old).toContain('1|before 1');
 
+    // WHEN, while the pipeline is stopped, it changes, is renamed again and changes once more
+    expect(await proc.terminate()).toBe(0);
+    await psql(src.url, `UPDATE public.widgets SET note = 'stopped ' || id WHERE id <= 3`);
+    await psql(src.url, 'ALTER TABLE public.widgets RENAME TO gizmos');
+    await psql(src.url, `UPDATE public.gizmos SET note = 'gizmo ' || id WHERE id > 195`);
+    const restart = new Date().toISOString();
+    port = await freePort();
+    proc = startTidemark(['run', '--config', config], env(port), port);
+    await proc.ready(90_000);
+    await waitForRefresh(config, env(), 'public.gizmos', proc, 120_000, restart);
+    await waitForSlot(src.url, slot, 90_000).catch((e: Error) => {
+      throw new Error(`${e.message}\n${proc.stderr().slice(-5000)}`);
+    });
+
+    // THEN the changes before the rename went to the old name, the table goes on under the new one
+    const gizmos = lines(await psql(src.url, 'SELECT id, note FROM public.gizmos'));
+    const untilGizmos = Date.now() + 60_000;
+    let whGizmos = lines(await psql(wh.url, 'SELECT id, note FROM public.gizmos').catch(() => []));
+    while (JSON.stringify(whGizmos) !== JSON.stringify(gizmos) && Date.now() < untilGizmos) {
+      await new Promise((r) => setTimeout(r, 500));
+      whGizmos = lines(await psql(wh.url, 'SELECT id, note FROM public.gizmos').catch(() => []));
+    }
+    expect(whGizmos).toEqual(gizmos);
+    expect(lines((await readWithPyIceberg(catalogUri, 'public.gizmos')).rows)).toEqual(gizmos);
+    const widgets = lines(await psql(wh.url, 'SELECT id, note FROM public.widgets'));
+    expect(widgets).toContain('1|stopped 1');
+    expect(widgets).not.toContain('196|gizmo 196');
+
     // WHEN it is renamed again, to a name source.tables leaves out, and changed there
-    await psql(src.url, 'ALTER TABLE public.widgets RENAME TO archive_widgets');
+    await psql(src.url, 'ALTER TABLE public.gizmos RENAME TO archive_widgets');
     await psql(src.url, `UPDATE public.archive_widgets SET note = 'archived' WHERE id <= 50`);
     await waitForSlot(src.url, slot, 90_000).catch((e: Error) => {
       throw new Error(`${e.message}\n${proc.stderr().slice(-4000)}`);
@@ -102,6 +132,7 @@ describe.each(['embedded', 'kafka'] as const)('a table renamed in the source (%s
     const after = await pipelineStatus(config, env());
     expect((after.droppedTables as Array<{ table: string }>).map((d) => d.table).sort()).toEqual([
       'public.gadgets',
+      'public.gizmos',
       'public.widgets',
     ]);
     expect(
@@ -113,7 +144,7 @@ describe.each(['embedded', 'kafka'] as const)('a table renamed in the source (%s
     expect(
       await psql(wh.url, `SELECT 1 FROM information_schema.tables WHERE table_name = 'archive_widgets'`),
     ).toEqual([]);
-    expect(lines(await psql(wh.url, 'SELECT id, note FROM public.widgets'))).toEqual(expected);
+    expect(lines(await psql(wh.url, 'SELECT id, note FROM public.gizmos'))).toEqual(gizmos);
     expect(proc.stderr()).toMatch(/table renamed in the source: followed as a drop and a new table/);
     expect(proc.stderr()).not.toMatch(/"level":50/);
     expect(await proc.terminate()).toBe(0);
