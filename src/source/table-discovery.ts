@@ -135,10 +135,7 @@ export class TableDiscovery {
       const { client, config, logger } = this.d;
       const was = [...this.oids].find(([k, o]) => o === oid && k !== key)?.[0];
       if (was) {
-        logger.warn(
-          { from: was, to: key },
-          'table renamed in the source: followed as a drop and a new table',
-        );
+        this.logRename(was, key);
         await this.noticeDropped([was]);
       }
       if (!patternsTake(config.source.tables, ref) || this.refused.has(key)) {
@@ -153,6 +150,10 @@ export class TableDiscovery {
       const t = (await listTables(client)).find((x) => x.oid === oid);
       return t ? this.add(t) : false;
     });
+  }
+
+  private logRename(from: string, to: string): void {
+    this.d.logger.warn({ from, to }, 'table renamed in the source: followed as a drop and a new table');
   }
 
   /** Names mirrored tables had before they were dropped or renamed, with their oid. */
@@ -173,7 +174,12 @@ export class TableDiscovery {
     const oids = new Map(catalog.map((t) => [tableKey(t), t.oid]));
     // Gone, or dropped and created again between two checks (another table under the old name:
     // not in the publication any more, its old rows still in the sinks).
-    await this.noticeDropped([...this.mirrored].filter((k) => oids.get(k) !== this.oids.get(k)));
+    const gone = [...this.mirrored].filter((k) => oids.get(k) !== this.oids.get(k));
+    for (const k of gone) {
+      const renamed = catalog.find((t) => t.oid === this.oids.get(k));
+      if (renamed) this.logRename(k, tableKey(renamed));
+    }
+    await this.noticeDropped(gone);
     let matching: TableRef[];
     try {
       matching = selectTables(config.source.tables, catalog);
