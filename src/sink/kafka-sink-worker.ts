@@ -371,7 +371,15 @@ export class KafkaSinkWorker {
       // Nothing below the reachable cut, and the buffers are full. Either the channel that holds
       // the cut back has nothing buffered (the others filled the buffers before its first fetch
       // came), or one transaction is larger than the bound. Keep reading rather than deadlock.
-      if (limitedBy && limitedBy.size > 0)
+      // It is the latter only when the holding channel has at least its share of the bound: a few
+      // changes of a transaction still being fetched, behind another channel's backlog, are not.
+      const share = Math.max(1, buffers.length);
+      if (
+        limitedBy &&
+        limitedBy.size > 0 &&
+        (limitedBy.size * share >= this.o.maxBufferedRows ||
+          limitedBy.bytes * share >= this.o.maxBufferedBytes)
+      )
         this.o.logger.warn(
           { cut: formatLsn(w.lsn) },
           'a transaction needs more than the buffer bound holds: reading on past it',
