@@ -8,9 +8,11 @@ import { parseTableKey, type TableSchema } from '../core/table-schema';
 import type { Logger } from '../observe/logger';
 import type { Lease, OffsetStore } from '../offsets/offset-store';
 import type { DroppedTable } from '../source/dropped-tables';
-import type { ChannelBuffer } from './channel-buffer';
+import type { BufferedChange, ChannelBuffer } from './channel-buffer';
+import { PartedRoundVoid, partRefusal } from './parted-rounds';
 import { type ChannelTake, tablesForSink, tokenAfter } from './round-builder';
-import type { SinkTarget } from './sink-target';
+import { addToSummary, emptyRoundSummary, type RoundSummary } from './round-summary';
+import type { PartedRound, SinkTarget } from './sink-target';
 import { sinkSchema } from './text-casts';
 
 export interface CoordinatorDeps {
@@ -25,7 +27,7 @@ export interface CoordinatorDeps {
     cutLsn: Lsn;
     rows: number;
     durationsMs: Record<string, number>;
-    takes: readonly ChannelTake[];
+    summary: RoundSummary;
   }) => void | Promise<void>;
   /** Told of every failed sink commit attempt ('fenced', 'unknown', 'failed'), for the failure metric. */
   readonly onFailed?: (sink: string, kind: 'fenced' | 'unknown' | 'failed') => void;
@@ -193,6 +195,7 @@ export class CommitCoordinator {
 
   /** Commits everything ≤ cutLsn held in `buffers`; returns false when there was nothing to commit. */
   async commitCut(cutLsn: Lsn, buffers: readonly ChannelBuffer[]): Promise<boolean> {
+    if (this.parted) return cutLsn >= this.parted.lsn && this.commitParted(cutLsn, buffers);
     const takes: ChannelTake[] = buffers.map((b) => ({ channel: b.channel, changes: b.takeUpTo(cutLsn) }));
     const nonEmpty = takes.filter((t) => t.changes.length > 0);
     if (nonEmpty.length === 0) return false;
@@ -215,10 +218,184 @@ export class CommitCoordinator {
         { cut: formatLsn(cutLsn) },
         'offset store refused the tokens: this committer lost its lease',
       );
-    const rows = nonEmpty.reduce((n, t) => n + t.changes.length, 0);
-    await this.d.onCommitted?.({ cutLsn, rows, durationsMs, takes: nonEmpty });
+    const summary = emptyRoundSummary();
+    addToSummary(summary, nonEmpty);
+    await this.d.onCommitted?.({ cutLsn, rows: summary.rows, durationsMs, summary });
     await this.maintainIfDue();
     return true;
+  }
+
+  /** The round being written in parts, when one is (see stagePart). */
+  private parted: {
+    /** The commit LSN of the transaction it was opened for: it commits at the first cut ≥ it. */
+    readonly lsn: Lsn;
+    readonly rounds: Map<string, PartedRound>;
+    /** Per channel: the last change a part took (the channel's token once the round commits). */
+    readonly last: Map<string, BufferedChange>;
+    readonly summary: RoundSummary;
+    parts: number;
+  } | null = null;
+
+  /** The commit LSN a round in parts is open for, or null. */
+  get partedAt(): Lsn | null {
+    return this.parted?.lsn ?? null;
+  }
+
+  /**
+   * For a source transaction larger than the buffers (its commit LSN `lsn` holds the cut back):
+   * writes the buffered changes with commit LSN ≤ `lsn` into every sink as one more part of a
+   * round, visible nowhere until that round commits at the first cut ≥ `lsn` (commitCut), and
+   * frees them from the buffers. What cannot be a part (parted-rounds.ts partRefusal) is left
+   * in the buffers and the reason returned when no part was written yet; once parts were
+   * written it voids the round (PartedRoundVoid: read the channels again from the tokens).
+   */
+  async stagePart(
+    lsn: Lsn,
+    buffers: readonly ChannelBuffer[],
+  ): Promise<{ staged: number } | { refused: string }> {
+    const upTo = this.parted?.lsn ?? lsn;
+    const takes: ChannelTake[] = buffers.map((b) => ({ channel: b.channel, changes: b.takeUpTo(upTo) }));
+    const nonEmpty = takes.filter((t) => t.changes.length > 0);
+    if (nonEmpty.length === 0) return { staged: 0 };
+    const restore = () => {
+      for (const t of nonEmpty) buffers.find((b) => b.channel === t.channel)!.restore([...t.changes]);
+    };
+    const refused = partRefusal(nonEmpty, this.parted === null, this.d.schemaOf, (t) => this.prepared.get(t));
+    if (refused && !this.parted) {
+      restore();
+      return { refused };
+    }
+    if (refused) return this.voidParted(`a round in parts cannot hold ${refused}`, true);
+    if (!this.parted) {
+      try {
+        const schemas = new Set<TableSchema>();
+        for (const t of nonEmpty) for (const c of t.changes) schemas.add(this.d.schemaOf(c.event));
+        await this.prepare([...schemas]);
+        const rounds = new Map<string, PartedRound>();
+        try {
+          for (const t of this.d.targets) rounds.set(t.name, await t.openRound());
+        } catch (e) {
+          await Promise.allSettled([...rounds.values()].map((r) => r.abort()));
+          throw e;
+        }
+        this.parted = { lsn, rounds, last: new Map(), summary: emptyRoundSummary(), parts: 0 };
+      } catch (e) {
+        restore();
+        throw e;
+      }
+    }
+    await this.writePart(nonEmpty);
+    return { staged: nonEmpty.reduce((n, t) => n + t.changes.length, 0) };
+  }
+
+  /** Gives up the round in parts, if one is open: nothing of it is visible in any sink. */
+  async abortParted(): Promise<void> {
+    const p = this.parted;
+    if (!p) return;
+    this.parted = null;
+    await Promise.allSettled([...p.rounds.values()].map((r) => r.abort()));
+  }
+
+  private async voidParted(why: string, holdWhole: boolean, cause?: unknown): Promise<never> {
+    const lsn = this.parted?.lsn ?? 0n;
+    await this.abortParted();
+    throw new PartedRoundVoid(`${why} (round at ${formatLsn(lsn)})`, lsn, holdWhole, { cause });
+  }
+
+  /** A failure that voids a round in parts: retriable ones are read again, the others stop the sink. */
+  private async partFailed(e: unknown): Promise<never> {
+    if (
+      isTidemarkError(e, 'transient') ||
+      isTidemarkError(e, 'commit_failed') ||
+      isTidemarkError(e, 'commit_state_unknown')
+    )
+      return this.voidParted(`a round in parts failed: ${(e as Error).message}`, false, e);
+    await this.abortParted();
+    throw e;
+  }
+
+  private async writePart(takes: readonly ChannelTake[]): Promise<void> {
+    const p = this.parted!;
+    try {
+      for (const target of this.d.targets) {
+        const tables = tablesForSink(
+          takes,
+          this.sinkTokens.get(target.name)!,
+          this.d.schemaOf,
+          this.d.optionsOf,
+          this.rebuiltAt.get(target.name),
+        );
+        if (tables.length > 0) await p.rounds.get(target.name)!.stage(tables);
+      }
+    } catch (e) {
+      return this.partFailed(e);
+    }
+    for (const t of takes) p.last.set(t.channel, t.changes[t.changes.length - 1]!);
+    addToSummary(p.summary, takes);
+    p.parts++;
+    this.d.logger.info(
+      { round: formatLsn(p.lsn), part: p.parts, changes: takes.reduce((n, t) => n + t.changes.length, 0) },
+      'a transaction larger than the buffer bound: part written to the sinks (visible once its round commits)',
+    );
+  }
+
+  /** commitCut for an open round in parts: the rest ≤ cutLsn as its last part, then one commit per sink. */
+  private async commitParted(cutLsn: Lsn, buffers: readonly ChannelBuffer[]): Promise<boolean> {
+    const p = this.parted!;
+    const takes = buffers
+      .map((b) => ({ channel: b.channel, changes: b.takeUpTo(cutLsn) }))
+      .filter((t) => t.changes.length > 0);
+    const refused = partRefusal(takes, false, this.d.schemaOf, (t) => this.prepared.get(t));
+    if (refused) return this.voidParted(`a round in parts cannot hold ${refused}`, true);
+    if (takes.length > 0) await this.writePart(takes);
+    const commitId = randomUUID();
+    const durationsMs: Record<string, number> = {};
+    const nexts = new Map([...p.last].map(([ch, c]) => [ch, tokenAfter({ channel: ch, changes: [c] })!]));
+    for (const target of this.d.targets) {
+      const tokens = this.sinkTokens.get(target.name)!;
+      const updates = tokenUpdates(nexts, tokens);
+      const started = Date.now();
+      try {
+        await p.rounds.get(target.name)!.commit({ cutLsn, commitId, tokens: updates });
+      } catch (e) {
+        this.d.onFailed?.(target.name, failureKind(e));
+        if (!isTidemarkError(e, 'commit_state_unknown') || !(await this.landed(target, updates, e)))
+          return this.partFailed(e);
+      }
+      for (const u of updates) tokens.set(u.channel, u.next);
+      durationsMs[target.name] = Date.now() - started;
+    }
+    this.parted = null;
+    const ok = await this.d.store.advanceTokens(nexts, this.d.lease?.());
+    if (!ok)
+      this.d.logger.warn(
+        { cut: formatLsn(cutLsn) },
+        'offset store refused the tokens: this committer lost its lease',
+      );
+    this.d.logger.info(
+      { cut: formatLsn(cutLsn), parts: p.parts, changes: p.summary.rows },
+      'round in parts committed',
+    );
+    await this.d.onCommitted?.({ cutLsn, rows: p.summary.rows, durationsMs, summary: p.summary });
+    await this.maintainIfDue();
+    return true;
+  }
+
+  /**
+   * After a commit whose outcome is unknown: true when it landed (every token moved to its next),
+   * false when certainly not (every token still as expected); fenced when another writer moved them.
+   */
+  private async landed(
+    target: SinkTarget,
+    updates: readonly TokenUpdate[],
+    cause: unknown,
+  ): Promise<boolean> {
+    const now = await target.readTokens();
+    if (updates.every((u) => now.get(u.channel) === u.next)) return true;
+    if (updates.every((u) => (now.get(u.channel) ?? null) === u.expected)) return false;
+    throw new TidemarkError('fenced', `${target.name}: tokens moved under an unknown-outcome commit`, {
+      cause,
+    });
   }
 
   private lastMaintenance = Date.now();
@@ -259,7 +436,9 @@ export class CommitCoordinator {
    */
   async markDroppedIfDue(completeUpTo: Lsn): Promise<void> {
     const read = this.d.droppedTables;
-    if (!read || Date.now() - this.lastDroppedCheck < (this.d.droppedCheckEveryMs ?? 5000)) return;
+    // A round in parts holds the warehouse's transaction (DuckDB: its only connection) open.
+    if (!read || this.parted || Date.now() - this.lastDroppedCheck < (this.d.droppedCheckEveryMs ?? 5000))
+      return;
     this.lastDroppedCheck = Date.now();
     try {
       for (const d of await read()) {
@@ -298,13 +477,7 @@ export class CommitCoordinator {
       this.rebuiltAt.get(target.name),
     );
     // A take made only of replays this sink already holds must not move its token backwards.
-    const updates: TokenUpdate[] = [];
-    for (const t of takes) {
-      const expected = tokens.get(t.channel) ?? null;
-      const next = tokenAfter(t)!;
-      if (expected === null || compareTokens(parseToken(next), parseToken(expected)) > 0)
-        updates.push({ channel: t.channel, expected, next });
-    }
+    const updates = tokenUpdates(new Map(takes.map((t) => [t.channel, tokenAfter(t)!] as const)), tokens);
     if (updates.length === 0 && tables.length === 0) return;
     const maxAttempts = this.d.maxAttempts ?? 8;
     for (let attempt = 1; ; attempt++) {
@@ -312,24 +485,9 @@ export class CommitCoordinator {
         await target.commitRound({ cutLsn, commitId, tables, tokens: updates });
         break;
       } catch (e) {
-        this.d.onFailed?.(
-          target.name,
-          isTidemarkError(e, 'fenced')
-            ? 'fenced'
-            : isTidemarkError(e, 'commit_state_unknown')
-              ? 'unknown'
-              : 'failed',
-        );
+        this.d.onFailed?.(target.name, failureKind(e));
         if (isTidemarkError(e, 'commit_state_unknown')) {
-          const now = await target.readTokens();
-          if (updates.every((u) => now.get(u.channel) === u.next)) break; // it landed
-          if (!updates.every((u) => (now.get(u.channel) ?? null) === u.expected)) {
-            throw new TidemarkError(
-              'fenced',
-              `${target.name}: tokens moved under an unknown-outcome commit`,
-              { cause: e },
-            );
-          }
+          if (await this.landed(target, updates, e)) break;
         } else if (!isTidemarkError(e, 'transient') && !isTidemarkError(e, 'commit_failed')) {
           throw e;
         }
@@ -343,4 +501,23 @@ export class CommitCoordinator {
     }
     for (const u of updates) tokens.set(u.channel, u.next);
   }
+}
+
+/** The token moves a commit makes: channels whose next token is past the one the sink holds. */
+function tokenUpdates(nexts: ReadonlyMap<string, string>, held: ReadonlyMap<string, string>): TokenUpdate[] {
+  const updates: TokenUpdate[] = [];
+  for (const [channel, next] of nexts) {
+    const expected = held.get(channel) ?? null;
+    if (expected === null || compareTokens(parseToken(next), parseToken(expected)) > 0)
+      updates.push({ channel, expected, next });
+  }
+  return updates;
+}
+
+function failureKind(e: unknown): 'fenced' | 'unknown' | 'failed' {
+  return isTidemarkError(e, 'fenced')
+    ? 'fenced'
+    : isTidemarkError(e, 'commit_state_unknown')
+      ? 'unknown'
+      : 'failed';
 }

@@ -10,7 +10,7 @@ import { openCatalog } from './iceberg/open-catalog';
 import { openFileIO } from './iceberg/open-file-io';
 import type { StagedChange } from './iceberg/staged-change';
 import { parsePartitionBy } from './partition-spec';
-import type { CommitRound, SinkTarget } from './sink-target';
+import type { CommitRound, PartedRound, SinkTarget } from './sink-target';
 
 type Cut = { lsn: Lsn; commitId: string; atMs: number };
 
@@ -174,7 +174,74 @@ export class IcebergTarget implements SinkTarget {
         // and the token move in one snapshot, so a change committed once is never written again.
         staged.push(await this.lake.stageChanges(t.schema, t.events));
       }
-      if (staged.length === 0) return; // only replays: nothing to write, and no token to move here
+    } catch (e) {
+      await this.lake.discard(staged).catch(() => {});
+      throw e;
+    }
+    await this.commitStaged(round, staged);
+  }
+
+  /**
+   * A round in parts: each part's files are written at once and the writer's key index follows
+   * them (see Lakehouse.stagePart); one multi-table catalog commit at the end, as commitRound's,
+   * holding one snapshot per part and table. A round that does not land leaves the writer's
+   * tables to be reloaded from the catalog (their cached index was ahead of it).
+   */
+  async openRound(): Promise<PartedRound> {
+    const parts = new Map<string, StagedChange[]>();
+    const touched = new Map<string, TableRef>();
+    let ended = false;
+    const end = async (discard: boolean) => {
+      ended = true;
+      this.lake.forget([...touched.values()].map(identOf));
+      if (discard) await this.lake.discard([...parts.values()].flat()).catch(() => {});
+    };
+    return {
+      stage: async (tables) => {
+        if (ended) throw new TidemarkError('internal', 'iceberg: parted round used after it ended');
+        try {
+          for (const t of tables) {
+            if (this.tables.get(tableKey(t.schema))?.version !== t.schema.version)
+              throw new TidemarkError(
+                'internal',
+                `iceberg: ${tableKey(t.schema)} version ${t.schema.version} is not prepared; a parted round takes no schema change`,
+              );
+            const key = tableKey(t.schema);
+            touched.set(key, t.schema);
+            parts.set(key, [...(parts.get(key) ?? []), await this.lake.stagePart(t.schema, t.events)]);
+          }
+        } catch (e) {
+          await end(true);
+          throw e;
+        }
+      },
+      commit: async (round) => {
+        if (ended) throw new TidemarkError('internal', 'iceberg: parted round used after it ended');
+        ended = true;
+        try {
+          this.checkStartsFromHeld(round);
+        } catch (e) {
+          await end(true);
+          throw e;
+        }
+        try {
+          // each table's parts in order: one snapshot each, all in one catalog commit
+          await this.commitStaged(round, [...parts.values()].flat());
+        } catch (e) {
+          await end(false); // commitStaged deleted the files where that is safe
+          throw e;
+        }
+      },
+      abort: async () => {
+        if (!ended) await end(true);
+      },
+    };
+  }
+
+  /** Commits staged changes with the round's tokens in one multi-table commit (see commitRound). */
+  private async commitStaged(round: Omit<CommitRound, 'tables'>, staged: StagedChange[]): Promise<void> {
+    if (staged.length === 0) return; // only replays: nothing to write, and no token to move here
+    try {
       const next = new Map(this.tokens);
       for (const u of round.tokens) next.set(u.channel, u.next);
       const atMs = Date.now();
@@ -204,7 +271,7 @@ export class IcebergTarget implements SinkTarget {
    * catalog's compare-and-set (`unmoved`); this catches a round handed to this same writer
    * again, which would otherwise be written twice (an append table would hold its rows twice).
    */
-  private checkStartsFromHeld(round: CommitRound): void {
+  private checkStartsFromHeld(round: Pick<CommitRound, 'tokens'>): void {
     for (const u of round.tokens) {
       const held = this.tokens.get(u.channel) ?? null;
       const same =
@@ -221,7 +288,10 @@ export class IcebergTarget implements SinkTarget {
   }
 
   /** False when another writer's snapshot holds a token this round did not start from. */
-  private unmoved(round: CommitRound, summary: Readonly<Record<string, string>> | null): boolean {
+  private unmoved(
+    round: Pick<CommitRound, 'tokens'>,
+    summary: Readonly<Record<string, string>> | null,
+  ): boolean {
     for (const u of round.tokens) {
       const stored = summary?.[`${TOKEN_PREFIX}${u.channel}`];
       if (!stored) continue;

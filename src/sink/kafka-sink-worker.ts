@@ -13,6 +13,7 @@ import type { Logger } from '../observe/logger';
 import { ChannelBuffer } from './channel-buffer';
 import type { CommitCoordinator } from './commit-coordinator';
 import type { DeadLetters } from './dead-letters';
+import { PartedRoundVoid } from './parted-rounds';
 
 export interface KafkaSinkWorkerOptions {
   readonly kafka: Kafka;
@@ -68,6 +69,10 @@ export class KafkaSinkWorker {
   private paused = false;
   private stopped = false;
   private fatal: ((e: unknown) => void) | null = null;
+  /** Transactions up to this commit LSN are held whole in memory, not written in parts (see commitOnce). */
+  private holdWholeUpTo: Lsn = -1n;
+  /** A rebalance came while a round in parts was open: its buffers hold changes after the parts. */
+  private mustRewind = false;
   lastCutLsn: Lsn = 0n;
   /** Rejects when the worker cannot go on (a sink error that is not retryable). */
   readonly done: Promise<void>;
@@ -99,11 +104,30 @@ export class KafkaSinkWorker {
   private async consume(topics: readonly string[]): Promise<void> {
     for (const t of topics) this.topics.add(t);
     await this.consumer.subscribe({ topics: [...topics], fromBeginning: true });
-    await this.consumer.run({
+    await this.run();
+  }
+
+  private run(): Promise<void> {
+    return this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       eachBatch: (p) => this.onBatch(p),
     });
+  }
+
+  /**
+   * Reads every channel again from the sinks' tokens: the consumer leaves the group and joins
+   * again, and the new assignment seeks each channel there (onAssignment). For a round in parts
+   * that was given up: its changes left the buffers, and what was read after them must not be
+   * committed without them.
+   */
+  private async rewind(): Promise<void> {
+    await this.o.coordinator.abortParted();
+    await this.consumer.stop();
+    this.buffers.clear();
+    this.paused = false;
+    this.mustRewind = false;
+    await this.run();
   }
 
   /**
@@ -125,6 +149,7 @@ export class KafkaSinkWorker {
     const fresh = unseen.filter((t) => known.has(t));
     if (fresh.length === 0) return false;
     this.o.logger.info({ topics: fresh }, 'new tables in the log: consuming their topics too');
+    await this.o.coordinator.abortParted(); // its changes are read again with the rest
     await this.consumer.stop();
     this.buffers.clear();
     this.paused = false;
@@ -140,6 +165,9 @@ export class KafkaSinkWorker {
     try {
       if (opts.commit) await this.commitOnce();
     } finally {
+      // A round in parts its transaction's end has not reached: nothing of it is visible, and
+      // its changes are read again from the tokens at the next start.
+      await this.o.coordinator.abortParted();
       await this.consumer.disconnect();
     }
   }
@@ -162,6 +190,7 @@ export class KafkaSinkWorker {
       for (const p of parts) assigned.add(channelOf(topic, p));
     // Revoked channels: their changes will be read again by their new owner.
     for (const ch of [...this.buffers.keys()]) if (!assigned.has(ch)) this.buffers.delete(ch);
+    if (this.o.coordinator.partedAt !== null) this.mustRewind = true;
     for (const [topic, parts] of Object.entries(assignment)) {
       for (const partition of parts) {
         const ch = channelOf(topic, partition);
@@ -301,6 +330,8 @@ export class KafkaSinkWorker {
     const hold = [...paused].filter((t) => this.topics.has(t) && !this.held.has(t));
     const release = [...this.held].filter((t) => !paused.has(t));
     if (hold.length === 0 && release.length === 0) return;
+    // A round in parts may hold the paused table's changes: given up, everything read again.
+    if (this.o.coordinator.partedAt !== null) this.mustRewind = true;
     for (const topic of hold) {
       this.held.add(topic);
       for (const [ch, b] of this.buffers) if (ch.startsWith(`${topic}/`)) b.clear();
@@ -342,6 +373,21 @@ export class KafkaSinkWorker {
    * its buffers hold instead of reading on towards a W that lies beyond the buffer bound.
    */
   private async commitOnce(): Promise<void> {
+    try {
+      await this.commitCut();
+    } catch (e) {
+      if (!(e instanceof PartedRoundVoid)) throw e;
+      if (e.holdWhole && e.lsn > this.holdWholeUpTo) this.holdWholeUpTo = e.lsn;
+      this.o.logger.warn(
+        { err: e.message, cause: (e.cause as Error | undefined)?.message, holdWhole: e.holdWhole },
+        'a round in parts was given up (nothing of it is visible): reading its channels again from the tokens',
+      );
+      await this.rewind();
+    }
+  }
+
+  private async commitCut(): Promise<void> {
+    if (this.mustRewind) return this.rewind();
     // The same W may be committed again: during the initial snapshot every row sits at the
     // snapshot's position (consistent point - 1) and new rows keep arriving under it.
     const w = await this.o.latestWatermark();
@@ -370,16 +416,28 @@ export class KafkaSinkWorker {
     if (!committed && cut < w.lsn && this.paused) {
       // Nothing below the reachable cut, and the buffers are full. Either the channel that holds
       // the cut back has nothing buffered (the others filled the buffers before its first fetch
-      // came), or one transaction is larger than the bound. Keep reading rather than deadlock.
-      // It is the latter only when the holding channel has at least its share of the bound: a few
-      // changes of a transaction still being fetched, behind another channel's backlog, are not.
+      // came), or one transaction is larger than the bound: it is then written to the sinks in
+      // parts (visible only once it is whole, see CommitCoordinator.stagePart). It is the latter
+      // only when the holding channel has at least its share of the bound: a few changes of a
+      // transaction still being fetched, behind another channel's backlog, are not.
       const share = Math.max(1, buffers.length);
-      if (
-        limitedBy &&
-        limitedBy.size > 0 &&
-        (limitedBy.size * share >= this.o.maxBufferedRows ||
-          limitedBy.bytes * share >= this.o.maxBufferedBytes)
-      )
+      const holding = limitedBy;
+      const large =
+        holding !== null &&
+        holding.size > 0 &&
+        (holding.size * share >= this.o.maxBufferedRows || holding.bytes * share >= this.o.maxBufferedBytes);
+      if (holding && large && holding.lastLsn > this.holdWholeUpTo) {
+        const r = await this.o.coordinator.stagePart(holding.lastLsn, buffers);
+        if ('staged' in r && r.staged > 0) return this.resumeIfRoom();
+        if ('refused' in r) {
+          this.holdWholeUpTo = holding.lastLsn;
+          this.o.logger.warn(
+            { round: formatLsn(holding.lastLsn), reason: r.refused },
+            'a transaction larger than the buffer bound cannot be written in parts: held whole in memory',
+          );
+        }
+      }
+      if (large && this.o.coordinator.partedAt === null)
         this.o.logger.warn(
           { cut: formatLsn(w.lsn) },
           'a transaction needs more than the buffer bound holds: reading on past it',
@@ -389,8 +447,8 @@ export class KafkaSinkWorker {
           { channel: limitedBy?.channel, cut: formatLsn(w.lsn) },
           'buffers full before a channel read anything: reading on',
         );
-      this.paused = false;
-      this.consumer.resume(this.topicsPaused());
+      // Only the channels that hold the cut back read on; the others wait for the next commit.
+      this.consumer.resume(this.lagging(w));
       return;
     }
     if (cut > this.lastCutLsn) this.lastCutLsn = cut;
@@ -409,6 +467,18 @@ export class KafkaSinkWorker {
       this.o.logger.debug({ cut: formatLsn(w.lsn) }, 'cut committed');
     }
     this.resumeIfRoom();
+  }
+
+  /** The channels that have not read up to the offsets of watermark `w`, as kafkajs topic partitions. */
+  private lagging(w: Watermark): { topic: string; partitions: number[] }[] {
+    const byTopic = new Map<string, number[]>();
+    for (const [ch, buffer] of this.buffers) {
+      const topic = topicOfChannel(ch);
+      const needed = w.offsets[topic]?.[partitionOfChannel(ch)];
+      if (this.held.has(topic) || needed === undefined || buffer.readOffset >= needed) continue;
+      byTopic.set(topic, [...(byTopic.get(topic) ?? []), partitionOfChannel(ch)]);
+    }
+    return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
   }
 
   private resumeIfRoom(): void {

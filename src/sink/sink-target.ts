@@ -23,6 +23,24 @@ export interface CommitRound {
 }
 
 /**
+ * A round too large to hold in memory (a source transaction larger than the sink's buffer bound),
+ * written in parts. Contract:
+ * - `stage` writes one part where no reader sees it. Parts come in log order: a key's change in a
+ *   later part follows its change in an earlier one (last change wins, TOAST-unchanged columns
+ *   keep the value an earlier part gave). A part holds no truncate, no schema change and no key
+ *   change with unchanged columns after the first part (the coordinator holds such rounds whole).
+ * - `commit` makes every part visible and moves every token in ONE atomic step, with
+ *   `commitRound`'s contract (fenced, commit_state_unknown). Until it resolves, nothing is visible.
+ * - After `abort`, or any failure of `stage` or `commit` (other than a commit that landed), the
+ *   sink is as it was before the round; the round cannot be used again.
+ */
+export interface PartedRound {
+  stage(tables: readonly TableChanges[]): Promise<void>;
+  commit(round: Omit<CommitRound, 'tables'>): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/**
  * A sink (the Iceberg lakehouse, the warehouse). Contract:
  * - `commitRound` applies every table and moves every token in ONE atomic step, conditional on
  *   each stored token still being `expected`. It resolves only once that step is durable.
@@ -38,6 +56,8 @@ export interface SinkTarget {
   /** Makes sure the target tables exist with these schemas (and evolves them when they changed). */
   prepareTables(tables: readonly { schema: TableSchema; options: TableOptions }[]): Promise<void>;
   commitRound(round: CommitRound): Promise<void>;
+  /** Starts a round written in parts (see PartedRound); nothing is written until its first part. */
+  openRound(): Promise<PartedRound>;
   /**
    * Marks a table dropped in the source (`droppedAt`, an ISO time), or clears the mark (null);
    * idempotent, a table the sink does not hold is passed over. Rows are never touched: a round

@@ -353,6 +353,28 @@ export class Lakehouse {
     });
   }
 
+  /**
+   * One part of a round written in parts (sink-target.ts PartedRound): written as stageChanges
+   * writes a round's changes, and taken into the key index and file partitions at once, so that
+   * the next part's position deletes and TOAST fills see this part's rows. The cached table
+   * state is then ahead of the catalog: `forget` it unless the round's commit lands. Committed
+   * with the table's other parts, in order, by one `commit` (each part its own snapshot).
+   */
+  async stagePart(schema: TableSchema, events: readonly ChangeEvent[]): Promise<StagedChange> {
+    const staged = await this.stageChanges(schema, events);
+    const st = await this.open(identOf(schema));
+    for (const [file, tuple] of staged.filePartitions) st.filePartitions.set(file, tuple);
+    if (st.index)
+      for (const op of staged.indexOps)
+        op.file === null ? st.index.delete(op.key) : st.index.set(op.key, op.file, op.pos);
+    return { ...staged, indexOps: [] };
+  }
+
+  /** Drops the cached state of these tables (a parted round that did not land): reloaded at next use. */
+  forget(tables: readonly TableIdent[]): void {
+    for (const t of tables) this.tables.delete(identText(t));
+  }
+
   /** Writes a collapsed batch's files (mirror, or soft-delete: see soft-delete.ts); commits nothing. */
   async stage(schema: TableSchema, batch: CollapsedBatch): Promise<StagedChange> {
     const st = await this.open(identOf(schema));
@@ -389,15 +411,26 @@ export class Lakehouse {
     for (const s of staged) for (const f of s.files) await this.opts.io.delete(f);
   }
 
+  /**
+   * Commits staged changes, all tables in one catalog swap. Several changes of one table (the
+   * parts of a round written in parts, in order) become a chain of snapshots in that one swap:
+   * a part's position deletes then point at data files of an earlier snapshot, never of their
+   * own (PyIceberg 0.10 applies a position delete only to strictly older data files).
+   */
   async commit(staged: readonly StagedChange[], opts: CommitOptions): Promise<CommitResult> {
     const commitId = opts.commitId ?? randomUUID();
     const props = { ...opts.properties, [COMMIT_ID_PROPERTY]: commitId };
     const maxAttempts = this.opts.maxCommitAttempts ?? 8;
+    const groups = new Map<string, StagedChange[]>();
+    for (const s of staged) {
+      const key = identText(s.table);
+      groups.set(key, [...(groups.get(key) ?? []), s]);
+    }
     let rebased = false;
     for (let attempt = 1; ; attempt++) {
       const built = [];
-      for (const s of staged) {
-        const st = await this.open(s.table);
+      for (const parts of groups.values()) {
+        const st = await this.open(parts[0]!.table);
         // The swap is conditional on the metadata location only, and the writer may hold a newer
         // base than the one its tokens came from (it reloaded after a fenced round, say): the
         // tokens are checked on the very base the snapshot is built on, every attempt.
@@ -410,7 +443,8 @@ export class Lakehouse {
         }
         // The table moved since this change was staged (a reload, another writer): rebasing is
         // right only if every data file its position deletes may point at is still live.
-        if (st.metadataLocation !== s.baseLocation) {
+        for (const s of parts) {
+          if (st.metadataLocation === s.baseLocation) continue;
           rebased = true;
           const staleBy = await rewrittenSince(
             this.opts.io,
@@ -425,11 +459,7 @@ export class Lakehouse {
             );
           }
         }
-        built.push({
-          s,
-          st,
-          b: await this.build(st.metadata, st.metadataLocation, s, props),
-        });
+        built.push({ parts, st, b: await this.buildChain(st, parts, props, commitId) });
       }
       const out = await this.opts.catalog.swap(
         built.map(({ st, b }) => ({
@@ -441,14 +471,16 @@ export class Lakehouse {
         })),
       );
       if (out.kind === 'committed') {
-        for (const { s, st, b } of built) {
+        for (const { parts, st, b } of built) {
           if (recordCommitted(this.opts.catalog, st, out, b.metadata, b.metadataLocation))
             this.tables.delete(identText(st.ident));
-          for (const [file, tuple] of s.filePartitions) st.filePartitions.set(file, tuple);
+          for (const s of parts)
+            for (const [file, tuple] of s.filePartitions) st.filePartitions.set(file, tuple);
           if (rebased || !st.index) st.index = null;
           else
-            for (const op of s.indexOps)
-              op.file === null ? st.index.delete(op.key) : st.index.set(op.key, op.file, op.pos);
+            for (const s of parts)
+              for (const op of s.indexOps)
+                op.file === null ? st.index.delete(op.key) : st.index.set(op.key, op.file, op.pos);
         }
         return {
           commitId,
@@ -459,7 +491,7 @@ export class Lakehouse {
       if (out.kind === 'unknown') {
         if (
           await this.findCommit(
-            staged.map((s) => s.table),
+            built.map(({ st }) => st.ident),
             commitId,
           )
         ) {
@@ -468,7 +500,7 @@ export class Lakehouse {
         }
         throw new TidemarkError(
           'commit_state_unknown',
-          `commit ${commitId} of ${staged.map((s) => identText(s.table)).join(', ')}: outcome unknown`,
+          `commit ${commitId} of ${built.map(({ st }) => identText(st.ident)).join(', ')}: outcome unknown`,
           {
             cause: out.cause,
             fix: 'reload and look for the commit id before retrying; never delete its files',
@@ -488,6 +520,38 @@ export class Lakehouse {
   }
 
   /**
+   * One snapshot per staged change of a table, each on the one before, the last carrying the
+   * round's properties. The ones before it are steps inside one commit, never the table's state:
+   * they carry no cut (readers of a cut pass over them) and stay out of the snapshot log (time
+   * travel by time never lands on them); the metadata log gains the base once.
+   */
+  private async buildChain(
+    st: TableState,
+    parts: readonly StagedChange[],
+    props: Record<string, string>,
+    commitId: string,
+  ) {
+    if (parts.length === 1) return this.build(st.metadata, st.metadataLocation, parts[0]!, props);
+    let m = st.metadata;
+    let first: TableMetadata | null = null;
+    for (const [i, part] of parts.slice(0, -1).entries()) {
+      const step = { [COMMIT_ID_PROPERTY]: commitId, 'tidemark.part': `${i + 1}/${parts.length}` };
+      m = (await this.build(m, st.metadataLocation, part, step, false, false)).metadata;
+      first ??= m;
+    }
+    const last = await this.build(m, st.metadataLocation, parts[parts.length - 1]!, props, false, false);
+    const entry = last.metadata['snapshot-log'][last.metadata['snapshot-log'].length - 1]!;
+    const metadata: TableMetadata = {
+      ...last.metadata,
+      'snapshot-log': [...st.metadata['snapshot-log'], entry],
+      'metadata-log': first!['metadata-log'],
+    };
+    if (!this.opts.catalog.writesMetadata)
+      await this.opts.io.write(last.metadataLocation, Buffer.from(JSON.stringify(metadata), 'utf8'));
+    return { ...last, metadata };
+  }
+
+  /**
    * buildSnapshot, writing the metadata file only for a catalog that does not write its own. A
    * table that takes changes exists in the source (again): its dropped mark goes in this commit.
    */
@@ -497,17 +561,11 @@ export class Lakehouse {
     staged: StagedChange,
     props: Record<string, string>,
     replaceAll = false,
+    /** False: the caller writes the metadata file (or nobody: a step inside a chain). */
+    writeMetadata = !this.opts.catalog.writesMetadata,
   ) {
     const live = withDroppedMark(base, null) ?? base;
-    return buildSnapshot(
-      this.opts.io,
-      live,
-      baseLocation,
-      staged,
-      props,
-      !this.opts.catalog.writesMetadata,
-      replaceAll,
-    );
+    return buildSnapshot(this.opts.io, live, baseLocation, staged, props, writeMetadata, replaceAll);
   }
 
   /**

@@ -51,6 +51,12 @@ async function acquire(path: string): Promise<SharedFile> {
 }
 
 async function release(path: string, shared: SharedFile): Promise<void> {
+  // Only the last user closes the file, once its transactions are done; another user's open
+  // transaction (a round in parts holds one across its parts) is no reason to wait.
+  if (shared.users > 1) {
+    shared.users--;
+    return;
+  }
   await shared.queue;
   if (--shared.users > 0) return;
   files.delete(path);

@@ -33,8 +33,26 @@ export async function applyRoundIn(
   rebuilt: ReadonlySet<string> = new Set(),
 ): Promise<void> {
   for (const u of round.tokens) await meta.moveToken(s, u, round.cutLsn, round.commitId);
-  const staged = round.tables.map((t) => stageTable(t.schema, t.options.mode, t.events));
-  const names = staged.map((_, i) => ident(`_tidemark_stage_${i}`));
+  await applyTablesIn(s, round.tables, hooks, rebuilt);
+  await meta.recordCut(s, round.cutLsn, round.commitId);
+  await hooks.beforeCommit?.();
+}
+
+/**
+ * Stages and applies tables' changes inside the caller's transaction: a round's, or one part of a
+ * parted round (`part` keeps each part's staging tables apart: PostgreSQL drops them at commit).
+ */
+export async function applyTablesIn(
+  s: WarehouseSession,
+  tables: CommitRound['tables'],
+  hooks: WarehouseHooks,
+  rebuilt: ReadonlySet<string>,
+  part = 0,
+): Promise<void> {
+  const staged = tables.map((t) => stageTable(t.schema, t.options.mode, t.events));
+  const names = staged.map((_, i) =>
+    ident(part === 0 ? `_tidemark_stage_${i}` : `_tidemark_stage_${part}_${i}`),
+  );
   for (let i = 0; i < staged.length; i++) {
     const st = staged[i]!;
     if (st.rows.length === 0) continue;
@@ -92,6 +110,4 @@ export async function applyRoundIn(
       throw s.tableError(e, name);
     }
   }
-  await meta.recordCut(s, round.cutLsn, round.commitId);
-  await hooks.beforeCommit?.();
 }

@@ -3,8 +3,9 @@ import { TidemarkError } from '../../core/errors';
 import { type Lsn, parseLsn } from '../../core/lsn';
 import { type TableRef, type TableSchema, tableKey } from '../../core/table-schema';
 import { fillValue } from '../schema-projection';
-import type { CommitRound } from '../sink-target';
+import type { CommitRound, PartedRound } from '../sink-target';
 import { MetaTables } from './meta-tables';
+import { openPartedRound } from './parted-round';
 import { valueText } from './pg-copy-text';
 import { applyRoundIn } from './round-apply';
 import { diffSchemas } from './schema-diff';
@@ -144,6 +145,20 @@ export abstract class SqlWarehouse implements Warehouse {
         await s.query(`UPDATE ${this.meta.tables} SET source_dropped_at = NULL WHERE table_key = $1`, [k]);
     });
     for (const k of back) marked.delete(k);
+  }
+
+  /** A round in parts: one transaction held open across them (see parted-round.ts). */
+  async openRound(): Promise<PartedRound> {
+    await this.ensureMeta();
+    const marked = await this.droppedMarks();
+    const rebuilt = new Set((await this.rebuiltVersionsCached()).keys());
+    return openPartedRound({
+      transaction: (fn) => this.transaction(fn),
+      meta: this.meta,
+      hooks: this.options.hooks ?? {},
+      rebuilt,
+      marked,
+    });
   }
 
   /**

@@ -9,7 +9,8 @@ import { silentLogger } from '../../../src/observe/logger';
 import { FileOffsetStore } from '../../../src/offsets/file-offset-store';
 import { ChannelBuffer } from '../../../src/sink/channel-buffer';
 import { CommitCoordinator } from '../../../src/sink/commit-coordinator';
-import type { CommitRound, SinkTarget } from '../../../src/sink/sink-target';
+import { PartedRoundVoid } from '../../../src/sink/parted-rounds';
+import type { CommitRound, SinkTarget, TableChanges } from '../../../src/sink/sink-target';
 
 const schema: TableSchema = {
   schema: 'public',
@@ -51,6 +52,25 @@ class FakeSink implements SinkTarget {
     for (const u of r.tokens) this.tokens.set(u.channel, u.next);
     if (f === 'unknown-landed')
       throw new TidemarkError('commit_state_unknown', 'connection lost after COMMIT');
+  }
+  /** Parts staged by the open parted round; `aborted` counts rounds given up. */
+  parts: TableChanges[][] = [];
+  aborted = 0;
+  async openRound() {
+    const parts: TableChanges[][] = [];
+    this.parts = parts;
+    return {
+      stage: async (tables: readonly TableChanges[]) => {
+        parts.push([...tables]);
+      },
+      commit: async (r: Omit<CommitRound, 'tables'>) => {
+        // every part's tables in one round: what the reader of this sink sees at once
+        await this.commitRound({ ...r, tables: parts.flat() });
+      },
+      abort: async () => {
+        this.aborted++;
+      },
+    };
   }
   async readTokens() {
     return new Map(this.tokens);
@@ -177,5 +197,128 @@ describe('CommitCoordinator', () => {
     await c.markDroppedIfDue(0x40n);
     expect(lake.marks).toEqual([['public.gone', '2026-12-02T09:00:00.000Z']]);
     expect(wh.marks).toEqual(lake.marks);
+  });
+
+  describe('a round in parts (a transaction larger than the buffers)', () => {
+    const truncate = (lsn: bigint, seq: number): ChangeEvent => ({
+      ...ev(lsn, seq, 0),
+      op: 't',
+      after: null,
+    });
+    const ids = (r: CommitRound) => r.tables.flatMap((t) => t.events.map((e) => e.after!.id));
+
+    it('writes parts that no sink shows until the cut reaches the transaction, then one commit', async () => {
+      // GIVEN transaction 0/14 spread over two channels, read in two pieces, and a later one
+      const lake = new FakeSink('iceberg');
+      const wh = new FakeSink('warehouse');
+      const { c, store } = setup(lake, wh);
+      await c.loadTokens();
+      const b0 = new ChannelBuffer('t/0');
+      const b1 = new ChannelBuffer('t/1');
+      b0.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
+      b1.push({ event: ev(20n, 1, 2), offset: 0, bytes: 1 });
+      // WHEN the first piece is staged
+      expect(await c.stagePart(20n, [b0, b1])).toEqual({ staged: 2 });
+      expect(c.partedAt).toBe(20n);
+      expect([b0.size, b1.size]).toEqual([0, 0]);
+      b0.push({ event: ev(20n, 2, 3), offset: 1, bytes: 1 });
+      b1.push({ event: ev(30n, 0, 4), offset: 1, bytes: 1 });
+      // THEN a cut below it commits nothing
+      expect(await c.commitCut(19n, [b0, b1])).toBe(false);
+      expect(lake.rounds).toHaveLength(0);
+      expect(wh.rounds).toHaveLength(0);
+      // AND the cut at it commits both pieces, once, with the last change of each channel as token
+      expect(await c.commitCut(20n, [b0, b1])).toBe(true);
+      expect(c.partedAt).toBeNull();
+      expect(lake.parts.map((p) => p.flatMap((t) => t.events.map((e) => e.after!.id)))).toEqual([
+        [1, 2],
+        [3],
+      ]);
+      expect(ids(wh.rounds[0]!)).toEqual([1, 2, 3]);
+      expect(wh.rounds[0]!.tokens).toEqual([
+        { channel: 't/0', expected: null, next: '0/14#2@2' },
+        { channel: 't/1', expected: null, next: '0/14#1@1' },
+      ]);
+      expect(await store.readTokens()).toEqual(
+        new Map([
+          ['t/0', '0/14#2@2'],
+          ['t/1', '0/14#1@1'],
+        ]),
+      );
+      expect(b1.size).toBe(1); // the later transaction waits for its own cut
+    });
+
+    it('refuses a first part holding a truncate and leaves the buffers as they were', async () => {
+      const lake = new FakeSink('iceberg');
+      const wh = new FakeSink('warehouse');
+      const { c } = setup(lake, wh);
+      await c.loadTokens();
+      const b = new ChannelBuffer('t/0');
+      b.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
+      b.push({ event: truncate(20n, 1), offset: 1, bytes: 1 });
+      expect(await c.stagePart(20n, [b])).toEqual({ refused: 'a truncate of public.t' });
+      expect(b.size).toBe(2);
+      expect(c.partedAt).toBeNull();
+      expect(lake.parts).toHaveLength(0);
+    });
+
+    it('voids the round when a later part cannot be one, in every sink', async () => {
+      const lake = new FakeSink('iceberg');
+      const wh = new FakeSink('warehouse');
+      const { c } = setup(lake, wh);
+      await c.loadTokens();
+      const b = new ChannelBuffer('t/0');
+      b.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
+      await c.stagePart(20n, [b]);
+      // a key change whose TOAST-unchanged columns sit in the old key's row
+      b.push({
+        event: { ...ev(20n, 1, 7), before: { id: 1 }, unchanged: ['note'] },
+        offset: 1,
+        bytes: 1,
+      });
+      const err = await c.commitCut(20n, [b]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PartedRoundVoid);
+      expect((err as PartedRoundVoid).holdWhole).toBe(true);
+      expect((err as PartedRoundVoid).lsn).toBe(20n);
+      expect([lake.aborted, wh.aborted]).toEqual([1, 1]);
+      expect([lake.rounds.length, wh.rounds.length]).toEqual([0, 0]);
+      expect(c.partedAt).toBeNull();
+    });
+
+    it('voids the round on a retriable sink failure; the sink that committed keeps its tokens', async () => {
+      const lake = new FakeSink('iceberg');
+      const wh = new FakeSink('warehouse');
+      wh.failNext = ['transient'];
+      const { c } = setup(lake, wh);
+      await c.loadTokens();
+      const b = new ChannelBuffer('t/0');
+      b.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
+      await c.stagePart(20n, [b]);
+      const err = await c.commitCut(20n, [b]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PartedRoundVoid);
+      expect((err as PartedRoundVoid).holdWhole).toBe(false);
+      expect(lake.tokens.get('t/0')).toBe('0/14#0@1');
+      // read again from the lowest token: the lakehouse has the change, the warehouse gets it
+      expect(c.resumeToken('t/0')).toBeNull();
+      b.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
+      expect(await c.commitCut(20n, [b])).toBe(true);
+      expect(lake.rounds).toHaveLength(1);
+      expect(ids(wh.rounds[0]!)).toEqual([1]);
+    });
+
+    it('stops on a fenced part commit (another writer): no retry', async () => {
+      const lake = new FakeSink('iceberg');
+      const wh = new FakeSink('warehouse');
+      lake.failNext = ['fenced'];
+      const { c } = setup(lake, wh);
+      await c.loadTokens();
+      const b = new ChannelBuffer('t/0');
+      b.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
+      await c.stagePart(20n, [b]);
+      const err = await c.commitCut(20n, [b]).catch((e: unknown) => e);
+      expect(err).not.toBeInstanceOf(PartedRoundVoid);
+      expect((err as TidemarkError).kind).toBe('fenced');
+      expect(wh.aborted).toBe(1);
+    });
   });
 });

@@ -1,0 +1,54 @@
+import type { ChangeEvent } from '../core/change-event';
+import { encodeKey } from '../core/row-key';
+import type { TableSchema } from '../core/table-schema';
+import { tableKey } from '../core/table-schema';
+import type { ChannelTake } from './round-builder';
+
+/**
+ * A parted round was given up in every sink (nothing of it is visible): the caller must read its
+ * channels again from the sinks' tokens (the parts' changes left the buffers). `holdWhole`: the
+ * round cannot be written in parts at all (see partRefusal): on the re-read, hold it whole.
+ */
+export class PartedRoundVoid extends Error {
+  constructor(
+    message: string,
+    /** The commit LSN of the transaction the round was opened for. */
+    readonly lsn: bigint,
+    readonly holdWhole: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'PartedRoundVoid';
+  }
+}
+
+/**
+ * Why these changes cannot be one part of a parted round, or null. Parts are applied one after
+ * the other, and within a part in position order; that is the source's order only for changes
+ * of one key (a key stays on one channel, a channel is in order). So a part holds nothing whose
+ * effect reaches other keys: a truncate (delivered on every channel, it orders against all
+ * of them); and after the first part, no new schema version (the sinks would have to alter a
+ * table inside the round) and no key change with unchanged (TOAST) columns (they are filled from
+ * the old key's row, which an earlier part may have deleted already).
+ */
+export function partRefusal(
+  takes: readonly ChannelTake[],
+  first: boolean,
+  schemaOf: (ev: ChangeEvent) => TableSchema,
+  prepared: (table: string) => number | undefined,
+): string | null {
+  for (const t of takes) {
+    for (const { event } of t.changes) {
+      if (event.op === 't') return `a truncate of ${tableKey(event.table)}`;
+      if (first) continue;
+      if ((prepared(tableKey(event.table)) ?? -1) < event.schemaVersion)
+        return `a schema change of ${tableKey(event.table)}`;
+      if (event.op === 'c' && event.unchanged.length > 0 && event.before && event.after) {
+        const keys = schemaOf(event).primaryKey;
+        if (encodeKey(event.before, keys) !== encodeKey(event.after, keys))
+          return `a key change of ${tableKey(event.table)} with unchanged (TOAST) columns`;
+      }
+    }
+  }
+  return null;
+}

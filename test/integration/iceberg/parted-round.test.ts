@@ -1,0 +1,234 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_TABLE_OPTIONS, type TableOptions } from '../../../src/config/schema';
+import type { ChangeEvent, Op, Row } from '../../../src/core/change-event';
+import type { TableSchema } from '../../../src/core/table-schema';
+import type { TableMetadata } from '../../../src/sink/iceberg/table-metadata';
+import { IcebergTarget } from '../../../src/sink/iceberg-target';
+import type { TableChanges } from '../../../src/sink/sink-target';
+import { byId, readWithJava, readWithPyIceberg } from './iceberg-fixtures';
+
+const text = (name: string, attnum: number) => ({
+  name,
+  attnum,
+  type: { kind: 'text' as const },
+  pgType: 'text',
+  nullable: true,
+});
+const ITEMS: TableSchema = {
+  schema: 'public',
+  table: 'items',
+  version: 1,
+  primaryKey: ['id'],
+  columns: [
+    { name: 'id', attnum: 1, type: { kind: 'int32' }, pgType: 'integer', nullable: false },
+    text('name', 2),
+    text('note', 3),
+  ],
+};
+const TAGS: TableSchema = { ...ITEMS, table: 'tags' };
+const OPTIONS: TableOptions = { ...DEFAULT_TABLE_OPTIONS, onError: 'stop' };
+
+let seq = 0;
+function ev(schema: TableSchema, lsn: number, op: Op, row: Row, unchanged: string[] = []): ChangeEvent {
+  return {
+    op,
+    table: { schema: schema.schema, table: schema.table },
+    position: { lsn: BigInt(lsn), seq: seq++ },
+    txId: lsn,
+    commitTimeMs: 0,
+    schemaVersion: 1,
+    before: op === 'c' ? null : { id: row.id! },
+    after: op === 'd' ? null : row,
+    unchanged,
+    snapshot: false,
+  };
+}
+const part = (schema: TableSchema, events: ChangeEvent[]): TableChanges => ({
+  schema,
+  options: OPTIONS,
+  events,
+});
+
+/**
+ * A round written in parts (one source transaction larger than the sink's buffers): the parts'
+ * files sit in storage while no reader sees them, a later part replaces and deletes rows of an
+ * earlier one and fills TOAST-unchanged columns from them, and one multi-table commit makes the
+ * whole transaction visible. Read back by PyIceberg and by Iceberg's Java library.
+ */
+describe('Iceberg sink: a round in parts', () => {
+  let dir: string;
+  const db = () => join(dir, 'catalog.db');
+  const config = () => ({
+    catalog: { kind: 'sql' as const, url: `sqlite://${db()}`, name: 'tidemark' },
+    location: `${dir}/lake`,
+    targetFileBytes: 1 << 27,
+  });
+  const pyRows = async (table: string) => byId((await readWithPyIceberg(`sqlite:///${db()}`, table)).rows);
+  /** The table's newest metadata file (the SQLite catalog points at the highest sequence). */
+  const currentMetadata = (table: string): TableMetadata => {
+    const metaDir = `${dir}/lake/public/${table}/metadata`;
+    const newest = readdirSync(metaDir)
+      .filter((f) => f.endsWith('.metadata.json'))
+      .sort()
+      .pop()!;
+    return JSON.parse(readFileSync(join(metaDir, newest), 'utf8')) as TableMetadata;
+  };
+  const dataFiles = () => readdirSync(`${dir}/lake/public/items/data`).sort();
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'iceberg-parted-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('parts are invisible until the commit, which shows the whole transaction in both tables', async () => {
+    // GIVEN items 1..3 committed
+    const sink = await IcebergTarget.open(config());
+    await sink.prepareTables([
+      { schema: ITEMS, options: OPTIONS },
+      { schema: TAGS, options: OPTIONS },
+    ]);
+    await sink.readTokens();
+    await sink.commitRound({
+      cutLsn: 0x10n,
+      commitId: 'r1',
+      tables: [
+        part(
+          ITEMS,
+          [1, 2, 3].map((id) => ev(ITEMS, 0x10, 'c', { id, name: `n${id}`, note: `note ${id}` })),
+        ),
+      ],
+      tokens: [{ channel: 'items/0', expected: null, next: '0/10#2@3' }],
+    });
+
+    // WHEN transaction 0/20 is written in two parts
+    const r = await sink.openRound();
+    await r.stage([
+      part(ITEMS, [
+        ev(ITEMS, 0x20, 'c', { id: 10, name: 'ten', note: 'note 10' }),
+        ev(ITEMS, 0x20, 'u', { id: 1, name: 'one', note: 'note 1b' }),
+        ev(ITEMS, 0x20, 'd', { id: 2 }),
+      ]),
+      part(TAGS, [ev(TAGS, 0x20, 'c', { id: 100, name: 'tag', note: 'x' })]),
+    ]);
+    await r.stage([
+      part(ITEMS, [
+        ev(ITEMS, 0x20, 'u', { id: 10, name: 'TEN' }, ['note']), // fills from part 1's row
+        ev(ITEMS, 0x20, 'u', { id: 1, name: 'uno' }, ['note']), // an update of an update
+        ev(ITEMS, 0x20, 'u', { id: 3, name: 'three' }, ['note']), // fills from the committed row
+        ev(ITEMS, 0x20, 'c', { id: 12, name: 'twelve', note: null }),
+        ev(ITEMS, 0x20, 'd', { id: 12 }),
+        ev(ITEMS, 0x20, 'c', { id: 12, name: 'twelve again', note: 'back' }),
+      ]),
+      part(TAGS, [ev(TAGS, 0x20, 'u', { id: 100, name: 'tag 2', note: 'y' })]),
+    ]);
+    // THEN no reader sees any of it yet
+    expect((await pyRows('public.items')).map((x) => (x as Row).name)).toEqual(['n1', 'n2', 'n3']);
+    expect(await pyRows('public.tags')).toEqual([]);
+
+    // WHEN it commits
+    await r.commit({
+      cutLsn: 0x20n,
+      commitId: 'r2',
+      tokens: [
+        { channel: 'items/0', expected: '0/10#2@3', next: '0/20#10@12' },
+        { channel: 'tags/0', expected: null, next: '0/20#4@2' },
+      ],
+    });
+    // THEN both readers see the transaction whole, each key once
+    const items = [
+      { id: 1, name: 'uno', note: 'note 1b' },
+      { id: 3, name: 'three', note: 'note 3' },
+      { id: 10, name: 'TEN', note: 'note 10' },
+      { id: 12, name: 'twelve again', note: 'back' },
+    ];
+    expect(await pyRows('public.items')).toEqual(items);
+    expect(byId((await readWithJava(`jdbc:sqlite:${db()}`, '', '', 'public.items')).rows)).toEqual(items);
+    const tags = [{ id: 100, name: 'tag 2', note: 'y' }];
+    expect(await pyRows('public.tags')).toEqual(tags);
+    expect(byId((await readWithJava(`jdbc:sqlite:${db()}`, '', '', 'public.tags')).rows)).toEqual(tags);
+    // AND each part is a snapshot in the one commit; only the last is a state of the table
+    const m = currentMetadata('tags');
+    expect(m.snapshots.map((x) => [x.summary['tidemark.part'], x.summary['tidemark.commit-id']])).toEqual([
+      ['1/2', 'r2'],
+      [undefined, 'r2'],
+    ]);
+    expect(m.snapshots[0]!.summary['tidemark.cut-lsn']).toBeUndefined();
+    expect(m.snapshots[1]!.summary['tidemark.cut-lsn']).toBe('0/20');
+    expect(m['snapshot-log'].map((e) => e['snapshot-id'])).toEqual([m.snapshots[1]!['snapshot-id']]);
+    expect(m['metadata-log']).toHaveLength(1);
+    const tokens = await sink.readTokens();
+    expect(tokens.get('items/0')).toBe('0/20#10@12');
+    expect(tokens.get('tags/0')).toBe('0/20#4@2');
+    await sink.close();
+
+    // AND a fresh writer (key index rebuilt from the table) updates the right rows
+    const fresh = await IcebergTarget.open(config());
+    await fresh.prepareTables([{ schema: ITEMS, options: OPTIONS }]);
+    await fresh.readTokens();
+    await fresh.commitRound({
+      cutLsn: 0x30n,
+      commitId: 'r3',
+      tables: [part(ITEMS, [ev(ITEMS, 0x30, 'u', { id: 10, name: 'ten!' }, ['note'])])],
+      tokens: [{ channel: 'items/0', expected: '0/20#10@12', next: '0/30#0@13' }],
+    });
+    expect((await pyRows('public.items')).find((x) => (x as Row).id === 10)).toEqual({
+      id: 10,
+      name: 'ten!',
+      note: 'note 10',
+    });
+    await fresh.close();
+  });
+
+  test('an aborted round leaves the table and the writer as they were', async () => {
+    const sink = await IcebergTarget.open(config());
+    await sink.prepareTables([{ schema: ITEMS, options: OPTIONS }]);
+    await sink.readTokens();
+    const before = await pyRows('public.items');
+    const files = dataFiles();
+    // GIVEN parts that replace rows 1 and 3
+    const r = await sink.openRound();
+    await r.stage([part(ITEMS, [ev(ITEMS, 0x40, 'u', { id: 1, name: 'gone', note: 'gone' })])]);
+    await r.stage([part(ITEMS, [ev(ITEMS, 0x40, 'u', { id: 3, name: 'gone' }, ['note'])])]);
+    expect(dataFiles().length).toBeGreaterThan(files.length);
+    // WHEN the round is given up
+    await r.abort();
+    // THEN its files are gone and the table is unchanged
+    expect(dataFiles()).toEqual(files);
+    expect(await pyRows('public.items')).toEqual(before);
+    // AND the same writer's next round finds the committed rows (its key index followed the abort)
+    await sink.commitRound({
+      cutLsn: 0x41n,
+      commitId: 'r4',
+      tables: [part(ITEMS, [ev(ITEMS, 0x41, 'u', { id: 3, name: 'tres' }, ['note'])])],
+      tokens: [{ channel: 'items/0', expected: '0/30#0@13', next: '0/41#0@14' }],
+    });
+    const after = await pyRows('public.items');
+    expect(after).toEqual(
+      (before as Row[]).map((x) => (x.id === 3 ? { id: 3, name: 'tres', note: 'note 3' } : x)),
+    );
+    await sink.close();
+  });
+
+  test('a fenced commit writes nothing and the round cannot be used again', async () => {
+    const sink = await IcebergTarget.open(config());
+    await sink.prepareTables([{ schema: ITEMS, options: OPTIONS }]);
+    await sink.readTokens();
+    const before = await pyRows('public.items');
+    const files = dataFiles();
+    const r = await sink.openRound();
+    await r.stage([part(ITEMS, [ev(ITEMS, 0x50, 'u', { id: 1, name: 'stale', note: 'stale' })])]);
+    const err = await r
+      .commit({
+        cutLsn: 0x50n,
+        commitId: 'r5',
+        tokens: [{ channel: 'items/0', expected: '0/10#2@3', next: '0/50#0@15' }],
+      })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'fenced' });
+    expect(dataFiles()).toEqual(files);
+    expect(await pyRows('public.items')).toEqual(before);
+    await expect(r.stage([])).rejects.toThrow(/after it ended/);
+    await sink.close();
+  });
+});

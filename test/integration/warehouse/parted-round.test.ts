@@ -1,0 +1,157 @@
+import type { TableChanges } from '../../../src/sink/sink-target';
+import { col, EventBuilder, makeFixture, opts, round, tableSchema, type WarehouseFixture } from './helpers';
+
+const items = tableSchema('items', [
+  col('id', { kind: 'int32' }),
+  col('name', { kind: 'text' }),
+  col('note', { kind: 'text' }),
+]);
+const tags = tableSchema('tags', [
+  col('id', { kind: 'int32' }),
+  col('name', { kind: 'text' }),
+  col('note', { kind: 'text' }),
+]);
+const part = (schema: typeof items, events: TableChanges['events']): TableChanges => ({
+  schema,
+  options: opts('mirror'),
+  events,
+});
+
+/**
+ * A round written in parts (a source transaction larger than the sink's buffers): one
+ * transaction held open across the parts; a later part replaces and deletes rows of an earlier
+ * one and keeps their TOAST-unchanged values; nothing is visible to another connection until
+ * the commit, and an abort or a fenced commit leaves every table and token as it was.
+ */
+describe.each(['duckdb', 'postgres'] as const)('%s warehouse: a round in parts', (kind) => {
+  let fx: WarehouseFixture;
+  const rows = async (table: string) =>
+    (await fx.read(`SELECT id, name, note FROM public.${table} ORDER BY id`)).map((r) =>
+      [r.id, r.name, r.note].map((v) => (v === null ? 'NULL' : String(v))).join('|'),
+    );
+  const token = async () =>
+    (
+      await fx.read(
+        `SELECT token FROM ${kind === 'duckdb' ? 'main' : 'public'}._tidemark_offsets WHERE channel = 'items/0'`,
+      )
+    )[0]?.token;
+  beforeEach(async () => {
+    fx = await makeFixture(kind);
+  });
+  afterEach(async () => {
+    await fx.dispose();
+  });
+
+  test('parts stay invisible until the commit, which applies the whole transaction', async () => {
+    // GIVEN items 1..3 committed at token t1
+    const wh = await fx.open();
+    await wh.prepareTables([
+      { schema: items, options: opts('mirror') },
+      { schema: tags, options: opts('mirror') },
+    ]);
+    const ev = new EventBuilder(items);
+    ev.tx();
+    await wh.commitRound(
+      round(
+        [
+          {
+            schema: items,
+            mode: 'mirror',
+            events: [1, 2, 3].map((id) => ev.ev('c', null, { id, name: `n${id}`, note: `note ${id}` })),
+          },
+        ],
+        [{ channel: 'items/0', expected: null, next: 't1' }],
+      ),
+    );
+    const tg = new EventBuilder(tags);
+    tg.tx();
+    ev.tx();
+
+    // WHEN one transaction is written in two parts
+    const r = await wh.openRound();
+    await r.stage([
+      part(items, [
+        ev.ev('c', null, { id: 10, name: 'ten', note: 'note 10' }),
+        ev.ev('u', { id: 1 }, { id: 1, name: 'one', note: 'note 1b' }),
+        ev.ev('d', { id: 2 }, null),
+      ]),
+      part(tags, [tg.ev('c', null, { id: 100, name: 'tag', note: 'x' })]),
+    ]);
+    await r.stage([
+      part(items, [
+        ev.ev('u', { id: 10 }, { id: 10, name: 'TEN' }, ['note']),
+        ev.ev('u', { id: 1 }, { id: 1, name: 'uno' }, ['note']),
+        ev.ev('u', { id: 3 }, { id: 3, name: 'three' }, ['note']),
+        ev.ev('c', null, { id: 12, name: 'twelve', note: null }),
+        ev.ev('d', { id: 12 }, null),
+        ev.ev('c', null, { id: 12, name: 'twelve again', note: 'back' }),
+      ]),
+      part(tags, [tg.ev('u', { id: 100 }, { id: 100, name: 'tag 2', note: 'y' })]),
+    ]);
+    // THEN another connection sees none of it yet
+    expect(await rows('items')).toEqual(['1|n1|note 1', '2|n2|note 2', '3|n3|note 3']);
+    expect(await rows('tags')).toEqual([]);
+    expect(await token()).toBe('t1');
+
+    // WHEN it commits
+    await r.commit({
+      cutLsn: 0x2000n,
+      commitId: 'parted',
+      tokens: [
+        { channel: 'items/0', expected: 't1', next: 't2' },
+        { channel: 'tags/0', expected: null, next: 'g1' },
+      ],
+    });
+    // THEN the whole transaction is there, with the values earlier parts gave
+    expect(await rows('items')).toEqual([
+      '1|uno|note 1b',
+      '3|three|note 3',
+      '10|TEN|note 10',
+      '12|twelve again|back',
+    ]);
+    expect(await rows('tags')).toEqual(['100|tag 2|y']);
+    expect(await token()).toBe('t2');
+    expect((await wh.readTokens()).get('tags/0')).toBe('g1');
+    expect((await wh.lastCut())?.commitId).toBe('parted');
+  });
+
+  test('an abort, and a fenced commit, leave every table and token as they were', async () => {
+    const wh = await fx.open();
+    await wh.prepareTables([{ schema: items, options: opts('mirror') }]);
+    const ev = new EventBuilder(items);
+    ev.tx();
+    await wh.commitRound(
+      round(
+        [{ schema: items, mode: 'mirror', events: [ev.ev('c', null, { id: 1, name: 'a', note: 'n' })] }],
+        [{ channel: 'items/0', expected: null, next: 't1' }],
+      ),
+    );
+    ev.tx();
+    const aborted = await wh.openRound();
+    await aborted.stage([part(items, [ev.ev('u', { id: 1 }, { id: 1, name: 'gone', note: 'gone' })])]);
+    await aborted.abort();
+    expect(await rows('items')).toEqual(['1|a|n']);
+
+    // a round starting from a token another writer has moved since
+    const stale = await wh.openRound();
+    await stale.stage([part(items, [ev.ev('u', { id: 1 }, { id: 1, name: 'stale', note: 'stale' })])]);
+    const err = await stale
+      .commit({
+        cutLsn: 0x3000n,
+        commitId: 'stale',
+        tokens: [{ channel: 'items/0', expected: 't0', next: 't9' }],
+      })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'fenced' });
+    expect(await rows('items')).toEqual(['1|a|n']);
+    expect(await token()).toBe('t1');
+    // AND the warehouse takes the next round as usual
+    await wh.commitRound(
+      round(
+        [{ schema: items, mode: 'mirror', events: [ev.ev('u', { id: 1 }, { id: 1, name: 'b' }, ['note'])] }],
+        [{ channel: 'items/0', expected: 't1', next: 't2' }],
+      ),
+    );
+    expect(await rows('items')).toEqual(['1|b|n']);
+  });
+});
