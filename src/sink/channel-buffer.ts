@@ -63,6 +63,20 @@ export class ChannelBuffer {
     return this.heldBytes;
   }
 
+  /** The commit LSN of the oldest change held (-1: none). */
+  firstLsn(): Lsn {
+    return this.items[this.head]?.event.position.lsn ?? -1n;
+  }
+
+  /** What `takeUpTo(lsn)` would take, without taking it. */
+  sizeUpTo(lsn: Lsn): { rows: number; bytes: number } {
+    let bytes = 0;
+    let end = this.head;
+    for (; end < this.items.length && this.items[end]!.event.position.lsn <= lsn; end++)
+      bytes += this.items[end]!.bytes;
+    return { rows: end - this.head, bytes };
+  }
+
   takeUpTo(lsn: Lsn): BufferedChange[] {
     let end = this.head;
     while (end < this.items.length && this.items[end]!.event.position.lsn <= lsn) end++;

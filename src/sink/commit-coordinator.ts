@@ -227,8 +227,8 @@ export class CommitCoordinator {
 
   /** The round being written in parts, when one is (see stagePart). */
   private parted: {
-    /** The commit LSN of the transaction it was opened for: it commits at the first cut ≥ it. */
-    readonly lsn: Lsn;
+    /** It commits at the first cut ≥ this LSN; its parts hold changes up to it. */
+    lsn: Lsn;
     readonly rounds: Map<string, PartedRound>;
     /** Per channel: the last change a part took (the channel's token once the round commits). */
     readonly last: Map<string, BufferedChange>;

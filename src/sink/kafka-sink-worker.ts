@@ -1,7 +1,7 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { ChangeEvent } from '../core/change-event';
 import { isTidemarkError, TidemarkError } from '../core/errors';
-import { formatLsn, type Lsn } from '../core/lsn';
+import { formatLsn, type Lsn, minLsn } from '../core/lsn';
 import { parseToken } from '../core/offset-token';
 import { comparePositions } from '../core/position';
 import { parseTableKey } from '../core/table-schema';
@@ -280,16 +280,18 @@ export class KafkaSinkWorker {
     await heartbeat();
     this.o.onBuffered?.(this.bufferedRows());
     this.o.onLag?.(batch.topic, batch.partition, Number(batch.offsetLag()));
-    if (
-      !this.paused &&
-      (this.bufferedBytes() > this.o.maxBufferedBytes || this.bufferedRows() > this.o.maxBufferedRows)
-    ) {
-      this.paused = true;
-      this.consumer.pause(this.topicsPaused());
-      this.o.logger.info(
-        { rows: this.bufferedRows(), bytes: this.bufferedBytes() },
-        'buffers full: pausing consumption until the next commit',
-      );
+    if (this.bufferedBytes() > this.o.maxBufferedBytes || this.bufferedRows() > this.o.maxBufferedRows) {
+      if (!this.paused) {
+        this.paused = true;
+        this.consumer.pause(this.topicsPaused());
+        this.o.logger.info(
+          { rows: this.bufferedRows(), bytes: this.bufferedBytes() },
+          'buffers full: pausing consumption until the next commit',
+        );
+      } else if (!this.held.has(batch.topic)) {
+        // A channel let read on past the bound (see fullAndStuck) reads one fetch per tick.
+        this.consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
+      }
     }
   }
 
@@ -413,44 +415,7 @@ export class KafkaSinkWorker {
       if (!(await this.stopTable(e))) throw e;
       return; // the round was put back; the next tick commits the other tables
     }
-    if (!committed && cut < w.lsn && this.paused) {
-      // Nothing below the reachable cut, and the buffers are full. Either the channel that holds
-      // the cut back has nothing buffered (the others filled the buffers before its first fetch
-      // came), or one transaction is larger than the bound: it is then written to the sinks in
-      // parts (visible only once it is whole, see CommitCoordinator.stagePart). It is the latter
-      // only when the holding channel has at least its share of the bound: a few changes of a
-      // transaction still being fetched, behind another channel's backlog, are not.
-      const share = Math.max(1, buffers.length);
-      const holding = limitedBy;
-      const large =
-        holding !== null &&
-        holding.size > 0 &&
-        (holding.size * share >= this.o.maxBufferedRows || holding.bytes * share >= this.o.maxBufferedBytes);
-      if (holding && large && holding.lastLsn > this.holdWholeUpTo) {
-        const r = await this.o.coordinator.stagePart(holding.lastLsn, buffers);
-        if ('staged' in r && r.staged > 0) return this.resumeIfRoom();
-        if ('refused' in r) {
-          this.holdWholeUpTo = holding.lastLsn;
-          this.o.logger.warn(
-            { round: formatLsn(holding.lastLsn), reason: r.refused },
-            'a transaction larger than the buffer bound cannot be written in parts: held whole in memory',
-          );
-        }
-      }
-      if (large && this.o.coordinator.partedAt === null)
-        this.o.logger.warn(
-          { cut: formatLsn(w.lsn) },
-          'a transaction needs more than the buffer bound holds: reading on past it',
-        );
-      else
-        this.o.logger.debug(
-          { channel: limitedBy?.channel, cut: formatLsn(w.lsn) },
-          'buffers full before a channel read anything: reading on',
-        );
-      // Only the channels that hold the cut back read on; the others wait for the next commit.
-      this.consumer.resume(this.lagging(w));
-      return;
-    }
+    if (!committed && cut < w.lsn && this.paused) return this.fullAndStuck(w, limitedBy, buffers);
     if (cut > this.lastCutLsn) this.lastCutLsn = cut;
     await this.o.coordinator.markDroppedIfDue(this.lastCutLsn);
     this.o.onBuffered?.(this.bufferedRows());
@@ -469,16 +434,56 @@ export class KafkaSinkWorker {
     this.resumeIfRoom();
   }
 
-  /** The channels that have not read up to the offsets of watermark `w`, as kafkajs topic partitions. */
-  private lagging(w: Watermark): { topic: string; partitions: number[] }[] {
-    const byTopic = new Map<string, number[]>();
-    for (const [ch, buffer] of this.buffers) {
-      const topic = topicOfChannel(ch);
-      const needed = w.offsets[topic]?.[partitionOfChannel(ch)];
-      if (this.held.has(topic) || needed === undefined || buffer.readOffset >= needed) continue;
-      byTopic.set(topic, [...(byTopic.get(topic) ?? []), partitionOfChannel(ch)]);
+  /**
+   * The buffers are full and nothing is below the reachable cut: every change held belongs to a
+   * transaction the cut has not reached, the oldest of them L. When what is held up to L is at
+   * least half the bound, it is written to the sinks as a part of a round committed once the cut
+   * reaches L (CommitCoordinator.stagePart): memory stays bounded however large L is, and
+   * whichever channel holds the cut back (one still reading L, or one that has read nothing yet).
+   * Otherwise the channels that hold the cut back read on, those with less than their share of
+   * the bound first (the others filled the buffers before their fetches came); all of them only
+   * when L is held whole (it cannot be written in parts: then it needs more than the bound).
+   */
+  private async fullAndStuck(w: Watermark, holding: ChannelBuffer | null, buffers: ChannelBuffer[]) {
+    const bound = { rows: this.o.maxBufferedRows, bytes: this.o.maxBufferedBytes };
+    const firsts = buffers.map((b) => b.firstLsn()).filter((l) => l >= 0n);
+    const L = firsts.length > 0 ? firsts.reduce(minLsn) : -1n;
+    let whole = L >= 0n && L <= this.holdWholeUpTo;
+    if (L >= 0n && !whole) {
+      const up = buffers
+        .map((b) => b.sizeUpTo(L))
+        .reduce((a, b) => ({ rows: a.rows + b.rows, bytes: a.bytes + b.bytes }));
+      if (up.rows * 2 >= bound.rows || up.bytes * 2 >= bound.bytes) {
+        const r = await this.o.coordinator.stagePart(L, buffers);
+        if ('staged' in r && r.staged > 0) return this.resumeIfRoom();
+        if ('refused' in r) {
+          this.holdWholeUpTo = L;
+          whole = true;
+          this.o.logger.warn(
+            { round: formatLsn(L), reason: r.refused },
+            'a transaction larger than the buffer bound cannot be written in parts: held whole in memory',
+          );
+        }
+      }
     }
-    return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+    const share = Math.max(1, buffers.length);
+    const lagging = [...this.buffers.values()].filter((b) => {
+      const topic = topicOfChannel(b.channel);
+      const needed = w.offsets[topic]?.[partitionOfChannel(b.channel)];
+      return !this.held.has(topic) && needed !== undefined && b.readOffset < needed;
+    });
+    const starved = lagging.filter((b) => b.size * share < bound.rows && b.bytes * share < bound.bytes);
+    if (whole)
+      this.o.logger.warn(
+        { cut: formatLsn(w.lsn) },
+        'a transaction needs more than the buffer bound holds: reading on past it',
+      );
+    else
+      this.o.logger.debug(
+        { channel: holding?.channel, cut: formatLsn(w.lsn) },
+        'buffers full before a channel read enough: reading on',
+      );
+    this.consumer.resume(asTopicPartitions(whole || starved.length === 0 ? lagging : starved));
   }
 
   private resumeIfRoom(): void {
@@ -491,6 +496,15 @@ export class KafkaSinkWorker {
       this.consumer.resume(this.topicsPaused());
     }
   }
+}
+
+function asTopicPartitions(buffers: readonly ChannelBuffer[]): { topic: string; partitions: number[] }[] {
+  const byTopic = new Map<string, number[]>();
+  for (const b of buffers) {
+    const topic = topicOfChannel(b.channel);
+    byTopic.set(topic, [...(byTopic.get(topic) ?? []), partitionOfChannel(b.channel)]);
+  }
+  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
 }
 
 export function tableOfTopic(prefix: string, topic: string): string {
