@@ -242,7 +242,7 @@ export class CommitCoordinator {
   }
 
   /**
-   * For a source transaction larger than the buffers (its commit LSN `lsn` holds the cut back):
+   * For a source transaction larger than the buffers (the oldest buffered, at commit LSN `lsn`):
    * writes the buffered changes with commit LSN ≤ `lsn` into every sink as one more part of a
    * round, visible nowhere until that round commits at the first cut ≥ `lsn` (commitCut), and
    * frees them from the buffers. What cannot be a part (parted-rounds.ts partRefusal) is left
@@ -253,6 +253,8 @@ export class CommitCoordinator {
     lsn: Lsn,
     buffers: readonly ChannelBuffer[],
   ): Promise<{ staged: number } | { refused: string }> {
+    // A round open for an older transaction takes this one too: it then commits at a later cut.
+    if (this.parted && lsn > this.parted.lsn) this.parted.lsn = lsn;
     const upTo = this.parted?.lsn ?? lsn;
     const takes: ChannelTake[] = buffers.map((b) => ({ channel: b.channel, changes: b.takeUpTo(upTo) }));
     const nonEmpty = takes.filter((t) => t.changes.length > 0);

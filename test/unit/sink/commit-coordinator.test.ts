@@ -248,6 +248,26 @@ describe('CommitCoordinator', () => {
       expect(b1.size).toBe(1); // the later transaction waits for its own cut
     });
 
+    it('takes a later transaction into a round already open, which then commits at the later cut', async () => {
+      const lake = new FakeSink('iceberg');
+      const wh = new FakeSink('warehouse');
+      const { c } = setup(lake, wh);
+      await c.loadTokens();
+      const b0 = new ChannelBuffer('t/0');
+      const b1 = new ChannelBuffer('t/1');
+      b0.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
+      await c.stagePart(20n, [b0, b1]);
+      // t/1 is still reading 0/14 while t/0 has read on into 0/1E
+      b0.push({ event: ev(30n, 0, 2), offset: 1, bytes: 1 });
+      expect(await c.stagePart(30n, [b0, b1])).toEqual({ staged: 1 });
+      expect(c.partedAt).toBe(30n);
+      b1.push({ event: ev(20n, 1, 3), offset: 0, bytes: 1 });
+      expect(await c.commitCut(20n, [b0, b1])).toBe(false);
+      expect(await c.commitCut(30n, [b0, b1])).toBe(true);
+      expect(ids(wh.rounds[0]!).sort()).toEqual([1, 2, 3]);
+      expect(wh.rounds[0]!.cutLsn).toBe(30n);
+    });
+
     it('refuses a first part holding a truncate and leaves the buffers as they were', async () => {
       const lake = new FakeSink('iceberg');
       const wh = new FakeSink('warehouse');
