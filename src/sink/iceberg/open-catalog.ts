@@ -9,6 +9,6 @@ export async function openCatalog(cfg: IcebergConfig['catalog'], log?: Logger): 
   if (cfg.kind === 'rest') return RestCatalog.open({ ...cfg, log });
   const url = cfg.url;
   return url.startsWith('postgres://') || url.startsWith('postgresql://')
-    ? SqlCatalog.postgres(url, cfg.name)
+    ? SqlCatalog.postgres(url, cfg.name, { log })
     : SqlCatalog.sqlite(url.replace(/^sqlite:\/\//, ''), cfg.name);
 }

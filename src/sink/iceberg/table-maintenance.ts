@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Row } from '../../core/change-event';
 import type { Value } from '../../core/column-type';
-import { TidemarkError } from '../../core/errors';
-import type { Catalog } from './catalog';
+import { isTidemarkError, TidemarkError } from '../../core/errors';
+import type { Catalog, SwapOutcome } from './catalog';
 import { identText } from './catalog';
 import type { FileIO } from './file-io';
 import { rowsPerFile } from './file-sizing';
 import type { DataFileRecord, ManifestEntry, ManifestFileRecord } from './manifests';
 import { decodeManifest, decodeManifestList, encodeManifest, encodeManifestList } from './manifests';
+import { swapMetadata } from './metadata-swap';
 import { decodeParquet, encodeParquet } from './parquet-files';
 import { partitionerFor } from './partitioning';
 import type { Snapshot, TableMetadata } from './table-metadata';
@@ -38,17 +39,27 @@ export async function commitMetadata(
 ): Promise<void> {
   const file = `${next.location}/metadata/${String(next['last-sequence-number']).padStart(5, '0')}-${randomUUID()}.metadata.json`;
   if (!catalog.writesMetadata) await io.write(file, Buffer.from(JSON.stringify(next), 'utf8'));
-  const out = await catalog.swap([
-    {
-      table: st.ident,
-      expected: st.metadataLocation,
-      next: file,
-      expectedMetadata: st.metadata,
-      nextMetadata: next,
-    },
-  ]);
+  // Certainly not committed (a conflict, or a catalog failure before its COMMIT): the file is garbage.
+  const unused = async () => {
+    if (!catalog.writesMetadata) await io.delete(file).catch(() => undefined);
+  };
+  let out: SwapOutcome;
+  try {
+    out = await swapMetadata(catalog, io, [
+      {
+        table: st.ident,
+        expected: st.metadataLocation,
+        next: file,
+        expectedMetadata: st.metadata,
+        nextMetadata: next,
+      },
+    ]);
+  } catch (e) {
+    if (isTidemarkError(e, 'commit_failed')) await unused();
+    throw e;
+  }
   if (out.kind === 'conflict') {
-    if (!catalog.writesMetadata) await io.delete(file);
+    await unused();
     throw new TidemarkError(
       'commit_failed',
       `table ${identText(st.ident)}: metadata commit lost to a concurrent commit; retry later`,

@@ -50,6 +50,15 @@ export interface TableMetadata {
 /** Iceberg's "partition field ids start at 1000" convention; last-partition-id of an unpartitioned table is 999. */
 export const PARTITION_FIELD_ID_BASE = 1000;
 
+/** Table property: how many previous metadata files the metadata log keeps (Iceberg's TableProperties). */
+export const PREVIOUS_VERSIONS_MAX_PROPERTY = 'write.metadata.previous-versions-max';
+/** Iceberg's default: a day of one commit a second keeps 100 entries, not 86,400. */
+export const PREVIOUS_VERSIONS_MAX_DEFAULT = 100;
+/** Table property: delete the metadata files the log drops once the commit landed (Iceberg's TableProperties). */
+export const DELETE_AFTER_COMMIT_PROPERTY = 'write.metadata.delete-after-commit.enabled';
+/** Iceberg's default, for tables tidemark did not create (newTableMetadata sets it true). */
+export const DELETE_AFTER_COMMIT_DEFAULT = false;
+
 export function newTableMetadata(
   location: string,
   schema: IcebergSchema,
@@ -79,6 +88,9 @@ export function newTableMetadata(
       'write.format.default': 'parquet',
       'write.delete.mode': 'merge-on-read',
       'write.update.mode': 'merge-on-read',
+      // One commit a second would otherwise leave 86,400 metadata files a day: the ones the log
+      // drops go once the commit that dropped them landed (metadata-swap.ts).
+      [DELETE_AFTER_COMMIT_PROPERTY]: 'true',
       ...properties,
     },
     'current-snapshot-id': null,
@@ -115,9 +127,34 @@ export function currentSnapshot(m: TableMetadata): Snapshot | null {
   return m.snapshots.find((s) => s['snapshot-id'] === id) ?? null;
 }
 
-/** `m`'s metadata log with `previousFile` (the file `m` was read from) added, as a new version's. */
-export function loggedAfter(m: TableMetadata, previousFile: string): TableMetadata['metadata-log'] {
-  return [...m['metadata-log'], { 'timestamp-ms': m['last-updated-ms'], 'metadata-file': previousFile }];
+/**
+ * The log's cap as Iceberg reads it (at least 1). A value that is not an integer falls back to the
+ * default rather than failing every commit of the table: the cap bounds a log, nothing more.
+ */
+export function previousVersionsMax(properties: Readonly<Record<string, string>>): number {
+  const v = properties[PREVIOUS_VERSIONS_MAX_PROPERTY];
+  const n = v === undefined || !/^\s*-?\d+\s*$/.test(v) ? PREVIOUS_VERSIONS_MAX_DEFAULT : Number(v);
+  return Math.max(1, n);
+}
+
+/** Whether the metadata files a commit drops from the log are deleted after it (Boolean.parseBoolean). */
+export function deletesAfterCommit(properties: Readonly<Record<string, string>>): boolean {
+  const v = properties[DELETE_AFTER_COMMIT_PROPERTY];
+  return v === undefined ? DELETE_AFTER_COMMIT_DEFAULT : v.trim().toLowerCase() === 'true';
+}
+
+/**
+ * `m`'s metadata log with `previousFile` (the file `m` was read from) added, as a new version's,
+ * keeping the newest previousVersionsMax entries of the new version's `properties` (Iceberg's
+ * TableMetadata.addPreviousFile). The files it drops are swapMetadata's to delete.
+ */
+export function loggedAfter(
+  m: TableMetadata,
+  previousFile: string,
+  properties: Readonly<Record<string, string>> = m.properties,
+): TableMetadata['metadata-log'] {
+  const log = [...m['metadata-log'], { 'timestamp-ms': m['last-updated-ms'], 'metadata-file': previousFile }];
+  return log.slice(Math.max(0, log.length - previousVersionsMax(properties)));
 }
 
 /** The metadata after appending `snapshot` on branch main; `previousFile` joins the metadata log. */

@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import { isTidemarkError } from '../../../src/core/errors';
 import type { TableSchema } from '../../../src/core/table-schema';
 import { LocalFileIO } from '../../../src/sink/iceberg/file-io';
 import { Lakehouse } from '../../../src/sink/iceberg/lakehouse';
 import { SqlCatalog } from '../../../src/sink/iceberg/sql-catalog';
+import { createTestDatabase, type TestDatabase } from '../../support/services';
 import {
   allTypesRow,
   allTypesSchema,
@@ -32,23 +32,21 @@ const itemsSchema: TableSchema = {
 const item = (sku: string, region: number, qty: bigint) => ({ sku, region, qty });
 
 describe('Iceberg writer on a PostgreSQL catalog', () => {
-  const dbName = `iceberg_${Math.random().toString(36).slice(2, 10)}`;
   const base = new URL(process.env.TIDEMARK_PG_URL!);
-  const dbUrl = Object.assign(new URL(base.href), { pathname: `/${dbName}` }).href;
-  const pyUri = `postgresql+psycopg2://${base.username}:${base.password}@${base.host}/${dbName}`;
-  const jdbc = `jdbc:postgresql://${base.host}/${dbName}`;
+  let db: TestDatabase;
+  let dbUrl: string;
+  let pyUri: string;
   const java = (ident: string, snap?: number) =>
-    readWithJava(jdbc, base.username, base.password, ident, snap);
+    readWithJava(`jdbc:postgresql://${base.host}/${db.name}`, base.username, base.password, ident, snap);
   let dir: string;
   let catalog: SqlCatalog;
   let lake: Lakehouse;
   const orders = allTypesSchema('orders');
 
   beforeAll(async () => {
-    const admin = new Client({ connectionString: base.href });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${dbName}`);
-    await admin.end();
+    db = await createTestDatabase('iceberg_pg');
+    dbUrl = db.url;
+    pyUri = `postgresql+psycopg2://${base.username}:${base.password}@${base.host}/${db.name}`;
     dir = mkdtempSync(join(tmpdir(), 'iceberg-pg-'));
     catalog = await SqlCatalog.postgres(dbUrl);
     lake = new Lakehouse({ catalog, io: new LocalFileIO(), warehouse: `file://${dir}/warehouse` });
@@ -56,7 +54,9 @@ describe('Iceberg writer on a PostgreSQL catalog', () => {
     await lake.createTable(itemsSchema);
   });
   afterAll(async () => {
-    await catalog.close();
+    // every step runs even if one throws: the database must not outlive the test
+    await catalog?.close().catch(() => undefined);
+    await db?.drop();
     rmSync(dir, { recursive: true, force: true });
   });
 
