@@ -123,10 +123,14 @@ export class KafkaSinkWorker {
    */
   private async rewind(): Promise<void> {
     await this.o.coordinator.abortParted();
+    this.mustRewind = false;
+    if (this.stopped) {
+      this.buffers.clear(); // stopping: the next start reads them again from the tokens
+      return;
+    }
     await this.consumer.stop();
     this.buffers.clear();
     this.paused = false;
-    this.mustRewind = false;
     await this.run();
   }
 
@@ -396,6 +400,7 @@ export class KafkaSinkWorker {
     if (!w) return this.resumeIfRoom();
     if (await this.joinNewTopics(w)) return;
     await this.applyPauses();
+    if (this.mustRewind) return this.rewind(); // a pause came while a round in parts was open
     let cut = w.lsn;
     let limitedBy: ChannelBuffer | null = null;
     for (const [ch, buffer] of this.buffers) {
