@@ -14,6 +14,7 @@ import { withDroppedMark } from './dropped-mark';
 import type { FileIO } from './file-io';
 import { rowsPerFileOf } from './file-sizing';
 import { columnTypeOfIceberg, type IcebergField, initialSchema } from './iceberg-types';
+import { swapMetadata } from './metadata-swap';
 import type { PartitionConfig } from './partitioning';
 import { buildSpec } from './partitioning';
 import { checkSchema } from './schema-check';
@@ -122,7 +123,7 @@ export class Lakehouse {
       });
       const file = `${location}/metadata/00000-${randomUUID()}.metadata.json`;
       await this.opts.io.write(file, Buffer.from(JSON.stringify(m), 'utf8'));
-      const out = await this.opts.catalog.swap([
+      const out = await swapMetadata(this.opts.catalog, this.opts.io, [
         { table: ident, expected: null, next: file, expectedMetadata: null, nextMetadata: m },
       ]);
       if (out.kind === 'unknown')
@@ -239,7 +240,7 @@ export class Lakehouse {
     what: string,
     base: TableMetadata = st.metadata,
   ) {
-    const out = await this.opts.catalog.swap([
+    const out = await swapMetadata(this.opts.catalog, this.opts.io, [
       { table: st.ident, expected: st.metadataLocation, next, expectedMetadata: base, nextMetadata },
     ]);
     if (out.kind !== 'committed')
@@ -461,7 +462,9 @@ export class Lakehouse {
         }
         built.push({ parts, st, b: await this.buildChain(st, parts, props, commitId) });
       }
-      const out = await this.opts.catalog.swap(
+      const out = await swapMetadata(
+        this.opts.catalog,
+        this.opts.io,
         built.map(({ st, b }) => ({
           table: st.ident,
           expected: st.metadataLocation,
@@ -489,18 +492,25 @@ export class Lakehouse {
         };
       }
       if (out.kind === 'unknown') {
-        if (
-          await this.findCommit(
-            built.map(({ st }) => st.ident),
-            commitId,
-          )
-        ) {
-          for (const { st } of built) st.index = null;
-          return { commitId, snapshots: new Map(), attempts: attempt };
+        // Looking for the commit can fail as the swap did (the catalog still down): the outcome
+        // then stays unknown, never a plain failure that would let the caller delete its files.
+        let lookup = 'not found';
+        try {
+          if (
+            await this.findCommit(
+              built.map(({ st }) => st.ident),
+              commitId,
+            )
+          ) {
+            for (const { st } of built) st.index = null;
+            return { commitId, snapshots: new Map(), attempts: attempt };
+          }
+        } catch (e) {
+          lookup = `looking for it failed: ${(e as Error).message}`;
         }
         throw new TidemarkError(
           'commit_state_unknown',
-          `commit ${commitId} of ${built.map(({ st }) => identText(st.ident)).join(', ')}: outcome unknown`,
+          `commit ${commitId} of ${built.map(({ st }) => identText(st.ident)).join(', ')}: outcome unknown (${lookup})`,
           {
             cause: out.cause,
             fix: 'reload and look for the commit id before retrying; never delete its files',

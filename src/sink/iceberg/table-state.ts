@@ -57,6 +57,10 @@ export async function rewrittenSince(
   fresh: TableMetadata,
   table: string,
 ): Promise<string | null> {
+  // The base file goes once the metadata log drops it (write.metadata.delete-after-commit.enabled,
+  // metadata-swap.ts): the files it held cannot be compared then, so the change is staged again.
+  if (!(await io.exists(baseLocation)))
+    return `the metadata it was staged on (${baseLocation}) was dropped from the metadata log and deleted`;
   const base = parseTableMetadata(new TextDecoder().decode(await io.read(baseLocation)), baseLocation, table);
   const live = new Set((await planScan(io, fresh, table)).dataFiles.map((e) => e.file.filePath));
   const gone = (await planScan(io, base, table)).dataFiles.filter((e) => !live.has(e.file.filePath));
