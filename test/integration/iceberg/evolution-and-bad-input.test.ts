@@ -1,12 +1,11 @@
-import { mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ColumnType } from '../../../src/core/column-type';
 import { isTidemarkError } from '../../../src/core/errors';
 import type { TableSchema } from '../../../src/core/table-schema';
 import { LocalFileIO, toPath } from '../../../src/sink/iceberg/file-io';
 import { Lakehouse } from '../../../src/sink/iceberg/lakehouse';
-import { SqlCatalog } from '../../../src/sink/iceberg/sql-catalog';
+import { SQL_CATALOG_KINDS, sqlCatalogSuite } from '../../support/iceberg-catalogs';
 import { byId, readWithJava, readWithPyIceberg, upsert } from './iceberg-fixtures';
 
 const col = (name: string, attnum: number, type: ColumnType) => ({
@@ -43,24 +42,22 @@ const v2: TableSchema = {
   ],
 };
 
-describe('Iceberg schema evolution and bad input', () => {
-  let dir: string;
-  let catalog: SqlCatalog;
+describe.each(SQL_CATALOG_KINDS)('Iceberg schema evolution and bad input on a %s catalog', (kind) => {
+  const suite = sqlCatalogSuite(kind, 'iceberg-evo-');
   let lake: Lakehouse;
-  const db = () => join(dir, 'catalog.db');
-  const fresh = () => new Lakehouse({ catalog, io: new LocalFileIO(), warehouse: `file://${dir}/warehouse` });
+  const fresh = () =>
+    new Lakehouse({
+      catalog: suite.catalog,
+      io: new LocalFileIO(),
+      warehouse: `file://${suite.dir}/warehouse`,
+    });
 
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'iceberg-evo-'));
-    catalog = await SqlCatalog.sqlite(db());
+  beforeAll(() => {
     lake = fresh();
-  });
-  afterAll(async () => {
-    await catalog.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   test('add, drop, rename and promote by field id: old and new rows read back by PyIceberg and Java', async () => {
+    const { cat } = suite;
     // GIVEN a row written with the first schema
     await lake.createTable(v1);
     await lake.commit(
@@ -89,13 +86,13 @@ describe('Iceberg schema evolution and bad input', () => {
       { id: 1, a: 7, b: 1.5, c: { decimal: '12.34' }, d2: 'one', e: null },
       { id: 2, a: 2 ** 40, b: 0.1, c: { decimal: '1234567890.12' }, d2: 'two', e: 'new' },
     ];
-    expect(byId((await readWithPyIceberg(`sqlite:///${db()}`, 'public.evolving')).rows)).toEqual(expected);
-    expect(byId((await readWithJava(`jdbc:sqlite:${db()}`, '', '', 'public.evolving')).rows)).toEqual(
-      expected,
-    );
+    expect(byId((await readWithPyIceberg(cat.pyUri, 'public.evolving')).rows)).toEqual(expected);
+    const { url, user, password } = cat.jdbc;
+    expect(byId((await readWithJava(url, user, password, 'public.evolving')).rows)).toEqual(expected);
   });
 
   test('a type change Iceberg cannot express is a clear error and leaves the table as it was', async () => {
+    const { catalog } = suite;
     const before = await catalog.currentLocation({ namespace: 'public', name: 'evolving' });
     const bad: TableSchema = {
       ...v2,
@@ -109,6 +106,7 @@ describe('Iceberg schema evolution and bad input', () => {
   });
 
   test('an unmappable type is a clear error naming table and column; no table is created', async () => {
+    const { catalog } = suite;
     const weird: TableSchema = {
       ...v1,
       table: 'weird',
@@ -121,6 +119,7 @@ describe('Iceberg schema evolution and bad input', () => {
   });
 
   test('a missing data file and a corrupt metadata file are clear errors naming table and file', async () => {
+    const { dir, catalog } = suite;
     // GIVEN a second table with one committed data file
     const t: TableSchema = { ...v1, table: 'fragile' };
     await lake.createTable(t);

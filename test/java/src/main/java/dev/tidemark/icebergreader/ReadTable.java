@@ -31,30 +31,40 @@ import org.apache.iceberg.types.Types;
  */
 public final class ReadTable {
   public static void main(String[] args) throws Exception {
-    Map<String, String> props = new HashMap<>();
-    props.put("uri", args[0]);
-    if (!args[1].isEmpty()) props.put("jdbc.user", args[1]);
-    if (!args[2].isEmpty()) props.put("jdbc.password", args[2]);
-    props.put("warehouse", "file:///nonexistent");
-    Catalog catalog;
-    if (args[0].startsWith("http://") || args[0].startsWith("https://")) {
-      props.remove("warehouse");
-      RESTCatalog rest = new RESTCatalog();
-      rest.setConf(new Configuration());
-      rest.initialize(args[3], props);
-      catalog = rest;
-    } else {
-      JdbcCatalog jdbc = new JdbcCatalog();
-      jdbc.setConf(new Configuration());
-      jdbc.initialize(args[3], props);
-      catalog = jdbc;
-    }
+    Catalog catalog = open(args);
     Table table = catalog.loadTable(TableIdentifier.parse(args[4]));
     IcebergGenerics.ScanBuilder scan = IcebergGenerics.read(table);
     if (args.length > 5) scan = scan.useSnapshot(Long.parseLong(args[5]));
     StringBuilder out = new StringBuilder();
     out.append("{\"snapshot\": ").append(table.currentSnapshot() == null ? "null" : table.currentSnapshot().snapshotId());
-    out.append(", \"rows\": [");
+    out.append(", \"rows\": ").append(rowsJson(scan)).append('}');
+    System.out.println(out);
+    ((java.io.Closeable) catalog).close();
+  }
+
+  /** The catalog that args[0..3] name: a JDBC URL (user, password) or an http(s):// REST catalog URL, and its name. */
+  static Catalog open(String[] args) {
+    Map<String, String> props = new HashMap<>();
+    props.put("uri", args[0]);
+    if (!args[1].isEmpty()) props.put("jdbc.user", args[1]);
+    if (!args[2].isEmpty()) props.put("jdbc.password", args[2]);
+    props.put("warehouse", "file:///nonexistent");
+    if (args[0].startsWith("http://") || args[0].startsWith("https://")) {
+      props.remove("warehouse");
+      RESTCatalog rest = new RESTCatalog();
+      rest.setConf(new Configuration());
+      rest.initialize(args[3], props);
+      return rest;
+    }
+    JdbcCatalog jdbc = new JdbcCatalog();
+    jdbc.setConf(new Configuration());
+    jdbc.initialize(args[3], props);
+    return jdbc;
+  }
+
+  /** The scan's rows as a JSON array of tagged values. */
+  static String rowsJson(IcebergGenerics.ScanBuilder scan) throws java.io.IOException {
+    StringBuilder out = new StringBuilder("[");
     boolean first = true;
     try (CloseableIterable<Record> rows = scan.build()) {
       for (Record r : rows) {
@@ -73,9 +83,7 @@ public final class ReadTable {
         out.append('}');
       }
     }
-    out.append("]}");
-    System.out.println(out);
-    ((java.io.Closeable) catalog).close();
+    return out.append(']').toString();
   }
 
   private static final LocalDateTime EPOCH = LocalDateTime.of(1970, 1, 1, 0, 0);
