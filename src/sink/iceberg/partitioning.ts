@@ -86,7 +86,8 @@ export function partitionerFor(schema: IcebergSchema, spec: PartitionSpec, table
       const out: Record<string, unknown> = {};
       for (const p of parts) {
         const v = p.tr.apply((row[p.src.name] ?? null) as Value);
-        out[p.pf.name] = typeof v === 'bigint' ? Number(v) : v;
+        // a long beyond 2^53 stays a bigint (the manifests write it exact: avro-container.ts)
+        out[p.pf.name] = typeof v === 'bigint' && Number.isSafeInteger(Number(v)) ? Number(v) : v;
       }
       return out;
     },
@@ -95,10 +96,13 @@ export function partitionerFor(schema: IcebergSchema, spec: PartitionSpec, table
         const vals = tuples
           .map((t) => t[p.pf.name] as Value | undefined)
           .filter((v): v is Value => v !== null && v !== undefined);
-        const cmp = (a: Value, b: Value) =>
-          typeof a === 'string'
-            ? Buffer.compare(Buffer.from(a), Buffer.from(b as string))
-            : Number(a) - Number(b);
+        // partition values are strings or integers (numbers, and bigints beyond 2^53: see tupleOf)
+        const cmp = (a: Value, b: Value) => {
+          if (typeof a === 'string') return Buffer.compare(Buffer.from(a), Buffer.from(b as string));
+          const x = BigInt(a as number | bigint | boolean);
+          const y = BigInt(b as number | bigint | boolean);
+          return x < y ? -1 : x > y ? 1 : 0;
+        };
         const sorted = [...vals].sort(cmp);
         const ser = (v: Value | undefined) =>
           v === undefined
@@ -118,4 +122,9 @@ export function partitionerFor(schema: IcebergSchema, spec: PartitionSpec, table
       });
     },
   };
+}
+
+/** A partition tuple as a map key (JSON, with exact bigints). */
+export function tupleKey(tuple: Record<string, unknown>): string {
+  return JSON.stringify(tuple, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v));
 }

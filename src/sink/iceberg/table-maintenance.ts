@@ -10,7 +10,7 @@ import type { DataFileRecord, ManifestEntry, ManifestFileRecord } from './manife
 import { decodeManifest, decodeManifestList, encodeManifest, encodeManifestList } from './manifests';
 import { swapMetadata } from './metadata-swap';
 import { decodeParquet, encodeParquet } from './parquet-files';
-import { partitionerFor } from './partitioning';
+import { partitionerFor, tupleKey } from './partitioning';
 import type { Snapshot, TableMetadata } from './table-metadata';
 import {
   currentSchema,
@@ -181,7 +181,7 @@ export async function compactTable(
         row[f.name] = columns[i]![pos]!;
       });
       const tuple = partitioner.tupleOf(row);
-      const k = JSON.stringify(tuple);
+      const k = tupleKey(tuple);
       const g = groups.get(k) ?? { tuple, rows: [] };
       g.rows.push(row);
       groups.set(k, g);

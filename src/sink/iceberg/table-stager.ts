@@ -9,7 +9,7 @@ import type { IcebergSchema } from './iceberg-types';
 import type { DataFileRecord, ManifestEntry } from './manifests';
 import { encodeManifest } from './manifests';
 import { encodeParquet } from './parquet-files';
-import { partitionerFor } from './partitioning';
+import { partitionerFor, tupleKey } from './partitioning';
 import type { IndexOp, StagedChange } from './staged-change';
 import { currentSchema, defaultSpec, newSnapshotId } from './table-metadata';
 import { POS_DELETE_FIELDS } from './table-scan';
@@ -136,7 +136,7 @@ async function writeStaged(
   >();
   for (const r of rows) {
     const tuple = partitioner.tupleOf(r.row);
-    const gk = JSON.stringify(tuple);
+    const gk = tupleKey(tuple);
     const g = groups.get(gk) ?? { tuple, rows: [] };
     g.rows.push(r);
     groups.set(gk, g);
@@ -174,7 +174,7 @@ async function writeStaged(
   >();
   for (const d of deletes) {
     const tuple = state.filePartitions.get(d.file) ?? {};
-    const gk = JSON.stringify(tuple);
+    const gk = tupleKey(tuple);
     const g = deleteGroups.get(gk) ?? { tuple, list: [] };
     g.list.push(d);
     deleteGroups.set(gk, g);
