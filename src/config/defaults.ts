@@ -21,6 +21,12 @@ export const DEFAULT_COMMIT_INTERVAL_MS = 1_000;
 /** Micro-batch bounds: memory stays bounded whatever the backlog. */
 export const DEFAULT_BATCH_MAX_ROWS = 200_000;
 export const DEFAULT_BATCH_MAX_BYTES = 128 * 1024 * 1024;
+/**
+ * Kafka fetch per partition, compressed: a few thousand typical changes per round trip (at 1 MiB
+ * the sink was fetch-bound). Much more makes kafkajs decode tens of megabytes in one go, starving
+ * the group heartbeat and the committer lease (seen at 8 MiB on a 1M-row transaction).
+ */
+export const DEFAULT_FETCH_BYTES_PER_PARTITION = 2 * 1024 * 1024;
 /** Iceberg target data file size (the common engine default). */
 export const DEFAULT_TARGET_FILE_BYTES = 128 * 1024 * 1024;
 /** Source memory bound: events in flight to the log before the reader stops reading the slot. */

@@ -181,6 +181,8 @@ const sinksSchema = z
     commitIntervalMs: positiveInt.default(D.DEFAULT_COMMIT_INTERVAL_MS),
     batchMaxRows: positiveInt.default(D.DEFAULT_BATCH_MAX_ROWS),
     batchMaxBytes: positiveInt.default(D.DEFAULT_BATCH_MAX_BYTES),
+    /** Kafka mode: bytes fetched per partition per request (compressed), on top of the buffer bound. */
+    fetchBytesPerPartition: positiveInt.default(D.DEFAULT_FETCH_BYTES_PER_PARTITION),
   })
   .strict();
 
@@ -219,6 +221,7 @@ export const configSchema = z
       commitIntervalMs: D.DEFAULT_COMMIT_INTERVAL_MS,
       batchMaxRows: D.DEFAULT_BATCH_MAX_ROWS,
       batchMaxBytes: D.DEFAULT_BATCH_MAX_BYTES,
+      fetchBytesPerPartition: D.DEFAULT_FETCH_BYTES_PER_PARTITION,
     }),
     tables: z.record(z.string(), tableOptionsSchema).default({}),
     observe: observeSchema.default({

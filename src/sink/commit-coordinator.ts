@@ -253,9 +253,9 @@ export class CommitCoordinator {
     lsn: Lsn,
     buffers: readonly ChannelBuffer[],
   ): Promise<{ staged: number } | { refused: string }> {
-    // A round open for an older transaction takes this one too: it then commits at a later cut.
-    if (this.parted && lsn > this.parted.lsn) this.parted.lsn = lsn;
-    const upTo = this.parted?.lsn ?? lsn;
+    // A round open for an older transaction may take this one too: it then commits at a later cut.
+    const raise = this.parted !== null && lsn > this.parted.lsn;
+    const upTo = raise || !this.parted ? lsn : this.parted.lsn;
     const takes: ChannelTake[] = buffers.map((b) => ({ channel: b.channel, changes: b.takeUpTo(upTo) }));
     const nonEmpty = takes.filter((t) => t.changes.length > 0);
     if (nonEmpty.length === 0) return { staged: 0 };
@@ -263,11 +263,13 @@ export class CommitCoordinator {
       for (const t of nonEmpty) buffers.find((b) => b.channel === t.channel)!.restore([...t.changes]);
     };
     const refused = partRefusal(nonEmpty, this.parted === null, this.d.schemaOf, (t) => this.prepared.get(t));
-    if (refused && !this.parted) {
+    // Not yet in the round (a first part, or later transactions it would take): left as they are.
+    if (refused && (!this.parted || raise)) {
       restore();
       return { refused };
     }
     if (refused) return this.voidParted(`a round in parts cannot hold ${refused}`, true);
+    if (raise) this.parted!.lsn = lsn;
     if (!this.parted) {
       try {
         const schemas = new Set<TableSchema>();
@@ -341,11 +343,16 @@ export class CommitCoordinator {
     );
   }
 
-  /** commitCut for an open round in parts: the rest ≤ cutLsn as its last part, then one commit per sink. */
+  /**
+   * commitCut for an open round in parts: its rest (≤ its own LSN: later transactions, which a
+   * part may not be able to hold, stay out) as its last part, one commit per sink at that LSN (a
+   * consistent cut: every channel has read past it), then what is left ≤ cutLsn as a usual round.
+   */
   private async commitParted(cutLsn: Lsn, buffers: readonly ChannelBuffer[]): Promise<boolean> {
     const p = this.parted!;
+    const at = p.lsn;
     const takes = buffers
-      .map((b) => ({ channel: b.channel, changes: b.takeUpTo(cutLsn) }))
+      .map((b) => ({ channel: b.channel, changes: b.takeUpTo(at) }))
       .filter((t) => t.changes.length > 0);
     const refused = partRefusal(takes, false, this.d.schemaOf, (t) => this.prepared.get(t));
     if (refused) return this.voidParted(`a round in parts cannot hold ${refused}`, true);
@@ -358,7 +365,7 @@ export class CommitCoordinator {
       const updates = tokenUpdates(nexts, tokens);
       const started = Date.now();
       try {
-        await p.rounds.get(target.name)!.commit({ cutLsn, commitId, tokens: updates });
+        await p.rounds.get(target.name)!.commit({ cutLsn: at, commitId, tokens: updates });
       } catch (e) {
         this.d.onFailed?.(target.name, failureKind(e));
         if (!isTidemarkError(e, 'commit_state_unknown') || !(await this.landed(target, updates, e)))
@@ -371,15 +378,16 @@ export class CommitCoordinator {
     const ok = await this.d.store.advanceTokens(nexts, this.d.lease?.());
     if (!ok)
       this.d.logger.warn(
-        { cut: formatLsn(cutLsn) },
+        { cut: formatLsn(at) },
         'offset store refused the tokens: this committer lost its lease',
       );
     this.d.logger.info(
-      { cut: formatLsn(cutLsn), parts: p.parts, changes: p.summary.rows },
+      { cut: formatLsn(at), parts: p.parts, changes: p.summary.rows },
       'round in parts committed',
     );
-    await this.d.onCommitted?.({ cutLsn, rows: p.summary.rows, durationsMs, summary: p.summary });
+    await this.d.onCommitted?.({ cutLsn: at, rows: p.summary.rows, durationsMs, summary: p.summary });
     await this.maintainIfDue();
+    if (cutLsn > at) await this.commitCut(cutLsn, buffers);
     return true;
   }
 

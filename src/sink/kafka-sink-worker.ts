@@ -28,6 +28,8 @@ export interface KafkaSinkWorkerOptions {
   readonly commitIntervalMs: number;
   readonly maxBufferedBytes: number;
   readonly maxBufferedRows: number;
+  /** Bytes fetched per partition per request (sinks.fetchBytesPerPartition). */
+  readonly fetchBytesPerPartition: number;
   /** Told the number of buffered changes after each fetch and commit (for a gauge). */
   readonly onBuffered?: (changes: number) => void;
   /** Messages left in a partition after the batch just read (consumer lag). */
@@ -81,11 +83,8 @@ export class KafkaSinkWorker {
     this.consumer = o.kafka.consumer({
       groupId: o.groupId,
       maxWaitTimeInMs: 100,
-      // kafkajs fetches 1 MiB per partition by default: a few thousand uncompressed changes per
-      // round trip (the sink was fetch-bound). Much more makes kafkajs decode tens of megabytes in
-      // one go, starving the heartbeat and the committer lease (seen at 8 MiB on a 1M-row transaction).
-      maxBytesPerPartition: 2 * 1024 * 1024,
-      maxBytes: 10 * 1024 * 1024,
+      maxBytesPerPartition: o.fetchBytesPerPartition, // see DEFAULT_FETCH_BYTES_PER_PARTITION
+      maxBytes: 5 * o.fetchBytesPerPartition,
       sessionTimeout: 10_000,
       heartbeatInterval: 1_000,
     });

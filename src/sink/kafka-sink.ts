@@ -165,6 +165,7 @@ export async function startKafkaSink(deps: {
       commitIntervalMs: config.sinks.commitIntervalMs,
       maxBufferedBytes: config.sinks.batchMaxBytes,
       maxBufferedRows: config.sinks.batchMaxRows,
+      fetchBytesPerPartition: config.sinks.fetchBytesPerPartition,
       onBuffered: (n) => metrics.bufferedChanges.set(n),
       onLag: (topic, partition, n) => metrics.consumerLag.set({ topic, partition: String(partition) }, n),
       pausedTables: async () => new Set((await readPausedTables(store)).map((p) => p.table)),

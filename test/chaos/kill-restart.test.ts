@@ -28,14 +28,22 @@ import {
 } from '../support/tidemark-process';
 
 /**
- * Chaos on the Kafka path: while the workload runs, SIGKILL the source or the sink (the committer)
- * at random moments, CHAOS_KILLS times (20 in the test command; scripts/chaos runs more), restart
+ * Chaos on the Kafka path: while the workload runs (with bulk transactions larger than the sink's
+ * buffers, written in parts), SIGKILL the source or the sink (the committer) at random moments, CHAOS_KILLS times (20 in the test command; scripts/chaos runs more), restart
  * the Kafka broker once and wipe the pipeline's Redis keys once. After catch-up, the source, the
  * Iceberg tables (PyIceberg) and the PostgreSQL warehouse are equal, no committed state ever
  * showed a transfer half done, and every committed cut seen in either sink equals the source as
  * of that cut (per-cut digests against the workload's history, see cut-history.ts).
  */
 const KILLS = Number(process.env.CHAOS_KILLS ?? 20);
+/**
+ * The sink's buffer bound, below the workload's bulk transactions (3,000 changes every 140th
+ * transaction), and small fetches (64 KiB per partition, a few hundred changes): the bulk ones
+ * are written in parts, and the kills land between parts too; every fifth one also truncates a
+ * table (the workload's every 25th) and is held whole instead.
+ */
+const BOUND = 2000;
+const BULK_EVERY = 140;
 const ROOT = join(__dirname, '..', '..');
 
 describe('chaos: kill -9 of source and committer, a broker restart, a Redis wipe', () => {
@@ -44,13 +52,17 @@ describe('chaos: kill -9 of source and committer, a broker restart, a Redis wipe
   let dir: string;
   let config: string;
   let pyCatalog: string;
+  /** Every sink process started, for their logs. */
+  const sinks: TidemarkProcess[] = [];
   const start = async (role: 'source' | 'sink') => {
     const port = await freePort();
-    return startTidemark(
+    const p = startTidemark(
       ['run', '--config', config, '--role', role],
       { SRC_URL: src.url, WH_URL: wh.url, TIDEMARK_METRICS_PORT: String(port) },
       port,
     );
+    if (role === 'sink') sinks.push(p);
+    return p;
   };
 
   beforeAll(async () => {
@@ -69,6 +81,8 @@ log: { kind: kafka, brokers: \${TIDEMARK_KAFKA_BROKERS}, partitions: 3 }
 offsets: { kind: redis, url: \${TIDEMARK_REDIS_URL} }
 sinks:
   commitIntervalMs: 250
+  batchMaxRows: ${BOUND}
+  fetchBytesPerPartition: 65536
   iceberg: { catalog: { kind: sql, url: \${WH_URL} }, location: ${dir}/lake }
   warehouse: { kind: postgres, url: \${WH_URL} }
 observe: { port: \${TIDEMARK_METRICS_PORT} }
@@ -93,7 +107,7 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
       await procs.source.ready(90_000);
       await procs.sink.ready(90_000);
       const history = new Map<number, TableDigests>();
-      const load = itemsWorkload(src.url, history);
+      const load = itemsWorkload(src.url, history, BULK_EVERY);
       const watch = watchWarehouseCuts(wh.url, history);
       // the watcher must end even when an expectation below fails, or jest never exits
       afterWatch = async () => {
@@ -157,6 +171,9 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
       // the checks above saw real workload states, not only the pre-workload one
       expect(cuts.filter((c) => (c.tick ?? 0) >= 1).length).toBeGreaterThan(2);
       expect(seen.ticksSeen).toBeGreaterThan(2);
+      // and bulk transactions went through rounds in parts (some of them killed half way)
+      const sinkLogs = sinks.map((p) => p.stderr()).join('');
+      expect(sinkLogs).toMatch(/round in parts committed/);
     },
     KILLS * 20_000 + 300_000,
   );

@@ -145,6 +145,8 @@ function byId(a: string, b: string): number {
 export function itemsWorkload(
   url: string,
   history?: Map<number, TableDigests>,
+  /** Every this many transactions, one also updates the first 3,000 items (a bulk change; 0: never). */
+  bulkEvery = 0,
 ): { stop: () => Promise<number> } {
   let stopping = false;
   const run = (async () => {
@@ -188,6 +190,8 @@ export function itemsWorkload(
           'INSERT INTO carts VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET note = excluded.note',
           [txns % 30, base, `cart ${txns}`],
         );
+        if (bulkEvery > 0 && txns % bulkEvery === bulkEvery - 1)
+          await c.query('UPDATE items SET qty = qty + 1 WHERE id <= 3000');
         if (txns % 25 === 24) await c.query('TRUNCATE carts');
         if (txns % 17 === 16) await c.query('ROLLBACK');
         else {

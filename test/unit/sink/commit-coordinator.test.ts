@@ -205,7 +205,7 @@ describe('CommitCoordinator', () => {
       op: 't',
       after: null,
     });
-    const ids = (r: CommitRound) => r.tables.flatMap((t) => t.events.map((e) => e.after!.id));
+    const ids = (r: CommitRound) => r.tables.flatMap((t) => t.events.map((e) => e.after?.id ?? 0));
 
     it('writes parts that no sink shows until the cut reaches the transaction, then one commit', async () => {
       // GIVEN transaction 0/14 spread over two channels, read in two pieces, and a later one
@@ -246,6 +246,46 @@ describe('CommitCoordinator', () => {
         ]),
       );
       expect(b1.size).toBe(1); // the later transaction waits for its own cut
+    });
+
+    it('commits the round at its own transaction, and what came after it as a usual round', async () => {
+      // GIVEN a round in parts for 0/14, and a later transaction holding a truncate, read since
+      const lake = new FakeSink('iceberg');
+      const wh = new FakeSink('warehouse');
+      const { c } = setup(lake, wh);
+      await c.loadTokens();
+      const b = new ChannelBuffer('t/0');
+      b.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
+      await c.stagePart(20n, [b]);
+      b.push({ event: ev(20n, 1, 2), offset: 1, bytes: 1 });
+      b.push({ event: truncate(30n, 0), offset: 2, bytes: 1 });
+      b.push({ event: ev(30n, 1, 3), offset: 3, bytes: 1 });
+      // WHEN a cut past both comes
+      expect(await c.commitCut(30n, [b])).toBe(true);
+      // THEN the round commits at 0/14, the truncate's transaction in a round of its own after it
+      expect(wh.rounds.map((r) => [r.cutLsn, ids(r)])).toEqual([
+        [20n, [1, 2]],
+        [30n, [0, 3]],
+      ]);
+      expect(b.size).toBe(0);
+    });
+
+    it('declines to take into an open round a later transaction it cannot hold, and keeps the round', async () => {
+      const lake = new FakeSink('iceberg');
+      const wh = new FakeSink('warehouse');
+      const { c } = setup(lake, wh);
+      await c.loadTokens();
+      const b0 = new ChannelBuffer('t/0');
+      const b1 = new ChannelBuffer('t/1');
+      b0.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
+      await c.stagePart(20n, [b0, b1]);
+      b0.push({ event: truncate(30n, 0), offset: 1, bytes: 1 });
+      expect(await c.stagePart(30n, [b0, b1])).toEqual({ refused: 'a truncate of public.t' });
+      expect(c.partedAt).toBe(20n);
+      expect(b0.size).toBe(1);
+      b1.push({ event: ev(20n, 1, 2), offset: 0, bytes: 1 });
+      expect(await c.commitCut(30n, [b0, b1])).toBe(true);
+      expect(wh.rounds.map((r) => r.cutLsn)).toEqual([20n, 30n]);
     });
 
     it('takes a later transaction into a round already open, which then commits at the later cut', async () => {
