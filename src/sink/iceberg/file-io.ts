@@ -75,5 +75,21 @@ export function toPath(location: string): string {
 export function unreadable(e: unknown, message: string): TidemarkError {
   if (isTidemarkError(e, 'transient') || isTidemarkError(e, 'config'))
     return new TidemarkError(e.kind, `${message}: ${e.message}`, { cause: e, fix: e.fix });
-  return new TidemarkError('corrupt_state', message, { cause: e });
+  return new TidemarkError('corrupt_state', `${message}: ${whyUnreadable(e)}`, {
+    cause: e,
+    fix: 'restore the file from a backup, or rebuild the table (drop it and copy the source again)',
+  });
+}
+
+/** The cause in words: a missing file said plainly (local ENOENT, S3 NoSuchKey / 404). */
+function whyUnreadable(e: unknown): string {
+  const x = e as { code?: string; name?: string; $metadata?: { httpStatusCode?: number }; message?: string };
+  if (
+    x?.code === 'ENOENT' ||
+    x?.name === 'NoSuchKey' ||
+    x?.name === 'NotFound' ||
+    x?.$metadata?.httpStatusCode === 404
+  )
+    return 'it does not exist';
+  return x?.message ?? String(e);
 }

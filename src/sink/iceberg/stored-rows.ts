@@ -1,7 +1,7 @@
 import type { Row } from '../../core/change-event';
 import { TidemarkError } from '../../core/errors';
 import { identText } from './catalog';
-import type { FileIO } from './file-io';
+import { type FileIO, unreadable } from './file-io';
 import { decodeParquet } from './parquet-files';
 import { currentSchema } from './table-metadata';
 import type { TableState } from './table-state';
@@ -36,11 +36,7 @@ export async function storedRows(
     try {
       bytes = await io.read(file);
     } catch (e) {
-      throw new TidemarkError(
-        'corrupt_state',
-        `table ${identText(st.ident)}: data file ${file} cannot be read`,
-        { cause: e },
-      );
+      throw unreadable(e, `table ${identText(st.ident)}: data file ${file} cannot be read`);
     }
     const { columns } = decodeParquet(bytes, fields);
     for (const w of wanted) {

@@ -143,6 +143,28 @@ describe.each(SQL_CATALOG_KINDS)('Iceberg schema evolution and bad input on a %s
     expect(isTidemarkError(missing, 'corrupt_state')).toBe(true);
     expect(String(missing.message)).toContain('public.fragile');
     expect(String(missing.message)).toContain(file);
+    expect(String(missing.message)).toContain('it does not exist');
+    // AND a write to the damaged table (its key index is rebuilt from the data files) fails the
+    // same way, writing nothing and leaving the table as it was
+    const metaDir = join(dir, 'warehouse', 'public', 'fragile', 'metadata');
+    const filesBefore = [readdirSync(dataDir).sort(), readdirSync(metaDir).sort()];
+    const write = await (async () => {
+      const w = fresh();
+      await w.commit(
+        [
+          await w.stage(t, {
+            truncatedAt: null,
+            changes: [upsert(t, { id: 1n, a: 2, b: 2, c: '2.00', d: 'e', x: 'y' }, 2)],
+          }),
+        ],
+        { properties: {} },
+      );
+    })().catch((e) => e);
+    expect(isTidemarkError(write, 'corrupt_state')).toBe(true);
+    expect(String(write.message)).toContain(file);
+    expect(String(write.message)).toContain('it does not exist');
+    expect([readdirSync(dataDir).sort(), readdirSync(metaDir).sort()]).toEqual(filesBefore);
+    expect(await catalog.currentLocation({ namespace: 'public', name: 'fragile' })).toBe(location);
     // WHEN its metadata file is corrupt
     writeFileSync(toPath(location), '{"format-version": 2, "trunc');
     const corrupt = await fresh()

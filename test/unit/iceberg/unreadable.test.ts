@@ -15,8 +15,14 @@ describe('unreadable', () => {
     );
     expect(refused.kind).toBe('config');
     expect(refused.fix).toBe('check the credentials');
-    const missing = unreadable(new Error('ENOENT: no such file'), 'table t: data file d cannot be read');
+    const broken = unreadable(new Error('invalid parquet magic'), 'table t: data file d cannot be read');
+    expect(broken.kind).toBe('corrupt_state');
+    expect(broken.message).toBe('table t: data file d cannot be read: invalid parquet magic');
+    const missing = unreadable(
+      Object.assign(new Error('ENOENT: no such file or directory'), { code: 'ENOENT' }),
+      'table t: data file d cannot be read',
+    );
     expect(missing.kind).toBe('corrupt_state');
-    expect(missing.message).toBe('table t: data file d cannot be read');
+    expect(missing.message).toBe('table t: data file d cannot be read: it does not exist');
   });
 });
