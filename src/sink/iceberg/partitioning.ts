@@ -1,11 +1,11 @@
 import type { Row } from '../../core/change-event';
 import type { Value } from '../../core/column-type';
 import { TidemarkError } from '../../core/errors';
-import type { IcebergPrimitive, IcebergSchema } from './iceberg-types';
+import type { IcebergSchema } from './iceberg-types';
 import type { ManifestFileRecord } from './manifests';
 import type { Transform } from './partition-transforms';
 import { parseTransform } from './partition-transforms';
-import { serializeSingleValue } from './single-value';
+import { avroOfPartition, compareTupleValues, tupleValue, tupleValueBytes } from './partition-values';
 import type { PartitionField, PartitionSpec } from './table-metadata';
 import { PARTITION_FIELD_ID_BASE } from './table-metadata';
 
@@ -14,18 +14,6 @@ export interface PartitionConfig {
   readonly column: string;
   readonly transform: string;
 }
-
-/** Partition result types tidemark writes into manifests (Avro forms per spec, "Avro" type table). */
-const AVRO_OF: Partial<Record<IcebergPrimitive, unknown>> = {
-  boolean: 'boolean',
-  int: 'int',
-  long: 'long',
-  string: 'string',
-  date: { type: 'int', logicalType: 'date' },
-  time: { type: 'long', logicalType: 'time-micros' },
-  timestamp: { type: 'long', logicalType: 'timestamp-micros', 'adjust-to-utc': false },
-  timestamptz: { type: 'long', logicalType: 'timestamp-micros', 'adjust-to-utc': true },
-};
 
 export function buildSpec(
   schema: IcebergSchema,
@@ -51,7 +39,7 @@ export function buildSpec(
 
 export interface Partitioner {
   readonly avroFields: readonly Record<string, unknown>[];
-  /** The partition tuple of a row, in Avro-ready form (longs as numbers), by field name. */
+  /** The partition tuple of a row, in Avro-ready form (partition-values.ts tupleValue), by field name. */
   tupleOf(row: Row): Record<string, unknown>;
   /** Partition summaries of a manifest's tuples (manifest list field 507). */
   summaries(tuples: readonly Record<string, unknown>[]): ManifestFileRecord['partitions'];
@@ -67,7 +55,7 @@ export function partitionerFor(schema: IcebergSchema, spec: PartitionSpec, table
       );
     const tr: Transform = parseTransform(pf.transform, src.type, `table ${table} column "${src.name}"`);
     const type = tr.resultType(src.type);
-    const avro = AVRO_OF[type];
+    const avro = avroOfPartition(type, pf['field-id']);
     if (!avro)
       throw new TidemarkError(
         'config',
@@ -85,34 +73,15 @@ export function partitionerFor(schema: IcebergSchema, spec: PartitionSpec, table
     tupleOf(row) {
       const out: Record<string, unknown> = {};
       for (const p of parts) {
-        const v = p.tr.apply((row[p.src.name] ?? null) as Value);
-        // a long beyond 2^53 stays a bigint (the manifests write it exact: avro-container.ts)
-        out[p.pf.name] = typeof v === 'bigint' && Number.isSafeInteger(Number(v)) ? Number(v) : v;
+        out[p.pf.name] = tupleValue(p.type, p.tr.apply((row[p.src.name] ?? null) as Value));
       }
       return out;
     },
     summaries(tuples) {
       return parts.map((p) => {
-        const vals = tuples
-          .map((t) => t[p.pf.name] as Value | undefined)
-          .filter((v): v is Value => v !== null && v !== undefined);
-        // partition values are strings or integers (numbers, and bigints beyond 2^53: see tupleOf)
-        const cmp = (a: Value, b: Value) => {
-          if (typeof a === 'string') return Buffer.compare(Buffer.from(a), Buffer.from(b as string));
-          const x = BigInt(a as number | bigint | boolean);
-          const y = BigInt(b as number | bigint | boolean);
-          return x < y ? -1 : x > y ? 1 : 0;
-        };
-        const sorted = [...vals].sort(cmp);
-        const ser = (v: Value | undefined) =>
-          v === undefined
-            ? null
-            : Buffer.from(
-                serializeSingleValue(
-                  p.type,
-                  p.type === 'long' || p.type.startsWith('time') ? BigInt(v as number) : v,
-                ),
-              );
+        const vals = tuples.map((t) => t[p.pf.name]).filter((v) => v !== null && v !== undefined);
+        const sorted = [...vals].sort((a, b) => compareTupleValues(p.type, a, b));
+        const ser = (v: unknown) => (v === undefined ? null : Buffer.from(tupleValueBytes(p.type, v)));
         return {
           contains_null: vals.length < tuples.length,
           contains_nan: false,

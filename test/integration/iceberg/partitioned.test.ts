@@ -1,4 +1,3 @@
-import { isTidemarkError } from '../../../src/core/errors';
 import type { TableSchema } from '../../../src/core/table-schema';
 import { LocalFileIO } from '../../../src/sink/iceberg/file-io';
 import { Lakehouse } from '../../../src/sink/iceberg/lakehouse';
@@ -158,23 +157,21 @@ describe.each(SQL_CATALOG_KINDS)('partitioned Iceberg table on a %s catalog', (k
     expect(partitionsByPath(java.files)).toEqual(partitionsByPath(py.files.filter((f) => f.content === 0)));
   });
 
-  test('year, hour and truncate on long: partition values, pruning filters and full reads in PyIceberg and Java', async () => {
-    const { dir, cat, catalog } = suite;
-    // GIVEN a table partitioned by year(d), hour(ts) and truncate[10](n)
-    const lake = new Lakehouse({ catalog, io: new LocalFileIO(), warehouse: `file://${dir}/warehouse` });
-    // (truncate on a decimal is refused up front, naming the table and column: the writer does
-    // not write decimal partition values; the table is not created)
-    const refused = await lake
-      .createTable(ledger, { partition: [{ column: 'amount', transform: 'truncate[50]' }] })
-      .catch((e) => e);
-    expect(isTidemarkError(refused, 'config')).toBe(true);
-    expect(String(refused.message)).toMatch(/public\.ledger.*"amount".*truncate\[50\]/);
-    expect(await catalog.currentLocation({ namespace: 'public', name: 'ledger' })).toBeNull();
+  test('year, hour, truncate on long and on decimal: partition values, pruning filters and full reads in PyIceberg and Java', async () => {
+    const { dir, cat } = suite;
+    // GIVEN a table partitioned by year(d), hour(ts), truncate[10](n) and truncate[50](amount)
+    const lake = new Lakehouse({
+      catalog: suite.catalog,
+      io: new LocalFileIO(),
+      warehouse: `file://${dir}/warehouse`,
+    });
     await lake.createTable(ledger, {
       partition: [
         { column: 'd', transform: 'year' },
         { column: 'ts', transform: 'hour' },
         { column: 'n', transform: 'truncate[10]' },
+        // a decimal partition value: Avro fixed holding the unscaled value (10.65 -> 10.50)
+        { column: 'amount', transform: 'truncate[50]' },
       ],
     });
     // values before the epoch and negative ones floor (year -2, hour -1, -1 → -10)
@@ -228,10 +225,15 @@ describe.each(SQL_CATALOG_KINDS)('partitioned Iceberg table on a %s catalog', (k
       { py: 'n == 37', java: { type: 'eq', term: 'n', value: 37 }, keep: (e) => e.n === 37n },
       { py: 'n < 0', java: { type: 'lt', term: 'n', value: 0 }, keep: (e) => e.n !== null && e.n < 0n },
       {
-        // not a partition column: pruned by the files' bounds
         py: 'amount == 10.65',
         java: { type: 'eq', term: 'amount', value: '10.65' },
         keep: (e) => e.amount === '10.65',
+      },
+      {
+        // truncate[50] of a negative decimal floors: -0.01 -> -0.50
+        py: 'amount < 0',
+        java: { type: 'lt', term: 'amount', value: '0.00' },
+        keep: (e) => e.amount !== null && Number(e.amount) < 0,
       },
     ];
     const [py, java] = await Promise.all([
@@ -264,6 +266,7 @@ describe.each(SQL_CATALOG_KINDS)('partitioned Iceberg table on a %s catalog', (k
       d_year: -2,
       ts_hour: -1,
       n_trunc: -10,
+      amount_trunc: { decimal: '-0.50' }, // truncate[50] of unscaled -1: -1 - ((-1 % 50) + 50) % 50
     });
   });
 });
