@@ -16,6 +16,7 @@ import {
   positionHeader,
   SCHEMA_VERSION_HEADER,
 } from './envelope';
+import { retryRetriableKafka } from './kafka-retry';
 import { logMetrics } from './metrics';
 import { partitionForKey } from './murmur2';
 import type { SchemaChange } from './schema-change';
@@ -125,13 +126,14 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
   async ensureTables(tables: readonly TableSchema[]): Promise<void> {
     const topics = tables.map((t) => tableTopic(this.o.topicPrefix, t));
     await this.createTopics(topics.map((topic) => ({ topic, numPartitions: this.o.partitions })));
-    const meta = await this.admin.fetchTopicMetadata({ topics });
+    // (topics just created answer "not the leader" until their leaders are elected)
+    const meta = await retryRetriableKafka(() => this.admin.fetchTopicMetadata({ topics }));
     for (const t of meta.topics) this.partitionCount.set(t.name, t.partitions.length);
     // Changes written before this process started (by an earlier run) are ≤ any future watermark's
     // LSN or replays of it; a sink must have read them before it commits a cut, so seed the tracker
     // with the current end of every partition.
     for (const topic of topics) {
-      for (const p of await this.admin.fetchTopicOffsets(topic)) {
+      for (const p of await retryRetriableKafka(() => this.admin.fetchTopicOffsets(topic))) {
         const high = Number(p.high);
         if (high > 0) this.tracker.record(topic, p.partition, 0n, high - 1);
       }

@@ -2,6 +2,7 @@ import type { Config } from '../config/load';
 import { TidemarkError } from '../core/errors';
 import { tableKey } from '../core/table-schema';
 import { createKafka } from '../log/kafka-client';
+import { isRetriableKafkaError } from '../log/kafka-retry';
 import { kafkaStartError } from '../log/open';
 import { SchemaRegistry } from '../log/schema-registry';
 import { deadLetterTopic } from '../log/topics';
@@ -22,16 +23,6 @@ import type { SinkHandle } from './sink-handle';
 
 /** How long the start retries a Kafka error that says to retry (a leader election, say). */
 const START_RETRY_MS = 60_000;
-
-/** kafkajs marks the protocol errors worth retrying (NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION…). */
-function isRetriable(e: unknown): boolean {
-  type KafkaError = { retriable?: boolean; originalError?: unknown; cause?: unknown };
-  for (let x = e as KafkaError | undefined, i = 0; x && i < 5; i++) {
-    if (x.retriable === true) return true;
-    x = (x.originalError ?? x.cause) as KafkaError | undefined;
-  }
-  return false;
-}
 
 /**
  * The sink role on the Kafka log: waits for the committer lease, learns the tables from the
@@ -98,7 +89,7 @@ export async function startKafkaSink(deps: {
         () => true,
         (e: unknown) => {
           // Topics the source has just created may still be electing their leaders.
-          if (isRetriable(e) && Date.now() < retryUntil && !stopping()) {
+          if (isRetriableKafkaError(e) && Date.now() < retryUntil && !stopping()) {
             logger.info({ err: (e as Error).message }, 'schema topic not readable yet: retrying');
             return false;
           }
