@@ -73,8 +73,10 @@ export class KafkaSinkWorker {
   private fatal: ((e: unknown) => void) | null = null;
   /** Transactions up to this commit LSN are held whole in memory, not written in parts (see commitOnce). */
   private holdWholeUpTo: Lsn = -1n;
-  /** A rebalance came while a round in parts was open: its buffers hold changes after the parts. */
+  /** A rebalance or a pause came while a round in parts was open: its buffers hold changes after the parts. */
   private mustRewind = false;
+  /** Channels let read on while the buffers are full (see fullAndStuck), until their next fetch. */
+  private readonly readingOn = new Set<string>();
   lastCutLsn: Lsn = 0n;
   /** Rejects when the worker cannot go on (a sink error that is not retryable). */
   readonly done: Promise<void>;
@@ -130,6 +132,7 @@ export class KafkaSinkWorker {
     await this.consumer.stop();
     this.buffers.clear();
     this.paused = false;
+    this.readingOn.clear();
     await this.run();
   }
 
@@ -156,6 +159,7 @@ export class KafkaSinkWorker {
     await this.consumer.stop();
     this.buffers.clear();
     this.paused = false;
+    this.readingOn.clear();
     await this.consume(fresh);
     return true;
   }
@@ -291,9 +295,14 @@ export class KafkaSinkWorker {
           { rows: this.bufferedRows(), bytes: this.bufferedBytes() },
           'buffers full: pausing consumption until the next commit',
         );
-      } else if (!this.held.has(batch.topic)) {
-        // A channel let read on past the bound (see fullAndStuck) reads one fetch per tick.
-        this.consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
+      } else if (this.readingOn.delete(ch)) {
+        // A channel let read on past the bound (see fullAndStuck) reads one fetch per tick. The
+        // topic is paused whole again and its other channels still reading on resumed: kafkajs's
+        // pause of single partitions would lift the pause of all the topic's other ones.
+        this.consumer.pause([{ topic: batch.topic }]);
+        const still = [...this.readingOn].filter((c) => topicOfChannel(c) === batch.topic);
+        if (still.length > 0)
+          this.consumer.resume([{ topic: batch.topic, partitions: still.map(partitionOfChannel) }]);
       }
     }
   }
@@ -487,7 +496,9 @@ export class KafkaSinkWorker {
         { channel: holding?.channel, cut: formatLsn(w.lsn) },
         'buffers full before a channel read enough: reading on',
       );
-    this.consumer.resume(asTopicPartitions(whole || starved.length === 0 ? lagging : starved));
+    const readOn = whole || starved.length === 0 ? lagging : starved;
+    for (const b of readOn) this.readingOn.add(b.channel);
+    this.consumer.resume(asTopicPartitions(readOn));
   }
 
   private resumeIfRoom(): void {
@@ -497,6 +508,7 @@ export class KafkaSinkWorker {
       this.bufferedRows() <= this.o.maxBufferedRows / 2
     ) {
       this.paused = false;
+      this.readingOn.clear();
       this.consumer.resume(this.topicsPaused());
     }
   }

@@ -531,9 +531,11 @@ export class Lakehouse {
 
   /**
    * One snapshot per staged change of a table, each on the one before, the last carrying the
-   * round's properties. The ones before it are steps inside one commit, never the table's state:
-   * they carry no cut (readers of a cut pass over them) and stay out of the snapshot log (time
-   * travel by time never lands on them); the metadata log gains the base once.
+   * round's properties. Only the last is kept in the table: the steps before it are no state the
+   * source was ever in (a part may hold half a transaction), so the metadata lists the last
+   * snapshot alone, its parent the table's current one, as if the steps had been expired at once
+   * (their manifests live on in its manifest list, with the sequence numbers that order their
+   * position deletes; their own manifest lists are orphans). The metadata log gains the base once.
    */
   private async buildChain(
     st: TableState,
@@ -542,7 +544,8 @@ export class Lakehouse {
     commitId: string,
   ) {
     if (parts.length === 1) return this.build(st.metadata, st.metadataLocation, parts[0]!, props);
-    let m = st.metadata;
+    const base = st.metadata;
+    let m = base;
     let first: TableMetadata | null = null;
     for (const [i, part] of parts.slice(0, -1).entries()) {
       const step = { [COMMIT_ID_PROPERTY]: commitId, 'tidemark.part': `${i + 1}/${parts.length}` };
@@ -550,10 +553,16 @@ export class Lakehouse {
       first ??= m;
     }
     const last = await this.build(m, st.metadataLocation, parts[parts.length - 1]!, props, false, false);
+    const { 'parent-snapshot-id': _lastStep, ...built } =
+      last.metadata.snapshots[last.metadata.snapshots.length - 1]!;
+    const parent = base['current-snapshot-id'];
+    const snapshot =
+      parent === null || parent === undefined ? built : { ...built, 'parent-snapshot-id': parent };
     const entry = last.metadata['snapshot-log'][last.metadata['snapshot-log'].length - 1]!;
     const metadata: TableMetadata = {
       ...last.metadata,
-      'snapshot-log': [...st.metadata['snapshot-log'], entry],
+      snapshots: [...base.snapshots, snapshot],
+      'snapshot-log': [...base['snapshot-log'], entry],
       'metadata-log': first!['metadata-log'],
     };
     if (!this.opts.catalog.writesMetadata)

@@ -147,16 +147,17 @@ describe('Iceberg sink: a round in parts', () => {
     const tags = [{ id: 100, name: 'tag 2', note: 'y' }];
     expect(await pyRows('public.tags')).toEqual(tags);
     expect(byId((await readWithJava(`jdbc:sqlite:${db()}`, '', '', 'public.tags')).rows)).toEqual(tags);
-    // AND each part is a snapshot in the one commit; only the last is a state of the table
-    const m = currentMetadata('tags');
-    expect(m.snapshots.map((x) => [x.summary['tidemark.part'], x.summary['tidemark.commit-id']])).toEqual([
-      ['1/2', 'r2'],
-      [undefined, 'r2'],
-    ]);
-    expect(m.snapshots[0]!.summary['tidemark.cut-lsn']).toBeUndefined();
-    expect(m.snapshots[1]!.summary['tidemark.cut-lsn']).toBe('0/20');
-    expect(m['snapshot-log'].map((e) => e['snapshot-id'])).toEqual([m.snapshots[1]!['snapshot-id']]);
-    expect(m['metadata-log']).toHaveLength(1);
+    // AND the table gained one snapshot (the last of the parts' steps: no reader can time-travel
+    // to a part), on the one before, its sequence number past every part's
+    const m = currentMetadata('items');
+    expect(m.snapshots).toHaveLength(2);
+    const [before, round] = m.snapshots;
+    expect(round!['parent-snapshot-id']).toBe(before!['snapshot-id']);
+    expect(round!.summary['tidemark.commit-id']).toBe('r2');
+    expect(round!.summary['tidemark.cut-lsn']).toBe('0/20');
+    expect(round!['sequence-number']).toBe(before!['sequence-number'] + 2);
+    expect(m['snapshot-log'].map((e) => e['snapshot-id'])).toEqual(m.snapshots.map((x) => x['snapshot-id']));
+    expect(currentMetadata('tags').snapshots.map((x) => x.summary['tidemark.commit-id'])).toEqual(['r2']);
     const tokens = await sink.readTokens();
     expect(tokens.get('items/0')).toBe('0/20#10@12');
     expect(tokens.get('tags/0')).toBe('0/20#4@2');
