@@ -209,6 +209,45 @@ describe('Iceberg REST catalog: Apache Iceberg REST server, read back by PyIcebe
     expect((await catalog.loadTable(ident('multi_b')))!.location).toBe(mb.location);
   });
 
+  test('a round in parts (a transaction larger than the sink buffers) is one snapshot the server adds; the readers see it whole', async () => {
+    // GIVEN a table holding rows 1 and 2
+    const catalog = await open();
+    const lake = lakeOn(catalog);
+    const t = simple('parted');
+    await lake.createTable(t);
+    await lake.commit(
+      [await lake.stage(t, { truncatedAt: null, changes: [upsert(t, row(1), 1), upsert(t, row(2), 2)] })],
+      {
+        properties: { 'tidemark.token.ch': 'p0' },
+      },
+    );
+    const before = (await catalog.loadTable(ident('parted')))!.metadata;
+    // WHEN two parts of one transaction are staged (the second replaces a row of the first and of
+    // the table, deletes another), then committed together
+    const ev = (op: 'c' | 'u' | 'd', n: number, v: string | null, seq: number) => ({
+      op,
+      table: { schema: ns, table: 'parted' },
+      position: { lsn: 0x50n, seq },
+      txId: 1,
+      commitTimeMs: 0,
+      schemaVersion: 1,
+      before: op === 'c' ? null : { id: BigInt(n) },
+      after: op === 'd' ? null : row(n, v ?? ''),
+      unchanged: [],
+      snapshot: false,
+    });
+    const p1 = await lake.stagePart(t, [ev('c', 3, 'three', 0), ev('u', 1, 'one', 1)]);
+    const p2 = await lake.stagePart(t, [ev('u', 3, 'THREE', 2), ev('u', 1, 'uno', 3), ev('d', 2, null, 4)]);
+    const out = await lake.commit([p1, p2], { properties: { 'tidemark.token.ch': 'p1' } });
+    // THEN the server holds one new snapshot, on the previous one, and PyIceberg reads the whole transaction
+    const after = (await catalog.loadTable(ident('parted')))!.metadata;
+    expect(after.snapshots).toHaveLength(before.snapshots.length + 1);
+    const added = after.snapshots.find((x) => x['snapshot-id'] === after['current-snapshot-id'])!;
+    expect(added['parent-snapshot-id']).toBe(before['current-snapshot-id']);
+    expect(added.summary[COMMIT_ID_PROPERTY]).toBe(out.commitId);
+    expect(await pyRows('parted')).toEqual([plain(1, 'uno'), plain(3, 'THREE')]);
+  });
+
   test("another writer's commit in between is a conflict: the commit reloads, rebases and lands at its second attempt", async () => {
     // GIVEN two writers, each with its own catalog client, on one table
     const writerA = lakeOn(await open());
