@@ -45,6 +45,7 @@ function addColumn(m: FileMetrics, id: number, t: IcebergType, values: readonly 
   if (t === 'float' || t === 'double') {
     m.nanValueCounts.set(id, BigInt(values.filter((v) => typeof v === 'number' && Number.isNaN(v)).length));
   }
+  if (!hasSafeBounds(t)) return;
   let min: Value = null;
   let max: Value = null;
   const dec = decimalOf(t);
@@ -123,7 +124,18 @@ export function compareUtf8(a: string, b: string): number {
   return a.length - b.length;
 }
 
-function comparator(t: IcebergPrimitive): (a: Value, b: Value) => number {
+/**
+ * Whether tidemark writes lower/upper bounds of type `t`. Not for uuid: engines disagree on the
+ * order (Iceberg Java through 1.10 compares UUIDs as signed longs, apache/iceberg#14216; PyIceberg
+ * and the RFC unsigned), and a bound written in one order makes the other skip files that hold
+ * matching rows. Without bounds every engine reads the file; it only cannot prune on the column.
+ */
+export function hasSafeBounds(t: IcebergPrimitive): boolean {
+  return t !== 'uuid';
+}
+
+/** Iceberg's order of two (non-null, non-NaN) canonical values of type `t`. */
+export function comparator(t: IcebergPrimitive): (a: Value, b: Value) => number {
   const dec = decimalOf(t);
   if (dec)
     return (a, b) => {

@@ -27,9 +27,24 @@ export function encodeParquet(
   const struct = arrow.makeData({ type: new arrow.Struct(schema.fields), length: n, nullCount: 0, children });
   const table = new arrow.Table([new arrow.RecordBatch(schema, struct)]);
   const wasmTable = parquet.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
-  const props = new parquet.WriterPropertiesBuilder().setCompression(parquet.Compression.ZSTD).build();
-  const bytes = parquet.writeParquet(wasmTable, props);
+  let builder = new parquet.WriterPropertiesBuilder().setCompression(parquet.Compression.ZSTD);
+  // No Parquet statistics on uuid columns: they are written as plain fixed(16) bytes, which
+  // Iceberg Java's row-group filter then compares with a UUID literal and fails (ClassCastException
+  // on any uuid predicate); nor could their order suit every engine (column-stats.ts hasSafeBounds).
+  for (const path of uuidColumnPaths(fields))
+    builder = builder.setColumnStatisticsEnabled(path, parquet.EnabledStatistics.None);
+  const bytes = parquet.writeParquet(wasmTable, builder.build());
   return { bytes, recordCount: n, metrics: collectMetrics(fields, columns) };
+}
+
+/** The Parquet column paths holding uuids (a list's elements under "<name>.list.element"). */
+function uuidColumnPaths(fields: readonly IcebergField[]): string[] {
+  const paths: string[] = [];
+  for (const f of fields) {
+    if (f.type === 'uuid') paths.push(f.name);
+    else if (typeof f.type !== 'string' && f.type.element === 'uuid') paths.push(`${f.name}.list.element`);
+  }
+  return paths;
 }
 
 /**

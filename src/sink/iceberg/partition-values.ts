@@ -1,21 +1,27 @@
 import type { Value } from '../../core/column-type';
+import { comparator } from './column-stats';
 import { decimalOf, type IcebergPrimitive } from './iceberg-types';
+import type { ManifestFileRecord } from './manifests';
 import { serializeSingleValue } from './single-value';
 import { decimalToUnscaled, unscaledToDecimal } from './value-codec';
 
 /**
  * Partition values in manifests (spec, "Avro" type table): what each partition result type is in
- * Avro, the form a tuple holds it in (what avsc writes and reads back, so a tuple decoded from a
- * manifest equals the one computed from a row), its order and its single-value bytes (partition
- * summaries). Longs beyond 2^53 are bigints (avro-container.ts reads and writes them exact);
- * decimal(P,S) is Avro `fixed` of the bytes P needs, holding the unscaled value big-endian in
- * two's complement, as Iceberg writes it. Binary values are not written (refused at start).
+ * Avro, and the form a tuple holds it in (what avsc writes and reads back, so a tuple decoded
+ * from a manifest equals the one computed from a row). Longs beyond 2^53 are bigints
+ * (avro-container.ts reads and writes them exact); binary is a Buffer; decimal(P,S) is Avro fixed
+ * of the bytes P needs, holding the unscaled value big-endian in two's complement, as Iceberg
+ * writes them. A uuid is no partition value (avroOfPartition: null): a manifest's partition
+ * summary must bound its values, and engines disagree on the order of UUIDs (hasSafeBounds).
  */
 const AVRO_OF: Partial<Record<IcebergPrimitive, unknown>> = {
   boolean: 'boolean',
   int: 'int',
   long: 'long',
+  float: 'float',
+  double: 'double',
   string: 'string',
+  binary: 'bytes',
   date: { type: 'int', logicalType: 'date' },
   time: { type: 'long', logicalType: 'time-micros' },
   timestamp: { type: 'long', logicalType: 'timestamp-micros', 'adjust-to-utc': false },
@@ -37,31 +43,46 @@ export function avroOfPartition(type: IcebergPrimitive, fieldId: number): unknow
   return AVRO_OF[type] ?? null;
 }
 
-/** A transform's result as a tuple holds it. */
+/** A transform's result (a canonical value) as a tuple holds it. */
 export function tupleValue(type: IcebergPrimitive, v: Value): unknown {
   if (v === null) return null;
   const dec = decimalOf(type);
   if (dec)
     return fixedOfUnscaled(decimalToUnscaled(String(v), dec.scale, 'partition'), decimalBytes(dec.precision));
+  if (v instanceof Uint8Array) return Buffer.from(v);
   return typeof v === 'bigint' && Number.isSafeInteger(Number(v)) ? Number(v) : v;
 }
 
-/** Iceberg's order of two tuple values of `type` (strings by their UTF-8 bytes). */
-export function compareTupleValues(type: IcebergPrimitive, a: unknown, b: unknown): number {
-  if (decimalOf(type)) return cmp(unscaledOfFixed(a as Buffer), unscaledOfFixed(b as Buffer));
-  if (typeof a === 'string') return Buffer.compare(Buffer.from(a), Buffer.from(b as string));
-  return cmp(BigInt(a as number | bigint | boolean), BigInt(b as number | bigint | boolean));
-}
-
-/** The single-value bytes of a tuple value (partition summaries' bounds). */
-export function tupleValueBytes(type: IcebergPrimitive, v: unknown): Uint8Array {
+/** The canonical value a tuple value stands for. */
+function canonicalOf(type: IcebergPrimitive, v: unknown): Value {
   const dec = decimalOf(type);
-  if (dec) return serializeSingleValue(type, unscaledToDecimal(unscaledOfFixed(v as Buffer), dec.scale));
-  if (type === 'long' || type.startsWith('time')) return serializeSingleValue(type, BigInt(v as number));
-  return serializeSingleValue(type, v as Value);
+  if (dec) return unscaledToDecimal(unscaledOfFixed(v as Uint8Array), dec.scale);
+  if (type === 'long' || type.startsWith('time')) return BigInt(v as number | bigint);
+  return v as Value;
 }
 
-const cmp = (x: bigint, y: bigint) => (x < y ? -1 : x > y ? 1 : 0);
+/** A manifest's partition summary of one field (manifest list field 507), from its tuples' values. */
+export function partitionSummary(
+  type: IcebergPrimitive,
+  values: readonly unknown[],
+): NonNullable<ManifestFileRecord['partitions']>[number] {
+  const present = values.filter((v) => v !== null && v !== undefined).map((v) => canonicalOf(type, v));
+  const nan = (v: Value) => typeof v === 'number' && Number.isNaN(v);
+  const ordered = present.filter((v) => !nan(v)).sort(comparator(type));
+  let lo = ordered[0];
+  let hi = ordered[ordered.length - 1];
+  // -0 and 0 compare equal; the spec orders -0 before 0 (as column-stats.ts does)
+  if (Object.is(lo, 0) && ordered.some((v) => Object.is(v, -0))) lo = -0;
+  if (Object.is(hi, -0) && ordered.some((v) => Object.is(v, 0))) hi = 0;
+  const bytes = (v: Value | undefined) =>
+    v === undefined ? null : Buffer.from(serializeSingleValue(type, v));
+  return {
+    contains_null: present.length < values.length,
+    contains_nan: present.some(nan),
+    lower_bound: bytes(lo),
+    upper_bound: bytes(hi),
+  };
+}
 
 /** Bytes of the smallest two's complement that holds every unscaled value of precision p. */
 function decimalBytes(p: number): number {

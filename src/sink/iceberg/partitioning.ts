@@ -5,7 +5,7 @@ import type { IcebergSchema } from './iceberg-types';
 import type { ManifestFileRecord } from './manifests';
 import type { Transform } from './partition-transforms';
 import { parseTransform } from './partition-transforms';
-import { avroOfPartition, compareTupleValues, tupleValue, tupleValueBytes } from './partition-values';
+import { avroOfPartition, partitionSummary, tupleValue } from './partition-values';
 import type { PartitionField, PartitionSpec } from './table-metadata';
 import { PARTITION_FIELD_ID_BASE } from './table-metadata';
 
@@ -60,6 +60,12 @@ export function partitionerFor(schema: IcebergSchema, spec: PartitionSpec, table
       throw new TidemarkError(
         'config',
         `table ${table}: partitioning column "${src.name}" by ${pf.transform} gives ${type}, which tidemark does not write as a partition value`,
+        {
+          fix:
+            type === 'uuid'
+              ? `partition by bucket[N](${src.name}) instead (engines disagree on the order of UUIDs, which partition summaries need)`
+              : 'partition by another transform or column',
+        },
       );
     return { pf, src, tr, type, avro };
   });
@@ -78,17 +84,12 @@ export function partitionerFor(schema: IcebergSchema, spec: PartitionSpec, table
       return out;
     },
     summaries(tuples) {
-      return parts.map((p) => {
-        const vals = tuples.map((t) => t[p.pf.name]).filter((v) => v !== null && v !== undefined);
-        const sorted = [...vals].sort((a, b) => compareTupleValues(p.type, a, b));
-        const ser = (v: unknown) => (v === undefined ? null : Buffer.from(tupleValueBytes(p.type, v)));
-        return {
-          contains_null: vals.length < tuples.length,
-          contains_nan: false,
-          lower_bound: ser(sorted[0]),
-          upper_bound: ser(sorted[sorted.length - 1]),
-        };
-      });
+      return parts.map((p) =>
+        partitionSummary(
+          p.type,
+          tuples.map((t) => t[p.pf.name]),
+        ),
+      );
     },
   };
 }
