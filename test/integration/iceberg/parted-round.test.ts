@@ -76,6 +76,13 @@ describe('Iceberg sink: a round in parts', () => {
     return JSON.parse(readFileSync(join(metaDir, newest), 'utf8')) as TableMetadata;
   };
   const dataFiles = () => readdirSync(`${dir}/lake/public/items/data`).sort();
+  /** A writer opened afresh on items (tokens read), with the table's rows and data files as they are. */
+  const reopened = async () => {
+    const sink = await IcebergTarget.open(config());
+    await sink.prepareTables([{ schema: ITEMS, options: OPTIONS }]);
+    await sink.readTokens();
+    return { sink, before: await pyRows('public.items'), files: dataFiles() };
+  };
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'iceberg-parted-'));
   });
@@ -182,11 +189,7 @@ describe('Iceberg sink: a round in parts', () => {
   });
 
   test('an aborted round leaves the table and the writer as they were', async () => {
-    const sink = await IcebergTarget.open(config());
-    await sink.prepareTables([{ schema: ITEMS, options: OPTIONS }]);
-    await sink.readTokens();
-    const before = await pyRows('public.items');
-    const files = dataFiles();
+    const { sink, before, files } = await reopened();
     // GIVEN parts that replace rows 1 and 3
     const r = await sink.openRound();
     await r.stage([part(ITEMS, [ev(ITEMS, 0x40, 'u', { id: 1, name: 'gone', note: 'gone' })])]);
@@ -212,11 +215,7 @@ describe('Iceberg sink: a round in parts', () => {
   });
 
   test('a fenced commit writes nothing and the round cannot be used again', async () => {
-    const sink = await IcebergTarget.open(config());
-    await sink.prepareTables([{ schema: ITEMS, options: OPTIONS }]);
-    await sink.readTokens();
-    const before = await pyRows('public.items');
-    const files = dataFiles();
+    const { sink, before, files } = await reopened();
     const r = await sink.openRound();
     await r.stage([part(ITEMS, [ev(ITEMS, 0x50, 'u', { id: 1, name: 'stale', note: 'stale' })])]);
     const err = await r

@@ -205,14 +205,21 @@ describe('CommitCoordinator', () => {
       op: 't',
       after: null,
     });
+    /** A coordinator over a lakehouse and a warehouse fake, tokens loaded; `fail` sets their failNext. */
+    const twoSinks = async (fail: { lake?: FakeSink['failNext']; wh?: FakeSink['failNext'] } = {}) => {
+      const lake = new FakeSink('iceberg');
+      const wh = new FakeSink('warehouse');
+      lake.failNext = fail.lake ?? [];
+      wh.failNext = fail.wh ?? [];
+      const { c, store } = setup(lake, wh);
+      await c.loadTokens();
+      return { lake, wh, c, store };
+    };
     const ids = (r: CommitRound) => r.tables.flatMap((t) => t.events.map((e) => e.after?.id ?? 0));
 
     it('writes parts that no sink shows until the cut reaches the transaction, then one commit', async () => {
       // GIVEN transaction 0/14 spread over two channels, read in two pieces, and a later one
-      const lake = new FakeSink('iceberg');
-      const wh = new FakeSink('warehouse');
-      const { c, store } = setup(lake, wh);
-      await c.loadTokens();
+      const { lake, wh, c, store } = await twoSinks();
       const b0 = new ChannelBuffer('t/0');
       const b1 = new ChannelBuffer('t/1');
       b0.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
@@ -250,10 +257,7 @@ describe('CommitCoordinator', () => {
 
     it('commits the round at its own transaction, and what came after it as a usual round', async () => {
       // GIVEN a round in parts for 0/14, and a later transaction holding a truncate, read since
-      const lake = new FakeSink('iceberg');
-      const wh = new FakeSink('warehouse');
-      const { c } = setup(lake, wh);
-      await c.loadTokens();
+      const { wh, c } = await twoSinks();
       const b = new ChannelBuffer('t/0');
       b.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
       await c.stagePart(20n, [b]);
@@ -271,10 +275,7 @@ describe('CommitCoordinator', () => {
     });
 
     it('declines to take into an open round a later transaction it cannot hold, and keeps the round', async () => {
-      const lake = new FakeSink('iceberg');
-      const wh = new FakeSink('warehouse');
-      const { c } = setup(lake, wh);
-      await c.loadTokens();
+      const { wh, c } = await twoSinks();
       const b0 = new ChannelBuffer('t/0');
       const b1 = new ChannelBuffer('t/1');
       b0.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
@@ -289,10 +290,7 @@ describe('CommitCoordinator', () => {
     });
 
     it('takes a later transaction into a round already open, which then commits at the later cut', async () => {
-      const lake = new FakeSink('iceberg');
-      const wh = new FakeSink('warehouse');
-      const { c } = setup(lake, wh);
-      await c.loadTokens();
+      const { wh, c } = await twoSinks();
       const b0 = new ChannelBuffer('t/0');
       const b1 = new ChannelBuffer('t/1');
       b0.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
@@ -309,10 +307,7 @@ describe('CommitCoordinator', () => {
     });
 
     it('refuses a first part holding a truncate and leaves the buffers as they were', async () => {
-      const lake = new FakeSink('iceberg');
-      const wh = new FakeSink('warehouse');
-      const { c } = setup(lake, wh);
-      await c.loadTokens();
+      const { wh, c } = await twoSinks();
       const b = new ChannelBuffer('t/0');
       b.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
       b.push({ event: truncate(20n, 1), offset: 1, bytes: 1 });
@@ -323,10 +318,7 @@ describe('CommitCoordinator', () => {
     });
 
     it('voids the round when a later part cannot be one, in every sink', async () => {
-      const lake = new FakeSink('iceberg');
-      const wh = new FakeSink('warehouse');
-      const { c } = setup(lake, wh);
-      await c.loadTokens();
+      const { lake, wh, c } = await twoSinks();
       const b = new ChannelBuffer('t/0');
       b.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
       await c.stagePart(20n, [b]);
@@ -346,11 +338,7 @@ describe('CommitCoordinator', () => {
     });
 
     it('voids the round on a retriable sink failure; the sink that committed keeps its tokens', async () => {
-      const lake = new FakeSink('iceberg');
-      const wh = new FakeSink('warehouse');
-      wh.failNext = ['transient'];
-      const { c } = setup(lake, wh);
-      await c.loadTokens();
+      const { lake, wh, c } = await twoSinks({ wh: ['transient'] });
       const b = new ChannelBuffer('t/0');
       b.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
       await c.stagePart(20n, [b]);
@@ -367,11 +355,7 @@ describe('CommitCoordinator', () => {
     });
 
     it('stops on a fenced part commit (another writer): no retry', async () => {
-      const lake = new FakeSink('iceberg');
-      const wh = new FakeSink('warehouse');
-      lake.failNext = ['fenced'];
-      const { c } = setup(lake, wh);
-      await c.loadTokens();
+      const { wh, c } = await twoSinks({ lake: ['fenced'] });
       const b = new ChannelBuffer('t/0');
       b.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
       await c.stagePart(20n, [b]);
