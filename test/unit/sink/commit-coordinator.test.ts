@@ -307,7 +307,7 @@ describe('CommitCoordinator', () => {
     });
 
     it('refuses a first part holding a truncate and leaves the buffers as they were', async () => {
-      const { wh, c } = await twoSinks();
+      const { lake, c } = await twoSinks();
       const b = new ChannelBuffer('t/0');
       b.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
       b.push({ event: truncate(20n, 1), offset: 1, bytes: 1 });
