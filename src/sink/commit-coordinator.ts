@@ -8,11 +8,11 @@ import { parseTableKey, type TableSchema } from '../core/table-schema';
 import type { Logger } from '../observe/logger';
 import type { Lease, OffsetStore } from '../offsets/offset-store';
 import type { DroppedTable } from '../source/dropped-tables';
-import type { BufferedChange, ChannelBuffer } from './channel-buffer';
-import { PartedRoundVoid, partRefusal } from './parted-rounds';
-import { type ChannelTake, tablesForSink, tokenAfter } from './round-builder';
+import type { ChannelBuffer } from './channel-buffer';
+import { PartedCommit } from './parted-commit';
+import { type ChannelTake, failureKind, tablesForSink, tokenAfter, tokenUpdates } from './round-builder';
 import { addToSummary, emptyRoundSummary, type RoundSummary } from './round-summary';
-import type { PartedRound, SinkTarget } from './sink-target';
+import type { SinkTarget } from './sink-target';
 import { sinkSchema } from './text-casts';
 
 export interface CoordinatorDeps {
@@ -59,7 +59,20 @@ export class CommitCoordinator {
   /** sink name -> channel -> token stored in that sink. */
   private readonly sinkTokens = new Map<string, Map<string, string>>();
 
-  constructor(private readonly d: CoordinatorDeps) {}
+  constructor(private readonly d: CoordinatorDeps) {
+    this.parted = new PartedCommit({
+      targets: this.d.targets,
+      logger: this.d.logger,
+      schemaOf: this.d.schemaOf,
+      optionsOf: this.d.optionsOf,
+      tokensOf: (sink) => this.sinkTokens.get(sink)!,
+      rebuiltAtOf: (sink) => this.rebuiltAt.get(sink),
+      preparedVersion: (table) => this.prepared.get(table),
+      prepare: (schemas) => this.prepare(schemas),
+      landed: (target, updates, cause) => this.landed(target, updates, cause),
+      onFailed: this.d.onFailed,
+    });
+  }
 
   private readonly prepared = new Map<string, number>();
 
@@ -195,7 +208,8 @@ export class CommitCoordinator {
 
   /** Commits everything ≤ cutLsn held in `buffers`; returns false when there was nothing to commit. */
   async commitCut(cutLsn: Lsn, buffers: readonly ChannelBuffer[]): Promise<boolean> {
-    if (this.parted) return cutLsn >= this.parted.lsn && this.commitParted(cutLsn, buffers);
+    const partedAt = this.parted.lsn;
+    if (partedAt !== null) return cutLsn >= partedAt && this.commitParted(cutLsn, buffers);
     const takes: ChannelTake[] = buffers.map((b) => ({ channel: b.channel, changes: b.takeUpTo(cutLsn) }));
     const nonEmpty = takes.filter((t) => t.changes.length > 0);
     if (nonEmpty.length === 0) return false;
@@ -225,169 +239,48 @@ export class CommitCoordinator {
     return true;
   }
 
-  /** The round being written in parts, when one is (see stagePart). */
-  private parted: {
-    /** It commits at the first cut ≥ this LSN; its parts hold changes up to it. */
-    lsn: Lsn;
-    readonly rounds: Map<string, PartedRound>;
-    /** Per channel: the last change a part took (the channel's token once the round commits). */
-    readonly last: Map<string, BufferedChange>;
-    readonly summary: RoundSummary;
-    parts: number;
-  } | null = null;
+  /** The round being written in parts, when one is (parted-commit.ts). */
+  private readonly parted: PartedCommit;
 
   /** The commit LSN a round in parts is open for, or null. */
   get partedAt(): Lsn | null {
-    return this.parted?.lsn ?? null;
+    return this.parted.lsn;
   }
 
-  /**
-   * For a source transaction larger than the buffers (the oldest buffered, at commit LSN `lsn`):
-   * writes the buffered changes with commit LSN ≤ `lsn` into every sink as one more part of a
-   * round, visible nowhere until that round commits at the first cut ≥ `lsn` (commitCut), and
-   * frees them from the buffers. What cannot be a part (parted-rounds.ts partRefusal) is left
-   * in the buffers and the reason returned when no part was written yet; once parts were
-   * written it voids the round (PartedRoundVoid: read the channels again from the tokens).
-   */
-  async stagePart(
-    lsn: Lsn,
-    buffers: readonly ChannelBuffer[],
-  ): Promise<{ staged: number } | { refused: string }> {
-    // A round open for an older transaction may take this one too: it then commits at a later cut.
-    const raise = this.parted !== null && lsn > this.parted.lsn;
-    const upTo = raise || !this.parted ? lsn : this.parted.lsn;
-    const takes: ChannelTake[] = buffers.map((b) => ({ channel: b.channel, changes: b.takeUpTo(upTo) }));
-    const nonEmpty = takes.filter((t) => t.changes.length > 0);
-    if (nonEmpty.length === 0) return { staged: 0 };
-    const restore = () => {
-      for (const t of nonEmpty) buffers.find((b) => b.channel === t.channel)!.restore([...t.changes]);
-    };
-    const refused = partRefusal(nonEmpty, this.parted === null, this.d.schemaOf, (t) => this.prepared.get(t));
-    // Not yet in the round (a first part, or later transactions it would take): left as they are.
-    if (refused && (!this.parted || raise)) {
-      restore();
-      return { refused };
-    }
-    if (refused) return this.voidParted(`a round in parts cannot hold ${refused}`, true);
-    if (raise) this.parted!.lsn = lsn;
-    if (!this.parted) {
-      try {
-        const schemas = new Set<TableSchema>();
-        for (const t of nonEmpty) for (const c of t.changes) schemas.add(this.d.schemaOf(c.event));
-        await this.prepare([...schemas]);
-        const rounds = new Map<string, PartedRound>();
-        try {
-          for (const t of this.d.targets) rounds.set(t.name, await t.openRound());
-        } catch (e) {
-          await Promise.allSettled([...rounds.values()].map((r) => r.abort()));
-          throw e;
-        }
-        this.parted = { lsn, rounds, last: new Map(), summary: emptyRoundSummary(), parts: 0 };
-      } catch (e) {
-        restore();
-        throw e;
-      }
-    }
-    await this.writePart(nonEmpty);
-    return { staged: nonEmpty.reduce((n, t) => n + t.changes.length, 0) };
+  /** See PartedCommit.stagePart: one more part of a round too large for the buffers. */
+  stagePart(lsn: Lsn, buffers: readonly ChannelBuffer[]): Promise<{ staged: number } | { refused: string }> {
+    return this.parted.stagePart(lsn, buffers);
   }
 
   /** Gives up the round in parts, if one is open: nothing of it is visible in any sink. */
-  async abortParted(): Promise<void> {
-    const p = this.parted;
-    if (!p) return;
-    this.parted = null;
-    await Promise.allSettled([...p.rounds.values()].map((r) => r.abort()));
-  }
-
-  private async voidParted(why: string, holdWhole: boolean, cause?: unknown): Promise<never> {
-    const lsn = this.parted?.lsn ?? 0n;
-    await this.abortParted();
-    throw new PartedRoundVoid(`${why} (round at ${formatLsn(lsn)})`, lsn, holdWhole, { cause });
-  }
-
-  /** A failure that voids a round in parts: retriable ones are read again, the others stop the sink. */
-  private async partFailed(e: unknown): Promise<never> {
-    if (
-      isTidemarkError(e, 'transient') ||
-      isTidemarkError(e, 'commit_failed') ||
-      isTidemarkError(e, 'commit_state_unknown')
-    )
-      return this.voidParted(`a round in parts failed: ${(e as Error).message}`, false, e);
-    await this.abortParted();
-    throw e;
-  }
-
-  private async writePart(takes: readonly ChannelTake[]): Promise<void> {
-    const p = this.parted!;
-    try {
-      for (const target of this.d.targets) {
-        const tables = tablesForSink(
-          takes,
-          this.sinkTokens.get(target.name)!,
-          this.d.schemaOf,
-          this.d.optionsOf,
-          this.rebuiltAt.get(target.name),
-        );
-        if (tables.length > 0) await p.rounds.get(target.name)!.stage(tables);
-      }
-    } catch (e) {
-      return this.partFailed(e);
-    }
-    for (const t of takes) p.last.set(t.channel, t.changes[t.changes.length - 1]!);
-    addToSummary(p.summary, takes);
-    p.parts++;
-    this.d.logger.info(
-      { round: formatLsn(p.lsn), part: p.parts, changes: takes.reduce((n, t) => n + t.changes.length, 0) },
-      'a transaction larger than the buffer bound: part written to the sinks (visible once its round commits)',
-    );
+  abortParted(): Promise<void> {
+    return this.parted.abort();
   }
 
   /**
-   * commitCut for an open round in parts: its rest (≤ its own LSN: later transactions, which a
-   * part may not be able to hold, stay out) as its last part, one commit per sink at that LSN (a
-   * consistent cut: every channel has read past it), then what is left ≤ cutLsn as a usual round.
+   * commitCut for an open round in parts: the round commits at its own LSN (PartedCommit.commit),
+   * then what is left ≤ cutLsn as a usual round.
    */
   private async commitParted(cutLsn: Lsn, buffers: readonly ChannelBuffer[]): Promise<boolean> {
-    const p = this.parted!;
-    const at = p.lsn;
-    const takes = buffers
-      .map((b) => ({ channel: b.channel, changes: b.takeUpTo(at) }))
-      .filter((t) => t.changes.length > 0);
-    const refused = partRefusal(takes, false, this.d.schemaOf, (t) => this.prepared.get(t));
-    if (refused) return this.voidParted(`a round in parts cannot hold ${refused}`, true);
-    if (takes.length > 0) await this.writePart(takes);
-    const commitId = randomUUID();
-    const durationsMs: Record<string, number> = {};
-    const nexts = new Map([...p.last].map(([ch, c]) => [ch, tokenAfter({ channel: ch, changes: [c] })!]));
-    for (const target of this.d.targets) {
-      const tokens = this.sinkTokens.get(target.name)!;
-      const updates = tokenUpdates(nexts, tokens);
-      const started = Date.now();
-      try {
-        await p.rounds.get(target.name)!.commit({ cutLsn: at, commitId, tokens: updates });
-      } catch (e) {
-        this.d.onFailed?.(target.name, failureKind(e));
-        if (!isTidemarkError(e, 'commit_state_unknown') || !(await this.landed(target, updates, e)))
-          return this.partFailed(e);
-      }
-      for (const u of updates) tokens.set(u.channel, u.next);
-      durationsMs[target.name] = Date.now() - started;
-    }
-    this.parted = null;
-    const ok = await this.d.store.advanceTokens(nexts, this.d.lease?.());
+    const done = await this.parted.commit(buffers);
+    const ok = await this.d.store.advanceTokens(done.tokens, this.d.lease?.());
     if (!ok)
       this.d.logger.warn(
-        { cut: formatLsn(at) },
+        { cut: formatLsn(done.at) },
         'offset store refused the tokens: this committer lost its lease',
       );
     this.d.logger.info(
-      { cut: formatLsn(at), parts: p.parts, changes: p.summary.rows },
+      { cut: formatLsn(done.at), parts: done.parts, changes: done.summary.rows },
       'round in parts committed',
     );
-    await this.d.onCommitted?.({ cutLsn: at, rows: p.summary.rows, durationsMs, summary: p.summary });
+    await this.d.onCommitted?.({
+      cutLsn: done.at,
+      rows: done.summary.rows,
+      durationsMs: done.durationsMs,
+      summary: done.summary,
+    });
     await this.maintainIfDue();
-    if (cutLsn > at) await this.commitCut(cutLsn, buffers);
+    if (cutLsn > done.at) await this.commitCut(cutLsn, buffers);
     return true;
   }
 
@@ -447,7 +340,11 @@ export class CommitCoordinator {
   async markDroppedIfDue(completeUpTo: Lsn): Promise<void> {
     const read = this.d.droppedTables;
     // A round in parts holds the warehouse's transaction (DuckDB: its only connection) open.
-    if (!read || this.parted || Date.now() - this.lastDroppedCheck < (this.d.droppedCheckEveryMs ?? 5000))
+    if (
+      !read ||
+      this.parted.lsn !== null ||
+      Date.now() - this.lastDroppedCheck < (this.d.droppedCheckEveryMs ?? 5000)
+    )
       return;
     this.lastDroppedCheck = Date.now();
     try {
@@ -511,23 +408,4 @@ export class CommitCoordinator {
     }
     for (const u of updates) tokens.set(u.channel, u.next);
   }
-}
-
-/** The token moves a commit makes: channels whose next token is past the one the sink holds. */
-function tokenUpdates(nexts: ReadonlyMap<string, string>, held: ReadonlyMap<string, string>): TokenUpdate[] {
-  const updates: TokenUpdate[] = [];
-  for (const [channel, next] of nexts) {
-    const expected = held.get(channel) ?? null;
-    if (expected === null || compareTokens(parseToken(next), parseToken(expected)) > 0)
-      updates.push({ channel, expected, next });
-  }
-  return updates;
-}
-
-function failureKind(e: unknown): 'fenced' | 'unknown' | 'failed' {
-  return isTidemarkError(e, 'fenced')
-    ? 'fenced'
-    : isTidemarkError(e, 'commit_state_unknown')
-      ? 'unknown'
-      : 'failed';
 }

@@ -1,6 +1,13 @@
 import type { TableOptions } from '../config/schema';
 import type { ChangeEvent } from '../core/change-event';
-import { formatToken, type OffsetToken, parseToken } from '../core/offset-token';
+import { isTidemarkError } from '../core/errors';
+import {
+  compareTokens,
+  formatToken,
+  type OffsetToken,
+  parseToken,
+  type TokenUpdate,
+} from '../core/offset-token';
 import { comparePositions } from '../core/position';
 import { type TableSchema, tableKey } from '../core/table-schema';
 import type { BufferedChange } from './channel-buffer';
@@ -67,4 +74,27 @@ export function tablesForSink(
     out.push({ schema: sinkSchema(newest), options: optionsOf(key), events: projected });
   }
   return out;
+}
+
+/** The token moves a commit makes: channels whose next token is past the one the sink holds. */
+export function tokenUpdates(
+  nexts: ReadonlyMap<string, string>,
+  held: ReadonlyMap<string, string>,
+): TokenUpdate[] {
+  const updates: TokenUpdate[] = [];
+  for (const [channel, next] of nexts) {
+    const expected = held.get(channel) ?? null;
+    if (expected === null || compareTokens(parseToken(next), parseToken(expected)) > 0)
+      updates.push({ channel, expected, next });
+  }
+  return updates;
+}
+
+/** A failed sink commit attempt, as the failure metric counts it. */
+export function failureKind(e: unknown): 'fenced' | 'unknown' | 'failed' {
+  return isTidemarkError(e, 'fenced')
+    ? 'fenced'
+    : isTidemarkError(e, 'commit_state_unknown')
+      ? 'unknown'
+      : 'failed';
 }

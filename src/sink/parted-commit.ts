@@ -1,0 +1,209 @@
+import { randomUUID } from 'node:crypto';
+import type { TableOptions } from '../config/schema';
+import type { ChangeEvent } from '../core/change-event';
+import { isTidemarkError } from '../core/errors';
+import { formatLsn, type Lsn } from '../core/lsn';
+import type { TokenUpdate } from '../core/offset-token';
+import type { TableSchema } from '../core/table-schema';
+import type { Logger } from '../observe/logger';
+import type { BufferedChange, ChannelBuffer } from './channel-buffer';
+import { PartedRoundVoid, partRefusal } from './parted-rounds';
+import { type ChannelTake, failureKind, tablesForSink, tokenAfter, tokenUpdates } from './round-builder';
+import { addToSummary, emptyRoundSummary, type RoundSummary } from './round-summary';
+import type { PartedRound, SinkTarget } from './sink-target';
+
+/** What a round in parts needs of the coordinator that owns it. */
+export interface PartedCommitHost {
+  readonly targets: readonly SinkTarget[];
+  readonly logger: Logger;
+  readonly schemaOf: (ev: ChangeEvent) => TableSchema;
+  readonly optionsOf: (tableKey: string) => TableOptions;
+  /** The tokens a sink holds: its live map, which a landed commit moves. */
+  tokensOf(sink: string): Map<string, string>;
+  /** Per table: the schema version the sink rebuilt it at (older changes are dropped). */
+  rebuiltAtOf(sink: string): ReadonlyMap<string, number> | undefined;
+  /** The schema version a table is prepared at in the sinks. */
+  preparedVersion(table: string): number | undefined;
+  prepare(schemas: readonly TableSchema[]): Promise<void>;
+  /** After a commit whose outcome is unknown: whether it landed (fenced when another writer moved the tokens). */
+  landed(target: SinkTarget, updates: readonly TokenUpdate[], cause: unknown): Promise<boolean>;
+  readonly onFailed?: (sink: string, kind: 'fenced' | 'unknown' | 'failed') => void;
+}
+
+/** A round in parts that committed in every sink: what the coordinator records after it. */
+export interface PartedCommitDone {
+  /** The cut it committed at: its own LSN. */
+  readonly at: Lsn;
+  /** Per channel: the token it moved to (for the offset store). */
+  readonly tokens: ReadonlyMap<string, string>;
+  readonly summary: RoundSummary;
+  readonly durationsMs: Record<string, number>;
+  readonly parts: number;
+}
+
+interface OpenRound {
+  /** It commits at the first cut ≥ this LSN; its parts hold changes up to it. */
+  lsn: Lsn;
+  readonly rounds: Map<string, PartedRound>;
+  /** Per channel: the last change a part took (the channel's token once the round commits). */
+  readonly last: Map<string, BufferedChange>;
+  readonly summary: RoundSummary;
+  parts: number;
+}
+
+/**
+ * The round in parts of a CommitCoordinator (a source transaction larger than the buffers): its
+ * parts go into every sink's PartedRound as they are taken from the buffers, and the round
+ * commits in every sink at once, at its own LSN. At most one is open at a time.
+ */
+export class PartedCommit {
+  private open: OpenRound | null = null;
+
+  constructor(private readonly h: PartedCommitHost) {}
+
+  /** The commit LSN the round is open for, or null. */
+  get lsn(): Lsn | null {
+    return this.open?.lsn ?? null;
+  }
+
+  /**
+   * For a source transaction larger than the buffers (the oldest buffered, at commit LSN `lsn`):
+   * writes the buffered changes with commit LSN ≤ `lsn` into every sink as one more part of the
+   * round, visible nowhere until it commits at the first cut ≥ `lsn` (commit), and frees them
+   * from the buffers. What cannot be a part (parted-rounds.ts partRefusal) is left in the
+   * buffers and the reason returned when no part was written yet; once parts were written it
+   * voids the round (PartedRoundVoid: read the channels again from the tokens).
+   */
+  async stagePart(
+    lsn: Lsn,
+    buffers: readonly ChannelBuffer[],
+  ): Promise<{ staged: number } | { refused: string }> {
+    // A round open for an older transaction may take this one too: it then commits at a later cut.
+    const raise = this.open !== null && lsn > this.open.lsn;
+    const upTo = raise || !this.open ? lsn : this.open.lsn;
+    const takes: ChannelTake[] = buffers.map((b) => ({ channel: b.channel, changes: b.takeUpTo(upTo) }));
+    const nonEmpty = takes.filter((t) => t.changes.length > 0);
+    if (nonEmpty.length === 0) return { staged: 0 };
+    const restore = () => {
+      for (const t of nonEmpty) buffers.find((b) => b.channel === t.channel)!.restore([...t.changes]);
+    };
+    const refused = this.refusal(nonEmpty, this.open === null);
+    // Not yet in the round (a first part, or later transactions it would take): left as they are.
+    if (refused && (!this.open || raise)) {
+      restore();
+      return { refused };
+    }
+    if (refused) return this.void(`a round in parts cannot hold ${refused}`, true);
+    if (raise) this.open!.lsn = lsn;
+    if (!this.open) {
+      try {
+        const schemas = new Set<TableSchema>();
+        for (const t of nonEmpty) for (const c of t.changes) schemas.add(this.h.schemaOf(c.event));
+        await this.h.prepare([...schemas]);
+        const rounds = new Map<string, PartedRound>();
+        try {
+          for (const t of this.h.targets) rounds.set(t.name, await t.openRound());
+        } catch (e) {
+          await Promise.allSettled([...rounds.values()].map((r) => r.abort()));
+          throw e;
+        }
+        this.open = { lsn, rounds, last: new Map(), summary: emptyRoundSummary(), parts: 0 };
+      } catch (e) {
+        restore();
+        throw e;
+      }
+    }
+    await this.writePart(nonEmpty);
+    return { staged: nonEmpty.reduce((n, t) => n + t.changes.length, 0) };
+  }
+
+  /** Gives up the round, if one is open: nothing of it is visible in any sink. */
+  async abort(): Promise<void> {
+    const p = this.open;
+    if (!p) return;
+    this.open = null;
+    await Promise.allSettled([...p.rounds.values()].map((r) => r.abort()));
+  }
+
+  /**
+   * Commits the open round at its own LSN: its rest (≤ that LSN: later transactions, which a
+   * part may not be able to hold, stay in the buffers) as its last part, then one commit per
+   * sink, each moving that sink's tokens (a consistent cut: every channel has read past it).
+   */
+  async commit(buffers: readonly ChannelBuffer[]): Promise<PartedCommitDone> {
+    const p = this.open!;
+    const at = p.lsn;
+    const takes = buffers
+      .map((b) => ({ channel: b.channel, changes: b.takeUpTo(at) }))
+      .filter((t) => t.changes.length > 0);
+    const refused = this.refusal(takes, false);
+    if (refused) return this.void(`a round in parts cannot hold ${refused}`, true);
+    if (takes.length > 0) await this.writePart(takes);
+    const commitId = randomUUID();
+    const durationsMs: Record<string, number> = {};
+    const tokens = new Map([...p.last].map(([ch, c]) => [ch, tokenAfter({ channel: ch, changes: [c] })!]));
+    for (const target of this.h.targets) {
+      const held = this.h.tokensOf(target.name);
+      const updates = tokenUpdates(tokens, held);
+      const started = Date.now();
+      try {
+        await p.rounds.get(target.name)!.commit({ cutLsn: at, commitId, tokens: updates });
+      } catch (e) {
+        this.h.onFailed?.(target.name, failureKind(e));
+        if (!isTidemarkError(e, 'commit_state_unknown') || !(await this.h.landed(target, updates, e)))
+          return this.failed(e);
+      }
+      for (const u of updates) held.set(u.channel, u.next);
+      durationsMs[target.name] = Date.now() - started;
+    }
+    this.open = null;
+    return { at, tokens, summary: p.summary, durationsMs, parts: p.parts };
+  }
+
+  private refusal(takes: readonly ChannelTake[], first: boolean): string | null {
+    return partRefusal(takes, first, this.h.schemaOf, (t) => this.h.preparedVersion(t));
+  }
+
+  private async void(why: string, holdWhole: boolean, cause?: unknown): Promise<never> {
+    const lsn = this.open?.lsn ?? 0n;
+    await this.abort();
+    throw new PartedRoundVoid(`${why} (round at ${formatLsn(lsn)})`, lsn, holdWhole, { cause });
+  }
+
+  /** A failure that voids the round: retriable ones are read again, the others stop the sink. */
+  private async failed(e: unknown): Promise<never> {
+    if (
+      isTidemarkError(e, 'transient') ||
+      isTidemarkError(e, 'commit_failed') ||
+      isTidemarkError(e, 'commit_state_unknown')
+    )
+      return this.void(`a round in parts failed: ${(e as Error).message}`, false, e);
+    await this.abort();
+    throw e;
+  }
+
+  private async writePart(takes: readonly ChannelTake[]): Promise<void> {
+    const p = this.open!;
+    try {
+      for (const target of this.h.targets) {
+        const tables = tablesForSink(
+          takes,
+          this.h.tokensOf(target.name),
+          this.h.schemaOf,
+          this.h.optionsOf,
+          this.h.rebuiltAtOf(target.name),
+        );
+        if (tables.length > 0) await p.rounds.get(target.name)!.stage(tables);
+      }
+    } catch (e) {
+      return this.failed(e);
+    }
+    for (const t of takes) p.last.set(t.channel, t.changes[t.changes.length - 1]!);
+    addToSummary(p.summary, takes);
+    p.parts++;
+    this.h.logger.info(
+      { round: formatLsn(p.lsn), part: p.parts, changes: takes.reduce((n, t) => n + t.changes.length, 0) },
+      'a transaction larger than the buffer bound: part written to the sinks (visible once its round commits)',
+    );
+  }
+}
