@@ -94,15 +94,28 @@ function jsonToBig(j: JsonValue): bigint | null {
 }
 
 const SAFE_MICROS = BigInt(Number.MAX_SAFE_INTEGER);
+const MS_PER_DAY = 86_400_000;
+/** "YYYY-MM-DDT" of the last day formatted: consecutive changes mostly share their day. */
+let lastDay = Number.NaN;
+let lastDayIso = '';
+const TWO_DIGITS = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
 
 /** Micros since the epoch → "2024-05-01T12:00:00.123456Z" (expanded ±YYYYYY years outside 0000–9999). */
 export function microsToIso(micros: bigint): string {
   if (micros > -SAFE_MICROS && micros < SAFE_MICROS) {
-    // Exact as a double here: no BigInt division on the hot path.
+    // Exact as a double here (years 1685–2254, 4-digit): no BigInt division, no Date per value.
     const n = Number(micros);
-    const msNum = Math.floor(n / 1000);
-    const iso = new Date(msNum).toISOString();
-    return `${iso.slice(0, -1)}${String(n - msNum * 1000).padStart(3, '0')}Z`;
+    const ms = Math.floor(n / 1000);
+    const day = Math.floor(ms / MS_PER_DAY);
+    if (day !== lastDay) {
+      lastDayIso = new Date(day * MS_PER_DAY).toISOString().slice(0, 11);
+      lastDay = day;
+    }
+    const secs = Math.floor((ms - day * MS_PER_DAY) / 1000);
+    const h = Math.floor(secs / 3600);
+    const m = Math.floor(secs / 60) - h * 60;
+    const frac = n - (day * MS_PER_DAY + secs * 1000) * 1000;
+    return `${lastDayIso}${TWO_DIGITS[h]}:${TWO_DIGITS[m]}:${TWO_DIGITS[secs % 60]}.${String(frac + 1_000_000).slice(1)}Z`;
   }
   const ms = micros >= 0n ? micros / 1000n : -((-micros + 999n) / 1000n);
   const sub = Number(micros - ms * 1000n);
@@ -116,7 +129,60 @@ export function isoToMicros(text: string): bigint {
   return v;
 }
 
+/** "YYYY-MM-DD" → its midnight in ms, for the last day parsed (see microsToIso). */
+let lastParsedDay = '';
+let lastParsedDayMs = 0;
+
 function isoToMicrosOrNull(text: string): bigint | null {
+  // The form microsToIso writes for years 1685–2254: "YYYY-MM-DDTHH:MM:SS.ffffffZ", parsed by
+  // position; anything else (other widths, expanded years, out-of-range clock fields) below.
+  if (text.length === 27 && text.charCodeAt(10) === 84 /* T */ && text.charCodeAt(26) === 90 /* Z */) {
+    const h = twoDigits(text, 11);
+    const m = twoDigits(text, 14);
+    const s = twoDigits(text, 17);
+    const f = sixDigits(text, 20);
+    if (
+      h < 24 &&
+      m < 60 &&
+      s < 60 &&
+      f >= 0 &&
+      text.charCodeAt(13) === 58 &&
+      text.charCodeAt(16) === 58 &&
+      text.charCodeAt(19) === 46
+    ) {
+      const date = text.slice(0, 10);
+      if (date !== lastParsedDay) {
+        const ms = /^\d{4}-\d\d-\d\d$/.test(date) ? Date.parse(`${date}T00:00:00Z`) : Number.NaN;
+        if (Number.isNaN(ms)) return slowIsoToMicros(text);
+        lastParsedDay = date;
+        lastParsedDayMs = ms;
+      }
+      const micros = (lastParsedDayMs + h * 3_600_000 + m * 60_000 + s * 1000) * 1000 + f;
+      if (Number.isSafeInteger(micros)) return BigInt(micros);
+    }
+  }
+  return slowIsoToMicros(text);
+}
+
+/** Two ASCII digits at `i` as a number; 100 or more when either is not a digit. */
+function twoDigits(t: string, i: number): number {
+  const a = t.charCodeAt(i) - 48;
+  const b = t.charCodeAt(i + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : 100;
+}
+
+/** Six ASCII digits at `i` as a number; -1 when one is not a digit. */
+function sixDigits(t: string, i: number): number {
+  let v = 0;
+  for (let k = i; k < i + 6; k++) {
+    const d = t.charCodeAt(k) - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+function slowIsoToMicros(text: string): bigint | null {
   const m = /^([+-]\d{6}|\d{4})(-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?Z$/.exec(text);
   if (!m) return null;
   const ms = Date.parse(`${m[1]}${m[2]}Z`);

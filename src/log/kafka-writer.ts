@@ -3,7 +3,7 @@ import './kafkajs-fast-paths';
 import { type Admin, CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { ChangeEvent } from '../core/change-event';
 import { TidemarkError } from '../core/errors';
-import type { Lsn } from '../core/lsn';
+import { formatLsn, type Lsn } from '../core/lsn';
 import { type TableSchema, tableKey } from '../core/table-schema';
 import type { Logger } from '../observe/logger';
 import type { Registry } from '../observe/metrics';
@@ -13,7 +13,6 @@ import {
   encodeEnvelope,
   encodeKey,
   POSITION_HEADER,
-  positionHeader,
   SCHEMA_VERSION_HEADER,
 } from './envelope';
 import { retryRetriableKafka } from './kafka-retry';
@@ -211,22 +210,44 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
   private toMessages(events: readonly ChangeEvent[]): Pending['messages'] {
     const now = Date.now();
     const out: Pending['messages'] = [];
+    // An append is mostly one table and one transaction: its schema, topic and LSN text are
+    // looked up and formatted once per run of equal ones, not per change.
+    let table: ChangeEvent['table'] | null = null;
+    let version = -1;
+    let schema: TableSchema | undefined;
+    let topic = '';
+    let partitions = 0;
+    let lsn = -1n;
+    let lsnText = '';
     for (const ev of events) {
-      const schema = this.schemas.get(tableKey(ev.table))?.get(ev.schemaVersion);
-      if (!schema)
-        throw new TidemarkError(
-          'internal',
-          `no schema version ${ev.schemaVersion} published for ${tableKey(ev.table)}`,
-        );
-      const topic = tableTopic(this.o.topicPrefix, ev.table);
-      const partitions = this.partitionCount.get(topic);
-      if (!partitions)
-        throw new TidemarkError('internal', `topic ${topic} was not ensured before the first append`);
+      if (
+        !table ||
+        ev.schemaVersion !== version ||
+        ev.table.table !== table.table ||
+        ev.table.schema !== table.schema
+      ) {
+        table = ev.table;
+        version = ev.schemaVersion;
+        schema = this.schemas.get(tableKey(ev.table))?.get(ev.schemaVersion);
+        if (!schema)
+          throw new TidemarkError(
+            'internal',
+            `no schema version ${ev.schemaVersion} published for ${tableKey(ev.table)}`,
+          );
+        topic = tableTopic(this.o.topicPrefix, ev.table);
+        partitions = this.partitionCount.get(topic) ?? 0;
+        if (!partitions)
+          throw new TidemarkError('internal', `topic ${topic} was not ensured before the first append`);
+      }
+      if (ev.position.lsn !== lsn) {
+        lsn = ev.position.lsn;
+        lsnText = formatLsn(lsn);
+      }
       const headers = {
-        [POSITION_HEADER]: positionHeader(ev),
+        [POSITION_HEADER]: `${lsnText}#${ev.position.seq}`, // formatPosition(ev.position)
         [SCHEMA_VERSION_HEADER]: String(ev.schemaVersion),
       };
-      const value = encodeEnvelope(ev, schema, this.o.envelope, now);
+      const value = encodeEnvelope(ev, schema!, this.o.envelope, now);
       if (ev.op === 't') {
         // A truncate concerns every key, so every partition (channel) gets it, in order.
         for (let p = 0; p < partitions; p++)
@@ -241,7 +262,7 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
       const image = ev.op === 'd' ? ev.before : ev.after;
       if (!image)
         throw new TidemarkError('malformed_event', `${tableKey(ev.table)}: ${ev.op} event without its image`);
-      const key = encodeKey(schema, image);
+      const key = encodeKey(schema!, image);
       const partition = partitionForKey(key, partitions);
       out.push({ topic, partition, lsn: ev.position.lsn, message: { key, value, headers, partition } });
     }

@@ -12,6 +12,8 @@ import { schemaTopic } from './topics';
  */
 export class SchemaRegistry {
   private readonly versions = new Map<string, Map<number, TableSchema>>();
+  /** schema → table → version → schema: `get` runs for every change read, without building a key. */
+  private readonly bySchema = new Map<string, Map<string, Map<number, TableSchema>>>();
   private readOffset = 0;
 
   constructor(
@@ -20,7 +22,7 @@ export class SchemaRegistry {
   ) {}
 
   get(schema: string, table: string, version: number): TableSchema | undefined {
-    return this.versions.get(`${schema}.${table}`)?.get(version);
+    return this.bySchema.get(schema)?.get(table)?.get(version);
   }
 
   latest(schema: string, table: string): TableSchema | undefined {
@@ -38,7 +40,12 @@ export class SchemaRegistry {
 
   add(s: TableSchema): void {
     let v = this.versions.get(tableKey(s));
-    if (!v) this.versions.set(tableKey(s), (v = new Map()));
+    if (!v) {
+      this.versions.set(tableKey(s), (v = new Map()));
+      let tables = this.bySchema.get(s.schema);
+      if (!tables) this.bySchema.set(s.schema, (tables = new Map()));
+      tables.set(s.table, v);
+    }
     v.set(s.version, s);
   }
 

@@ -1,15 +1,13 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
-import type { ChangeEvent } from '../core/change-event';
-import { isTidemarkError, TidemarkError } from '../core/errors';
+import { isTidemarkError } from '../core/errors';
 import { formatLsn, type Lsn, minLsn } from '../core/lsn';
 import { parseToken } from '../core/offset-token';
-import { comparePositions } from '../core/position';
 import { parseTableKey } from '../core/table-schema';
-import { decodeEnvelope } from '../log/envelope';
 import type { SchemaRegistry } from '../log/schema-registry';
 import { tableTopic } from '../log/topics';
 import type { Watermark } from '../log/watermark';
 import type { Logger } from '../observe/logger';
+import { readBatch } from './batch-reader';
 import { ChannelBuffer } from './channel-buffer';
 import type { CommitCoordinator } from './commit-coordinator';
 import type { DeadLetters } from './dead-letters';
@@ -56,9 +54,6 @@ const UNKNOWN_TOPIC_RECHECK_MS = 5000;
  * commits the Kafka offsets after the tokens. Memory is bounded: past the byte/row bound it
  * pauses fetching until a commit frees the buffers.
  */
-/** Messages decoded between two yields to the event loop. */
-const YIELD_EVERY_MESSAGES = 2_000;
-
 export class KafkaSinkWorker {
   private readonly consumer: Consumer;
   private readonly buffers = new Map<string, ChannelBuffer>();
@@ -221,68 +216,20 @@ export class KafkaSinkWorker {
     this.o.logger.info({ channels: [...assigned] }, 'partitions assigned');
   }
 
-  private async onBatch({
-    batch,
-    resolveOffset,
-    heartbeat,
-    isRunning,
-    isStale,
-  }: EachBatchPayload): Promise<void> {
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, heartbeat } = payload;
     // A batch fetched before its table was paused: dropped, read again when it resumes.
     if (this.held.has(batch.topic)) return;
     const ch = channelOf(batch.topic, batch.partition);
     let buffer = this.buffers.get(ch);
     if (!buffer) this.buffers.set(ch, (buffer = new ChannelBuffer(ch)));
     const floor = this.o.coordinator.resumeToken(ch);
-    const floorPos = floor ? parseToken(floor).position : null;
-    let sinceYield = 0;
-    for (const m of batch.messages) {
-      if (!isRunning() || isStale()) return;
-      // A fetch holds up to megabytes of changes: decoding them in one go would starve the event
-      // loop, and with it the group heartbeat and the committer lease renewal (both then expire).
-      if (++sinceYield >= YIELD_EVERY_MESSAGES) {
-        sinceYield = 0;
-        await new Promise((r) => setImmediate(r));
-        await heartbeat();
-      }
-      const offset = Number(m.offset);
-      if (!m.value) {
-        buffer.readOffset = Math.max(buffer.readOffset, offset);
-        resolveOffset(m.offset);
-        continue;
-      }
-      try {
-        let event: ChangeEvent;
-        try {
-          event = decodeEnvelope(m.value, (s, t, v) => this.o.registry.get(s, t, v));
-        } catch (e) {
-          if (!(e instanceof TidemarkError) || !/unknown schema version/.test(e.message)) throw e;
-          await this.o.registry.refresh();
-          event = decodeEnvelope(m.value, (s, t, v) => this.o.registry.get(s, t, v));
-        }
-        if (floorPos && comparePositions(event.position, floorPos) <= 0) {
-          buffer.readOffset = Math.max(buffer.readOffset, offset); // a replay every sink already holds
-          buffer.sawLsn(event.position.lsn, event.snapshot);
-        } else {
-          buffer.push({ event, offset, bytes: m.value.length * 3 });
-        }
-      } catch (e) {
-        try {
-          await this.o.deadLetters.send({
-            topic: batch.topic,
-            partition: batch.partition,
-            message: m,
-            error: e,
-            table: tableOfTopic(this.o.topicPrefix, batch.topic),
-          });
-        } catch (stop) {
-          this.stopped = true;
-          this.fatal?.(stop);
-          return;
-        }
-        buffer.readOffset = Math.max(buffer.readOffset, offset);
-      }
-      resolveOffset(m.offset);
+    const read = await readBatch(payload, buffer, floor ? parseToken(floor).position : null, this.o);
+    if (read === 'interrupted') return;
+    if (read !== 'read') {
+      this.stopped = true;
+      this.fatal?.(read.fatal);
+      return;
     }
     await heartbeat();
     this.o.onBuffered?.(this.bufferedRows());
@@ -521,8 +468,4 @@ function asTopicPartitions(buffers: readonly ChannelBuffer[]): { topic: string; 
     byTopic.set(topic, [...(byTopic.get(topic) ?? []), partitionOfChannel(b.channel)]);
   }
   return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
-}
-
-export function tableOfTopic(prefix: string, topic: string): string {
-  return topic.slice(prefix.length + 1);
 }

@@ -62,7 +62,8 @@ export function tablesForSink(
   }
   const out: TableChanges[] = [];
   for (const [key, events] of byTable) {
-    events.sort((a, b) => comparePositions(a.position, b.position));
+    // One channel's changes are in position order already: sorted only when channels interleave.
+    if (!inPositionOrder(events)) events.sort((a, b) => comparePositions(a.position, b.position));
     // A truncate is delivered on every channel of its table: keep one.
     const unique = events.filter(
       (e, i) => i === 0 || comparePositions(e.position, events[i - 1]!.position) !== 0,
@@ -74,6 +75,12 @@ export function tablesForSink(
     out.push({ schema: sinkSchema(newest), options: optionsOf(key), events: projected });
   }
   return out;
+}
+
+function inPositionOrder(events: readonly ChangeEvent[]): boolean {
+  for (let i = 1; i < events.length; i++)
+    if (comparePositions(events[i - 1]!.position, events[i]!.position) > 0) return false;
+  return true;
 }
 
 /** The token moves a commit makes: channels whose next token is past the one the sink holds. */

@@ -10,6 +10,7 @@ import { castText } from '../text-casts';
 import { appendRows } from './append-rows';
 import type { Catalog, TableIdent } from './catalog';
 import { identText } from './catalog';
+import { type CommitOptions, type CommitResult, commitStaged } from './catalog-commit';
 import { withDroppedMark } from './dropped-mark';
 import type { FileIO } from './file-io';
 import { rowsPerFileOf } from './file-sizing';
@@ -19,7 +20,8 @@ import type { PartitionConfig } from './partitioning';
 import { buildSpec } from './partitioning';
 import { checkSchema } from './schema-check';
 import { ATTNUMS_PROPERTY, attnumProperty, evolveSchema } from './schema-evolution';
-import { buildSnapshot, COMMIT_ID_PROPERTY } from './snapshot-builder';
+import { COMMIT_ID_PROPERTY } from './snapshot-builder';
+import { buildOnLive } from './snapshot-chain';
 import { softDeleteBatch } from './soft-delete';
 import type { StagedChange } from './staged-change';
 import { storedRows } from './stored-rows';
@@ -44,7 +46,7 @@ import { emptyChange, REBUILT_PROPERTY, rebuiltMetadata } from './table-rebuild'
 import { scanLiveRows, schemaOfSnapshot } from './table-scan';
 import { stageAppendRows, stageBatch } from './table-stager';
 import type { TableState } from './table-state';
-import { loadMetadata, rebuildIndex, recordCommitted, rewrittenSince } from './table-state';
+import { loadMetadata, rebuildIndex, recordCommitted } from './table-state';
 
 export interface LakehouseOptions {
   readonly catalog: Catalog;
@@ -67,25 +69,7 @@ export interface CreateTableOptions {
   readonly mode?: TableMode;
 }
 
-export interface CommitOptions {
-  /** tidemark.* summary properties (offset tokens, cut LSN), written into every table's snapshot. */
-  readonly properties: Readonly<Record<string, string>>;
-  /** Identifies this commit in the snapshot summaries (tidemark.commit-id); random by default. */
-  readonly commitId?: string;
-  /**
-   * Called, before every attempt, with the current summary of the base each table's snapshot is
-   * built on: false when another writer moved the tidemark.* token this round started from (the
-   * round is fenced, nothing committed).
-   */
-  readonly expected?: (table: TableIdent, summary: Readonly<Record<string, string>> | null) => boolean;
-}
-
-export interface CommitResult {
-  readonly commitId: string;
-  /** New snapshot id per table (identText). */
-  readonly snapshots: ReadonlyMap<string, number>;
-  readonly attempts: number;
-}
+export type { CommitOptions, CommitResult } from './catalog-commit';
 
 export const identOf = (t: TableRef): TableIdent => ({ namespace: t.schema, name: t.table });
 
@@ -413,178 +397,41 @@ export class Lakehouse {
   }
 
   /**
-   * Commits staged changes, all tables in one catalog swap. Several changes of one table (the
-   * parts of a round written in parts, in order) become a chain of snapshots in that one swap:
-   * a part's position deletes then point at data files of an earlier snapshot, never of their
-   * own (PyIceberg 0.10 applies a position delete only to strictly older data files).
+   * Commits staged changes, all tables in one catalog swap (catalog-commit.ts): conditional on
+   * each table's base, retried on conflicts, and never a plain failure when the outcome is unknown.
    */
-  async commit(staged: readonly StagedChange[], opts: CommitOptions): Promise<CommitResult> {
-    const commitId = opts.commitId ?? randomUUID();
-    const props = { ...opts.properties, [COMMIT_ID_PROPERTY]: commitId };
-    const maxAttempts = this.opts.maxCommitAttempts ?? 8;
-    const groups = new Map<string, StagedChange[]>();
-    for (const s of staged) {
-      const key = identText(s.table);
-      groups.set(key, [...(groups.get(key) ?? []), s]);
-    }
-    let rebased = false;
-    for (let attempt = 1; ; attempt++) {
-      const built = [];
-      for (const parts of groups.values()) {
-        const st = await this.open(parts[0]!.table);
-        // The swap is conditional on the metadata location only, and the writer may hold a newer
-        // base than the one its tokens came from (it reloaded after a fenced round, say): the
-        // tokens are checked on the very base the snapshot is built on, every attempt.
-        const summary = currentSnapshot(st.metadata)?.summary ?? null;
-        if (opts.expected && !opts.expected(st.ident, summary)) {
-          throw new TidemarkError(
-            'fenced',
-            `table ${identText(st.ident)}: another writer moved its tidemark token; commit ${commitId} is void`,
-          );
-        }
-        // The table moved since this change was staged (a reload, another writer): rebasing is
-        // right only if every data file its position deletes may point at is still live.
-        for (const s of parts) {
-          if (st.metadataLocation === s.baseLocation) continue;
-          rebased = true;
-          const staleBy = await rewrittenSince(
-            this.opts.io,
-            s.baseLocation,
-            st.metadata,
-            identText(st.ident),
-          );
-          if (staleBy) {
-            throw new TidemarkError(
-              'commit_failed',
-              `table ${identText(st.ident)}: ${staleBy} since commit ${commitId} was staged (its position deletes point at them); it must be staged again`,
-            );
-          }
-        }
-        built.push({ parts, st, b: await this.buildChain(st, parts, props, commitId) });
-      }
-      const out = await swapMetadata(
-        this.opts.catalog,
-        this.opts.io,
-        built.map(({ st, b }) => ({
-          table: st.ident,
-          expected: st.metadataLocation,
-          next: b.metadataLocation,
-          expectedMetadata: st.metadata,
-          nextMetadata: b.metadata,
-        })),
-      );
-      if (out.kind === 'committed') {
-        for (const { parts, st, b } of built) {
-          if (recordCommitted(this.opts.catalog, st, out, b.metadata, b.metadataLocation))
-            this.tables.delete(identText(st.ident));
-          for (const s of parts)
-            for (const [file, tuple] of s.filePartitions) st.filePartitions.set(file, tuple);
-          if (rebased || !st.index) st.index = null;
-          else
-            for (const s of parts)
-              for (const op of s.indexOps)
-                op.file === null ? st.index.delete(op.key) : st.index.set(op.key, op.file, op.pos);
-        }
-        return {
-          commitId,
-          snapshots: new Map(built.map(({ st, b }) => [identText(st.ident), b.snapshotId])),
-          attempts: attempt,
-        };
-      }
-      if (out.kind === 'unknown') {
-        // Looking for the commit can fail as the swap did (the catalog still down): the outcome
-        // then stays unknown, never a plain failure that would let the caller delete its files.
-        let lookup = 'not found';
-        try {
-          if (
-            await this.findCommit(
-              built.map(({ st }) => st.ident),
-              commitId,
-            )
-          ) {
-            for (const { st } of built) st.index = null;
-            return { commitId, snapshots: new Map(), attempts: attempt };
-          }
-        } catch (e) {
-          lookup = `looking for it failed: ${(e as Error).message}`;
-        }
-        throw new TidemarkError(
-          'commit_state_unknown',
-          `commit ${commitId} of ${built.map(({ st }) => identText(st.ident)).join(', ')}: outcome unknown (${lookup})`,
-          {
-            cause: out.cause,
-            fix: 'reload and look for the commit id before retrying; never delete its files',
-          },
-        );
-      }
-      // Conflict: another writer moved a table. Reload all; the next attempt re-checks the
-      // tokens on the fresh bases and rebases.
-      for (const { st } of built) await this.open(st.ident, true);
-      if (attempt >= maxAttempts)
-        throw new TidemarkError(
-          'commit_failed',
-          `commit ${commitId}: still conflicting after ${attempt} attempts`,
-        );
-      await new Promise((r) => setTimeout(r, Math.min(2000, 20 * 2 ** attempt) * (0.5 + Math.random())));
-    }
+  commit(staged: readonly StagedChange[], opts: CommitOptions): Promise<CommitResult> {
+    return commitStaged(
+      {
+        io: this.opts.io,
+        catalog: this.opts.catalog,
+        maxAttempts: this.opts.maxCommitAttempts ?? 8,
+        open: (ident, reload) => this.open(ident, reload),
+        forget: (ident) => this.tables.delete(identText(ident)),
+        findCommit: (tables, commitId) => this.findCommit(tables, commitId),
+      },
+      staged,
+      opts,
+    );
   }
 
-  /**
-   * One snapshot per staged change of a table, each on the one before, the last carrying the
-   * round's properties. Only the last is kept in the table: the steps before it are no state the
-   * source was ever in (a part may hold half a transaction), so the metadata lists the last
-   * snapshot alone, its parent the table's current one, as if the steps had been expired at once
-   * (their manifests live on in its manifest list, with the sequence numbers that order their
-   * position deletes; their own manifest lists are orphans). The metadata log gains the base once.
-   */
-  private async buildChain(
-    st: TableState,
-    parts: readonly StagedChange[],
-    props: Record<string, string>,
-    commitId: string,
-  ) {
-    if (parts.length === 1) return this.build(st.metadata, st.metadataLocation, parts[0]!, props);
-    const base = st.metadata;
-    let m = base;
-    let first: TableMetadata | null = null;
-    for (const [i, part] of parts.slice(0, -1).entries()) {
-      const step = { [COMMIT_ID_PROPERTY]: commitId, 'tidemark.part': `${i + 1}/${parts.length}` };
-      m = (await this.build(m, st.metadataLocation, part, step, false, false)).metadata;
-      first ??= m;
-    }
-    const last = await this.build(m, st.metadataLocation, parts[parts.length - 1]!, props, false, false);
-    const { 'parent-snapshot-id': _lastStep, ...built } =
-      last.metadata.snapshots[last.metadata.snapshots.length - 1]!;
-    const parent = base['current-snapshot-id'];
-    const snapshot =
-      parent === null || parent === undefined ? built : { ...built, 'parent-snapshot-id': parent };
-    const entry = last.metadata['snapshot-log'][last.metadata['snapshot-log'].length - 1]!;
-    const metadata: TableMetadata = {
-      ...last.metadata,
-      snapshots: [...base.snapshots, snapshot],
-      'snapshot-log': [...base['snapshot-log'], entry],
-      'metadata-log': first!['metadata-log'],
-    };
-    if (!this.opts.catalog.writesMetadata)
-      await this.opts.io.write(last.metadataLocation, Buffer.from(JSON.stringify(metadata), 'utf8'));
-    return { ...last, metadata };
-  }
-
-  /**
-   * buildSnapshot, writing the metadata file only for a catalog that does not write its own. A
-   * table that takes changes exists in the source (again): its dropped mark goes in this commit.
-   */
+  /** buildSnapshot on a live (undropped) base; see snapshot-chain.ts. */
   private build(
     base: TableMetadata,
     baseLocation: string,
     staged: StagedChange,
     props: Record<string, string>,
     replaceAll = false,
-    /** False: the caller writes the metadata file (or nobody: a step inside a chain). */
-    writeMetadata = !this.opts.catalog.writesMetadata,
   ) {
-    const live = withDroppedMark(base, null) ?? base;
-    return buildSnapshot(this.opts.io, live, baseLocation, staged, props, writeMetadata, replaceAll);
+    return buildOnLive(
+      this.opts.io,
+      this.opts.catalog.writesMetadata === true,
+      base,
+      baseLocation,
+      staged,
+      props,
+      replaceAll,
+    );
   }
 
   /**

@@ -29,19 +29,29 @@ export function timeText(micros: bigint): string {
   return `${pad(s / 3600n, 2)}:${pad((s / 60n) % 60n, 2)}:${pad(s % 60n, 2)}.${pad(f, 6)}`;
 }
 
-/** Years 0001–9999 as milliseconds: the fast path through Date.toISOString. */
-const FAST_MIN_MS = -62_135_596_800_000;
-const FAST_MAX_MS = 253_402_300_799_999;
+/** "00".."99": the clock fields of the fast path, without padStart. */
+const TWO_DIGITS = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+const MICROS_PER_DAY_NUM = 86_400_000_000;
+/** The date part of the last fast-path value: consecutive rows mostly share their day. */
+let lastDay = Number.NaN;
+let lastDayText = '';
 
 /** Microseconds since the epoch → "YYYY-MM-DD HH:MM:SS.ffffff[ BC]" (UTC / no zone). */
 export function timestampText(micros: bigint): string {
   const n = Number(micros);
-  const ms = Math.floor(n / 1000);
-  if (Number.isSafeInteger(n) && ms >= FAST_MIN_MS && ms <= FAST_MAX_MS) {
-    // toISOString gives "YYYY-MM-DDTHH:MM:SS.mmmZ"; the micros come from the exact value
-    const iso = new Date(ms).toISOString();
-    const frac = n - Math.floor(n / 1_000_000) * 1_000_000;
-    return `${iso.slice(0, 10)} ${iso.slice(11, 19)}.${String(frac).padStart(6, '0')}`;
+  // Safe integers (years 1685–2254) are exact as doubles: the fields come without BigInt division.
+  if (Number.isSafeInteger(n)) {
+    const day = Math.floor(n / MICROS_PER_DAY_NUM);
+    if (day !== lastDay) {
+      lastDayText = ymd(day).date;
+      lastDay = day;
+    }
+    const inDay = n - day * MICROS_PER_DAY_NUM;
+    const secs = Math.floor(inDay / 1_000_000);
+    const frac = inDay - secs * 1_000_000;
+    const h = Math.floor(secs / 3600);
+    const m = Math.floor(secs / 60) - h * 60;
+    return `${lastDayText} ${TWO_DIGITS[h]}:${TWO_DIGITS[m]}:${TWO_DIGITS[secs % 60]}.${String(frac + 1_000_000).slice(1)}`;
   }
   let days = micros / MICROS_PER_DAY;
   let rest = micros % MICROS_PER_DAY;

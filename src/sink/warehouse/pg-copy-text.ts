@@ -39,8 +39,10 @@ export function valueText(v: Exclude<Value, null>, t: ColumnType): string {
       return timeText(BigInt(v as bigint));
     case 'timestamp':
       return timestampText(BigInt(v as bigint));
-    case 'timestamptz':
-      return `${timestampText(BigInt(v as bigint))}+00`.replace(/ BC\+00$/, '+00 BC');
+    case 'timestamptz': {
+      const text = timestampText(BigInt(v as bigint));
+      return text.endsWith(' BC') ? `${text.slice(0, -3)}+00 BC` : `${text}+00`;
+    }
     case 'list':
       return arrayLiteral(v as Value[], t.element);
     default:

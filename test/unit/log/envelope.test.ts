@@ -1,7 +1,7 @@
 import type { ChangeEvent } from '../../../src/core/change-event';
 import type { TableSchema } from '../../../src/core/table-schema';
 import { decodeEnvelope, encodeEnvelope, encodeKey } from '../../../src/log/envelope';
-import { isoToMicros, microsToIso } from '../../../src/log/envelope-values';
+import { encodeValue, isoToMicros, microsToIso } from '../../../src/log/envelope-values';
 
 const schema: TableSchema = {
   schema: 'public',
@@ -79,6 +79,56 @@ describe('change envelope', () => {
     expect(back).toEqual(update);
   });
 
+  it('writes the text JSON.stringify would write for the envelope object', () => {
+    // encodeEnvelope builds its JSON as text (the source's hot path): the bytes must be those of
+    // the object form, escapes included (a name and a value needing them, a key change's before).
+    const odd: TableSchema = {
+      ...schema,
+      columns: [
+        ...schema.columns,
+        { name: 'say "hi"\n', attnum: 12, type: { kind: 'text' }, pgType: 'text', nullable: true },
+      ],
+    };
+    const ev: ChangeEvent = {
+      ...update,
+      after: { ...update.after!, 'say "hi"\n': 'tab\there \u2028 ü', f: -0 },
+      snapshot: true,
+    };
+    const row = (r: Record<string, unknown>) =>
+      Object.fromEntries(
+        odd.columns.filter((c) => c.name in r).map((c) => [c.name, encodeValue(c.type, r[c.name] as never)]),
+      );
+    const expected = {
+      before: row(ev.before!),
+      after: row(ev.after!),
+      source: {
+        version: 'tidemark-0.1.0',
+        connector: 'postgresql',
+        name: 'sh"op',
+        db: 'app',
+        schema: 'public',
+        table: 'everything',
+        txId: 991,
+        lsn: Number(0x16b374d848n),
+        ts_ms: 1_700_000_000_123,
+        snapshot: 'true',
+        tidemark_seq: 7,
+        tidemark_schema_version: 3,
+        tidemark_unchanged: ['big'],
+      },
+      op: 'u',
+      ts_ms: 42,
+    };
+    expect(encodeEnvelope(ev, odd, { name: 'sh"op', db: 'app' }, 42).toString()).toBe(
+      JSON.stringify(expected),
+    );
+    const insert = { ...ev, op: 'c' as const, before: null, unchanged: [] };
+    const { tidemark_unchanged: _, ...source } = expected.source;
+    expect(encodeEnvelope(insert, odd, { name: 'sh"op', db: 'app' }, 42).toString()).toBe(
+      JSON.stringify({ ...expected, before: null, source, op: 'c' }),
+    );
+  });
+
   it('encodes the key like Debezium: the key columns only', () => {
     expect(encodeKey(schema, update.after!).toString()).toBe('{"id":"9007199254740993"}');
   });
@@ -110,5 +160,27 @@ describe('change envelope', () => {
     expect(microsToIso(-1n)).toBe('1969-12-31T23:59:59.999999Z');
     expect(microsToIso(-1_001n)).toBe('1969-12-31T23:59:59.998999Z');
     expect(microsToIso(1_700_000_000_123_456n)).toBe('2023-11-14T22:13:20.123456Z');
+  });
+
+  it('formats and parses timestamps like Date does, across days (the fast paths cache the day)', () => {
+    // Pseudo-random but fixed values, jumping between days and within one, both signs of the epoch.
+    let x = 12345;
+    const next = () => (x = (x * 1103515245 + 12345) % 2 ** 31);
+    for (let i = 0; i < 5_000; i++) {
+      const us = BigInt(next()) * BigInt(next() % 4_000_000) - 2n ** 52n + BigInt(i % 3);
+      const ms = us >= 0n ? us / 1000n : -((-us + 999n) / 1000n);
+      const byDate = `${new Date(Number(ms)).toISOString().slice(0, -1)}${String(us - ms * 1000n).padStart(3, '0')}Z`;
+      expect(microsToIso(us)).toBe(byDate);
+      expect(isoToMicros(byDate)).toBe(us);
+    }
+    // What the positional parser must leave to the full one, or refuse.
+    expect(isoToMicros('2024-01-01T23:59:59.5Z')).toBe(1_704_153_599_500_000n);
+    expect(isoToMicros('+012024-01-01T00:00:00.000000Z')).toBe(
+      BigInt(Date.parse('+012024-01-01T00:00:00Z')) * 1000n,
+    );
+    expect(() => isoToMicros('2024-13-01T00:00:00.000000Z')).toThrow(/bad timestamp/);
+    expect(() => isoToMicros('2024-01-01T23:60:00.000000Z')).toThrow(/bad timestamp/);
+    expect(() => isoToMicros('2024-01-01T23:59:59.12345aZ')).toThrow(/bad timestamp/);
+    expect(() => isoToMicros('2024-01-01 23:59:59.123456Z')).toThrow(/bad timestamp/);
   });
 });

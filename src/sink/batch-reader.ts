@@ -1,0 +1,111 @@
+import type { EachBatchPayload } from 'kafkajs';
+import type { ChangeEvent } from '../core/change-event';
+import { TidemarkError } from '../core/errors';
+import { comparePositions, type Position } from '../core/position';
+import { decodeEnvelope } from '../log/envelope';
+import type { SchemaRegistry } from '../log/schema-registry';
+import type { ChannelBuffer } from './channel-buffer';
+import type { DeadLetters } from './dead-letters';
+
+export interface BatchReaderContext {
+  readonly registry: SchemaRegistry;
+  readonly deadLetters: DeadLetters;
+  readonly topicPrefix: string;
+}
+
+/**
+ * How reading a fetched batch ended: every message read, cut short by a rebalance or a seek
+ * (the rest is fetched again), or a dead letter that could not be sent (the worker must stop).
+ */
+export type BatchRead = 'read' | 'interrupted' | { readonly fatal: unknown };
+
+/** Messages decoded between two yields to the event loop. */
+const YIELD_EVERY_MESSAGES = 2_000;
+
+/**
+ * Decodes one fetched batch of a channel into its buffer. A change at or below the channel's
+ * floor (the position every sink holds) is a replay: it only moves the read offset. A message
+ * that cannot be decoded goes to the dead letters, and reading goes on.
+ */
+export async function readBatch(
+  { batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload,
+  buffer: ChannelBuffer,
+  floorPos: Position | null,
+  ctx: BatchReaderContext,
+): Promise<BatchRead> {
+  const lookup = (s: string, t: string, v: number) => ctx.registry.get(s, t, v);
+  let sinceYield = 0;
+  // Offsets are resolved (kafkajs: where the next fetch starts) before every await and at the
+  // end, not per message, and the batch is checked for a rebalance or seek (isRunning, isStale)
+  // only after an await: nothing else runs between them, and both calls cost per message.
+  let handled: string | null = null;
+  const resolveHandled = () => {
+    if (handled !== null) resolveOffset(handled);
+    handled = null;
+  };
+  let awaited = true;
+  for (const m of batch.messages) {
+    if (awaited) {
+      if (!isRunning() || isStale()) {
+        resolveHandled();
+        return 'interrupted';
+      }
+      awaited = false;
+    }
+    // A fetch holds up to megabytes of changes: decoding them in one go would starve the event
+    // loop, and with it the group heartbeat and the committer lease renewal (both then expire).
+    if (++sinceYield >= YIELD_EVERY_MESSAGES) {
+      sinceYield = 0;
+      resolveHandled();
+      await new Promise((r) => setImmediate(r));
+      await heartbeat();
+      if (!isRunning() || isStale()) return 'interrupted';
+    }
+    const offset = Number(m.offset);
+    if (!m.value) {
+      buffer.readOffset = Math.max(buffer.readOffset, offset);
+      handled = m.offset;
+      continue;
+    }
+    try {
+      let event: ChangeEvent;
+      try {
+        event = decodeEnvelope(m.value, lookup);
+      } catch (e) {
+        if (!(e instanceof TidemarkError) || !/unknown schema version/.test(e.message)) throw e;
+        resolveHandled();
+        awaited = true;
+        await ctx.registry.refresh();
+        event = decodeEnvelope(m.value, lookup);
+      }
+      if (floorPos && comparePositions(event.position, floorPos) <= 0) {
+        buffer.readOffset = Math.max(buffer.readOffset, offset); // a replay every sink already holds
+        buffer.sawLsn(event.position.lsn, event.snapshot);
+      } else {
+        buffer.push({ event, offset, bytes: m.value.length * 3 });
+      }
+    } catch (e) {
+      resolveHandled();
+      awaited = true;
+      try {
+        await ctx.deadLetters.send({
+          topic: batch.topic,
+          partition: batch.partition,
+          message: m,
+          error: e,
+          table: tableOfTopic(ctx.topicPrefix, batch.topic),
+        });
+      } catch (stop) {
+        return { fatal: stop };
+      }
+      buffer.readOffset = Math.max(buffer.readOffset, offset);
+    }
+    handled = m.offset;
+  }
+  resolveHandled();
+  return 'read';
+}
+
+export function tableOfTopic(prefix: string, topic: string): string {
+  return topic.slice(prefix.length + 1);
+}
