@@ -35,6 +35,13 @@ export class SourceAtCut {
     private readonly publication: string,
   ) {}
 
+  /**
+   * Opens the snapshot and takes ACCESS SHARE locks on the publication's tables in it, as
+   * pg_dump does: TRUNCATE is not MVCC-safe, and a table truncated after the snapshot would read
+   * empty in it (a false difference: the sinks hold the rows the snapshot should have shown).
+   * A TRUNCATE (or ALTER) on the source waits for the verify to end; one committed in the
+   * milliseconds between the snapshot and the lock can still show as such a difference.
+   */
   static async open(config: Config): Promise<SourceAtCut> {
     const url = config.source.url.reveal();
     const slot = `tidemark_verify_${randomBytes(6).toString('hex')}`;
@@ -45,6 +52,7 @@ export class SourceAtCut {
       await reader.connect();
       await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       await reader.query(`SET TRANSACTION SNAPSHOT '${created.snapshotName}'`);
+      await lockPublished(reader, config.source.publication);
     } catch (e) {
       await reader.end().catch(() => {});
       await created.holder.end().catch(() => {});
@@ -108,5 +116,27 @@ export class SourceAtCut {
     await this.reader.query('ROLLBACK').catch(() => {});
     await this.reader.end().catch(() => {});
     await this.holder.end().catch(() => {});
+  }
+}
+
+/** Locks the publication's tables in the reader's snapshot transaction (see SourceAtCut.open). */
+async function lockPublished(reader: Client, publication: string): Promise<void> {
+  const names = (
+    await reader.query(
+      "SELECT format('%I.%I', schemaname, tablename) AS n FROM pg_publication_tables WHERE pubname = $1",
+      [publication],
+    )
+  ).rows.map((r: { n: string }) => r.n);
+  if (names.length === 0) return; // verifiedTables names the problem
+  // Behind a waiting ALTER or TRUNCATE the lock would wait with it: bounded, then a clear error.
+  await reader.query("SET LOCAL lock_timeout = '30s'");
+  try {
+    await reader.query(`LOCK TABLE ${names.join(', ')} IN ACCESS SHARE MODE`);
+  } catch (e) {
+    throw new TidemarkError(
+      'transient',
+      `cannot lock the source tables for the comparison (ACCESS SHARE, as pg_dump does): ${(e as Error).message}`,
+      { cause: e, fix: 'run verify again when no TRUNCATE or ALTER TABLE is waiting on them' },
+    );
   }
 }
