@@ -1,3 +1,4 @@
+import { TimestampText } from '../core/clock-text';
 import type { ColumnType, Value } from '../core/column-type';
 import { TidemarkError } from '../core/errors';
 
@@ -93,30 +94,13 @@ function jsonToBig(j: JsonValue): bigint | null {
   return null;
 }
 
-const SAFE_MICROS = BigInt(Number.MAX_SAFE_INTEGER);
 const MS_PER_DAY = 86_400_000;
-/** "YYYY-MM-DDT" of the last day formatted: consecutive changes mostly share their day. */
-let lastDay = Number.NaN;
-let lastDayIso = '';
-const TWO_DIGITS = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+const FAST = new TimestampText((day) => new Date(day * MS_PER_DAY).toISOString().slice(0, 10), 'T', 'Z');
 
 /** Micros since the epoch → "2024-05-01T12:00:00.123456Z" (expanded ±YYYYYY years outside 0000–9999). */
 export function microsToIso(micros: bigint): string {
-  if (micros > -SAFE_MICROS && micros < SAFE_MICROS) {
-    // Exact as a double here (years 1685–2254, 4-digit): no BigInt division, no Date per value.
-    const n = Number(micros);
-    const ms = Math.floor(n / 1000);
-    const day = Math.floor(ms / MS_PER_DAY);
-    if (day !== lastDay) {
-      lastDayIso = new Date(day * MS_PER_DAY).toISOString().slice(0, 11);
-      lastDay = day;
-    }
-    const secs = Math.floor((ms - day * MS_PER_DAY) / 1000);
-    const h = Math.floor(secs / 3600);
-    const m = Math.floor(secs / 60) - h * 60;
-    const frac = n - (day * MS_PER_DAY + secs * 1000) * 1000;
-    return `${lastDayIso}${TWO_DIGITS[h]}:${TWO_DIGITS[m]}:${TWO_DIGITS[secs % 60]}.${String(frac + 1_000_000).slice(1)}Z`;
-  }
+  const fast = FAST.format(micros);
+  if (fast !== null) return fast;
   const ms = micros >= 0n ? micros / 1000n : -((-micros + 999n) / 1000n);
   const sub = Number(micros - ms * 1000n);
   const iso = new Date(Number(ms)).toISOString();

@@ -109,7 +109,7 @@ function rowJson(schema: TableSchema, row: Row): string {
   for (let i = 0; i < cols.length; i++) {
     const c = cols[i]!;
     const v = row[c.name];
-    if (v === undefined || !(c.name in row)) continue;
+    if (v === undefined) continue;
     const j = encodeValue(c.type, v);
     out += `${out.length > 1 ? ',' : ''}${names[i]}${typeof j === 'number' ? jsonNumber(j) : JSON.stringify(j)}`;
   }

@@ -7,6 +7,7 @@ import type { Logger } from '../observe/logger';
 import { followedInPlace } from '../sink/text-casts';
 import { type ColumnPolicy, hmacMasker, type Masker, NO_COLUMN_POLICY } from './column-policy';
 import { type CatalogColumn, listColumns } from './setup/catalog';
+import { checkColumnNames } from './setup/checks';
 import type { SourceStateStore } from './state-store';
 import { PgTypeCatalog, type ResolvedType } from './types/pg-type-catalog';
 
@@ -206,6 +207,10 @@ export class TableSchemas {
       });
       delimiters.push(await this.types.delimiter(c.typeOid));
     }
+    checkColumnNames(
+      key,
+      columns.map((c) => c.name),
+    );
     const primaryKey = [...(this.keys.get(key) ?? [])].filter((k) => columns.some((c) => c.name === k));
     const previous = this.current.get(key)?.schema ?? (await this.stored(key));
     if (previous) this.fills(key, previous, columns, catalog, maskers);

@@ -1,3 +1,4 @@
+import type { TableRef } from '../../core/table-schema';
 import type { TableMetadata } from './table-metadata';
 
 /** A table's identity in a catalog: namespace (one level, the source schema) and name. */
@@ -5,6 +6,9 @@ export interface TableIdent {
   readonly namespace: string;
   readonly name: string;
 }
+
+/** The Iceberg table a source table is mirrored into: its schema is the namespace. */
+export const identOf = (t: TableRef): TableIdent => ({ namespace: t.schema, name: t.table });
 
 export function identText(t: TableIdent): string {
   return `${t.namespace}.${t.name}`;

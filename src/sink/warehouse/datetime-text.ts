@@ -1,3 +1,5 @@
+import { TimestampText } from '../../core/clock-text';
+
 /**
  * Canonical date/time values (core/column-type.ts) as ISO-style text that both PostgreSQL
  * and DuckDB parse exactly. Years before 1 are written with the " BC" suffix (PostgreSQL).
@@ -29,30 +31,13 @@ export function timeText(micros: bigint): string {
   return `${pad(s / 3600n, 2)}:${pad((s / 60n) % 60n, 2)}:${pad(s % 60n, 2)}.${pad(f, 6)}`;
 }
 
-/** "00".."99": the clock fields of the fast path, without padStart. */
-const TWO_DIGITS = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
-const MICROS_PER_DAY_NUM = 86_400_000_000;
-/** The date part of the last fast-path value: consecutive rows mostly share their day. */
-let lastDay = Number.NaN;
-let lastDayText = '';
+/** The fast path for years 1685–2254, which are never BC. */
+const FAST = new TimestampText((day) => ymd(day).date, ' ', '');
 
 /** Microseconds since the epoch → "YYYY-MM-DD HH:MM:SS.ffffff[ BC]" (UTC / no zone). */
 export function timestampText(micros: bigint): string {
-  const n = Number(micros);
-  // Safe integers (years 1685–2254) are exact as doubles: the fields come without BigInt division.
-  if (Number.isSafeInteger(n)) {
-    const day = Math.floor(n / MICROS_PER_DAY_NUM);
-    if (day !== lastDay) {
-      lastDayText = ymd(day).date;
-      lastDay = day;
-    }
-    const inDay = n - day * MICROS_PER_DAY_NUM;
-    const secs = Math.floor(inDay / 1_000_000);
-    const frac = inDay - secs * 1_000_000;
-    const h = Math.floor(secs / 3600);
-    const m = Math.floor(secs / 60) - h * 60;
-    return `${lastDayText} ${TWO_DIGITS[h]}:${TWO_DIGITS[m]}:${TWO_DIGITS[secs % 60]}.${String(frac + 1_000_000).slice(1)}`;
-  }
+  const fast = FAST.format(micros);
+  if (fast !== null) return fast;
   let days = micros / MICROS_PER_DAY;
   let rest = micros % MICROS_PER_DAY;
   if (rest < 0n) {

@@ -91,3 +91,19 @@ export function tableKeyColumns(
 function sameColumns(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((c, i) => c === b[i]);
 }
+
+/**
+ * Rows are plain objects keyed by column name, so a column named like a property every object
+ * inherits (`__proto__`, `constructor`, `toString`, …) would be lost on write (`__proto__`) or,
+ * when absent from a row (TOAST-unchanged), read back as a function. Such a table is refused
+ * rather than mirrored wrongly.
+ */
+export function checkColumnNames(table: string, columns: readonly string[]): void {
+  const bad = columns.filter((c) => c in Object.prototype);
+  if (bad.length > 0)
+    throw new TidemarkError(
+      'source_setup',
+      `${table} has column ${bad.map((c) => JSON.stringify(c)).join(', ')}, a name tidemark cannot mirror (it names a built-in property of JavaScript objects)`,
+      { fix: `rename the column, or leave it out with tables.${table}.exclude`, table },
+    );
+}

@@ -71,6 +71,27 @@ describe('start-up checks of the source', () => {
     await h.stop();
   });
 
+  it('refuses a column named like a built-in object property, unless it is excluded', async () => {
+    // "__proto__" would vanish from every row and an absent "constructor" (TOAST-unchanged)
+    // would read as a function: refused at start rather than mirrored wrongly.
+    await query(db.url, 'CREATE TABLE odd (id int PRIMARY KEY, "__proto__" text, constructor text)');
+    const err = await startupError(db.url, '  tables: [public.odd]');
+    expect(err.kind).toBe('source_setup');
+    expect(err.message).toContain('public.odd has column "__proto__", "constructor"');
+    expect(err.fix).toContain('tables.public.odd.exclude');
+    const h = await startSource({
+      config: sourceConfig(
+        db.url,
+        uniqueName('src'),
+        '  tables: [public.odd]\ntables: { public.odd: { exclude: [__proto__, constructor] } }',
+      ),
+      log: new MemoryLog(),
+      state: new MemoryStateStore(),
+      logger: silentLogger,
+    });
+    await h.stop();
+  });
+
   it('refuses a role without the REPLICATION privilege and one without SELECT', async () => {
     const role = uniqueName('r');
     await query(db.url, `CREATE TABLE secret (id int PRIMARY KEY); CREATE ROLE ${role} LOGIN PASSWORD 'pw'`);
