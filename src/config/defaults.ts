@@ -2,6 +2,13 @@
 
 /** Kafka topics per table: enough to spread a busy table over several sink workers on 2–8 cores. */
 export const DEFAULT_PARTITIONS = 6;
+/**
+ * Largest change (one row's envelope, compressed) the table and dead-letter topics take: Kafka's
+ * own default is 1 MiB, which one row with a large jsonb, text or bytea value passes easily.
+ * The broker's socket.request.max.bytes (100 MiB by default) bounds a produce request.
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
+export const MAX_MAX_MESSAGE_BYTES = 96 * 1024 * 1024;
 /** Snapshot reads: 4 connections saturate 2 cores of Postgres without starving the live stream. */
 export const DEFAULT_SNAPSHOT_PARALLELISM = 4;
 /** Rows per key-range chunk: big enough to amortise a query, small enough to resume after a crash cheaply. */

@@ -50,6 +50,13 @@ const kafkaLogSchema = z
     partitions: positiveInt.default(D.DEFAULT_PARTITIONS),
     replicationFactor: positiveInt.default(1),
     compression: z.enum(['none', 'gzip']).default('gzip'),
+    /** The topics' max.message.bytes (set when tidemark creates them): the largest change it can carry. */
+    maxMessageBytes: positiveInt
+      .min(1024 * 1024, { message: "must be at least 1048576 (1 MiB, Kafka's own default)" })
+      .max(D.MAX_MAX_MESSAGE_BYTES, {
+        message: `must be at most ${D.MAX_MAX_MESSAGE_BYTES} (a produce request above the broker's socket.request.max.bytes, 100 MiB by default, is refused)`,
+      })
+      .default(D.DEFAULT_MAX_MESSAGE_BYTES),
     clientId: z.string().default('tidemark'),
     /** TLS to the brokers: true (the system's CAs), or files for a private CA and client certificates. */
     ssl: z

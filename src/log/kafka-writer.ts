@@ -1,6 +1,14 @@
 import './kafkajs-linear-grouping';
 import './kafkajs-fast-paths';
-import { type Admin, CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
+import {
+  type Admin,
+  CompressionTypes,
+  ConfigResourceTypes,
+  type Kafka,
+  type Message,
+  type Producer,
+} from 'kafkajs';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../config/defaults';
 import type { ChangeEvent } from '../core/change-event';
 import { TidemarkError } from '../core/errors';
 import { formatLsn, type Lsn } from '../core/lsn';
@@ -39,6 +47,8 @@ export interface KafkaWriterOptions {
   readonly maxBatchMessages?: number;
   /** Upper bound of one partition's uncompressed bytes in one produce round trip. */
   readonly maxPartitionBytes?: number;
+  /** max.message.bytes of the table and dead-letter topics tidemark creates (log.maxMessageBytes). */
+  readonly maxMessageBytes?: number;
   readonly registry?: Registry;
 }
 
@@ -113,7 +123,7 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
         numPartitions: 1,
         configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
       },
-      { topic: deadLetterTopic(this.o.topicPrefix), numPartitions: 1 },
+      { topic: deadLetterTopic(this.o.topicPrefix), numPartitions: 1, configEntries: this.sizeConfig() },
       {
         topic: watermarkTopic(this.o.topicPrefix),
         numPartitions: 1,
@@ -124,7 +134,9 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
 
   async ensureTables(tables: readonly TableSchema[]): Promise<void> {
     const topics = tables.map((t) => tableTopic(this.o.topicPrefix, t));
-    await this.createTopics(topics.map((topic) => ({ topic, numPartitions: this.o.partitions })));
+    await this.createTopics(
+      topics.map((topic) => ({ topic, numPartitions: this.o.partitions, configEntries: this.sizeConfig() })),
+    );
     // (topics just created answer "not the leader" until their leaders are elected)
     const meta = await retryRetriableKafka(() => this.admin.fetchTopicMetadata({ topics }));
     for (const t of meta.topics) this.partitionCount.set(t.name, t.partitions.length);
@@ -315,13 +327,7 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
           }
         } catch (e) {
           this.metrics?.produceErrors.inc();
-          this.broken = new TidemarkError(
-            'transient',
-            `producing to Kafka failed: ${describeProduceError(e, batch, maxBytes)}`,
-            {
-              cause: e,
-            },
-          );
+          this.broken = produceError(e, batch, maxBytes);
           for (let i = this.queueHead; i < this.queue.length; i++) this.queue[i]?.reject(this.broken);
           this.queue = [];
           this.queueHead = 0;
@@ -361,6 +367,20 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
     }
   }
 
+  private get maxMessageBytes(): number {
+    return this.o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  }
+
+  /** Topics that carry whole rows take rows larger than Kafka's 1 MiB default. */
+  private sizeConfig(): Array<{ name: string; value: string }> {
+    return [{ name: 'max.message.bytes', value: String(this.maxMessageBytes) }];
+  }
+
+  /**
+   * Creates the topics that do not exist. Existing ones keep their settings (they may be the
+   * operator's); one that takes smaller messages than log.maxMessageBytes is reported, since a
+   * change above its limit will stop the source.
+   */
   private async createTopics(
     topics: Array<{
       topic: string;
@@ -369,6 +389,11 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
     }>,
   ): Promise<void> {
     const existing = new Set(await this.admin.listTopics());
+    await this.warnOfSmallerLimits(
+      topics.filter(
+        (t) => existing.has(t.topic) && t.configEntries?.some((c) => c.name === 'max.message.bytes'),
+      ),
+    );
     const missing = topics.filter((t) => !existing.has(t.topic));
     if (missing.length === 0) return;
     await this.admin.createTopics({
@@ -377,12 +402,46 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
     });
     this.o.logger.info({ topics: missing.map((t) => t.topic) }, 'created Kafka topics');
   }
+
+  private async warnOfSmallerLimits(topics: ReadonlyArray<{ topic: string }>): Promise<void> {
+    if (topics.length === 0) return;
+    const described = await retryRetriableKafka(() =>
+      this.admin.describeConfigs({
+        includeSynonyms: false,
+        resources: topics.map((t) => ({
+          type: ConfigResourceTypes.TOPIC,
+          name: t.topic,
+          configNames: ['max.message.bytes'],
+        })),
+      }),
+    );
+    for (const r of described.resources) {
+      const limit = Number(r.configEntries.find((c) => c.configName === 'max.message.bytes')?.configValue);
+      if (Number.isFinite(limit) && limit < this.maxMessageBytes)
+        this.o.logger.warn(
+          { topic: r.resourceName, maxMessageBytes: limit, configured: this.maxMessageBytes },
+          `topic takes changes up to ${limit} bytes only, less than log.maxMessageBytes: a larger row will stop the source; raise it with kafka-configs.sh --alter --entity-type topics --entity-name ${r.resourceName} --add-config max.message.bytes=${this.maxMessageBytes}`,
+        );
+    }
+  }
 }
 
-/** The broker's refusal of an oversized batch names no table: say which topic, the sizes and the fix. */
-function describeProduceError(e: unknown, batch: Pending['messages'], maxPartitionBytes: number): string {
+/**
+ * Why a produce failed. The broker's refusal of an oversized batch names no table, and is no
+ * outage: restarting cannot help, so it is a config error that says which topic, the sizes and
+ * the fix. Anything else is transient.
+ */
+function produceError(e: unknown, batch: Pending['messages'], maxPartitionBytes: number): TidemarkError {
   const message = (e as Error).message;
-  if (!/larger than the max message size/.test(message) || batch.length === 0) return message;
+  if (!/larger than the max message size/.test(message) || batch.length === 0)
+    return new TidemarkError('transient', `producing to Kafka failed: ${message}`, { cause: e });
   const biggest = batch.reduce((a, b) => (messageBytes(b.message) > messageBytes(a.message) ? b : a));
-  return `${message}: the largest change in the request (${biggest.topic}) is ${messageBytes(biggest.message)} bytes and one partition's batch is up to ${maxPartitionBytes} bytes; the broker's message.max.bytes (or the topic's max.message.bytes) must be above both`;
+  return new TidemarkError(
+    'config',
+    `producing to Kafka failed: ${message}: the largest change in the request (${biggest.topic}) is ${messageBytes(biggest.message)} bytes before compression, and one partition's batch is up to ${maxPartitionBytes} bytes; the topic's max.message.bytes (log.maxMessageBytes when tidemark created it) must be above both`,
+    {
+      cause: e,
+      fix: `raise the topic's limit (kafka-configs.sh --alter --entity-type topics --entity-name ${biggest.topic} --add-config max.message.bytes=<bytes>) and log.maxMessageBytes, or leave the large column out (tables.<t>.exclude); nothing past this change was acknowledged`,
+    },
+  );
 }

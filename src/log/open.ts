@@ -24,6 +24,7 @@ export async function openChangeLogWriter(
     partitions: config.log.partitions,
     replicationFactor: config.log.replicationFactor,
     compression: config.log.compression,
+    maxMessageBytes: config.log.maxMessageBytes,
     envelope: { name: config.topicPrefix, db: databaseName(config.source.url.reveal()) },
     logger: deps.logger.child({ stage: 'log' }),
     registry: deps.registry,

@@ -68,6 +68,17 @@ describe('config', () => {
     expect(c.offsets.kind === 'redis' && c.offsets.url.reveal()).toBe('redis://localhost:6379');
   });
 
+  it("bounds log.maxMessageBytes between Kafka's default and what one produce request can carry", () => {
+    const withLimit = (n: number) =>
+      good.replace('topicPrefix: shop }', `topicPrefix: shop, maxMessageBytes: ${n} }`);
+    const c = parseConfig(good, env);
+    expect(c.log.kind === 'kafka' && c.log.maxMessageBytes).toBe(32 * 1024 * 1024);
+    expect(configErrorOf(withLimit(1000))).toMatch(/"log\.maxMessageBytes": must be at least 1048576/);
+    expect(configErrorOf(withLimit(200 * 1024 * 1024))).toMatch(
+      /"log\.maxMessageBytes": must be at most 100663296 .*socket\.request\.max\.bytes/,
+    );
+  });
+
   it('refuses options this build would silently ignore', () => {
     expect(
       configErrorOf(
