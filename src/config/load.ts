@@ -4,7 +4,13 @@ import type { z } from 'zod';
 import { TidemarkError } from '../core/errors';
 import { protectReferences, resolveReferences } from './interpolate';
 import { refuseUnsupported } from './not-yet-supported';
-import { configSchema, DEFAULT_TABLE_OPTIONS, type RawConfig, type TableOptions } from './schema';
+import {
+  configSchema,
+  DEFAULT_TABLE_OPTIONS,
+  QUALIFIED_NAME,
+  type RawConfig,
+  type TableOptions,
+} from './schema';
 import { Secret } from './secret';
 
 /** The validated, frozen configuration every stage receives. Connection URLs are Secrets. */
@@ -91,7 +97,7 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
       );
   }
   for (const t of Object.keys(raw.tables)) {
-    if (!/^[^.\s]+\.[^.\s]+$/.test(t))
+    if (!QUALIFIED_NAME.test(t))
       throw new TidemarkError('config', `config key "tables.${t}": must be "schema.table"`);
   }
   const slot = raw.source.slot ?? `tidemark_${raw.pipeline}`;

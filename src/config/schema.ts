@@ -5,9 +5,16 @@ import { Secret } from './secret';
 const identifier = z
   .string()
   .regex(/^[a-z][a-z0-9_]{0,40}$/, 'must be lower-case letters, digits and _, starting with a letter');
+/** A schema or table name in the config: as in the database, spaces inside allowed, no dot. */
+const NAME_PART = '[^.\\s](?:[^.]*[^.\\s])?';
+/** "schema.table", e.g. a key of `tables:` or `source.keys`. */
+export const QUALIFIED_NAME = new RegExp(`^${NAME_PART}\\.${NAME_PART}$`);
 const tablePattern = z
   .string()
-  .regex(/^!?[^.\s]+\.[^.\s]+$/, 'must be "schema.table"; * wildcards allowed, a leading ! excludes');
+  .regex(
+    new RegExp(`^!?${NAME_PART}\\.${NAME_PART}$`),
+    'must be "schema.table" (names as in the database, case-sensitive, spaces inside allowed); * wildcards allowed, a leading ! excludes',
+  );
 // Numbers may come from ${ENV} references, which are strings: coerce, then validate.
 const positiveInt = z.coerce.number().int().positive();
 

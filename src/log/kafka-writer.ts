@@ -28,7 +28,7 @@ import { logMetrics } from './metrics';
 import { partitionForKey } from './murmur2';
 import type { SchemaChange } from './schema-change';
 import { encodeSchemaRecord, schemaRecordKey } from './schema-record';
-import { deadLetterTopic, schemaTopic, tableTopic, watermarkTopic } from './topics';
+import { deadLetterTopic, MAX_TOPIC_LENGTH, schemaTopic, tableTopic, watermarkTopic } from './topics';
 import { encodeWatermark, type Watermark, WatermarkTracker } from './watermark';
 
 const SNAPSHOT_WATERMARK_INTERVAL_MS = 1_000;
@@ -396,6 +396,13 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
     );
     const missing = topics.filter((t) => !existing.has(t.topic));
     if (missing.length === 0) return;
+    const long = missing.find((t) => t.topic.length > MAX_TOPIC_LENGTH);
+    if (long)
+      throw new TidemarkError(
+        'config',
+        `topic name ${long.topic} is ${long.topic.length} characters long; Kafka allows ${MAX_TOPIC_LENGTH}`,
+        { fix: 'choose a shorter log.topicPrefix (or pipeline name)' },
+      );
     await this.admin.createTopics({
       waitForLeaders: true,
       topics: missing.map((t) => ({ ...t, replicationFactor: this.o.replicationFactor })),

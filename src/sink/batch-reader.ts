@@ -10,7 +10,8 @@ import type { DeadLetters } from './dead-letters';
 export interface BatchReaderContext {
   readonly registry: SchemaRegistry;
   readonly deadLetters: DeadLetters;
-  readonly topicPrefix: string;
+  /** The table ("schema.table") a data topic carries, for the dead letters' labels. */
+  tableOfTopic(topic: string): string;
 }
 
 /**
@@ -93,7 +94,7 @@ export async function readBatch(
           partition: batch.partition,
           message: m,
           error: e,
-          table: tableOfTopic(ctx.topicPrefix, batch.topic),
+          table: ctx.tableOfTopic(batch.topic),
         });
       } catch (stop) {
         return { fatal: stop };
@@ -104,8 +105,4 @@ export async function readBatch(
   }
   resolveHandled();
   return 'read';
-}
-
-export function tableOfTopic(prefix: string, topic: string): string {
-  return topic.slice(prefix.length + 1);
 }

@@ -2,12 +2,12 @@ import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { isTidemarkError } from '../core/errors';
 import { formatLsn, type Lsn, minLsn } from '../core/lsn';
 import { parseToken } from '../core/offset-token';
-import { parseTableKey } from '../core/table-schema';
+import { parseTableKey, tableKey } from '../core/table-schema';
 import type { SchemaRegistry } from '../log/schema-registry';
 import { tableTopic } from '../log/topics';
 import type { Watermark } from '../log/watermark';
 import type { Logger } from '../observe/logger';
-import { readBatch } from './batch-reader';
+import { type BatchReaderContext, readBatch } from './batch-reader';
 import { ChannelBuffer } from './channel-buffer';
 import type { CommitCoordinator } from './commit-coordinator';
 import type { DeadLetters } from './dead-letters';
@@ -87,7 +87,14 @@ export class KafkaSinkWorker {
     });
     this.done = new Promise((_resolve, reject) => (this.fatal = reject));
     this.done.catch(() => {});
+    this.reader = {
+      registry: o.registry,
+      deadLetters: o.deadLetters,
+      tableOfTopic: (topic) => this.tableOfTopic(topic),
+    };
   }
+
+  private readonly reader: BatchReaderContext;
 
   async start(tables: ReadonlyArray<{ schema: string; table: string }>): Promise<void> {
     await this.o.coordinator.loadTokens();
@@ -224,7 +231,7 @@ export class KafkaSinkWorker {
     let buffer = this.buffers.get(ch);
     if (!buffer) this.buffers.set(ch, (buffer = new ChannelBuffer(ch)));
     const floor = this.o.coordinator.resumeToken(ch);
-    const read = await readBatch(payload, buffer, floor ? parseToken(floor).position : null, this.o);
+    const read = await readBatch(payload, buffer, floor ? parseToken(floor).position : null, this.reader);
     if (read === 'interrupted') return;
     if (read !== 'read') {
       this.stopped = true;
@@ -315,9 +322,15 @@ export class KafkaSinkWorker {
       }
     }
     if (release.length > 0) this.consumer.resume(release.map((topic) => ({ topic })));
-    const tables = [...this.held].map((t) => t.slice(this.o.topicPrefix.length + 1));
+    const tables = [...this.held].map((t) => this.tableOfTopic(t));
     this.o.logger.info({ paused: tables, resumed: release, newlyPaused: hold }, 'paused tables changed');
     this.o.onPaused?.(tables);
+  }
+
+  /** The table of one of the pipeline's data topics (topic names may differ from table names: log/topics.ts). */
+  private tableOfTopic(topic: string): string {
+    const t = this.o.registry.tables().find((x) => tableTopic(this.o.topicPrefix, x) === topic);
+    return t ? tableKey(t) : topic.slice(this.o.topicPrefix.length + 1);
   }
 
   private async tick(): Promise<void> {

@@ -6,13 +6,7 @@ import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { tableTopic } from '../../src/log/topics';
 import { readWithPyIceberg } from '../integration/iceberg/iceberg-fixtures';
 import { createTestDatabase, kafkaBrokers, psql, type TestDatabase } from '../support/services';
-import {
-  freePort,
-  kafkaPipelineYaml,
-  killAllTidemarks,
-  startTidemark,
-  writeConfig,
-} from '../support/tidemark-process';
+import { kafkaPipelineYaml, killAllTidemarks, runPipeline, writeConfig } from '../support/tidemark-process';
 import { waitForSlot } from './support/shop-mirror';
 
 /**
@@ -69,9 +63,7 @@ describe('values larger than a Kafka message', () => {
   it('mirrors multi-MiB rows into both sinks, from the snapshot and from the stream', async () => {
     // GIVEN a pipeline on the Kafka path, started on a table holding a 3 MiB text and a 2 MiB bytea
     const config = writeConfig(dir, 'tidemark.yaml', kafkaPipelineYaml(src.name, dir, '"public.blobs"'));
-    const port = await freePort();
-    const proc = startTidemark(['run', '--config', config], { ...env, METRICS_PORT: String(port) }, port);
-    await proc.ready(90_000);
+    const proc = await runPipeline(config, env);
     await waitForSlot(src.url, `tidemark_${src.name}`);
 
     // WHEN large rows are inserted and updated while it streams, two in one transaction
@@ -104,12 +96,7 @@ describe('values larger than a Kafka message', () => {
         'partitions: 2, maxMessageBytes: 1048576 }',
       ),
     );
-    const start = async (file: string) => {
-      const port = await freePort();
-      const p = startTidemark(['run', '--config', file], { ...env, METRICS_PORT: String(port) }, port);
-      await p.ready(90_000);
-      return p;
-    };
+    const start = (file: string) => runPipeline(file, env);
     const small = await start(config);
     await waitForSlot(src.url, `tidemark_${src.name}`);
 

@@ -121,6 +121,14 @@ export async function runCli(
   });
 }
 
+/** `tidemark run --config <config>` with its health port at METRICS_PORT, once it is ready. */
+export async function runPipeline(config: string, env: NodeJS.ProcessEnv): Promise<TidemarkProcess> {
+  const port = await freePort();
+  const proc = startTidemark(['run', '--config', config], { ...env, METRICS_PORT: String(port) }, port);
+  await proc.ready(90_000);
+  return proc;
+}
+
 /**
  * A Kafka-mode config (Redis offsets, Iceberg on a SQLite catalog in `dir`, a PostgreSQL
  * warehouse from ${WH_URL}, the source from ${SRC_URL}, the health port from ${METRICS_PORT}),
