@@ -130,9 +130,17 @@ export async function copySnapshot(o: SnapshotOptions): Promise<void> {
 }
 
 async function planChunks(client: Client, t: SnapshotTable, chunkRows: number): Promise<Chunk[]> {
+  // A partitioned table holds no rows itself: its partitions' estimates add up to its own.
   const estimate = Number(
-    (await client.query('SELECT reltuples::bigint AS n FROM pg_class WHERE oid = $1', [t.oid])).rows[0]?.n ??
-      0,
+    (
+      await client.query(
+        `SELECT COALESCE(
+                  (SELECT sum(greatest(c.reltuples, 0)) FROM pg_partition_tree($1::regclass) p
+                     JOIN pg_class c ON c.oid = p.relid WHERE p.isleaf),
+                  (SELECT reltuples FROM pg_class WHERE oid = $1))::bigint AS n`,
+        [t.oid],
+      )
+    ).rows[0]?.n ?? 0,
   );
   if (estimate <= chunkRows * 1.5) return [{ t, lo: null, hi: null }];
   const key = t.table.schema.primaryKey.map(quoteIdent).join(', ');

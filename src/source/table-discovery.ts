@@ -11,6 +11,7 @@ import {
   tableOidsKey,
   writeDroppedTables,
 } from './dropped-tables';
+import { PartitionWatch } from './partition-watch';
 import { type CatalogTable, listColumns, listTables, qualified, quoteIdent } from './setup/catalog';
 import { tableKeyColumns } from './setup/checks';
 import { ensurePublication } from './setup/publication';
@@ -52,7 +53,14 @@ export class TableDiscovery {
     (e) => this.d.logger.warn({ err: e.message }, 'looking for new tables failed; will retry'),
   );
 
-  constructor(private readonly d: DiscoveryDeps) {}
+  private readonly partitions: PartitionWatch;
+
+  constructor(private readonly d: DiscoveryDeps) {
+    this.partitions = new PartitionWatch(d.client, d.logger, async (table) => {
+      if (d.config.source.snapshot === 'initial') await this.requestCopy(table);
+      else d.logger.warn({ table }, 'source.snapshot is never: the attached rows are not copied');
+    });
+  }
 
   /**
    * Takes the tables mirrored from the start. Returns those the recorded set (from an earlier
@@ -78,6 +86,7 @@ export class TableDiscovery {
       if (!oids.has(k) && o !== null) this.formerOids.set(k, o);
     if (before) await this.noticeDropped([...before].filter((k) => !oids.has(k)));
     await this.record();
+    await this.partitions.check([...this.mirrored]);
     return before === null ? [] : initial.filter((t) => !before.has(tableKey(t)));
   }
 
@@ -194,6 +203,7 @@ export class TableDiscovery {
     );
     const added: string[] = [];
     for (const t of fresh) if (await this.add(t)) added.push(tableKey(t));
+    await this.partitions.check([...this.mirrored]);
     return added;
   }
 

@@ -5,6 +5,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { tableTopic } from '../../src/log/topics';
 import { readWithPyIceberg } from '../integration/iceberg/iceberg-fixtures';
 import { createTestDatabase, kafkaBrokers, psql, type TestDatabase } from '../support/services';
+import { settled } from '../support/settled';
 import { kafkaPipelineYaml, killAllTidemarks, runPipeline, writeConfig } from '../support/tidemark-process';
 import { waitForSlot } from './support/shop-mirror';
 
@@ -87,14 +88,11 @@ describe('identifiers Kafka topic names cannot hold', () => {
     const expected = new Map<string, string[]>();
     for (const [sql] of tables) expected.set(sql, lines(await psql(src.url, `SELECT * FROM ${sql}`)));
     // THEN the warehouse holds each table under its own name
-    const until = Date.now() + 90_000;
     for (const [sql] of tables) {
-      let got: string[] = [];
-      while (Date.now() < until) {
-        got = lines(await psql(wh.url, `SELECT * FROM ${sql}`).catch(() => []));
-        if (JSON.stringify(got) === JSON.stringify(expected.get(sql))) break;
-        await new Promise((r) => setTimeout(r, 500));
-      }
+      const got = await settled(
+        async () => lines(await psql(wh.url, `SELECT * FROM ${sql}`).catch(() => [])),
+        expected.get(sql),
+      );
       expect([sql, got]).toEqual([sql, expected.get(sql)]);
     }
     expect(await proc.terminate()).toBe(0);

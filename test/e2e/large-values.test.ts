@@ -6,6 +6,7 @@ import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { tableTopic } from '../../src/log/topics';
 import { readWithPyIceberg } from '../integration/iceberg/iceberg-fixtures';
 import { createTestDatabase, kafkaBrokers, psql, type TestDatabase } from '../support/services';
+import { settled } from '../support/settled';
 import { kafkaPipelineYaml, killAllTidemarks, runPipeline, writeConfig } from '../support/tidemark-process';
 import { waitForSlot } from './support/shop-mirror';
 
@@ -51,14 +52,11 @@ describe('values larger than a Kafka message', () => {
   });
 
   /** The warehouse's rows once they equal `expected`, or as they are after 90 s. */
-  const warehouseLines = async (expected: string[]): Promise<string[]> => {
-    const until = Date.now() + 90_000;
-    for (;;) {
-      const now = lines(await psql<Blob>(wh.url, 'SELECT id, doc, bin FROM public.blobs').catch(() => []));
-      if (JSON.stringify(now) === JSON.stringify(expected) || Date.now() > until) return now;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  };
+  const warehouseLines = (expected: string[]) =>
+    settled(
+      async () => lines(await psql<Blob>(wh.url, 'SELECT id, doc, bin FROM public.blobs').catch(() => [])),
+      expected,
+    );
 
   it('mirrors multi-MiB rows into both sinks, from the snapshot and from the stream', async () => {
     // GIVEN a pipeline on the Kafka path, started on a table holding a 3 MiB text and a 2 MiB bytea

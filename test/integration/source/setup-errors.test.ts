@@ -92,6 +92,28 @@ describe('start-up checks of the source', () => {
     await h.stop();
   });
 
+  it('switches an existing publication holding a partitioned table to publish it under its own name', async () => {
+    // Without publish_via_partition_root its changes stream under the partitions, unknown tables.
+    await query(
+      db.url,
+      `CREATE TABLE parted (id int PRIMARY KEY) PARTITION BY RANGE (id);
+       CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100);
+       CREATE PUBLICATION own_pub FOR TABLE parted`,
+    );
+    const h = await startSource({
+      config: sourceConfig(db.url, uniqueName('src'), '  tables: [public.parted]\n  publication: own_pub'),
+      log: new MemoryLog(),
+      state: new MemoryStateStore(),
+      logger: silentLogger,
+    });
+    await h.stop();
+    const [pub] = await query<{ pubviaroot: boolean }>(
+      db.url,
+      "SELECT pubviaroot FROM pg_publication WHERE pubname = 'own_pub'",
+    );
+    expect(pub!.pubviaroot).toBe(true);
+  });
+
   it('refuses a role without the REPLICATION privilege and one without SELECT', async () => {
     const role = uniqueName('r');
     await query(db.url, `CREATE TABLE secret (id int PRIMARY KEY); CREATE ROLE ${role} LOGIN PASSWORD 'pw'`);
