@@ -8,6 +8,8 @@ export interface CatalogTable {
   readonly canSelect: boolean;
   readonly primaryKey: string[] | null;
   readonly identityIndex: string[] | null;
+  /** UNLOGGED: none of its changes are in the WAL. */
+  readonly unlogged: boolean;
 }
 
 export interface CatalogColumn {
@@ -32,7 +34,7 @@ const KEY_COLUMNS = (flag: string) => `(
 export async function listTables(client: Client): Promise<CatalogTable[]> {
   const r = await client.query(`
     SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS table, c.relreplident AS replica_identity,
-           has_table_privilege(c.oid, 'SELECT') AS can_select,
+           has_table_privilege(c.oid, 'SELECT') AS can_select, c.relpersistence = 'u' AS unlogged,
            ${KEY_COLUMNS('indisprimary')} AS primary_key,
            ${KEY_COLUMNS('indisreplident')} AS identity_index
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -47,6 +49,7 @@ export async function listTables(client: Client): Promise<CatalogTable[]> {
     canSelect: row.can_select,
     primaryKey: row.primary_key,
     identityIndex: row.identity_index,
+    unlogged: row.unlogged,
   }));
 }
 

@@ -39,6 +39,13 @@ export function tableKeyColumns(
   logger: Logger,
 ): string[] {
   const name = `${t.schema}.${t.table}`;
+  if (t.unlogged) {
+    throw new TidemarkError(
+      'source_setup',
+      `${name} is UNLOGGED: Postgres writes none of its changes to the WAL, so they cannot be streamed (nor can it join a publication)`,
+      { fix: `ALTER TABLE ${name} SET LOGGED; or leave it out of source.tables ("!${name}")` },
+    );
+  }
   if (!t.canSelect) {
     throw new TidemarkError('source_setup', `no SELECT privilege on ${name}`, {
       fix: `GRANT SELECT ON ${name} TO <tidemark role>;`,

@@ -114,6 +114,22 @@ describe('start-up checks of the source', () => {
     expect(pub!.pubviaroot).toBe(true);
   });
 
+  it('refuses an UNLOGGED table, whose changes never reach the WAL, and says how to fix it', async () => {
+    await query(db.url, 'CREATE UNLOGGED TABLE scratch (id int PRIMARY KEY)');
+    const err = await startupError(db.url, '  tables: [public.scratch]');
+    expect(err.kind).toBe('source_setup');
+    expect(err.message).toContain('public.scratch is UNLOGGED');
+    expect(err.fix).toContain('ALTER TABLE public.scratch SET LOGGED');
+    await query(db.url, 'ALTER TABLE scratch SET LOGGED');
+    const h = await startSource({
+      config: sourceConfig(db.url, uniqueName('src'), '  tables: [public.scratch]'),
+      log: new MemoryLog(),
+      state: new MemoryStateStore(),
+      logger: silentLogger,
+    });
+    await h.stop();
+  });
+
   it('refuses a role without the REPLICATION privilege and one without SELECT', async () => {
     const role = uniqueName('r');
     await query(db.url, `CREATE TABLE secret (id int PRIMARY KEY); CREATE ROLE ${role} LOGIN PASSWORD 'pw'`);

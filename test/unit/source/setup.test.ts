@@ -34,6 +34,7 @@ describe('table keys', () => {
     canSelect: true,
     primaryKey: ['id'],
     identityIndex: null,
+    unlogged: false,
   };
 
   it('uses the primary key, the identity index, or a configured key with FULL', () => {
