@@ -278,7 +278,10 @@ export class ReplicationStream {
     this.passedOver.delete(msg.relationOid);
     this.relations.set(msg.relationOid, ref);
     const before = this.o.schemas.get(ref)?.schema;
-    const { table, changed } = await this.o.schemas.resolve(ref, msg.relationOid, msg.columns);
+    const { table, changed } = await this.o.schemas.resolve(ref, msg.relationOid, msg.columns, {
+      kind: msg.replicaIdentity,
+      columns: msg.columns.filter((c) => c.key).map((c) => c.name),
+    });
     if (changed) {
       // Events decoded with the old schema go out first; the new version is published before
       // any event that uses it, with what it changed (from this transaction on).

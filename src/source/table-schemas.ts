@@ -17,6 +17,12 @@ export interface ColumnSource {
   readonly typeMod: number;
 }
 
+/** The replica identity of a Relation message: its kind and the columns flagged as key. */
+export interface ReplicaIdentityColumns {
+  readonly kind: 'd' | 'n' | 'f' | 'i';
+  readonly columns: readonly string[];
+}
+
 export interface SourceTable {
   readonly schema: TableSchema;
   /** Array element delimiter per column (only differs from ',' for box[]). */
@@ -42,7 +48,7 @@ export class TableSchemas {
     private readonly client: Client,
     private readonly state: SourceStateStore,
     private readonly slot: string,
-    private readonly keys: ReadonlyMap<string, readonly string[]>,
+    private readonly keys: Map<string, string[]>,
     private readonly logger: Logger,
     /** Told of every new version of a table seen after the first (for the schema-change metric). */
     private readonly onChanged: (table: string) => void = () => {},
@@ -78,6 +84,36 @@ export class TableSchemas {
     if (mask.length > 0 && !this.masker)
       throw new TidemarkError('config', `config key "tables.${key}.mask" needs source.maskKey`);
     return { exclude: new Set(exclude), mask: new Set(mask) };
+  }
+
+  /**
+   * A Relation message names the replica identity's columns as Postgres had them at that point of
+   * the WAL. Under the default identity (the primary key) or an identity index, other columns than
+   * the mirrored key mean the key changed (ALTER TABLE … ADD PRIMARY KEY): the new schema version
+   * carries the new key, which each sink follows as its `onIncompatibleSchema` policy says (stop,
+   * or rebuild). Keeping the old key would fold rows the source now tells apart. The order is the
+   * key's own when the catalog still has it (a Relation message lists columns in table order).
+   */
+  private async followKey(key: string, relationOid: number, identity: ReplicaIdentityColumns): Promise<void> {
+    if (identity.kind !== 'd' && identity.kind !== 'i') return; // FULL: the key is configured or the primary key
+    const current = this.keys.get(key);
+    const flagged = identity.columns;
+    if (!current || flagged.length === 0) return;
+    const sameSet = (a: readonly string[]) =>
+      a.length === flagged.length && a.every((c) => flagged.includes(c));
+    if (sameSet(current)) return;
+    const catalog = (
+      await this.client.query(
+        `SELECT array_agg(a.attname::text ORDER BY array_position(i.indkey::int2[], a.attnum)) AS key
+           FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[])
+          WHERE i.indrelid = $1 AND (i.indisprimary OR i.indisreplident)
+          GROUP BY i.indexrelid ORDER BY bool_or(i.indisreplident) DESC LIMIT 1`,
+        [relationOid],
+      )
+    ).rows[0]?.key as string[] | undefined;
+    const next = catalog && sameSet(catalog) ? catalog : [...flagged];
+    this.logger.warn({ table: key, from: current, to: next }, 'table key changed in the source');
+    this.keys.set(key, next);
   }
 
   /**
@@ -160,8 +196,10 @@ export class TableSchemas {
     t: TableRef,
     relationOid: number,
     cols: readonly ColumnSource[],
+    identity?: ReplicaIdentityColumns,
   ): Promise<{ table: SourceTable; changed: boolean }> {
     const key = tableKey(t);
+    if (identity) await this.followKey(key, relationOid, identity);
     const catalog = new Map((await listColumns(this.client, relationOid)).map((c) => [c.name, c]));
     const policy = this.columnPolicy(
       key,
