@@ -10,6 +10,7 @@ import type { Logger } from '../observe/logger';
 import { AckTracker, type TxnRecord } from './ack-tracker';
 import { deleteEvents, insertEvents, type TxnContext, truncateEvent, updateEvents } from './change-builder';
 import { CLEAR_TABLE } from './dropped-tables';
+import { encodingError } from './encoding-error';
 import type { SourceMetrics } from './metrics';
 import type { PgoutputMessage, RelationMessage } from './pgoutput/messages';
 import { type DecodeFailure, TidemarkPgoutputPlugin } from './pgoutput/plugin';
@@ -110,8 +111,7 @@ export class ReplicationStream {
         '0/0',
       )
       .catch((e: Error) => {
-        if (!this.stopping)
-          this.fail(new TidemarkError('transient', `replication stream ended: ${e.message}`, { cause: e }));
+        if (!this.stopping) this.fail(streamEndError(e));
       });
     await Promise.race([started, this.done]);
     if (this.stopping || this.failed) return; // stopped while starting: no timers to leak
@@ -394,4 +394,12 @@ export class ReplicationStream {
       );
     }
   }
+}
+
+/** Why the replication stream ended: undecodable text stops it for good, anything else is retried. */
+function streamEndError(e: Error): TidemarkError {
+  return (
+    encodingError(e, 'the replication stream stopped') ??
+    new TidemarkError('transient', `replication stream ended: ${e.message}`, { cause: e })
+  );
 }

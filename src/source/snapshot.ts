@@ -5,6 +5,7 @@ import { tableKey } from '../core/table-schema';
 import type { ChangeLogWriter } from '../log/change-log';
 import type { Logger } from '../observe/logger';
 import { decodeRow, RAW_TEXT } from './column-decoding';
+import { encodingError } from './encoding-error';
 import type { SourceMetrics } from './metrics';
 import { qualified, quoteIdent } from './setup/catalog';
 import { snapshotPosition } from './snapshot-state';
@@ -192,11 +193,11 @@ async function readChunk(
   });
   const where0 = `${s.schema}.${s.table}`;
   for (;;) {
-    const r = await client.query({
-      text: `FETCH ${FETCH_ROWS} FROM ${cursor}`,
-      rowMode: 'array',
-      types: RAW_TEXT,
-    });
+    const r = await client
+      .query({ text: `FETCH ${FETCH_ROWS} FROM ${cursor}`, rowMode: 'array', types: RAW_TEXT })
+      .catch((e: unknown) => {
+        throw encodingError(e, `snapshot of ${where0}`) ?? e;
+      });
     if (r.rows.length === 0) break;
     const rows = (r.rows as Array<Array<string | null>>).map((values) =>
       decodeRow(chunk.t.table, values, where0),

@@ -44,10 +44,15 @@ export interface TestDatabase {
 }
 
 /** A fresh database on the test Postgres; drop() also removes slots left in it. */
-export async function createTestDatabase(prefix: string): Promise<TestDatabase> {
+export async function createTestDatabase(prefix: string, encoding?: string): Promise<TestDatabase> {
   const admin = pgUrl();
   const name = uniqueName(prefix);
-  await psql(admin, `CREATE DATABASE ${name}`);
+  await psql(
+    admin,
+    encoding
+      ? `CREATE DATABASE ${name} ENCODING '${encoding}' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`
+      : `CREATE DATABASE ${name}`,
+  );
   return {
     name,
     url: withDatabase(admin, name),
