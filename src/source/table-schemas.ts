@@ -6,7 +6,7 @@ import { tableKey } from '../core/table-schema';
 import type { Logger } from '../observe/logger';
 import { followedInPlace } from '../sink/text-casts';
 import { type ColumnPolicy, hmacMasker, type Masker, NO_COLUMN_POLICY } from './column-policy';
-import { type CatalogColumn, listColumns } from './setup/catalog';
+import { type CatalogColumn, listColumns, listTables } from './setup/catalog';
 import { checkColumnNames } from './setup/checks';
 import type { SourceStateStore } from './state-store';
 import { PgTypeCatalog, type ResolvedType } from './types/pg-type-catalog';
@@ -102,15 +102,8 @@ export class TableSchemas {
     const sameSet = (a: readonly string[]) =>
       a.length === flagged.length && a.every((c) => flagged.includes(c));
     if (sameSet(current)) return;
-    const catalog = (
-      await this.client.query(
-        `SELECT array_agg(a.attname::text ORDER BY array_position(i.indkey::int2[], a.attnum)) AS key
-           FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[])
-          WHERE i.indrelid = $1 AND (i.indisprimary OR i.indisreplident)
-          GROUP BY i.indexrelid ORDER BY bool_or(i.indisreplident) DESC LIMIT 1`,
-        [relationOid],
-      )
-    ).rows[0]?.key as string[] | undefined;
+    const t = (await listTables(this.client)).find((x) => x.oid === relationOid);
+    const catalog = identity.kind === 'i' ? t?.identityIndex : t?.primaryKey;
     const next = catalog && sameSet(catalog) ? catalog : [...flagged];
     this.logger.warn({ table: key, from: current, to: next }, 'table key changed in the source');
     this.keys.set(key, next);

@@ -28,6 +28,17 @@ async function startupError(url: string, extra = ''): Promise<TidemarkError> {
   return err as TidemarkError;
 }
 
+/** Starts a source that is expected to start (it rejects otherwise), then stops it. */
+async function startsAndStops(url: string, extra: string): Promise<void> {
+  const h = await startSource({
+    config: sourceConfig(url, uniqueName('src'), extra),
+    log: new MemoryLog(),
+    state: new MemoryStateStore(),
+    logger: silentLogger,
+  });
+  await h.stop();
+}
+
 describe('start-up checks of the source', () => {
   let db: TestDatabase;
   beforeEach(async () => {
@@ -58,17 +69,7 @@ describe('start-up checks of the source', () => {
     expect(keyed.fix).toContain('REPLICA IDENTITY FULL');
     // with FULL and the configured key it starts
     await query(db.url, 'ALTER TABLE loose REPLICA IDENTITY FULL');
-    const h = await startSource({
-      config: sourceConfig(
-        db.url,
-        uniqueName('src'),
-        '  tables: [public.loose]\n  keys: { public.loose: [a] }',
-      ),
-      log: new MemoryLog(),
-      state: new MemoryStateStore(),
-      logger: silentLogger,
-    });
-    await h.stop();
+    await startsAndStops(db.url, '  tables: [public.loose]\n  keys: { public.loose: [a] }');
   });
 
   it('refuses a column named like a built-in object property, unless it is excluded', async () => {
@@ -79,17 +80,10 @@ describe('start-up checks of the source', () => {
     expect(err.kind).toBe('source_setup');
     expect(err.message).toContain('public.odd has column "__proto__", "constructor"');
     expect(err.fix).toContain('tables.public.odd.exclude');
-    const h = await startSource({
-      config: sourceConfig(
-        db.url,
-        uniqueName('src'),
-        '  tables: [public.odd]\ntables: { public.odd: { exclude: [__proto__, constructor] } }',
-      ),
-      log: new MemoryLog(),
-      state: new MemoryStateStore(),
-      logger: silentLogger,
-    });
-    await h.stop();
+    await startsAndStops(
+      db.url,
+      '  tables: [public.odd]\ntables: { public.odd: { exclude: [__proto__, constructor] } }',
+    );
   });
 
   it('switches an existing publication holding a partitioned table to publish it under its own name', async () => {
@@ -100,13 +94,7 @@ describe('start-up checks of the source', () => {
        CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100);
        CREATE PUBLICATION own_pub FOR TABLE parted`,
     );
-    const h = await startSource({
-      config: sourceConfig(db.url, uniqueName('src'), '  tables: [public.parted]\n  publication: own_pub'),
-      log: new MemoryLog(),
-      state: new MemoryStateStore(),
-      logger: silentLogger,
-    });
-    await h.stop();
+    await startsAndStops(db.url, '  tables: [public.parted]\n  publication: own_pub');
     const [pub] = await query<{ pubviaroot: boolean }>(
       db.url,
       "SELECT pubviaroot FROM pg_publication WHERE pubname = 'own_pub'",
@@ -121,13 +109,7 @@ describe('start-up checks of the source', () => {
     expect(err.message).toContain('public.scratch is UNLOGGED');
     expect(err.fix).toContain('ALTER TABLE public.scratch SET LOGGED');
     await query(db.url, 'ALTER TABLE scratch SET LOGGED');
-    const h = await startSource({
-      config: sourceConfig(db.url, uniqueName('src'), '  tables: [public.scratch]'),
-      log: new MemoryLog(),
-      state: new MemoryStateStore(),
-      logger: silentLogger,
-    });
-    await h.stop();
+    await startsAndStops(db.url, '  tables: [public.scratch]');
   });
 
   it('refuses a role without the REPLICATION privilege and one without SELECT', async () => {
