@@ -50,7 +50,7 @@ export interface CoordinatorDeps {
 
 /**
  * Commits consistent cuts. For cut W it takes, from every channel buffer, the changes with
- * commit LSN ≤ W and commits them to each sink in turn (one atomic step per sink, carrying the
+ * commit LSN ≤ W and commits them to every sink at once (one atomic step per sink, carrying the
  * channel tokens), then advances the tokens in the offset store. A sink that fails transiently
  * is retried with the same round (its token has not moved, so the retry is safe); a fenced sink
  * aborts the round: the changes go back to their buffers and the error is thrown to the caller.
@@ -215,15 +215,32 @@ export class CommitCoordinator {
     if (nonEmpty.length === 0) return false;
     const commitId = randomUUID();
     const durationsMs: Record<string, number> = {};
+    const restore = () => {
+      for (const t of takes) buffers.find((b) => b.channel === t.channel)!.restore([...t.changes]);
+    };
     try {
-      for (const target of this.d.targets) {
+      const schemas = new Set<TableSchema>();
+      for (const t of nonEmpty) for (const c of t.changes) schemas.add(this.d.schemaOf(c.event));
+      await this.prepare([...schemas]);
+    } catch (e) {
+      restore();
+      throw e;
+    }
+    // The sinks commit side by side: one's Parquet encoding overlaps the other's database work.
+    // Each moves its own tokens only, so a sink that fails while the other lands is exactly the
+    // state a sequential pair could leave too: the round goes back to the buffers, and the retry
+    // holds nothing for the sink that landed (its token filters the round out).
+    const results = await Promise.allSettled(
+      this.d.targets.map(async (target) => {
         const started = Date.now();
         await this.commitToSink(target, cutLsn, commitId, nonEmpty);
         durationsMs[target.name] = Date.now() - started;
-      }
-    } catch (e) {
-      for (const t of takes) buffers.find((b) => b.channel === t.channel)!.restore([...t.changes]);
-      throw e;
+      }),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      restore();
+      throw failed.reason;
     }
     const next = new Map(nonEmpty.map((t) => [t.channel, tokenAfter(t)!] as const));
     const ok = await this.d.store.advanceTokens(next, this.d.lease?.());
@@ -373,9 +390,6 @@ export class CommitCoordinator {
     takes: ChannelTake[],
   ): Promise<void> {
     const tokens = this.sinkTokens.get(target.name)!;
-    const schemas = new Set<TableSchema>();
-    for (const t of takes) for (const c of t.changes) schemas.add(this.d.schemaOf(c.event));
-    await this.prepare([...schemas]);
     const tables = tablesForSink(
       takes,
       tokens,

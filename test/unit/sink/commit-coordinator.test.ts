@@ -172,8 +172,28 @@ describe('CommitCoordinator', () => {
     b.push({ event: ev(10n, 0, 1), offset: 0, bytes: 1 });
     await expect(c.commitCut(10n, [b])).rejects.toThrow(/moved/);
     expect(b.size).toBe(1);
-    expect(wh.rounds).toHaveLength(0);
     expect(failures).toEqual(['iceberg:fenced']);
+    // The sinks commit side by side: the warehouse landed while the lakehouse was fenced.
+    expect(wh.rounds).toHaveLength(1);
+    expect(lake.rounds).toHaveLength(0);
+  });
+
+  it('commits a round again only to the sink that failed while the other landed', async () => {
+    const lake = new FakeSink('iceberg');
+    const wh = new FakeSink('warehouse');
+    lake.failNext = ['fenced'];
+    const { c, store } = setup(lake, wh);
+    await c.loadTokens();
+    const b = new ChannelBuffer('t/0');
+    b.push({ event: ev(10n, 0, 1), offset: 0, bytes: 1 });
+    b.push({ event: ev(10n, 1, 2), offset: 1, bytes: 1 });
+    await expect(c.commitCut(10n, [b])).rejects.toThrow(/moved/);
+    expect(await store.readTokens()).toEqual(new Map()); // no sink-wide token moved yet
+    expect(await c.commitCut(10n, [b])).toBe(true);
+    expect(lake.rounds.map((r) => r.tables[0]!.events.map((e) => e.after!.id))).toEqual([[1, 2]]);
+    expect(wh.rounds).toHaveLength(1); // nothing twice: its token filtered the round out
+    expect(wh.tokens.get('t/0')).toBe(lake.tokens.get('t/0'));
+    expect(await store.readTokens()).toEqual(new Map([['t/0', '0/A#1@2']]));
   });
 
   it('marks a dropped table in every sink once its changes are committed, and once only', async () => {
