@@ -123,7 +123,7 @@ function notReady(r: Running): string | null {
  */
 async function runEmbedded(ctx: Context): Promise<void> {
   const { config, logger, registry, store, shutdown, running } = ctx;
-  const log = new EmbeddedChangeLog();
+  const log = new EmbeddedChangeLog({ rows: config.sinks.batchMaxRows, bytes: config.sinks.batchMaxBytes });
   running.phase = 'opening the sinks';
   const sinks = await openEmbeddedSink({ config, log, store, logger, registry });
   shutdown.add('sinks (unstarted)', async () => {

@@ -36,6 +36,12 @@ export interface ChangeLogWriter {
    * cannot resolve before its end is read.
    */
   readonly resolvesOnCommit?: boolean;
+  /**
+   * Where appends resolve only at commit (embedded): resolves once the log has room for more of
+   * the open transaction (its buffers below their bound, or the transaction is held whole). The
+   * reader awaits it after each append, so memory stays bounded inside one large transaction.
+   */
+  room?(): Promise<void>;
   publishWatermark(lsn: Lsn): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import type { ChangeEvent } from '../core/change-event';
+import type { Value } from '../core/column-type';
 import { TidemarkError } from '../core/errors';
 import type { Lsn } from '../core/lsn';
 import { type TableSchema, tableKey } from '../core/table-schema';
@@ -30,6 +31,46 @@ export class EmbeddedChangeLog implements ChangeLogWriter {
   completeLsn: Lsn = 0n;
   /** Number of appends made so far. */
   appends = 0;
+  /** Commit LSN of the last change appended. */
+  private lastLsn: Lsn = 0n;
+  private roomWaiters: Array<() => void> = [];
+  /** Told when an append finds the buffers full: the sinks should commit or write a part now. */
+  onFull: (() => void) | null = null;
+  /** Transactions up to this commit LSN cannot be written in parts: they are let in whole. */
+  holdWholeUpTo: Lsn = -1n;
+
+  /** The buffers' bound (sinks.batchMaxRows, sinks.batchMaxBytes); unbounded when not given. */
+  constructor(
+    private readonly bound: { rows: number; bytes: number } = { rows: Infinity, bytes: Infinity },
+  ) {}
+
+  /** True when the buffers hold more than their bound. */
+  full(): boolean {
+    let rows = 0;
+    let bytes = 0;
+    for (const b of this.buffers.values()) {
+      rows += b.size;
+      bytes += b.bytes;
+    }
+    return rows > this.bound.rows || bytes > this.bound.bytes;
+  }
+
+  room(): Promise<void> {
+    if (!this.mustWait()) return Promise.resolve();
+    const p = new Promise<void>((r) => this.roomWaiters.push(r));
+    this.onFull?.();
+    return p;
+  }
+
+  /** Lets the appends waiting for room go on, once there is room (or what they append is held whole). */
+  roomMade(): void {
+    if (this.roomWaiters.length === 0 || this.mustWait()) return;
+    for (const r of this.roomWaiters.splice(0)) r();
+  }
+
+  private mustWait(): boolean {
+    return this.failure === null && this.lastLsn > this.holdWholeUpTo && this.full();
+  }
 
   async ensureTables(tables: readonly TableSchema[]): Promise<void> {
     for (const t of tables)
@@ -63,9 +104,10 @@ export class EmbeddedChangeLog implements ChangeLogWriter {
       const key = tableKey(ev.table);
       let b = this.buffers.get(key);
       if (!b) this.buffers.set(key, (b = new ChannelBuffer(key)));
-      b.push({ event: ev, offset: -1, bytes: 256 });
+      b.push({ event: ev, offset: -1, bytes: approxBytes(ev) });
       if (ev.position.lsn > maxLsn) maxLsn = ev.position.lsn;
     }
+    if (maxLsn > this.lastLsn) this.lastLsn = maxLsn;
     // Snapshot rows are single-row states at one position (consistent point - 1), not parts of
     // a transaction: any prefix of them is committable, so a long snapshot commits as it goes.
     if (events[0]!.snapshot && maxLsn > this.completeLsn) this.completeLsn = maxLsn;
@@ -92,7 +134,22 @@ export class EmbeddedChangeLog implements ChangeLogWriter {
     this.failure = e;
     for (const w of this.waiters) w.reject(e);
     this.waiters = [];
+    this.roomMade(); // the next append then fails with e
   }
 
   async close(): Promise<void> {}
+}
+
+/** Memory an event holds, roughly: its values' sizes plus per-field overhead (for the byte bound). */
+function approxBytes(ev: ChangeEvent): number {
+  let n = 128;
+  for (const row of [ev.before, ev.after]) if (row) for (const k in row) n += 16 + valueBytes(row[k]!);
+  return n;
+}
+
+function valueBytes(v: Value): number {
+  if (typeof v === 'string') return v.length;
+  if (v instanceof Uint8Array) return v.byteLength;
+  if (Array.isArray(v)) return v.reduce<number>((n, x) => n + 8 + valueBytes(x), 0);
+  return 8;
 }

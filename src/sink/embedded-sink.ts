@@ -38,7 +38,7 @@ export async function openEmbeddedSink(deps: {
     maintenanceEveryMs: config.sinks.iceberg?.maintenance.checkEveryMs,
     onMaintained: (sink, kind, files) => metrics.maintenanceFiles.inc({ sink, kind }, files),
   });
-  const runner = new EmbeddedSinkRunner(log, coordinator, config.sinks.commitIntervalMs, logger);
+  const runner = new EmbeddedSinkRunner(log, coordinator, config.sinks.commitIntervalMs, logger, store);
   const close = async () => {
     await Promise.allSettled(targets.map((t) => t.close()));
   };

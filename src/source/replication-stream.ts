@@ -332,13 +332,14 @@ export class ReplicationStream {
     const txn = this.txn;
     if (!txn || txn.chunk.length === 0) return;
     const events = txn.chunk;
+    const count = events.length; // the callbacks must not hold the events (embedded: parts free them)
     txn.chunk = [];
-    this.inFlight += events.length;
+    this.inFlight += count;
     this.maxInFlightSeen = Math.max(this.maxInFlightSeen, this.inFlight);
     this.tracker.appendStarted(txn.record);
     const p: Promise<void> = this.o.log.append(events).then(
       () => {
-        this.inFlight -= events.length;
+        this.inFlight -= count;
         this.pending.delete(p);
         this.tracker.appendResolved(txn.record);
       },
@@ -357,6 +358,7 @@ export class ReplicationStream {
       if (!oldest) break;
       await oldest[0];
     }
+    if (this.o.log.room) await this.o.log.room();
   }
 
   private async onKeepalive(walEnd: Lsn, shouldRespond: boolean): Promise<void> {

@@ -1,0 +1,129 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabase, psql, type TestDatabase } from '../support/services';
+import {
+  freePort,
+  killAllTidemarks,
+  startTidemark,
+  type TidemarkProcess,
+  writeConfig,
+} from '../support/tidemark-process';
+import { icebergTableDigest, tableDigestOf } from './support/cut-history';
+import { duckdbNoteDigest, waitForSlot } from './support/shop-mirror';
+
+const LINE = `concat_ws('|', id::text, md5(note))`;
+
+async function pipeline(db: TestDatabase): Promise<{ dir: string; start: () => TidemarkProcess }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tm-embparts-'));
+  const port = await freePort();
+  const config = writeConfig(
+    dir,
+    'tidemark.yaml',
+    `pipeline: ${db.name}
+source: { url: "\${SRC_URL}", tables: ["public.big"] }
+log: { kind: embedded }
+offsets: { kind: file, path: ${dir}/offsets.json }
+sinks:
+  commitIntervalMs: 200
+  batchMaxRows: 2000
+  iceberg: { catalog: { kind: sql, url: "sqlite://${dir}/catalog.db" }, location: ${dir}/lake }
+  warehouse: { kind: duckdb, path: ${dir}/warehouse.duckdb }
+observe: { port: \${TIDEMARK_METRICS_PORT} }
+`,
+  );
+  const start = (): TidemarkProcess =>
+    startTidemark(
+      ['run', '--config', config],
+      { SRC_URL: db.url, TIDEMARK_METRICS_PORT: String(port) },
+      port,
+    );
+  return { dir, start };
+}
+
+/**
+ * Embedded mode with one transaction fifteen times the sinks' buffer bound: the buffers are
+ * written to both sinks in parts while the source reads on (it waits for room, so memory stays
+ * bounded), and the whole transaction becomes visible in one commit. A kill -9 while the parts
+ * are written leaves nothing of it visible; the restart replays it from the slot.
+ */
+describe('embedded mode: a transaction larger than the sink buffers', () => {
+  let db: TestDatabase;
+  afterAll(async () => {
+    await killAllTidemarks();
+    await db?.drop();
+  });
+
+  it('is written in parts, shows nothing before its commit, and ends whole after a kill -9', async () => {
+    db = await createTestDatabase('e2e_embparts');
+    await psql(
+      db.url,
+      `CREATE TABLE big (id int PRIMARY KEY, note text);
+       INSERT INTO big SELECT g, 'first ' || g FROM generate_series(1, 100) g`,
+    );
+    const { dir, start } = await pipeline(db);
+    let proc = start();
+    await proc.ready(90_000);
+    await waitForSlot(db.url, `tidemark_${db.name}`, 90_000);
+    const first = await tableDigestOf(db.url, 'big', LINE);
+
+    // WHEN one transaction writes 30,000 rows and changes rows of its own and older ones
+    await psql(
+      db.url,
+      `BEGIN;
+       INSERT INTO big SELECT g, 'row ' || g FROM generate_series(101, 30100) g;
+       UPDATE big SET note = note || ' +' WHERE id % 3 = 0;
+       DELETE FROM big WHERE id % 7 = 0;
+       COMMIT;`,
+    );
+    // AND the process is killed once a few parts are written
+    const until = Date.now() + 120_000;
+    while ((proc.stderr().match(/part written to the sinks/g)?.length ?? 0) < 3) {
+      if (Date.now() > until || proc.child.exitCode !== null)
+        throw new Error(`no parts written:\n${proc.stderr().slice(-5000)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(proc.stderr()).not.toMatch(/round in parts committed/);
+    await proc.kill9();
+    // THEN neither sink shows any of the transaction
+    expect(await icebergTableDigest(`sqlite:///${dir}/catalog.db`, 'public.big')).toEqual(first);
+    expect(await duckdbNoteDigest(`${dir}/warehouse.duckdb`)).toEqual(first);
+
+    // WHEN it starts again
+    proc = start();
+    await proc.ready(90_000);
+    await waitForSlot(db.url, `tidemark_${db.name}`, 120_000);
+    expect(await proc.terminate()).toBe(0);
+    // THEN it wrote the transaction in parts again and both sinks equal the source
+    expect(proc.stderr()).toMatch(/part written to the sinks/);
+    expect(proc.stderr()).toMatch(/round in parts committed/);
+    const expected = await tableDigestOf(db.url, 'big', LINE);
+    expect(expected.rows).toBe(30100 - Math.floor(30100 / 7));
+    expect(await icebergTableDigest(`sqlite:///${dir}/catalog.db`, 'public.big')).toEqual(expected);
+    expect(await duckdbNoteDigest(`${dir}/warehouse.duckdb`)).toEqual(expected);
+  }, 400_000);
+
+  it('holds whole a transaction that cannot be written in parts (a TRUNCATE in it), and mirrors it', async () => {
+    await psql(db.url, `DROP TABLE big; CREATE TABLE big (id int PRIMARY KEY, note text)`);
+    await psql(db.url, `SELECT pg_drop_replication_slot('tidemark_${db.name}')`);
+    await psql(db.url, `INSERT INTO big SELECT g, 'first ' || g FROM generate_series(1, 100) g`);
+    const { dir, start } = await pipeline(db);
+    const proc = start();
+    await proc.ready(90_000);
+    await waitForSlot(db.url, `tidemark_${db.name}`, 90_000);
+    // WHEN one transaction truncates the table and then writes 15 times the bound
+    await psql(
+      db.url,
+      `BEGIN; TRUNCATE big; INSERT INTO big SELECT g, 'row ' || g FROM generate_series(1, 30000) g; COMMIT;`,
+    );
+    await waitForSlot(db.url, `tidemark_${db.name}`, 120_000);
+    expect(await proc.terminate()).toBe(0);
+    // THEN it was held whole (no part) and both sinks equal the source
+    expect(proc.stderr()).toMatch(/cannot be written in parts: held whole in memory/);
+    expect(proc.stderr()).not.toMatch(/part written to the sinks/);
+    const expected = await tableDigestOf(db.url, 'big', LINE);
+    expect(expected.rows).toBe(30000);
+    expect(await icebergTableDigest(`sqlite:///${dir}/catalog.db`, 'public.big')).toEqual(expected);
+    expect(await duckdbNoteDigest(`${dir}/warehouse.duckdb`)).toEqual(expected);
+  }, 300_000);
+});
