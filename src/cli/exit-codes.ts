@@ -15,6 +15,12 @@ export const EXIT = {
   state: 5,
   /** `verify` found differences between the source and a sink. */
   differs: 6,
+  /**
+   * A change cannot be mirrored: a value no sink can hold (an infinite timestamp, text Postgres
+   * cannot convert to UTF-8) or an event that cannot be decoded under `onError: stop`. Restarting
+   * alone stops at the same change: fix the data, or exclude the column or the table.
+   */
+  data: 7,
 } as const;
 
 export function exitCodeFor(e: unknown): number {
@@ -25,6 +31,8 @@ export function exitCodeFor(e: unknown): number {
     unsupported_type: EXIT.sourceSetup,
     transient: EXIT.unavailable,
     corrupt_state: EXIT.state,
+    unsupported_value: EXIT.data,
+    malformed_event: EXIT.data,
   };
   return byKind[e.kind] ?? EXIT.failure;
 }

@@ -116,9 +116,9 @@ ${extra}`,
     const strict = await start(configFor('tables:\n  public.carts: { onError: stop }\n'));
     await strict.ready(90_000);
     await inject('carts', ['{"broken":']);
-    // THEN the sink stops with a message naming the event, and exits non-zero
+    // THEN the sink stops with a message naming the event, and exits with the data problem's code
     const code = await strict.exited;
-    expect(code).toBe(1);
+    expect(code).toBe(7);
     expect(strict.stderr()).toMatch(/stopping on a bad event at .*public\.carts\/0@\d+/);
     // AND what it committed is still a consistent state of the other tables
     expect((await pgSmallTables(wh.url)).accounts.length).toBe(20);
