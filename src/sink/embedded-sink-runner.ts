@@ -105,6 +105,9 @@ export class EmbeddedSinkRunner {
   }
 
   private onFatal(e: unknown): void {
+    // A failed runner commits nothing more: its timer would only retry against a failed log.
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
     this.log.fail(e instanceof Error ? e : new Error(String(e)));
     this.fatal?.(e);
   }

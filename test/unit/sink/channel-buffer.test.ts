@@ -1,18 +1,7 @@
-import type { ChangeEvent } from '../../../src/core/change-event';
 import { ChannelBuffer } from '../../../src/sink/channel-buffer';
+import { insertEvent } from '../../support/change-events';
 
-const ev = (lsn: bigint, seq: number, snapshot = false): ChangeEvent => ({
-  op: 'c',
-  table: { schema: 'public', table: 't' },
-  position: { lsn, seq },
-  txId: 1,
-  commitTimeMs: 0,
-  schemaVersion: 1,
-  before: null,
-  after: { id: seq },
-  unchanged: [],
-  snapshot,
-});
+const ev = (lsn: bigint, seq: number, snapshot = false) => insertEvent(lsn, seq, { id: seq }, snapshot);
 
 describe('ChannelBuffer.completeBelow', () => {
   it('is just below the last transaction read (it may go on), or at snapshot rows (copied piecemeal)', () => {

@@ -11,6 +11,7 @@ import { ChannelBuffer } from '../../../src/sink/channel-buffer';
 import { CommitCoordinator } from '../../../src/sink/commit-coordinator';
 import { PartedRoundVoid } from '../../../src/sink/parted-rounds';
 import type { CommitRound, SinkTarget, TableChanges } from '../../../src/sink/sink-target';
+import { insertEvent } from '../../support/change-events';
 
 const schema: TableSchema = {
   schema: 'public',
@@ -20,20 +21,7 @@ const schema: TableSchema = {
   columns: [{ name: 'id', attnum: 1, type: { kind: 'int32' }, pgType: 'integer', nullable: false }],
 };
 
-function ev(lsn: bigint, seq: number, id: number): ChangeEvent {
-  return {
-    op: 'c',
-    table: { schema: 'public', table: 't' },
-    position: { lsn, seq },
-    txId: 1,
-    commitTimeMs: 0,
-    schemaVersion: 1,
-    before: null,
-    after: { id },
-    unchanged: [],
-    snapshot: false,
-  };
-}
+const ev = (lsn: bigint, seq: number, id: number) => insertEvent(lsn, seq, { id });
 
 /** An in-memory sink honouring the SinkTarget token contract, failing on command. */
 class FakeSink implements SinkTarget {
