@@ -6,7 +6,7 @@
  *
  * BENCH_SCALE (default 1) scales every size; BENCH_FULL=1 adds the 10M-row snapshot;
  * BENCH_CPU_PROF=<folder> writes a V8 CPU profile per tidemark process; BENCH_ONLY=kafka,big,
- * small,embedded,snapshot,pgbench,files,writer runs only those parts (and leaves latest.md alone).
+ * small,embedded,huge,snapshot,pgbench,files,writer runs only those parts (and leaves latest.md alone).
  */
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -136,9 +136,9 @@ async function createTidemarkSlot(
  * Streaming: `changes` rows written in transactions of `perTx` after both slots exist; the raw
  * slot read (pg_recvlogical) first, then tidemark's source and sink roles started together.
  */
-async function streaming(label: string, changes: number, perTx: number): Promise<void> {
+async function streaming(label: string, short: string, changes: number, perTx: number): Promise<void> {
   const group = `stream: ${label}`;
-  const name = `b${tag}_${perTx === 1 ? 'small' : 'big'}`;
+  const name = `b${tag}_${short}`;
   const src = await freshDatabase(PG, name);
   const wh = await plainDatabase(`${name}_wh`);
   const config = kafkaConfig(name, 'never');
@@ -190,9 +190,9 @@ async function streaming(label: string, changes: number, perTx: number): Promise
   usageFigures(group, 'sink', await sink.stop(), changes);
 }
 
-async function embedded(changes: number, perTx: number): Promise<void> {
-  const group = 'stream: embedded mode (no Kafka), large transactions';
-  const name = `b${tag}_emb`;
+async function embedded(label: string, short: string, changes: number, perTx: number): Promise<void> {
+  const group = `stream: embedded mode (no Kafka), ${label}`;
+  const name = `b${tag}_${short}`;
   const src = await freshDatabase(PG, name);
   const config = embeddedConfig(name);
   await createTidemarkSlot(config, src, '', 'all');
@@ -475,9 +475,17 @@ async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY?.split(',');
   const want = (part: string) => !only || only.includes(part);
   if (want('kafka')) await kafkaLimit(n(1_000_000));
-  if (want('big')) await streaming('large transactions (100k rows each)', n(1_000_000), 100_000);
-  if (want('small')) await streaming('single-row transactions', n(200_000), 1);
-  if (want('embedded')) await embedded(n(1_000_000), 100_000);
+  if (want('big')) await streaming('large transactions (100k rows each)', 'big', n(1_000_000), 100_000);
+  if (want('small')) await streaming('single-row transactions', 'small', n(200_000), 1);
+  if (want('embedded')) await embedded('large transactions', 'emb', n(1_000_000), 100_000);
+  if (want('huge')) {
+    // The memory goals: the source's RSS through one 1M-row transaction, and the sinks' bounded
+    // by their buffers (the transaction is larger than the 200,000-row default: written in parts).
+    const rows = n(1_000_000);
+    const label = `one ${rows.toLocaleString('en-US')}-row transaction`;
+    await streaming(label, 'huge', rows, rows);
+    await embedded(label, 'hugeemb', rows, rows);
+  }
   if (want('snapshot')) await snapshotMixedLatency(n(1_000_000), n(200_000));
   if (want('pgbench')) await pgbenchLoad();
   if (want('files')) await filesWithAndWithoutCompaction();
