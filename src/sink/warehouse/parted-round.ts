@@ -44,14 +44,18 @@ export function openPartedRound(d: PartedRoundDeps): PartedRound {
   };
   const tables = new Set<string>();
   const done = d.transaction(async (s) => {
+    // `step` is let and cleared after a part: a binding left holding it while the next part is
+    // awaited would keep the applied part's changes alive.
+    let step: Step | null = null;
     for (let part = 1; ; part++) {
-      const step = await next();
+      step = await next();
       if (step.kind === 'abort')
         throw new TidemarkError('commit_failed', 'warehouse: parted round aborted; rolled back');
       if (step.kind === 'part') {
         await applyTablesIn(s, step.tables, d.hooks, d.rebuilt, part);
         for (const t of step.tables) tables.add(tableKey(t.schema));
         step.applied();
+        step = null;
         continue;
       }
       // Moved last: PostgreSQL's row lock on each token then makes a concurrent writer wait
@@ -65,6 +69,20 @@ export function openPartedRound(d: PartedRoundDeps): PartedRound {
     }
   });
   done.catch(() => {});
+  // How a part waits for its turn: resolved once applied, rejected when the transaction ends
+  // first (with the adapter's error when a part failed). Its callbacks are set per part, not
+  // hung on `done`: a reaction on `done` lives until the round ends and would keep every part's
+  // changes reachable (the closure's context holds them), so memory would grow with the round.
+  let failPart: ((e: unknown) => void) | null = null;
+  let over: { readonly error: unknown } | null = null;
+  const endWith = (error: unknown) => {
+    over = { error };
+    failPart?.(error);
+  };
+  void done.then(
+    () => endWith(new TidemarkError('internal', 'warehouse: parted round ended early')),
+    endWith,
+  );
   let ended = false;
   const usable = () => {
     if (ended) throw new TidemarkError('internal', 'warehouse: parted round used after it ended');
@@ -72,12 +90,15 @@ export function openPartedRound(d: PartedRoundDeps): PartedRound {
   return {
     async stage(parts) {
       usable();
-      const applied = new Promise<void>((resolve) => push({ kind: 'part', tables: parts, applied: resolve }));
-      // A part that fails ends the transaction: `done` rejects with the adapter's error.
-      await Promise.race([
-        applied,
-        done.then(() => Promise.reject(new TidemarkError('internal', 'warehouse: parted round ended early'))),
-      ]);
+      if (over) throw (over as { error: unknown }).error;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          failPart = reject;
+          push({ kind: 'part', tables: parts, applied: resolve });
+        });
+      } finally {
+        failPart = null;
+      }
     },
     async commit(round) {
       usable();
