@@ -18,6 +18,16 @@ const tablePattern = z
 // Numbers may come from ${ENV} references, which are strings: coerce, then validate.
 const positiveInt = z.coerce.number().int().positive();
 
+/** A size as DuckDB reads it: KB, MB, … are powers of 1000, KiB, MiB, … of 1024. */
+const SIZE = /^(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i;
+function sizeBytes(v: string): number {
+  const m = SIZE.exec(v);
+  if (!m) return Number.NaN;
+  const unit = m[2]!.toLowerCase();
+  const power = ['k', 'm', 'g', 't'].indexOf(unit[0]!) + 1;
+  return Number(m[1]) * (unit[1] === 'i' ? 1024 : 1000) ** power;
+}
+
 const sourceSchema = z
   .object({
     url: z.string().min(1),
@@ -184,7 +194,21 @@ const icebergSchema = z
   .strict();
 
 const warehouseSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('duckdb'), path: z.string().min(1) }).strict(),
+  z
+    .object({
+      kind: z.literal('duckdb'),
+      path: z.string().min(1),
+      /** DuckDB's memory_limit: a size such as 512MiB or 2GB (see DEFAULT_DUCKDB_MEMORY_LIMIT). */
+      memoryLimit: z
+        .string()
+        .regex(SIZE, 'a size such as 512MiB or 2GB')
+        .refine(
+          (v) => sizeBytes(v) >= 64 * 2 ** 20,
+          'at least 64MiB: DuckDB stages each part of a round there',
+        )
+        .default(D.DEFAULT_DUCKDB_MEMORY_LIMIT),
+    })
+    .strict(),
   z.object({ kind: z.literal('postgres'), url: z.string().min(1), schema: z.string().optional() }).strict(),
 ]);
 

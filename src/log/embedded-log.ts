@@ -1,8 +1,8 @@
 import type { ChangeEvent } from '../core/change-event';
-import type { Value } from '../core/column-type';
 import { TidemarkError } from '../core/errors';
 import type { Lsn } from '../core/lsn';
 import { type TableSchema, tableKey } from '../core/table-schema';
+import { valueBytes } from '../core/value-bytes';
 import { ChannelBuffer } from '../sink/channel-buffer';
 import type { ChangeLogWriter } from './change-log';
 
@@ -145,11 +145,4 @@ function approxBytes(ev: ChangeEvent): number {
   let n = 128;
   for (const row of [ev.before, ev.after]) if (row) for (const k in row) n += 16 + valueBytes(row[k]!);
   return n;
-}
-
-function valueBytes(v: Value): number {
-  if (typeof v === 'string') return v.length;
-  if (v instanceof Uint8Array) return v.byteLength;
-  if (Array.isArray(v)) return v.reduce<number>((n, x) => n + 8 + valueBytes(x), 0);
-  return 8;
 }

@@ -9,14 +9,13 @@ import {
   type DuckDBValue,
 } from '@duckdb/node-api';
 import { Client } from 'pg';
-import type { WarehouseConfig } from '../config/schema';
 import type { Row } from '../core/change-event';
 import type { ColumnType, Value } from '../core/column-type';
 import { TidemarkError } from '../core/errors';
 import { type Lsn, parseLsn } from '../core/lsn';
 import type { TableSchema } from '../core/table-schema';
 import { ident, literal, META, qualified } from '../sink/warehouse/sql-names';
-import type { TableMode } from '../sink/warehouse/warehouse';
+import type { TableMode, WarehouseConfig } from '../sink/warehouse/warehouse';
 import { sourceClientConfig } from '../source/pg-connection';
 import { intervalFields, timetzFields } from './canonical-text';
 import { pgRows } from './pg-rows';

@@ -102,8 +102,25 @@ export class DuckDbWarehouse extends SqlWarehouse {
     super('main', options);
   }
 
-  static async open(path: string, options: WarehouseOptions = {}): Promise<DuckDbWarehouse> {
-    return new DuckDbWarehouse(await acquire(path), path, options);
+  static async open(
+    path: string,
+    options: WarehouseOptions = {},
+    memoryLimit?: string,
+  ): Promise<DuckDbWarehouse> {
+    const file = await acquire(path);
+    if (memoryLimit) {
+      try {
+        // Instance-wide: a round in parts keeps its uncommitted rows in DuckDB's buffers, which
+        // spill to `<file>.tmp` past this limit instead of growing the process.
+        await file.connection.run(`SET memory_limit = '${memoryLimit.replace(/'/g, "''")}'`);
+      } catch (e) {
+        await release(path, file);
+        throw new TidemarkError('config', `sinks.warehouse.memoryLimit: ${(e as Error).message}`, {
+          cause: e,
+        });
+      }
+    }
+    return new DuckDbWarehouse(file, path, options);
   }
 
   protected transaction<T>(fn: (s: WarehouseSession) => Promise<T>): Promise<T> {
@@ -143,6 +160,14 @@ export class DuckDbWarehouse extends SqlWarehouse {
 function classify(e: unknown, where: 'transaction' | 'commit'): Error {
   if (isTidemarkError(e)) return e;
   const msg = (e as Error).message;
+  // The appender words it without the "Out of Memory Error" prefix.
+  if (/Out of Memory Error|could not allocate block|failed to pin block/i.test(msg)) {
+    // Not retried: the same part needs the same memory again; the operator's fix is a setting.
+    return new TidemarkError('config', `warehouse (duckdb): ${msg}; nothing applied`, {
+      cause: e,
+      fix: 'raise sinks.warehouse.memoryLimit, or lower sinks.batchMaxBytes / sinks.batchMaxRows (a part of a round is staged whole)',
+    });
+  }
   // A write-write conflict, or two first commits of one channel racing on its token row.
   if (/conflict/i.test(msg) || /duplicate key "channel:/i.test(msg)) {
     return new TidemarkError(
@@ -160,9 +185,13 @@ function classify(e: unknown, where: 'transaction' | 'commit'): Error {
   return new TidemarkError('internal', `warehouse (duckdb): ${msg}`, { cause: e });
 }
 
+/** See WarehouseSession.applySliceBytes: 16 MiB slices kept a 276 MB part within a 128 MiB limit. */
+const APPLY_SLICE_BYTES = 16 * 2 ** 20;
+
 function duckSession(c: DuckDBConnection): WarehouseSession {
   return {
     lsnType: 'UBIGINT',
+    applySliceBytes: APPLY_SLICE_BYTES,
     async query(sql, params) {
       const reader = await c.runAndReadAll(sql, params ? (params as DuckDBValue[]) : undefined);
       return reader.getRowObjectsJS() as Record<string, unknown>[];

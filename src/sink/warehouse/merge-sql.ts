@@ -20,6 +20,13 @@ export interface MergeContext {
 const S = 's';
 const T = 't';
 
+/** Staged rows [from, to) by their `_tidemark_idx`: one statement's share of a large table. */
+export type IdxRange = readonly [from: number, to: number];
+
+function inRange(range: IdxRange | undefined): string {
+  return range ? ` AND ${S}.${META.idx} >= ${range[0]} AND ${S}.${META.idx} < ${range[1]}` : '';
+}
+
 function keyMatch(m: MergeContext): string {
   return m.schema.primaryKey
     .map((k) => {
@@ -74,7 +81,7 @@ export function deleteSql(m: MergeContext): string {
 }
 
 /** Upserts of rows whose every column is known. */
-export function upsertSql(m: MergeContext): string {
+export function upsertSql(m: MergeContext, range?: IdxRange): string {
   const cols = m.schema.columns.map((c) => ident(c.name));
   const exprs = m.schema.columns.map((_, i) => m.valueExpr(i));
   const keys = new Set(m.schema.primaryKey);
@@ -89,7 +96,7 @@ export function upsertSql(m: MergeContext): string {
   const onConflict = sets.length === 0 ? 'DO NOTHING' : `DO UPDATE SET ${sets.join(', ')}`;
   return (
     `INSERT INTO ${qualified(m.schema)} (${cols.join(', ')}) SELECT ${exprs.join(', ')} FROM ${m.staging} AS ${S} ` +
-    `WHERE ${S}.${META.op} = 'u' AND ${S}.${META.unchanged} IS NULL ON CONFLICT (${m.schema.primaryKey.map(ident).join(', ')}) ${onConflict}`
+    `WHERE ${S}.${META.op} = 'u' AND ${S}.${META.unchanged} IS NULL${inRange(range)} ON CONFLICT (${m.schema.primaryKey.map(ident).join(', ')}) ${onConflict}`
   );
 }
 
@@ -124,7 +131,7 @@ const APPEND_META = [META.op, META.lsn, META.seq, META.commitTime];
  * append mode. `partial` rows (unknown TOAST columns) take them from the latest stored row of
  * their key; they run before the complete rows so that lookup never sees this round's rows.
  */
-export function appendSql(m: MergeContext, partial: boolean): string {
+export function appendSql(m: MergeContext, partial: boolean, range?: IdxRange): string {
   const target = qualified(m.schema);
   const cols = [...m.schema.columns.map((c) => ident(c.name)), ...APPEND_META];
   const exprs = m.schema.columns.map((c, i) => {
@@ -134,5 +141,5 @@ export function appendSql(m: MergeContext, partial: boolean): string {
   });
   exprs.push(...APPEND_META.map((c) => `${S}.${c}`));
   const which = partial ? 'IS NOT NULL' : 'IS NULL';
-  return `INSERT INTO ${target} (${cols.join(', ')}) SELECT ${exprs.join(', ')} FROM ${m.staging} AS ${S} WHERE ${S}.${META.unchanged} ${which} ORDER BY ${S}.${META.idx}`;
+  return `INSERT INTO ${target} (${cols.join(', ')}) SELECT ${exprs.join(', ')} FROM ${m.staging} AS ${S} WHERE ${S}.${META.unchanged} ${which}${inRange(range)} ORDER BY ${S}.${META.idx}`;
 }

@@ -7,6 +7,6 @@ export async function openWarehouse(
   config: WarehouseConfig,
   options: WarehouseOptions = {},
 ): Promise<Warehouse> {
-  if (config.kind === 'duckdb') return DuckDbWarehouse.open(config.path, options);
+  if (config.kind === 'duckdb') return DuckDbWarehouse.open(config.path, options, config.memoryLimit);
   return new PgWarehouse(config.url, config.schema ?? 'public', options);
 }

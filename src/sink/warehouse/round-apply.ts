@@ -5,6 +5,7 @@ import {
   appendSql,
   carrySql,
   deleteSql,
+  type IdxRange,
   type MergeContext,
   missingPartialSql,
   partialUpdateSql,
@@ -14,7 +15,7 @@ import {
 import type { MetaTables } from './meta-tables';
 import { valueText } from './pg-copy-text';
 import { ident } from './sql-names';
-import { stageTable } from './staged-rows';
+import { rowRanges, type StagedRow, stageTable } from './staged-rows';
 import type { WarehouseHooks } from './warehouse';
 import type { WarehouseSession } from './warehouse-session';
 
@@ -77,7 +78,7 @@ export async function applyTablesIn(
       if (st.rows.length === 0) continue;
       if (st.mode === 'append') {
         if (st.anyUnchanged) await s.query(appendSql(m, true));
-        await s.query(appendSql(m, false));
+        for (const r of slices(st.rows, s)) await s.query(appendSql(m, false, r));
       } else {
         for (const c of st.carries) {
           const types = st.schema.primaryKey.map(
@@ -103,11 +104,16 @@ export async function applyTablesIn(
           }
           await s.query(partialUpdateSql(m));
         }
-        await s.query(upsertSql(m));
+        for (const r of slices(st.rows, s)) await s.query(upsertSql(m, r));
       }
       await s.unstage(names[i]!);
     } catch (e) {
       throw s.tableError(e, name);
     }
   }
+}
+
+/** The staged rows' ranges, one statement each (see WarehouseSession.applySliceBytes); one for all of them when unset. */
+function slices(rows: readonly StagedRow[], s: WarehouseSession): Array<IdxRange | undefined> {
+  return s.applySliceBytes === undefined ? [undefined] : rowRanges(rows, s.applySliceBytes);
 }

@@ -3,6 +3,7 @@ import type { Value } from '../../core/column-type';
 import { TidemarkError } from '../../core/errors';
 import { encodeKey } from '../../core/row-key';
 import type { TableSchema } from '../../core/table-schema';
+import { valueBytes } from '../../core/value-bytes';
 import { collapseByKey } from '../collapse';
 import type { TableMode } from './warehouse';
 
@@ -154,4 +155,24 @@ function bitmap(schema: TableSchema, unchanged: readonly string[]): string | nul
   if (unchanged.length === 0) return null;
   const set = new Set(unchanged);
   return schema.columns.map((c) => (set.has(c.name) ? '1' : '0')).join('');
+}
+
+/** Splits staged rows into consecutive [from, to) ranges of about `maxBytes` each (at least one row each). */
+export function rowRanges(rows: readonly StagedRow[], maxBytes: number): Array<[number, number]> {
+  if (rows.length === 0) return [];
+  const ranges: Array<[number, number]> = [];
+  let from = 0;
+  let bytes = 0;
+  for (let i = 0; i < rows.length; i++) {
+    let n = 64;
+    for (const v of rows[i]!.values) n += 16 + (v === null ? 0 : valueBytes(v));
+    if (i > from && bytes + n > maxBytes) {
+      ranges.push([from, i]);
+      from = i;
+      bytes = 0;
+    }
+    bytes += n;
+  }
+  ranges.push([from, rows.length]);
+  return ranges;
 }

@@ -21,6 +21,12 @@ export interface WarehouseSession {
   textCastExpr(column: string, from: ColumnType): string;
   /** The SQL type of `_tidemark_lsn` (an LSN as an unsigned 64-bit number). */
   readonly lsnType: string;
+  /**
+   * When set, the upsert and the append apply the staged rows in slices of about this many
+   * bytes: DuckDB's INSERT pins its whole input in memory, so one statement over a large part
+   * would need a multiple of the part's size whatever its memory_limit.
+   */
+  readonly applySliceBytes?: number;
   /** Wraps a database error raised while applying `table` into a TidemarkError. */
   tableError(e: unknown, table: string): Error;
 }

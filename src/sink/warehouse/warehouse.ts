@@ -39,7 +39,8 @@ export interface Warehouse extends SinkTarget {
 }
 
 export type WarehouseConfig =
-  | { readonly kind: 'duckdb'; readonly path: string }
+  /** `memoryLimit`: DuckDB's memory_limit (its own default, 80% of the machine, when not given). */
+  | { readonly kind: 'duckdb'; readonly path: string; readonly memoryLimit?: string }
   /** `schema`: where tidemark's own `_tidemark_*` tables live (default "public"). */
   | { readonly kind: 'postgres'; readonly url: string; readonly schema?: string };
 

@@ -68,6 +68,20 @@ describe('config', () => {
     expect(c.offsets.kind === 'redis' && c.offsets.url.reveal()).toBe('redis://localhost:6379');
   });
 
+  it("bounds DuckDB's memory by default and refuses a limit it cannot work in", () => {
+    const withWarehouse = (wh: string) => `${good}sinks: { warehouse: ${wh} }\n`;
+    const c = parseConfig(withWarehouse('{ kind: duckdb, path: ./w.duckdb }'), env);
+    expect(c.sinks.warehouse?.kind === 'duckdb' && c.sinks.warehouse.memoryLimit).toBe('512MiB');
+    const set = parseConfig(withWarehouse('{ kind: duckdb, path: ./w.duckdb, memoryLimit: 2GB }'), env);
+    expect(set.sinks.warehouse?.kind === 'duckdb' && set.sinks.warehouse.memoryLimit).toBe('2GB');
+    expect(configErrorOf(withWarehouse('{ kind: duckdb, path: w, memoryLimit: lots }'))).toMatch(
+      /"sinks\.warehouse\.memoryLimit": a size such as 512MiB or 2GB/,
+    );
+    expect(configErrorOf(withWarehouse('{ kind: duckdb, path: w, memoryLimit: 10MB }'))).toMatch(
+      /"sinks\.warehouse\.memoryLimit": at least 64MiB/,
+    );
+  });
+
   it("bounds log.maxMessageBytes between Kafka's default and what one produce request can carry", () => {
     const withLimit = (n: number) =>
       good.replace('topicPrefix: shop }', `topicPrefix: shop, maxMessageBytes: ${n} }`);

@@ -1,6 +1,6 @@
 import type { ChangeEvent, Op, Row } from '../../../src/core/change-event';
 import type { TableSchema } from '../../../src/core/table-schema';
-import { stageTable } from '../../../src/sink/warehouse/staged-rows';
+import { rowRanges, type StagedRow, stageTable } from '../../../src/sink/warehouse/staged-rows';
 
 const schema: TableSchema = {
   schema: 'public',
@@ -81,5 +81,37 @@ describe('stageTable', () => {
 
   test('mirror without a key is a source_setup error naming the table', () => {
     expect(() => stageTable({ ...schema, primaryKey: [] }, 'mirror', [])).toThrow(/public\.t has no key/);
+  });
+});
+
+describe('rowRanges', () => {
+  const row = (note: string): StagedRow => ({
+    op: 'u',
+    values: [1, note],
+    unchanged: null,
+    lsn: 1n,
+    seq: 0,
+    commitTimeMs: 0,
+  });
+
+  it('cuts consecutive ranges of about the given size that cover every row once', () => {
+    // each row weighs 64 + (16 + 8) + (16 + 1000) = 1,104 bytes
+    const rows = Array.from({ length: 10 }, () => row('x'.repeat(1000)));
+    expect(rowRanges(rows, 3_500)).toEqual([
+      [0, 3],
+      [3, 6],
+      [6, 9],
+      [9, 10],
+    ]);
+  });
+
+  it('gives a row larger than the size a range of its own, and no range to no rows', () => {
+    const rows = [row('a'), row('x'.repeat(10_000)), row('b')];
+    expect(rowRanges(rows, 2_000)).toEqual([
+      [0, 1],
+      [1, 2],
+      [2, 3],
+    ]);
+    expect(rowRanges([], 2_000)).toEqual([]);
   });
 });
