@@ -104,7 +104,8 @@ ${extra}`,
   );
 }
 
-function embeddedConfig(name: string): string {
+/** `duckdbMemoryLimit`: sinks.warehouse.memoryLimit (DuckDB's own 80% of memory when not given). */
+function embeddedConfig(name: string, duckdbMemoryLimit?: string): string {
   return writeConfig(
     work,
     name,
@@ -114,7 +115,7 @@ log: { kind: embedded }
 offsets: { kind: file, path: ${work}/${name}-offsets.json }
 sinks:
   iceberg: { catalog: { kind: sql, url: "sqlite://${work}/${name}-catalog.db" }, location: ${work}/lake-${name} }
-  warehouse: { kind: duckdb, path: ${work}/${name}.duckdb }
+  warehouse: { kind: duckdb, path: ${work}/${name}.duckdb${duckdbMemoryLimit ? `, memoryLimit: ${duckdbMemoryLimit}` : ''} }
 observe: { port: \${TIDEMARK_METRICS_PORT}, logLevel: warn }
 `,
   );
@@ -190,11 +191,17 @@ async function streaming(label: string, short: string, changes: number, perTx: n
   usageFigures(group, 'sink', await sink.stop(), changes);
 }
 
-async function embedded(label: string, short: string, changes: number, perTx: number): Promise<void> {
-  const group = `stream: embedded mode (no Kafka), ${label}`;
+async function embedded(
+  label: string,
+  short: string,
+  changes: number,
+  perTx: number,
+  duckdbMemoryLimit?: string,
+): Promise<void> {
+  const group = `stream: embedded mode (no Kafka), ${label}${duckdbMemoryLimit ? `, DuckDB memoryLimit ${duckdbMemoryLimit}` : ''}`;
   const name = `b${tag}_${short}`;
   const src = await freshDatabase(PG, name);
-  const config = embeddedConfig(name);
+  const config = embeddedConfig(name, duckdbMemoryLimit);
   await createTidemarkSlot(config, src, '', 'all');
   await withClient(src, (c) => c.query('CALL bench_insert(1, $1, $2)', [changes, perTx]));
   const end = await currentLsn(src);
@@ -484,7 +491,8 @@ async function main(): Promise<void> {
     const rows = n(1_000_000);
     const label = `one ${rows.toLocaleString('en-US')}-row transaction`;
     await streaming(label, 'huge', rows, rows);
-    await embedded(label, 'hugeemb', rows, rows);
+    // DuckDB's memory is bounded only when configured (OPERATIONS.md, "Sink memory and large transactions").
+    await embedded(label, 'hugeemb', rows, rows, '256MiB');
   }
   if (want('snapshot')) await snapshotMixedLatency(n(1_000_000), n(200_000));
   if (want('pgbench')) await pgbenchLoad();

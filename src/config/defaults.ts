@@ -29,12 +29,6 @@ export const DEFAULT_COMMIT_INTERVAL_MS = 1_000;
 export const DEFAULT_BATCH_MAX_ROWS = 200_000;
 export const DEFAULT_BATCH_MAX_BYTES = 128 * 1024 * 1024;
 /**
- * DuckDB's buffer memory (memory_limit). Its own default is 80% of the machine's memory, and a
- * round in parts keeps its uncommitted rows there: through a 1M-row transaction the embedded
- * process grew past 1.5 GiB. Bounded, DuckDB spills them to `<file>.tmp` instead.
- */
-export const DEFAULT_DUCKDB_MEMORY_LIMIT = '512MiB';
-/**
  * Kafka fetch per partition, compressed: a few thousand typical changes per round trip (at 1 MiB
  * the sink was fetch-bound). Much more makes kafkajs decode tens of megabytes in one go, starving
  * the group heartbeat and the committer lease (seen at 8 MiB on a 1M-row transaction).

@@ -198,7 +198,11 @@ const warehouseSchema = z.discriminatedUnion('kind', [
     .object({
       kind: z.literal('duckdb'),
       path: z.string().min(1),
-      /** DuckDB's memory_limit: a size such as 512MiB or 2GB (see DEFAULT_DUCKDB_MEMORY_LIMIT). */
+      /**
+       * DuckDB's memory_limit, a size such as 512MiB or 2GB; DuckDB's own (80% of the memory it
+       * sees) when not given. Not bounded by default: DuckDB keeps each primary-key index whole in
+       * this memory (about 70 bytes per 32-character text key), so a low default would stop large tables.
+       */
       memoryLimit: z
         .string()
         .regex(SIZE, 'a size such as 512MiB or 2GB')
@@ -206,7 +210,7 @@ const warehouseSchema = z.discriminatedUnion('kind', [
           (v) => sizeBytes(v) >= 64 * 2 ** 20,
           'at least 64MiB: DuckDB stages each part of a round there',
         )
-        .default(D.DEFAULT_DUCKDB_MEMORY_LIMIT),
+        .optional(),
     })
     .strict(),
   z.object({ kind: z.literal('postgres'), url: z.string().min(1), schema: z.string().optional() }).strict(),

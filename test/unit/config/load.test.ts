@@ -68,10 +68,10 @@ describe('config', () => {
     expect(c.offsets.kind === 'redis' && c.offsets.url.reveal()).toBe('redis://localhost:6379');
   });
 
-  it("bounds DuckDB's memory by default and refuses a limit it cannot work in", () => {
+  it("leaves DuckDB's memory to DuckDB unless told, and refuses a limit it cannot work in", () => {
     const withWarehouse = (wh: string) => `${good}sinks: { warehouse: ${wh} }\n`;
     const c = parseConfig(withWarehouse('{ kind: duckdb, path: ./w.duckdb }'), env);
-    expect(c.sinks.warehouse?.kind === 'duckdb' && c.sinks.warehouse.memoryLimit).toBe('512MiB');
+    expect(c.sinks.warehouse?.kind === 'duckdb' && c.sinks.warehouse.memoryLimit).toBeUndefined();
     const set = parseConfig(withWarehouse('{ kind: duckdb, path: ./w.duckdb, memoryLimit: 2GB }'), env);
     expect(set.sinks.warehouse?.kind === 'duckdb' && set.sinks.warehouse.memoryLimit).toBe('2GB');
     expect(configErrorOf(withWarehouse('{ kind: duckdb, path: w, memoryLimit: lots }'))).toMatch(
