@@ -72,12 +72,12 @@ export function carrySql(m: MergeContext, columnType: (i: number) => string): st
   );
 }
 
-export function deleteSql(m: MergeContext): string {
+export function deleteSql(m: MergeContext, range?: IdxRange): string {
   const target = qualified(m.schema);
   if (m.mode === 'soft-delete') {
-    return `UPDATE ${target} AS ${T} SET ${META.deletedAt} = ${S}.${META.commitTime} FROM ${m.staging} AS ${S} WHERE ${S}.${META.op} = 'd' AND ${T}.${META.deletedAt} IS NULL AND ${keyMatch(m)}`;
+    return `UPDATE ${target} AS ${T} SET ${META.deletedAt} = ${S}.${META.commitTime} FROM ${m.staging} AS ${S} WHERE ${S}.${META.op} = 'd'${inRange(range)} AND ${T}.${META.deletedAt} IS NULL AND ${keyMatch(m)}`;
   }
-  return `DELETE FROM ${target} AS ${T} USING ${m.staging} AS ${S} WHERE ${S}.${META.op} = 'd' AND ${keyMatch(m)}`;
+  return `DELETE FROM ${target} AS ${T} USING ${m.staging} AS ${S} WHERE ${S}.${META.op} = 'd'${inRange(range)} AND ${keyMatch(m)}`;
 }
 
 /** Upserts of rows whose every column is known. */
@@ -108,20 +108,31 @@ export function missingPartialSql(m: MergeContext): string {
   );
 }
 
-/** Updates of stored rows that keep every TOAST-unchanged column's stored value. */
-export function partialUpdateSql(m: MergeContext): string {
+/**
+ * Updates of stored rows that keep every TOAST-unchanged column's stored value. Given the
+ * `unchanged` bitmap its rows share, only their changed columns are set: the unchanged ones (the
+ * large values TOAST leaves out) are not written again, which DuckDB would hold in memory until
+ * the commit. Without it, one statement serves any mix of bitmaps (each column set by a CASE);
+ * null when there is nothing to set.
+ */
+export function partialUpdateSql(m: MergeContext, range?: IdxRange, unchanged?: string): string | null {
+  if (unchanged !== undefined && !/^[01]*$/.test(unchanged))
+    throw new Error(`bad unchanged bitmap ${unchanged}`);
   const keys = new Set(m.schema.primaryKey);
   const sets = m.schema.columns
     .map((c, i) => ({ c, i }))
-    .filter(({ c }) => !keys.has(c.name))
-    .map(
-      ({ c, i }) =>
-        `${ident(c.name)} = CASE WHEN ${isUnchanged(i)} THEN ${T}.${ident(c.name)} ELSE ${m.valueExpr(i)} END`,
+    .filter(({ c, i }) => !keys.has(c.name) && (unchanged === undefined || unchanged[i] !== '1'))
+    .map(({ c, i }) =>
+      unchanged === undefined
+        ? `${ident(c.name)} = CASE WHEN ${isUnchanged(i)} THEN ${T}.${ident(c.name)} ELSE ${m.valueExpr(i)} END`
+        : `${ident(c.name)} = ${m.valueExpr(i)}`,
     );
   if (m.mode === 'soft-delete') sets.push(`${META.deletedAt} = NULL`);
+  if (sets.length === 0) return null;
+  const which = unchanged === undefined ? 'IS NOT NULL' : `= '${unchanged}'`;
   return (
     `UPDATE ${qualified(m.schema)} AS ${T} SET ${sets.join(', ')} FROM ${m.staging} AS ${S} ` +
-    `WHERE ${S}.${META.op} = 'u' AND ${S}.${META.unchanged} IS NOT NULL AND ${keyMatch(m)}`
+    `WHERE ${S}.${META.op} = 'u' AND ${S}.${META.unchanged} ${which}${inRange(range)} AND ${keyMatch(m)}`
   );
 }
 

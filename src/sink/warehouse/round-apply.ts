@@ -89,7 +89,8 @@ export async function applyTablesIn(
             [...c.to, ...c.from].map((v, n) => (v === null ? null : valueText(v, types[n % types.length]!))),
           );
         }
-        if (st.rows.some((r) => r.op === 'd')) await s.query(deleteSql(m));
+        if (st.rows.some((r) => r.op === 'd'))
+          for (const r of slices(st.rows, s)) await s.query(deleteSql(m, r));
         if (st.anyUnchanged) {
           const missing = Number((await s.query(missingPartialSql(m)))[0]?.n ?? 0);
           // the source's copy of a rebuilt table brings the rows its partial updates miss
@@ -102,7 +103,7 @@ export async function applyTablesIn(
               },
             );
           }
-          await s.query(partialUpdateSql(m));
+          for (const sql of partialUpdates(m, st.rows, s)) await s.query(sql);
         }
         for (const r of slices(st.rows, s)) await s.query(upsertSql(m, r));
       }
@@ -116,4 +117,23 @@ export async function applyTablesIn(
 /** The staged rows' ranges, one statement each (see WarehouseSession.applySliceBytes); one for all of them when unset. */
 function slices(rows: readonly StagedRow[], s: WarehouseSession): Array<IdxRange | undefined> {
   return s.applySliceBytes === undefined ? [undefined] : rowRanges(rows, s.applySliceBytes);
+}
+
+/**
+ * A bulk update usually leaves the same columns unchanged in every row: one UPDATE per bitmap
+ * then sets only the changed columns. Past this many bitmaps one statement serves them all.
+ */
+const MAX_BITMAP_STATEMENTS = 8;
+
+function partialUpdates(m: MergeContext, rows: readonly StagedRow[], s: WarehouseSession): string[] {
+  const bitmaps = new Set<string>();
+  for (const r of rows) if (r.op === 'u' && r.unchanged !== null) bitmaps.add(r.unchanged);
+  const each: Array<string | undefined> = bitmaps.size <= MAX_BITMAP_STATEMENTS ? [...bitmaps] : [undefined];
+  const out: string[] = [];
+  for (const b of each)
+    for (const r of slices(rows, s)) {
+      const sql = partialUpdateSql(m, r, b);
+      if (sql) out.push(sql);
+    }
+  return out;
 }

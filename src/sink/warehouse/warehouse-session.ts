@@ -22,9 +22,10 @@ export interface WarehouseSession {
   /** The SQL type of `_tidemark_lsn` (an LSN as an unsigned 64-bit number). */
   readonly lsnType: string;
   /**
-   * When set, the upsert and the append apply the staged rows in slices of about this many
-   * bytes: DuckDB's INSERT pins its whole input in memory, so one statement over a large part
-   * would need a multiple of the part's size whatever its memory_limit.
+   * When set, the upsert, the partial update, the delete and the append apply the staged rows
+   * in slices of about this many bytes: DuckDB's INSERT and UPDATE pin their whole input in
+   * memory, so one statement over a large part would need a multiple of the part's size
+   * whatever its memory_limit.
    */
   readonly applySliceBytes?: number;
   /** Wraps a database error raised while applying `table` into a TidemarkError. */

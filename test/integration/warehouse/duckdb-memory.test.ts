@@ -4,7 +4,11 @@ import { openWarehouse } from '../../../src/sink/warehouse/open';
 import type { Warehouse } from '../../../src/sink/warehouse/warehouse';
 import { col, EventBuilder, makeFixture, opts, round, tableSchema, type WarehouseFixture } from './helpers';
 
-const items = tableSchema('items', [col('id', { kind: 'int64' }), col('note', { kind: 'text' })]);
+const items = tableSchema('items', [
+  col('id', { kind: 'int64' }),
+  col('note', { kind: 'text' }),
+  col('v', { kind: 'int32' }),
+]);
 const NOTE = 'a note long enough that the rows of a part weigh more than the limit '.repeat(8);
 
 /**
@@ -70,6 +74,49 @@ describe('duckdb warehouse: memoryLimit', () => {
       parts * perPart,
       parts * perPart * NOTE.length,
     ]);
+  }, 180_000);
+
+  test('partial updates (TOAST-unchanged columns) and deletes larger than the limit apply within it', async () => {
+    // GIVEN 300,000 rows committed in a warehouse limited to 128 MiB
+    const limit = 128 * 2 ** 20;
+    const w = await open('128MiB');
+    const ev = new EventBuilder(items);
+    ev.tx();
+    const n = 300_000;
+    await w.commitRound(
+      round(
+        [{ schema: items, mode: 'mirror', events: part(ev, 0, n)[0]!.events }],
+        [{ channel: 'items/0', expected: null, next: 't1' }],
+      ),
+    );
+
+    // WHEN one transaction in parts updates every row with its note unchanged (a TOAST value), then deletes half
+    ev.tx();
+    const r = await w.openRound();
+    const seen: number[] = [];
+    const changes = (op: 'u' | 'd', from: number, to: number) =>
+      Array.from({ length: to - from }, (_, i) => {
+        const id = BigInt(from + i);
+        return op === 'u'
+          ? ev.ev('u', null, { id, note: null, v: 7 }, ['note'])
+          : ev.ev('d', { id, note: null }, null);
+      });
+    for (let p = 0; p < 3; p++) {
+      await r.stage([
+        { schema: items, options: opts('mirror'), events: changes('u', p * 100_000, (p + 1) * 100_000) },
+      ]);
+      seen.push(await duckMemory());
+    }
+    await r.stage([{ schema: items, options: opts('mirror'), events: changes('d', 0, n / 2) }]);
+    seen.push(await duckMemory());
+    await r.commit(round([], [{ channel: 'items/0', expected: 't1', next: 't2' }]));
+
+    // THEN DuckDB stayed within its limit, and the kept rows hold their notes and the new value
+    expect(Math.max(...seen)).toBeLessThanOrEqual(limit);
+    const [got] = await fx.read(
+      `SELECT count(*)::INT AS n, min(id)::INT AS lo, count(*) FILTER (WHERE note = '${NOTE}' AND v = 7)::INT AS kept FROM public.items`,
+    );
+    expect([got!.n, got!.lo, got!.kept]).toEqual([n / 2, n / 2, n / 2]);
   }, 180_000);
 
   test('a row that cannot fit in the limit stops with the setting to change, and applies nothing', async () => {

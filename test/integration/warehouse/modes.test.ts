@@ -8,6 +8,11 @@ const people = tableSchema('people', [
   col('amount', { kind: 'decimal', precision: 12, scale: 2 }),
 ]);
 
+const wide = tableSchema('wide', [
+  col('id', { kind: 'int32' }),
+  ...Array.from({ length: 10 }, (_, i) => col(`c${i}`, { kind: 'text' })),
+]);
+
 function rowsText(rows: Record<string, unknown>[]): string[] {
   return rows.map((r) =>
     Object.values(r)
@@ -65,6 +70,58 @@ describe.each(['duckdb', 'postgres'] as const)('%s warehouse modes', (kind) => {
     expect(rowsText(rows)).toEqual(['1|ann3|big-1|1.75', '4|dee|x\ty\n\\z|-4.25', '30|cy|big-3|3.00']);
     expect(await w.readTokens()).toEqual(new Map([['people/0', 't2']]));
     expect((await w.lastCut())?.commitId).toMatch(/^c\d+$/);
+  });
+
+  test.each([
+    ['two sets of unchanged columns (one statement each)', 2],
+    ['twelve sets (one statement for them all)', 12],
+  ])('mirror: TOAST-unchanged updates with %s keep each row its stored values', async (_label, sets) => {
+    // GIVEN 12 stored rows of ten text columns
+    const w = await fx.open();
+    await w.prepareTables([{ schema: wide, options: opts('mirror') }]);
+    const b = new EventBuilder(wide).tx();
+    const ids = Array.from({ length: 12 }, (_, i) => i + 1);
+    const full = (id: number, tag: string) =>
+      Object.fromEntries([
+        ['id', id],
+        ...Array.from({ length: 10 }, (_, c) => [`c${c}`, `${tag}${id}.${c}`]),
+      ]);
+    await w.commitRound(
+      round(
+        [{ schema: wide, mode: 'mirror', events: ids.map((id) => b.ev('c', null, full(id, 'old'))) }],
+        [{ channel: 'wide/0', expected: null, next: 't1' }],
+      ),
+    );
+
+    // WHEN each row is updated with a set of columns unchanged (row 12's set: every column)
+    const unchangedOf = (id: number) =>
+      id === 12 ? Array.from({ length: 10 }, (_, c) => `c${c}`) : [`c${id % sets}`, `c${9 - (id % sets)}`];
+    b.tx();
+    const updates = ids.map((id) => {
+      const unchanged = unchangedOf(id);
+      const after = full(id, 'new');
+      for (const c of unchanged) after[c] = null;
+      return b.ev('u', { id }, after, unchanged);
+    });
+    await w.commitRound(
+      round(
+        [{ schema: wide, mode: 'mirror', events: updates }],
+        [{ channel: 'wide/0', expected: 't1', next: 't2' }],
+      ),
+    );
+
+    // THEN every unchanged column kept its stored value and every other one took the new one
+    const cols = Array.from({ length: 10 }, (_, c) => `c${c}`);
+    const rows = await fx.read(`SELECT id, ${cols.join(', ')} FROM public.wide ORDER BY id`);
+    expect(rows).toEqual(
+      ids.map((id) => {
+        const unchanged = new Set(unchangedOf(id));
+        return Object.fromEntries([
+          ['id', id],
+          ...cols.map((c, n) => [c, `${unchanged.has(c) ? 'old' : 'new'}${id}.${n}`]),
+        ]);
+      }),
+    );
   });
 
   test('mirror: a replayed round is fenced and leaves the table as after once', async () => {
