@@ -45,7 +45,13 @@ export class EmbeddedSinkRunner {
     await this.coordinator.prepare(this.log.latestSchemas());
     await this.coordinator.loadTokens();
     const held = await this.store.get(HOLD_WHOLE_KEY);
-    if (held) this.log.holdWholeUpTo = parseLsn(held);
+    if (held) {
+      this.log.holdWholeUpTo = parseLsn(held);
+      this.logger.info(
+        { upTo: held },
+        'transactions up to this LSN were given up in parts before: replayed now, each held whole in memory',
+      );
+    }
     this.log.onFull = () => this.kick();
     this.timer = setInterval(() => this.kick(), this.intervalMs);
     this.kick(); // the source may have filled the buffers before the sinks were ready

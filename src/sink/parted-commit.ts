@@ -4,7 +4,8 @@ import type { ChangeEvent } from '../core/change-event';
 import { isTidemarkError } from '../core/errors';
 import { formatLsn, type Lsn } from '../core/lsn';
 import type { TokenUpdate } from '../core/offset-token';
-import type { TableSchema } from '../core/table-schema';
+import { comparePositions, type Position } from '../core/position';
+import { type TableSchema, tableKey } from '../core/table-schema';
 import type { Logger } from '../observe/logger';
 import type { BufferedChange, ChannelBuffer } from './channel-buffer';
 import { PartedRoundVoid, partRefusal } from './parted-rounds';
@@ -49,6 +50,8 @@ interface OpenRound {
   readonly last: Map<string, BufferedChange>;
   readonly summary: RoundSummary;
   parts: number;
+  /** Per table: the newest truncate a part applied (see `afterTruncates`). */
+  readonly truncatedAt: Map<string, Position>;
 }
 
 /**
@@ -107,7 +110,14 @@ export class PartedCommit {
           await Promise.allSettled([...rounds.values()].map((r) => r.abort()));
           throw e;
         }
-        this.open = { lsn, rounds, last: new Map(), summary: emptyRoundSummary(), parts: 0 };
+        this.open = {
+          lsn,
+          rounds,
+          last: new Map(),
+          summary: emptyRoundSummary(),
+          parts: 0,
+          truncatedAt: new Map(),
+        };
       } catch (e) {
         restore();
         throw e;
@@ -182,12 +192,36 @@ export class PartedCommit {
     throw e;
   }
 
+  /**
+   * A truncate is delivered on every channel of its table, and the channels are read side by side:
+   * the first part that holds one of its copies applies it (in position order with that part's
+   * other changes), and a later part may still bring the other channels' changes from before it
+   * and their copies of it. Those are passed over: the truncate already erased what they would
+   * write (an append table keeps its history: only the copies are passed over there), and a copy
+   * applied again would erase the rows written after it.
+   */
+  private afterTruncates(takes: readonly ChannelTake[]): readonly ChannelTake[] {
+    const at = this.open!.truncatedAt;
+    if (at.size === 0) return takes;
+    return takes.map((t) => ({
+      channel: t.channel,
+      changes: t.changes.filter(({ event }) => {
+        const key = tableKey(event.table);
+        const truncate = at.get(key);
+        if (!truncate) return true;
+        const c = comparePositions(event.position, truncate);
+        return c > 0 || (c < 0 && this.h.optionsOf(key).mode === 'append');
+      }),
+    }));
+  }
+
   private async writePart(takes: readonly ChannelTake[]): Promise<void> {
     const p = this.open!;
+    const applied = this.afterTruncates(takes);
     try {
       for (const target of this.h.targets) {
         const tables = tablesForSink(
-          takes,
+          applied,
           this.h.tokensOf(target.name),
           this.h.schemaOf,
           this.h.optionsOf,
@@ -199,6 +233,12 @@ export class PartedCommit {
       return this.failed(e);
     }
     for (const t of takes) p.last.set(t.channel, t.changes[t.changes.length - 1]!);
+    for (const t of applied)
+      for (const { event } of t.changes) {
+        const at = p.truncatedAt.get(tableKey(event.table));
+        if (event.op === 't' && (!at || comparePositions(event.position, at) > 0))
+          p.truncatedAt.set(tableKey(event.table), event.position);
+      }
     addToSummary(p.summary, takes);
     p.parts++;
     this.h.logger.info(

@@ -25,11 +25,11 @@ export class PartedRoundVoid extends Error {
 /**
  * Why these changes cannot be one part of a parted round, or null. Parts are applied one after
  * the other, and within a part in position order; that is the source's order only for changes
- * of one key (a key stays on one channel, a channel is in order). So a part holds nothing whose
- * effect reaches other keys: a truncate (delivered on every channel, it orders against all
- * of them); and after the first part, no new schema version (the sinks would have to alter a
- * table inside the round) and no key change with unchanged (TOAST) columns (they are filled from
- * the old key's row, which an earlier part may have deleted already).
+ * of one key (a key stays on one channel, a channel is in order). So after the first part a part
+ * holds no new schema version (the sinks would have to alter a table inside the round) and no key
+ * change with unchanged (TOAST) columns (they are filled from the old key's row, which an earlier
+ * part may have deleted already). A truncate reaches every key, but it is on every channel of
+ * its table: PartedCommit applies its first copy and passes over what it erased (afterTruncates).
  */
 export function partRefusal(
   takes: readonly ChannelTake[],
@@ -39,7 +39,6 @@ export function partRefusal(
 ): string | null {
   for (const t of takes) {
     for (const { event } of t.changes) {
-      if (event.op === 't') return `a truncate of ${tableKey(event.table)}`;
       if (first) continue;
       if ((prepared(tableKey(event.table)) ?? -1) < event.schemaVersion)
         return `a schema change of ${tableKey(event.table)}`;

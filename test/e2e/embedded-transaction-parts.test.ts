@@ -103,7 +103,8 @@ describe('embedded mode: a transaction larger than the sink buffers', () => {
     expect(await duckdbNoteDigest(`${dir}/warehouse.duckdb`)).toEqual(expected);
   }, 400_000);
 
-  it('holds whole a transaction that cannot be written in parts (a TRUNCATE in it), and mirrors it', async () => {
+  /** A fresh table `big` of 100 rows, a fresh slot, and the pipeline started on them. */
+  const freshStart = async () => {
     await psql(db.url, `DROP TABLE big; CREATE TABLE big (id int PRIMARY KEY, note text)`);
     await psql(db.url, `SELECT pg_drop_replication_slot('tidemark_${db.name}')`);
     await psql(db.url, `INSERT INTO big SELECT g, 'first ' || g FROM generate_series(1, 100) g`);
@@ -111,19 +112,70 @@ describe('embedded mode: a transaction larger than the sink buffers', () => {
     const proc = start();
     await proc.ready(90_000);
     await waitForSlot(db.url, `tidemark_${db.name}`, 90_000);
-    // WHEN one transaction truncates the table and then writes 15 times the bound
+    return { dir, start, proc, first: await tableDigestOf(db.url, 'big', LINE) };
+  };
+  /** `lakeLine`: the source's line of every column the Iceberg table has, when it has more than id and note. */
+  const expectBothSinksEqualSource = async (dir: string, rows: number, lakeLine = LINE) => {
+    const expected = await tableDigestOf(db.url, 'big', LINE);
+    expect(expected.rows).toBe(rows);
+    expect(await icebergTableDigest(`sqlite:///${dir}/catalog.db`, 'public.big')).toEqual(
+      await tableDigestOf(db.url, 'big', lakeLine),
+    );
+    expect(await duckdbNoteDigest(`${dir}/warehouse.duckdb`)).toEqual(expected);
+  };
+
+  it('writes in parts a transaction that truncates the table and loads it again', async () => {
+    const { dir, proc } = await freshStart();
+    // WHEN one transaction writes rows, truncates the table, then loads 15 times the bound and changes some
     await psql(
       db.url,
-      `BEGIN; TRUNCATE big; INSERT INTO big SELECT g, 'row ' || g FROM generate_series(1, 30000) g; COMMIT;`,
+      `BEGIN;
+       INSERT INTO big SELECT g, 'gone ' || g FROM generate_series(101, 8000) g;
+       TRUNCATE big;
+       INSERT INTO big SELECT g, 'row ' || g FROM generate_series(1, 30000) g;
+       UPDATE big SET note = note || ' +' WHERE id % 3 = 0;
+       COMMIT;`,
     );
     await waitForSlot(db.url, `tidemark_${db.name}`, 120_000);
     expect(await proc.terminate()).toBe(0);
-    // THEN it was held whole (no part) and both sinks equal the source
-    expect(proc.stderr()).toMatch(/cannot be written in parts: held whole in memory/);
-    expect(proc.stderr()).not.toMatch(/part written to the sinks/);
-    const expected = await tableDigestOf(db.url, 'big', LINE);
-    expect(expected.rows).toBe(30000);
-    expect(await icebergTableDigest(`sqlite:///${dir}/catalog.db`, 'public.big')).toEqual(expected);
-    expect(await duckdbNoteDigest(`${dir}/warehouse.duckdb`)).toEqual(expected);
+    // THEN it was written in parts (the truncate in one of them, not held whole) and both sinks equal the source
+    expect(proc.stderr()).toMatch(/part written to the sinks/);
+    expect(proc.stderr()).toMatch(/round in parts committed/);
+    expect(proc.stderr()).not.toMatch(/held whole in memory/);
+    await expectBothSinksEqualSource(dir, 30000);
+  }, 300_000);
+
+  it('gives up a round when a later part cannot be one (a schema change), and the restart holds it whole', async () => {
+    const { dir, start, proc, first } = await freshStart();
+    // WHEN one transaction writes 15 times the bound, then adds a column and writes on
+    await psql(
+      db.url,
+      `BEGIN;
+       INSERT INTO big SELECT g, 'row ' || g FROM generate_series(101, 30000) g;
+       ALTER TABLE big ADD COLUMN extra int;
+       UPDATE big SET note = note || ' +', extra = 1 WHERE id % 5 = 0;
+       COMMIT;`,
+    );
+    // THEN the process stops, saying why and what the restart does, with nothing of it visible
+    expect(await proc.exited).not.toBe(0);
+    expect(proc.stderr()).toMatch(/part written to the sinks/);
+    expect(proc.stderr()).toMatch(
+      /was given up \(nothing of it is visible\).*a schema change of public\.big/,
+    );
+    expect(await icebergTableDigest(`sqlite:///${dir}/catalog.db`, 'public.big')).toEqual(first);
+    expect(await duckdbNoteDigest(`${dir}/warehouse.duckdb`)).toEqual(first);
+    // WHEN it starts again
+    const again = start();
+    await again.ready(90_000);
+    await waitForSlot(db.url, `tidemark_${db.name}`, 120_000);
+    expect(await again.terminate()).toBe(0);
+    // THEN it held the transaction whole and both sinks equal the source
+    expect(again.stderr()).toMatch(/held whole in memory/);
+    expect(again.stderr()).not.toMatch(/part written to the sinks/);
+    await expectBothSinksEqualSource(
+      dir,
+      30000,
+      `concat_ws('|', id::text, md5(note), coalesce(extra::text, 'null'))`,
+    );
   }, 300_000);
 });

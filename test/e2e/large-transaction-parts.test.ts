@@ -31,7 +31,8 @@ const NOTE = `(SELECT string_agg(md5(g::text || ':' || k), '') FROM generate_ser
  * transaction changes keys more than once (a later part replaces and deletes rows of an earlier
  * one), leaves TOASTed notes unchanged (filled from rows an earlier part wrote, or from stored
  * ones), and the sink is SIGKILLed while the parts are being written: nothing of the transaction
- * is visible before its commit, and after a restart both sinks equal the source.
+ * is visible before its commit, and after a restart both sinks equal the source. A later
+ * transaction that truncates the tables and loads them again is written in parts as well.
  */
 describe('a transaction larger than the sink buffers, through Kafka, with a kill -9 in its parts', () => {
   let src: TestDatabase;
@@ -155,18 +156,42 @@ describe('a transaction larger than the sink buffers, through Kafka, with a kill
     expect(sink.stderr()).toMatch(/round in parts committed/);
     // AND changes after it (TOAST-unchanged updates of its rows) follow as usual
     await psql(src.url, `UPDATE items SET grp = grp + 100 WHERE id BETWEEN 5000 AND 5100`);
-    const last = await digests(src.url);
+    const next = await digests(src.url);
     await waitFor(
       'the next change mirrored',
-      async () => (await digests(wh.url)).items.digest === last.items.digest,
+      async () => (await digests(wh.url)).items.digest === next.items.digest,
       sink,
     );
+    // AND a transaction that truncates both tables and loads them again is written in parts too: the
+    // truncate is on every partition, and the parts after it pass over what the others read before it
+    await psql(
+      src.url,
+      `BEGIN;
+       UPDATE items SET name = 'doomed ' || id WHERE id <= 3000;
+       TRUNCATE items, tags;
+       INSERT INTO items SELECT g, g % 10, 'reload ' || g, ${NOTE} FROM generate_series(1, 12000) g;
+       INSERT INTO tags SELECT g, g, 'tag ' || g FROM generate_series(1, 2000) g;
+       UPDATE items SET name = name || ' +' WHERE id % 4 = 0;
+       COMMIT;`,
+    );
+    const last = await digests(src.url);
+    expect(last.items.rows).toBe(12000);
+    await waitFor(
+      'the truncate and reload mirrored',
+      async () => {
+        const got = await digests(wh.url);
+        return got.items.digest === last.items.digest && got.tags.digest === last.tags.digest;
+      },
+      sink,
+    );
+    expect(sink.stderr().match(/round in parts committed/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
+    expect(sink.stderr()).not.toMatch(/held whole in memory/);
     const rss = peakRssMiB(sink.child.pid!);
     expect(await sink.terminate()).toBe(0);
     expect(await source.terminate()).toBe(0);
     expect(await lakeDigests()).toEqual(last);
     console.log(
-      `a transaction of ~52,000 changes (28,000 of 3 KB) in parts, sink buffers ${BOUND} rows: sink peak RSS ${rss} MiB`,
+      `a transaction of ~52,000 changes (28,000 of 3 KB) in parts, then a truncate and reload of 14,000 rows, sink buffers ${BOUND} rows: sink peak RSS ${rss} MiB`,
     );
   }, 900_000);
 });

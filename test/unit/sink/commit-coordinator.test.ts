@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_TABLE_OPTIONS } from '../../../src/config/schema';
+import { DEFAULT_TABLE_OPTIONS, type TableOptions } from '../../../src/config/schema';
 import type { ChangeEvent } from '../../../src/core/change-event';
 import { TidemarkError } from '../../../src/core/errors';
 import type { TableSchema } from '../../../src/core/table-schema';
@@ -73,14 +73,14 @@ class FakeSink implements SinkTarget {
   }
 }
 
-function setup(lake: FakeSink, wh: FakeSink, failures: string[] = []) {
+function setup(lake: FakeSink, wh: FakeSink, failures: string[] = [], mode: TableOptions['mode'] = 'mirror') {
   const store = new FileOffsetStore(join(mkdtempSync(join(tmpdir(), 'tm-coord-')), 'o.json'));
   const c = new CommitCoordinator({
     targets: [lake, wh],
     store,
     logger: silentLogger,
     schemaOf: () => schema,
-    optionsOf: () => ({ ...DEFAULT_TABLE_OPTIONS }),
+    optionsOf: () => ({ ...DEFAULT_TABLE_OPTIONS, mode }),
     retryDelayMs: 1,
     onFailed: (sink, kind) => failures.push(`${sink}:${kind}`),
   });
@@ -214,12 +214,14 @@ describe('CommitCoordinator', () => {
       after: null,
     });
     /** A coordinator over a lakehouse and a warehouse fake, tokens loaded; `fail` sets their failNext. */
-    const twoSinks = async (fail: { lake?: FakeSink['failNext']; wh?: FakeSink['failNext'] } = {}) => {
+    const twoSinks = async (
+      fail: { lake?: FakeSink['failNext']; wh?: FakeSink['failNext']; mode?: TableOptions['mode'] } = {},
+    ) => {
       const lake = new FakeSink('iceberg');
       const wh = new FakeSink('warehouse');
       lake.failNext = fail.lake ?? [];
       wh.failNext = fail.wh ?? [];
-      const { c, store } = setup(lake, wh);
+      const { c, store } = setup(lake, wh, [], fail.mode);
       await c.loadTokens();
       return { lake, wh, c, store };
     };
@@ -288,8 +290,11 @@ describe('CommitCoordinator', () => {
       const b1 = new ChannelBuffer('t/1');
       b0.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
       await c.stagePart(20n, [b0, b1]);
-      b0.push({ event: truncate(30n, 0), offset: 1, bytes: 1 });
-      expect(await c.stagePart(30n, [b0, b1])).toEqual({ refused: 'a truncate of public.t' });
+      // a key change whose TOAST-unchanged columns sit in the old key's row
+      b0.push({ event: { ...ev(30n, 0, 7), before: { id: 1 }, unchanged: ['note'] }, offset: 1, bytes: 1 });
+      expect(await c.stagePart(30n, [b0, b1])).toEqual({
+        refused: 'a key change of public.t with unchanged (TOAST) columns',
+      });
       expect(c.partedAt).toBe(20n);
       expect(b0.size).toBe(1);
       b1.push({ event: ev(20n, 1, 2), offset: 0, bytes: 1 });
@@ -314,15 +319,40 @@ describe('CommitCoordinator', () => {
       expect(wh.rounds[0]!.cutLsn).toBe(30n);
     });
 
-    it('refuses a first part holding a truncate and leaves the buffers as they were', async () => {
-      const { lake, c } = await twoSinks();
-      const b = new ChannelBuffer('t/0');
-      b.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
-      b.push({ event: truncate(20n, 1), offset: 1, bytes: 1 });
-      expect(await c.stagePart(20n, [b])).toEqual({ refused: 'a truncate of public.t' });
-      expect(b.size).toBe(2);
-      expect(c.partedAt).toBeNull();
-      expect(lake.parts).toHaveLength(0);
+    it('applies a truncate in the first part holding a copy, and passes over what later parts bring from before it', async () => {
+      // GIVEN a transaction whose truncate (seq 2) is on both channels; t/0 is read past it first
+      const { lake, wh, c } = await twoSinks();
+      const b0 = new ChannelBuffer('t/0');
+      const b1 = new ChannelBuffer('t/1');
+      b0.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
+      b0.push({ event: truncate(20n, 2), offset: 1, bytes: 1 });
+      b0.push({ event: ev(20n, 3, 3), offset: 2, bytes: 1 });
+      // WHEN it is written in parts: t/0's piece first, then t/1's (a change from before the truncate, its copy, one after)
+      expect(await c.stagePart(20n, [b0, b1])).toEqual({ staged: 3 });
+      b1.push({ event: ev(20n, 1, 2), offset: 0, bytes: 1 });
+      b1.push({ event: truncate(20n, 2), offset: 1, bytes: 1 });
+      b1.push({ event: ev(20n, 4, 4), offset: 2, bytes: 1 });
+      expect(await c.commitCut(20n, [b0, b1])).toBe(true);
+      // THEN the first part applies the truncate; the second brings only what came after it
+      expect(
+        lake.parts.map((p) => p.flatMap((t) => t.events.map((e) => `${e.op}${e.after?.id ?? ''}`))),
+      ).toEqual([['c1', 't', 'c3'], ['c4']]);
+      // AND both channels' tokens pass everything they read
+      expect(wh.rounds[0]!.tokens.map((u) => u.next)).toEqual(['0/14#3@3', '0/14#4@3']);
+    });
+
+    it('keeps in an append table the changes from before a truncate that later parts bring (not its copies)', async () => {
+      const { lake, c } = await twoSinks({ mode: 'append' });
+      const b0 = new ChannelBuffer('t/0');
+      const b1 = new ChannelBuffer('t/1');
+      b0.push({ event: truncate(20n, 2), offset: 0, bytes: 1 });
+      await c.stagePart(20n, [b0, b1]);
+      b1.push({ event: ev(20n, 1, 2), offset: 0, bytes: 1 });
+      b1.push({ event: truncate(20n, 2), offset: 1, bytes: 1 });
+      expect(await c.commitCut(20n, [b0, b1])).toBe(true);
+      expect(
+        lake.parts.map((p) => p.flatMap((t) => t.events.map((e) => `${e.op}${e.after?.id ?? ''}`))),
+      ).toEqual([['t'], ['c2']]);
     });
 
     it('voids the round when a later part cannot be one, in every sink', async () => {
