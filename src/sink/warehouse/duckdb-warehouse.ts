@@ -1,4 +1,4 @@
-import { type DuckDBConnection, DuckDBInstance, type DuckDBValue, timestampTZValue } from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBInstance, type DuckDBValue, timestampValue } from '@duckdb/node-api';
 import type { ColumnType } from '../../core/column-type';
 import { isTidemarkError, TidemarkError } from '../../core/errors';
 import type { TableSchema } from '../../core/table-schema';
@@ -212,7 +212,7 @@ function duckSession(c: DuckDBConnection): WarehouseSession {
         else a.appendVarchar(r.unchanged);
         a.appendUBigInt(r.lsn);
         a.appendBigInt(BigInt(r.seq));
-        a.appendTimestampTZ(timestampTZValue(BigInt(r.commitTimeMs) * 1000n));
+        a.appendTimestamp(timestampValue(BigInt(r.commitTimeMs) * 1000n)); // see appendDuck's timestamptz
         a.appendBigInt(idx++);
         a.endRow();
       }
