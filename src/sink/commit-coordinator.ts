@@ -34,6 +34,9 @@ export interface CoordinatorDeps {
   /** How often, at most, the sinks' housekeeping (`SinkTarget.maintain`) runs after a commit. */
   readonly maintenanceEveryMs?: number;
   readonly onMaintained?: (sink: string, kind: string, files: number) => void;
+  /** Told of every part written of a round in parts, and of every transaction held whole instead (the metrics). */
+  readonly onPart?: () => void;
+  readonly onHeldWhole?: () => void;
   /** Tables dropped in the source (source/dropped-tables.ts), for the sinks to mark. */
   readonly droppedTables?: () => Promise<readonly DroppedTable[]>;
   /** How often, at most, that list is read (default 5 s). */
@@ -71,7 +74,13 @@ export class CommitCoordinator {
       prepare: (schemas) => this.prepare(schemas),
       landed: (target, updates, cause) => this.landed(target, updates, cause),
       onFailed: this.d.onFailed,
+      onPart: this.d.onPart,
     });
+  }
+
+  /** A transaction larger than the buffers is held whole in memory (it cannot be written in parts). */
+  noteHeldWhole(): void {
+    this.d.onHeldWhole?.();
   }
 
   private readonly prepared = new Map<string, number>();

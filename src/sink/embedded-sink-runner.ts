@@ -47,6 +47,7 @@ export class EmbeddedSinkRunner {
     const held = await this.store.get(HOLD_WHOLE_KEY);
     if (held) {
       this.log.holdWholeUpTo = parseLsn(held);
+      this.coordinator.noteHeldWhole();
       this.logger.info(
         { upTo: held },
         'transactions up to this LSN were given up in parts before: replayed now, each held whole in memory',
@@ -147,6 +148,7 @@ export class EmbeddedSinkRunner {
     const r = await this.coordinator.stagePart(L, buffers);
     if ('refused' in r) {
       this.log.holdWholeUpTo = L;
+      this.coordinator.noteHeldWhole();
       this.logger.warn(
         { round: formatLsn(L), reason: r.refused },
         'a transaction larger than the buffer bound cannot be written in parts: held whole in memory',

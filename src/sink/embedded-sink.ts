@@ -37,6 +37,8 @@ export async function openEmbeddedSink(deps: {
     onFailed: recordFailures(metrics),
     maintenanceEveryMs: config.sinks.iceberg?.maintenance.checkEveryMs,
     onMaintained: (sink, kind, files) => metrics.maintenanceFiles.inc({ sink, kind }, files),
+    onPart: () => metrics.roundParts.inc(),
+    onHeldWhole: () => metrics.heldWhole.inc(),
   });
   const runner = new EmbeddedSinkRunner(log, coordinator, config.sinks.commitIntervalMs, logger, store);
   const close = async () => {

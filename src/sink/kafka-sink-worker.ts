@@ -351,7 +351,10 @@ export class KafkaSinkWorker {
       await this.commitCut();
     } catch (e) {
       if (!(e instanceof PartedRoundVoid)) throw e;
-      if (e.holdWhole && e.lsn > this.holdWholeUpTo) this.holdWholeUpTo = e.lsn;
+      if (e.holdWhole && e.lsn > this.holdWholeUpTo) {
+        this.holdWholeUpTo = e.lsn;
+        this.o.coordinator.noteHeldWhole();
+      }
       this.o.logger.warn(
         { err: e.message, cause: (e.cause as Error | undefined)?.message, holdWhole: e.holdWhole },
         'a round in parts was given up (nothing of it is visible): reading its channels again from the tokens',
@@ -432,6 +435,7 @@ export class KafkaSinkWorker {
         if ('refused' in r) {
           this.holdWholeUpTo = L;
           whole = true;
+          this.o.coordinator.noteHeldWhole();
           this.o.logger.warn(
             { round: formatLsn(L), reason: r.refused },
             'a transaction larger than the buffer bound cannot be written in parts: held whole in memory',

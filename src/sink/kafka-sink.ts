@@ -134,6 +134,8 @@ export async function startKafkaSink(deps: {
       onFailed: recordFailures(metrics),
       maintenanceEveryMs: config.sinks.iceberg?.maintenance.checkEveryMs,
       onMaintained: (sink, kind, files) => metrics.maintenanceFiles.inc({ sink, kind }, files),
+      onPart: () => metrics.roundParts.inc(),
+      onHeldWhole: () => metrics.heldWhole.inc(),
     });
     const tables = schemas.tables();
     await coordinator.prepare(tables);

@@ -83,6 +83,16 @@ export const sinkMetrics = (registry: Registry) =>
       labelNames: ['topic', 'partition'] as const,
       registers: [r],
     }),
+    roundParts: new Counter({
+      name: 'tidemark_sink_round_parts_total',
+      help: 'Parts written to the sinks of transactions larger than the buffer bound (visible once their round commits)',
+      registers: [r],
+    }),
+    heldWhole: new Counter({
+      name: 'tidemark_sink_held_whole_total',
+      help: 'Transactions larger than the buffer bound held whole in memory, as they cannot be written in parts',
+      registers: [r],
+    }),
     maintenanceFiles: new Counter({
       name: 'tidemark_sink_maintenance_files_total',
       help: 'Files rewritten by automatic compaction or deleted by snapshot expiry and orphan removal',

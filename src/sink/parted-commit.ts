@@ -29,6 +29,7 @@ export interface PartedCommitHost {
   /** After a commit whose outcome is unknown: whether it landed (fenced when another writer moved the tokens). */
   landed(target: SinkTarget, updates: readonly TokenUpdate[], cause: unknown): Promise<boolean>;
   readonly onFailed?: (sink: string, kind: 'fenced' | 'unknown' | 'failed') => void;
+  readonly onPart?: () => void;
 }
 
 /** A round in parts that committed in every sink: what the coordinator records after it. */
@@ -241,6 +242,7 @@ export class PartedCommit {
       }
     addToSummary(p.summary, takes);
     p.parts++;
+    this.h.onPart?.();
     this.h.logger.info(
       { round: formatLsn(p.lsn), part: p.parts, changes: takes.reduce((n, t) => n + t.changes.length, 0) },
       'a transaction larger than the buffer bound: part written to the sinks (visible once its round commits)',

@@ -137,6 +137,9 @@ describe('embedded mode: a transaction larger than the sink buffers', () => {
        COMMIT;`,
     );
     await waitForSlot(db.url, `tidemark_${db.name}`, 120_000);
+    const metrics = await (await fetch(`http://127.0.0.1:${proc.port}/metrics`)).text();
+    const parts = Number(/^tidemark_sink_round_parts_total(?:\{[^}]*\})? (\d+)$/m.exec(metrics)?.[1]);
+    expect(parts).toBeGreaterThan(1);
     expect(await proc.terminate()).toBe(0);
     // THEN it was written in parts (the truncate in one of them, not held whole) and both sinks equal the source
     expect(proc.stderr()).toMatch(/part written to the sinks/);
@@ -168,6 +171,8 @@ describe('embedded mode: a transaction larger than the sink buffers', () => {
     const again = start();
     await again.ready(90_000);
     await waitForSlot(db.url, `tidemark_${db.name}`, 120_000);
+    const metrics = await (await fetch(`http://127.0.0.1:${again.port}/metrics`)).text();
+    expect(metrics).toMatch(/^tidemark_sink_held_whole_total(\{[^}]*\})? 1$/m);
     expect(await again.terminate()).toBe(0);
     // THEN it held the transaction whole and both sinks equal the source
     expect(again.stderr()).toMatch(/held whole in memory/);

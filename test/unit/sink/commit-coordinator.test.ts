@@ -74,6 +74,7 @@ class FakeSink implements SinkTarget {
 }
 
 function setup(lake: FakeSink, wh: FakeSink, failures: string[] = [], mode: TableOptions['mode'] = 'mirror') {
+  const parts = { n: 0 };
   const store = new FileOffsetStore(join(mkdtempSync(join(tmpdir(), 'tm-coord-')), 'o.json'));
   const c = new CommitCoordinator({
     targets: [lake, wh],
@@ -83,8 +84,9 @@ function setup(lake: FakeSink, wh: FakeSink, failures: string[] = [], mode: Tabl
     optionsOf: () => ({ ...DEFAULT_TABLE_OPTIONS, mode }),
     retryDelayMs: 1,
     onFailed: (sink, kind) => failures.push(`${sink}:${kind}`),
+    onPart: () => parts.n++,
   });
-  return { c, store };
+  return { c, store, parts };
 }
 
 describe('CommitCoordinator', () => {
@@ -221,15 +223,15 @@ describe('CommitCoordinator', () => {
       const wh = new FakeSink('warehouse');
       lake.failNext = fail.lake ?? [];
       wh.failNext = fail.wh ?? [];
-      const { c, store } = setup(lake, wh, [], fail.mode);
+      const { c, store, parts } = setup(lake, wh, [], fail.mode);
       await c.loadTokens();
-      return { lake, wh, c, store };
+      return { lake, wh, c, store, parts };
     };
     const ids = (r: CommitRound) => r.tables.flatMap((t) => t.events.map((e) => e.after?.id ?? 0));
 
     it('writes parts that no sink shows until the cut reaches the transaction, then one commit', async () => {
       // GIVEN transaction 0/14 spread over two channels, read in two pieces, and a later one
-      const { lake, wh, c, store } = await twoSinks();
+      const { lake, wh, c, store, parts } = await twoSinks();
       const b0 = new ChannelBuffer('t/0');
       const b1 = new ChannelBuffer('t/1');
       b0.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
@@ -263,6 +265,7 @@ describe('CommitCoordinator', () => {
         ]),
       );
       expect(b1.size).toBe(1); // the later transaction waits for its own cut
+      expect(parts.n).toBe(2); // counted in tidemark_sink_round_parts_total
     });
 
     it('commits the round at its own transaction, and what came after it as a usual round', async () => {

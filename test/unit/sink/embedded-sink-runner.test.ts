@@ -29,6 +29,7 @@ function fakeCoordinator(o: {
     loadTokens: async () => new Map(),
     markDroppedIfDue: async () => {},
     abortParted: async () => {},
+    noteHeldWhole: () => calls.push('held whole'),
     commitCut: async (cut: Lsn) => {
       calls.push(`commit ${cut}`);
       return false;
@@ -66,7 +67,7 @@ describe('EmbeddedSinkRunner', () => {
     const log = new EmbeddedChangeLog({ rows: 2, bytes: 1 << 30 });
     const { c } = fakeCoordinator({
       stagePart: async (lsn) => {
-        throw new PartedRoundVoid('a round in parts cannot hold a truncate', lsn, true);
+        throw new PartedRoundVoid('a round in parts cannot hold a schema change of public.t', lsn, true);
       },
     });
     const runner = new EmbeddedSinkRunner(log, c, 10_000, silentLogger, store);
@@ -87,6 +88,7 @@ describe('EmbeddedSinkRunner', () => {
     await again.room();
     await settle();
     expect(second.calls.filter((x) => x.startsWith('stage'))).toEqual([]);
+    expect(second.calls).toContain('held whole'); // counted in tidemark_sink_held_whole_total
     await next.stop();
   });
 });
