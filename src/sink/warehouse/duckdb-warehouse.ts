@@ -165,7 +165,7 @@ function classify(e: unknown, where: 'transaction' | 'commit'): Error {
     // Not retried: the same part needs the same memory again; the operator's fix is a setting.
     return new TidemarkError('config', `warehouse (duckdb): ${msg}; nothing applied`, {
       cause: e,
-      fix: 'raise sinks.warehouse.memoryLimit, or lower sinks.batchMaxBytes / sinks.batchMaxRows (a part of a round is staged whole)',
+      fix: "raise sinks.warehouse.memoryLimit: a single row, and every table's primary-key index, must fit in it (the rows of a round spill to disk)",
     });
   }
   // A write-write conflict, or two first commits of one channel racing on its token row.

@@ -76,9 +76,10 @@ export async function applyTablesIn(
     try {
       if (st.truncatedAtMs !== null) await s.query(truncateSql(m, st.truncatedAtMs));
       if (st.rows.length === 0) continue;
+      const ranges = slices(st.rows, s);
       if (st.mode === 'append') {
         if (st.anyUnchanged) await s.query(appendSql(m, true));
-        for (const r of slices(st.rows, s)) await s.query(appendSql(m, false, r));
+        for (const r of ranges) await s.query(appendSql(m, false, r));
       } else {
         for (const c of st.carries) {
           const types = st.schema.primaryKey.map(
@@ -89,8 +90,7 @@ export async function applyTablesIn(
             [...c.to, ...c.from].map((v, n) => (v === null ? null : valueText(v, types[n % types.length]!))),
           );
         }
-        if (st.rows.some((r) => r.op === 'd'))
-          for (const r of slices(st.rows, s)) await s.query(deleteSql(m, r));
+        if (st.rows.some((r) => r.op === 'd')) for (const r of ranges) await s.query(deleteSql(m, r));
         if (st.anyUnchanged) {
           const missing = Number((await s.query(missingPartialSql(m)))[0]?.n ?? 0);
           // the source's copy of a rebuilt table brings the rows its partial updates miss
@@ -103,9 +103,9 @@ export async function applyTablesIn(
               },
             );
           }
-          for (const sql of partialUpdates(m, st.rows, s)) await s.query(sql);
+          for (const sql of partialUpdates(m, st.rows, ranges)) await s.query(sql);
         }
-        for (const r of slices(st.rows, s)) await s.query(upsertSql(m, r));
+        for (const r of ranges) await s.query(upsertSql(m, r));
       }
       await s.unstage(names[i]!);
     } catch (e) {
@@ -125,13 +125,17 @@ function slices(rows: readonly StagedRow[], s: WarehouseSession): Array<IdxRange
  */
 const MAX_BITMAP_STATEMENTS = 8;
 
-function partialUpdates(m: MergeContext, rows: readonly StagedRow[], s: WarehouseSession): string[] {
+function partialUpdates(
+  m: MergeContext,
+  rows: readonly StagedRow[],
+  ranges: readonly (IdxRange | undefined)[],
+): string[] {
   const bitmaps = new Set<string>();
   for (const r of rows) if (r.op === 'u' && r.unchanged !== null) bitmaps.add(r.unchanged);
   const each: Array<string | undefined> = bitmaps.size <= MAX_BITMAP_STATEMENTS ? [...bitmaps] : [undefined];
   const out: string[] = [];
   for (const b of each)
-    for (const r of slices(rows, s)) {
+    for (const r of ranges) {
       const sql = partialUpdateSql(m, r, b);
       if (sql) out.push(sql);
     }
