@@ -71,7 +71,7 @@ export function registerMaintenanceCommands(program: Command): void {
   program
     .command('compact')
     .description(
-      'Rewrite each Iceberg table\'s live rows into fewer, larger data files without position deletes (one "replace" snapshot)',
+      'Rewrite each Iceberg table\'s live rows into fewer, larger data files without position deletes, or with --only-small its small and much-deleted files (one "replace" snapshot)',
     )
     .addOption(configOption())
     .addOption(tableOption())
@@ -79,7 +79,7 @@ export function registerMaintenanceCommands(program: Command): void {
     .addOption(
       new Option(
         '--only-small',
-        'rewrite only data files under half the target and those with deleted rows (big clean files stay)',
+        'rewrite only data files under half the target and those with 30% or more of their rows deleted; the position deletes of the big files that stay are merged into one file per partition',
       ),
     )
     .addOption(jsonOption())

@@ -25,6 +25,12 @@ export interface MaintenanceDone {
 const TOKEN_PREFIX = 'tidemark.token.';
 const CUT_PROPERTY = 'tidemark.cut-lsn';
 const CUT_AT_PROPERTY = 'tidemark.cut-at-ms';
+/**
+ * An automatic compaction rewrites at most this many new files' worth of rows (targetFileRows
+ * each) per table and pass; what is left waits for the next pass. Commits wait while it runs, so
+ * its length must not grow with the table.
+ */
+const AUTO_COMPACT_NEW_FILES = 2;
 
 /**
  * The lakehouse as a SinkTarget. Every snapshot a round commits carries, in its summary, the
@@ -61,7 +67,8 @@ export class IcebergTarget implements SinkTarget {
   /**
    * Automatic maintenance, run by the committer between rounds (so it never races the sink's
    * own commits): compacts the small files of each table holding `compactAtFiles` data and
-   * delete files or more, then expires old snapshots and removes old orphan files.
+   * delete files or more, at most AUTO_COMPACT_NEW_FILES files' worth of rows a pass (the rounds
+   * wait for it), then expires old snapshots and removes old orphan files.
    */
   async maintain(): Promise<MaintenanceDone[]> {
     const p = this.maintenance;
@@ -74,7 +81,7 @@ export class IcebergTarget implements SinkTarget {
       const files = Number(summary['total-data-files'] ?? 0) + Number(summary['total-delete-files'] ?? 0);
       if (p.compactAtFiles > 0 && files >= p.compactAtFiles) {
         const started = Date.now();
-        const r = await this.lake.compact(schema, p.targetFileRows, 'small');
+        const r = await this.lake.compact(schema, p.targetFileRows, 'small', AUTO_COMPACT_NEW_FILES);
         if (r.rewrittenFiles > 0)
           done.push({ table, kind: 'compact', files: r.rewrittenFiles, ms: Date.now() - started });
       }

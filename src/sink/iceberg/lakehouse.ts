@@ -8,6 +8,7 @@ import { appendRows } from './append-rows';
 import type { Catalog, TableIdent } from './catalog';
 import { identOf, identText } from './catalog';
 import { type CommitOptions, type CommitResult, commitStaged } from './catalog-commit';
+import { type CompactOptions, compactTable } from './compaction';
 import { withDroppedMark } from './dropped-mark';
 import type { FileIO } from './file-io';
 import { rowsPerFileOf } from './file-sizing';
@@ -23,13 +24,7 @@ import { buildOnLive } from './snapshot-chain';
 import { softDeleteBatch } from './soft-delete';
 import type { StagedChange } from './staged-change';
 import { storedRows } from './stored-rows';
-import {
-  type CompactOptions,
-  commitMetadata,
-  compactTable,
-  expireSnapshots,
-  removeOrphanFiles,
-} from './table-maintenance';
+import { commitMetadata, expireSnapshots, removeOrphanFiles } from './table-maintenance';
 import type { TableMetadata } from './table-metadata';
 import { currentSchema, currentSnapshot, loggedAfter, newTableMetadata } from './table-metadata';
 import {
@@ -316,22 +311,36 @@ export class Lakehouse {
     return true;
   }
 
-  /** Compaction (see table-maintenance.ts); the writer's key index is rebuilt afterwards. */
+  /**
+   * Compaction (see compaction.ts). The writer's key index and file partitions follow the rows
+   * it moved, so the next round does not read the table again to rebuild them.
+   */
   async compact(
     table: TableRef,
     targetFileRows: number,
     select: CompactOptions['select'] = 'all',
+    maxNewFiles?: number,
   ): Promise<{ rewrittenFiles: number; newFiles: number }> {
     const st = await this.open(identOf(table), true);
     try {
-      return await compactTable(this.opts.catalog, this.opts.io, st, {
+      const done = await compactTable(this.opts.catalog, this.opts.io, st, {
         targetFileRows,
         targetFileBytes: this.opts.targetFileBytes,
         select,
+        maxNewFiles,
+        trackKeys: st.index !== null,
       });
-    } finally {
+      for (const file of done.moved.removed) st.filePartitions.delete(file);
+      for (const { file, tuple, keys } of done.moved.added) {
+        st.filePartitions.set(file, tuple);
+        if (st.index) for (let pos = 0; pos < keys.length; pos++) st.index.set(keys[pos]!, file, pos);
+      }
+      return { rewrittenFiles: done.rewrittenFiles, newFiles: done.newFiles };
+    } catch (e) {
+      // Committed or not is unknown here: rebuilt from the table at the next open.
       st.index = null;
       st.filePartitions.clear();
+      throw e;
     }
   }
 

@@ -8,12 +8,12 @@ import type { FileIO } from './file-io';
 import type { IcebergSchema } from './iceberg-types';
 import type { DataFileRecord, ManifestEntry } from './manifests';
 import { encodeManifest } from './manifests';
-import { encodeParquet } from './parquet-files';
 import { partitionerFor, tupleKey } from './partitioning';
 import type { IndexOp, StagedChange } from './staged-change';
 import { currentSchema, defaultSpec, newSnapshotId } from './table-metadata';
 import { POS_DELETE_FIELDS } from './table-scan';
 import type { TableState } from './table-state';
+import { writeParquetFile } from './write-file';
 
 export interface StageOptions {
   /** Rows per data file; a batch with more rows is split. */
@@ -148,19 +148,10 @@ async function writeStaged(
       const columns = schema.fields.map((f) =>
         chunk.map((r) => (f.name in r.row ? r.row[f.name]! : null) as Value),
       );
-      const enc = encodeParquet(schema.fields, columns, where);
       const path = `${dir}/${randomUUID()}.parquet`;
-      await io.write(path, enc.bytes);
+      dataFiles.push(await writeParquetFile(io, path, 0, schema.fields, columns, g.tuple, where));
       files.push(path);
       filePartitions.push([path, g.tuple]);
-      dataFiles.push({
-        content: 0,
-        filePath: path,
-        recordCount: enc.recordCount,
-        fileSizeInBytes: enc.bytes.length,
-        partition: g.tuple,
-        metrics: enc.metrics,
-      });
       chunk.forEach((r, pos) => {
         if (r.key !== null) indexOps.push({ key: r.key, file: path, pos });
       });
@@ -182,22 +173,10 @@ async function writeStaged(
   for (const g of deleteGroups.values()) {
     // Sorted by file path then position, as the spec requires of position-delete files.
     g.list.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.pos - b.pos));
-    const enc = encodeParquet(
-      POS_DELETE_FIELDS,
-      [g.list.map((d) => d.file), g.list.map((d) => BigInt(d.pos))],
-      where,
-    );
     const path = `${dir}/${randomUUID()}-deletes.parquet`;
-    await io.write(path, enc.bytes);
+    const columns = [g.list.map((d) => d.file), g.list.map((d) => BigInt(d.pos))];
+    deleteFiles.push(await writeParquetFile(io, path, 1, POS_DELETE_FIELDS, columns, g.tuple, where));
     files.push(path);
-    deleteFiles.push({
-      content: 1,
-      filePath: path,
-      recordCount: enc.recordCount,
-      fileSizeInBytes: enc.bytes.length,
-      partition: g.tuple,
-      metrics: enc.metrics,
-    });
   }
   const manifests: StagedChange['manifests'][number][] = [];
   for (const [content, list] of [

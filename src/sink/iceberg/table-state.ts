@@ -3,6 +3,7 @@ import { encodeKey } from '../../core/row-key';
 import type { Catalog, CommittedTable, TableIdent } from './catalog';
 import { identText } from './catalog';
 import { type FileIO, unreadable } from './file-io';
+import type { IcebergField, IcebergSchema } from './iceberg-types';
 import { KeyIndex } from './key-index';
 import type { TableMetadata } from './table-metadata';
 import { currentSchema, currentSnapshot, parseTableMetadata } from './table-metadata';
@@ -90,6 +91,19 @@ export async function loadMetadata(
  * Rebuilds the key index from the key columns of the live data files minus position deletes.
  * Key columns are identified by the schema's identifier-field-ids.
  */
+/** A keyed table's identifier fields, whose values the key index encodes (core/row-key encodeKey). */
+export function keyFieldsOf(schema: IcebergSchema, table: string): IcebergField[] {
+  const ids = schema['identifier-field-ids'] ?? [];
+  const keyFields = ids.map((id) => schema.fields.find((f) => f.id === id));
+  if (keyFields.length === 0 || keyFields.some((f) => !f)) {
+    throw new TidemarkError(
+      'corrupt_state',
+      `table ${table}: its schema has no identifier fields; tidemark tables are keyed`,
+    );
+  }
+  return keyFields as IcebergField[];
+}
+
 export async function rebuildIndex(
   io: FileIO,
   m: TableMetadata,
@@ -97,14 +111,7 @@ export async function rebuildIndex(
   filePartitions?: Map<string, Record<string, unknown>>,
 ): Promise<KeyIndex> {
   const schema = currentSchema(m);
-  const ids = schema['identifier-field-ids'] ?? [];
-  const keyFields = ids.map((id) => schema.fields.find((f) => f.id === id)!);
-  if (keyFields.length === 0 || keyFields.some((f) => !f)) {
-    throw new TidemarkError(
-      'corrupt_state',
-      `table ${identText(ident)}: its schema has no identifier fields; tidemark tables are keyed`,
-    );
-  }
+  const keyFields = keyFieldsOf(schema, identText(ident));
   const names = keyFields.map((f) => f.name);
   const index = new KeyIndex();
   if (filePartitions) {

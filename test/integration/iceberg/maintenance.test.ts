@@ -167,7 +167,7 @@ sinks:
     expect(filesUnder(join(dir, 'lake'), '.parquet').length).toBeGreaterThan(before); // nothing deleted yet
   });
 
-  it('--only-small rewrites the small files and those with deletes, and keeps big clean files as they are', async () => {
+  it('--only-small rewrites the small files and those with many deleted rows, keeps big files as they are and merges their position deletes', async () => {
     const small: TableSchema = { ...schema, table: 'small' };
     await lake.createTable(small);
     let seq = 1000;
@@ -207,22 +207,129 @@ sinks:
     expect(after).toContain(big);
     expect(byId((await readWithPyIceberg(uri(), 'public.small')).rows)).toEqual(want());
 
-    // WHEN a row of the big file is deleted THEN the next --only-small rewrites it too and drops the delete file
-    await commit([del(small, { id: 5n }, seq++)]);
-    expected.delete(5);
+    const onlySmall = async () =>
+      JSON.parse(
+        (
+          await cli(
+            'compact',
+            '--table',
+            'public.small',
+            '--target-file-rows',
+            '40',
+            '--only-small',
+            '--json',
+          )
+        ).stdout,
+      );
+    const deleteFiles = async () => {
+      const m = await lake.metadata(small);
+      return (await planScan(new LocalFileIO(), m, 'public.small')).deleteFiles.map((e) => e.file.filePath);
+    };
+
+    // WHEN two rows of the big file are deleted by two commits (two position-delete files, 5% of it)
+    for (const id of [5, 6]) {
+      await commit([del(small, { id: BigInt(id) }, seq++)]);
+      expected.delete(id);
+      await recordCurrent(small, want());
+    }
+    expect(await deleteFiles()).toHaveLength(2);
+    // AND a change of a row of the big file staged by the writer, not committed yet
+    const late = await lake.stage(small, {
+      truncatedAt: null,
+      changes: [upsert(small, row(7, 'late'), seq++)],
+    });
+    // THEN --only-small keeps the big file and merges its deletes into one file
+    expect(await onlySmall()).toEqual([{ table: 'public.small', rewrittenFiles: 2, newFiles: 1 }]);
     await recordCurrent(small, want());
-    const again = JSON.parse(
-      (await cli('compact', '--table', 'public.small', '--target-file-rows', '40', '--only-small', '--json'))
-        .stdout,
-    );
-    expect(again[0].rewrittenFiles).toBe(3); // the big file, the small compacted one, the delete file
+    expect(await liveFiles()).toContain(big);
+    expect(await deleteFiles()).toHaveLength(1);
+    expect(await bothReaders('public.small')).toEqual([want(), want()]);
+    // AND a pass with nothing to gain does nothing
+    expect(await onlySmall()).toEqual([{ table: 'public.small', rewrittenFiles: 0, newFiles: 0 }]);
+    // AND the change staged before the merge lands on it (no row moved), its old image deleted
+    await lake.commit([late], { properties: {} });
+    expected.set(7, 'late');
+    await recordCurrent(small, want());
+    expect(await deleteFiles()).toHaveLength(2);
+    expect(await bothReaders('public.small')).toEqual([want(), want()]);
+
+    // WHEN over 30% of the big file is deleted THEN the next --only-small rewrites it with the
+    // small one, and no delete file is left
+    await commit([10, 11, 12, 13, 14, 15, 16, 17, 18, 19].map((id) => del(small, { id: BigInt(id) }, seq++)));
+    for (let id = 10; id < 20; id++) expected.delete(id);
+    await recordCurrent(small, want());
+    const again = await onlySmall();
+    // the big file, the two small ones (compacted before, and the late change's), three delete files
+    expect(again[0].rewrittenFiles).toBe(6);
     await recordCurrent(small, want());
     expect(await liveFiles()).not.toContain(big);
+    expect(await liveFiles()).toHaveLength(1);
     const m = await lake.metadata(small);
     expect(
       m.snapshots.find((x) => x['snapshot-id'] === m['current-snapshot-id'])!.summary['total-delete-files'],
     ).toBe('0');
     expect(await bothReaders('public.small')).toEqual([want(), want()]);
+  });
+
+  it("the writer's key index follows the rows a compaction moved: the next round reads no data file, and its updates and deletes land on the rewritten rows", async () => {
+    // GIVEN a writer whose file reads are counted, on a table of many small files
+    const counted = new LocalFileIO();
+    const dataReads: string[] = [];
+    const read = counted.read.bind(counted);
+    counted.read = async (location: string) => {
+      if (/\/data\/[^/]*\.parquet$/.test(location) && !location.endsWith('-deletes.parquet'))
+        dataReads.push(location);
+      return read(location);
+    };
+    const writer = new Lakehouse({
+      catalog: suite.catalog,
+      io: counted,
+      warehouse: `file://${suite.dir}/lake`,
+      targetFileRows: 4,
+    });
+    const moved: TableSchema = { ...schema, table: 'moved' };
+    await writer.createTable(moved);
+    let seq = 5000;
+    const expected = new Map<number, string>();
+    const want = () => [...expected].map(([id, v]) => plain(id, v)).sort((a, b) => a.id - b.id);
+    const commit = async (changes: ReturnType<typeof upsert>[]) =>
+      writer.commit([await writer.stage(moved, { truncatedAt: null, changes })], { properties: {} });
+    for (let r = 0; r < 4; r++) {
+      await commit(
+        Array.from({ length: 6 }, (_, i) => {
+          expected.set(r * 6 + i, `r${r}`);
+          return upsert(moved, row(r * 6 + i, `r${r}`), seq++);
+        }),
+      );
+    }
+    await commit([del(moved, { id: 3n }, seq++), upsert(moved, row(4, 'u'), seq++)]);
+    expected.delete(3);
+    expected.set(4, 'u');
+
+    // WHEN the writer compacts the table into one file
+    const done = await writer.compact(moved, 100, 'all');
+    expect(done.newFiles).toBe(1);
+    const plan = await planScan(new LocalFileIO(), await writer.metadata(moved), 'public.moved');
+    expect(plan.dataFiles).toHaveLength(1);
+    expect(plan.deleteFiles).toHaveLength(0);
+
+    // AND then commits updates and deletes of rows that moved
+    dataReads.length = 0;
+    await commit([
+      upsert(moved, row(1, 'after'), seq++),
+      upsert(moved, row(4, 'after'), seq++),
+      del(moved, { id: 20n }, seq++),
+      upsert(moved, row(99, 'new'), seq++),
+    ]);
+    expected.set(1, 'after');
+    expected.set(4, 'after');
+    expected.delete(20);
+    expected.set(99, 'new');
+
+    // THEN that round read no data file (no index rebuild), and both readers read exactly the
+    // expected rows: no old image of a moved row is left visible
+    expect(dataReads).toEqual([]);
+    expect(await bothReaders('public.moved')).toEqual([want(), want()]);
   });
 
   it('expires by age only what is older than T: keepLast 1 with a large olderThanMs expires nothing; a cutoff between snapshots expires those before it', async () => {
