@@ -49,6 +49,12 @@ export const DEFAULT_COMPACT_TARGET_ROWS = 1_000_000;
 /** Snapshots (and orphan files) older than a day go, beyond the newest kept ones. */
 export const DEFAULT_EXPIRE_AFTER_MS = 86_400_000;
 export const DEFAULT_KEEP_SNAPSHOTS = 100;
+/**
+ * Whatever their age, a table keeps at most this many snapshots: every commit writes the table
+ * metadata whole, about 1 KB a snapshot, and a sink commits about once a second (a day of them
+ * would be some 90 MB written per commit).
+ */
+export const DEFAULT_MAX_SNAPSHOTS = 1000;
 export const DEFAULT_MAINTENANCE_CHECK_MS = 60_000;
 
 /** REST catalog (sinks.iceberg.catalog, kind rest): a call answers in milliseconds; 30 s covers a

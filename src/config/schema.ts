@@ -164,7 +164,8 @@ const icebergSchema = z
     /**
      * Automatic maintenance by the committer, between rounds: compaction of a table's small
      * files (and of those rows were deleted from) once it has this many data and delete files,
-     * and snapshot expiry with orphan removal. compactAtFiles 0 turns compaction off.
+     * and snapshot expiry (by age beyond keepSnapshots, and by count beyond maxSnapshots) with
+     * orphan removal. compactAtFiles 0 turns compaction off.
      */
     maintenance: z
       .object({
@@ -172,14 +173,20 @@ const icebergSchema = z
         targetFileRows: positiveInt.default(D.DEFAULT_COMPACT_TARGET_ROWS),
         expireAfterMs: z.coerce.number().int().min(0).default(D.DEFAULT_EXPIRE_AFTER_MS),
         keepSnapshots: positiveInt.default(D.DEFAULT_KEEP_SNAPSHOTS),
+        maxSnapshots: positiveInt.default(D.DEFAULT_MAX_SNAPSHOTS),
         checkEveryMs: positiveInt.default(D.DEFAULT_MAINTENANCE_CHECK_MS),
       })
       .strict()
+      .refine((m) => m.maxSnapshots >= m.keepSnapshots, {
+        message: 'maxSnapshots must be at least keepSnapshots (the snapshots always kept)',
+        path: ['maxSnapshots'],
+      })
       .default({
         compactAtFiles: D.DEFAULT_COMPACT_AT_FILES,
         targetFileRows: D.DEFAULT_COMPACT_TARGET_ROWS,
         expireAfterMs: D.DEFAULT_EXPIRE_AFTER_MS,
         keepSnapshots: D.DEFAULT_KEEP_SNAPSHOTS,
+        maxSnapshots: D.DEFAULT_MAX_SNAPSHOTS,
         checkEveryMs: D.DEFAULT_MAINTENANCE_CHECK_MS,
       }),
     s3: z

@@ -31,6 +31,8 @@ const CUT_AT_PROPERTY = 'tidemark.cut-at-ms';
  * its length must not grow with the table.
  */
 const AUTO_COMPACT_NEW_FILES = 2;
+/** The automatic maintenance looks for orphan files of a table at most this often. */
+const ORPHAN_SWEEP_EVERY_MS = 3_600_000;
 
 /**
  * The lakehouse as a SinkTarget. Every snapshot a round commits carries, in its summary, the
@@ -44,6 +46,8 @@ export class IcebergTarget implements SinkTarget {
   private readonly tables = new Map<string, TableSchema>();
   private tokens = new Map<string, string>();
   private cut: Cut | null = null;
+  /** Per table: when the automatic maintenance last looked for its orphan files. */
+  private readonly lastOrphanSweep = new Map<string, number>();
 
   private constructor(
     private readonly lake: Lakehouse,
@@ -68,7 +72,7 @@ export class IcebergTarget implements SinkTarget {
    * Automatic maintenance, run by the committer between rounds (so it never races the sink's
    * own commits): compacts the small files of each table holding `compactAtFiles` data and
    * delete files or more, at most AUTO_COMPACT_NEW_FILES files' worth of rows a pass (the rounds
-   * wait for it), then expires old snapshots and removes old orphan files.
+   * wait for it), then expires old snapshots and (at most hourly) removes old orphan files.
    */
   async maintain(): Promise<MaintenanceDone[]> {
     const p = this.maintenance;
@@ -86,10 +90,14 @@ export class IcebergTarget implements SinkTarget {
           done.push({ table, kind: 'compact', files: r.rewrittenFiles, ms: Date.now() - started });
       }
       const started = Date.now();
+      // Orphans come only from failed or crashed commits; finding them lists the whole table location.
+      const sweep = started - (this.lastOrphanSweep.get(table) ?? 0) >= ORPHAN_SWEEP_EVERY_MS;
+      if (sweep) this.lastOrphanSweep.set(table, started);
       const e = await this.lake.expire(schema, {
         keepLast: p.keepSnapshots,
         olderThanMs: p.expireAfterMs,
-        orphansOlderThanMs: p.expireAfterMs,
+        maxSnapshots: p.maxSnapshots,
+        orphansOlderThanMs: sweep ? p.expireAfterMs : null,
       });
       if (e.expired + e.orphans > 0)
         done.push({ table, kind: 'expire', files: e.deletedFiles + e.orphans, ms: Date.now() - started });

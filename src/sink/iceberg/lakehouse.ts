@@ -344,13 +344,20 @@ export class Lakehouse {
     }
   }
 
-  /** Snapshot expiry, then orphan-file removal (see table-maintenance.ts). */
+  /** Snapshot expiry, then (unless told not to) orphan-file removal (see table-maintenance.ts). */
   async expire(
     table: TableRef,
-    opts: { keepLast: number; olderThanMs: number; orphansOlderThanMs: number },
+    opts: {
+      keepLast: number;
+      olderThanMs: number;
+      maxSnapshots?: number;
+      /** Files older than this that nothing references go; null: no orphan sweep this time. */
+      orphansOlderThanMs: number | null;
+    },
   ): Promise<{ expired: number; deletedFiles: number; orphans: number }> {
     const st = await this.open(identOf(table), true);
     const e = await expireSnapshots(this.opts.catalog, this.opts.io, st, opts);
+    if (opts.orphansOlderThanMs === null) return { ...e, orphans: 0 };
     const orphans = await removeOrphanFiles(this.opts.io, st, { olderThanMs: opts.orphansOlderThanMs });
     return { ...e, orphans: orphans.length };
   }

@@ -75,36 +75,48 @@ function sameFile(location: string): string {
   return location.replace(/^file:\/(?!\/)/, 'file:///');
 }
 
-/** Every file a snapshot references: its manifest list, manifests, data and delete files. */
-async function filesOf(io: FileIO, snap: Snapshot): Promise<Set<string>> {
+/**
+ * Every file a snapshot references: its manifest list, manifests, data and delete files.
+ * `manifests` caches each manifest's live files across the snapshots of one pass: manifests are
+ * never rewritten in place, and most snapshots of a table share most of theirs.
+ */
+async function filesOf(io: FileIO, snap: Snapshot, manifests: Map<string, string[]>): Promise<Set<string>> {
   const out = new Set<string>([snap['manifest-list']]);
   for (const mf of await decodeManifestList(await io.read(snap['manifest-list']))) {
     out.add(mf.manifest_path);
-    for (const e of await decodeManifest(await io.read(mf.manifest_path), mf))
-      if (e.status !== 2) out.add(e.file.filePath);
+    let files = manifests.get(mf.manifest_path);
+    if (!files) {
+      files = (await decodeManifest(await io.read(mf.manifest_path), mf))
+        .filter((e) => e.status !== 2)
+        .map((e) => e.file.filePath);
+      manifests.set(mf.manifest_path, files);
+    }
+    for (const f of files) out.add(f);
   }
   return out;
 }
 
 /**
- * Expires snapshots older than `olderThanMs` beyond the newest `keepLast` (the current one is
- * always kept), then deletes the files only expired snapshots referenced.
+ * Expires snapshots older than `olderThanMs` beyond the newest `keepLast`, and, whatever their
+ * age, all but the newest `maxSnapshots` (the current one is always kept); then deletes the files
+ * only expired snapshots referenced. `maxSnapshots` bounds the table metadata, which every commit
+ * writes whole: about 1 KB a snapshot, one snapshot a commit.
  */
 export async function expireSnapshots(
   catalog: Catalog,
   io: FileIO,
   st: TableState,
-  opts: { keepLast: number; olderThanMs: number; nowMs?: number },
+  opts: { keepLast: number; olderThanMs: number; maxSnapshots?: number; nowMs?: number },
 ): Promise<{ expired: number; deletedFiles: number }> {
   const m = st.metadata;
   const current = currentSnapshot(m);
   const cutoff = (opts.nowMs ?? Date.now()) - opts.olderThanMs;
+  const max = opts.maxSnapshots ?? Number.POSITIVE_INFINITY;
   const newestFirst = [...m.snapshots].sort((a, b) => b['timestamp-ms'] - a['timestamp-ms']);
   const keep = newestFirst.filter(
     (s, i) =>
-      i < Math.max(1, opts.keepLast) ||
-      s['timestamp-ms'] >= cutoff ||
-      s['snapshot-id'] === current?.['snapshot-id'],
+      s['snapshot-id'] === current?.['snapshot-id'] ||
+      (i < max && (i < Math.max(1, opts.keepLast) || s['timestamp-ms'] >= cutoff)),
   );
   const expired = m.snapshots.filter((s) => !keep.includes(s));
   if (expired.length === 0) return { expired: 0, deletedFiles: 0 };
@@ -116,10 +128,11 @@ export async function expireSnapshots(
     'snapshot-log': m['snapshot-log'].filter((l) => keepIds.has(l['snapshot-id'])),
     'metadata-log': loggedAfter(m, st.metadataLocation),
   };
+  const manifests = new Map<string, string[]>();
   const live = new Set<string>();
-  for (const s of keep) for (const f of await filesOf(io, s)) live.add(f);
+  for (const s of keep) for (const f of await filesOf(io, s, manifests)) live.add(f);
   const dead = new Set<string>();
-  for (const s of expired) for (const f of await filesOf(io, s)) if (!live.has(f)) dead.add(f);
+  for (const s of expired) for (const f of await filesOf(io, s, manifests)) if (!live.has(f)) dead.add(f);
   await commitMetadata(catalog, io, st, next);
   for (const f of dead) await io.delete(f);
   return { expired: expired.length, deletedFiles: dead.size };
@@ -139,7 +152,8 @@ export async function removeOrphanFiles(
   const referenced = new Set<string>(
     [st.metadataLocation, ...m['metadata-log'].map((l) => l['metadata-file'])].map(sameFile),
   );
-  for (const s of m.snapshots) for (const f of await filesOf(io, s)) referenced.add(sameFile(f));
+  const manifests = new Map<string, string[]>();
+  for (const s of m.snapshots) for (const f of await filesOf(io, s, manifests)) referenced.add(sameFile(f));
   const cutoff = (opts.nowMs ?? Date.now()) - opts.olderThanMs;
   const orphans = (await io.list(`${m.location}/`))
     .filter((f) => !referenced.has(sameFile(f.location)) && f.modifiedMs < cutoff)

@@ -374,6 +374,58 @@ sinks:
     expect(await bothReaders('public.small', oldest)).toEqual([rowsAt.get(oldest), rowsAt.get(oldest)]);
   });
 
+  it('expires by count beyond maxSnapshots whatever the age, reading each manifest once', async () => {
+    const { catalog } = suite;
+    // GIVEN a table of eight young snapshots, each adding a file next to the earlier ones
+    const counted: TableSchema = { ...schema, table: 'counted' };
+    await lake.createTable(counted);
+    let seq = 9000;
+    const expected = new Map<number, string>();
+    const want = () => [...expected].map(([id, v]) => plain(id, v)).sort((a, b) => a.id - b.id);
+    const committed: number[] = [];
+    for (let r = 0; r < 8; r++) {
+      expected.set(r, `c${r}`);
+      const c = await lake.commit(
+        [
+          await lake.stage(counted, {
+            truncatedAt: null,
+            changes: [upsert(counted, row(r, `c${r}`), seq++)],
+          }),
+        ],
+        { properties: {} },
+      );
+      committed.push(c.snapshots.get('public.counted')!);
+      rowsAt.set(committed[committed.length - 1]!, want());
+    }
+    // WHEN expiry keeps two by count and everything younger than a day, but at most three
+    const io = new LocalFileIO();
+    const reads = new Map<string, number>();
+    const read = io.read.bind(io);
+    io.read = async (location: string) => {
+      reads.set(location, (reads.get(location) ?? 0) + 1);
+      return read(location);
+    };
+    const st = await loadTableState(catalog, io, { namespace: 'public', name: 'counted' });
+    reads.clear();
+    const r = await expireSnapshots(catalog, io, st, {
+      keepLast: 2,
+      olderThanMs: 86_400_000,
+      maxSnapshots: 3,
+    });
+    // THEN the five oldest are expired, the newest three stay
+    expect(r.expired).toBe(5);
+    const after = (await loadTableState(catalog, new LocalFileIO(), st.ident)).metadata;
+    expect(after.snapshots.map((x) => x['snapshot-id']).sort()).toEqual(committed.slice(5).sort());
+    // AND each manifest was read once, though every snapshot lists the earlier ones' manifests
+    const manifestReads = [...reads].filter(([l]) => /-m[01]\.avro$/.test(l));
+    expect(manifestReads.length).toBeGreaterThan(5);
+    expect(manifestReads.filter(([, n]) => n > 1)).toEqual([]);
+    // AND the current and the oldest kept snapshot read as they were committed
+    expect(await bothReaders('public.counted')).toEqual([want(), want()]);
+    const oldest = committed[5]!;
+    expect(await bothReaders('public.counted', oldest)).toEqual([rowsAt.get(oldest), rowsAt.get(oldest)]);
+  });
+
   it('expires old snapshots and their files, and removes old orphan files only', async () => {
     const { dir, catalog } = suite;
     const meta = await lake.metadata(schema);
@@ -390,7 +442,14 @@ sinks:
 
     // WHEN `tidemark expire` keeps only the newest two snapshots
     const out = await cli('expire', '--older-than', '0s', '--keep-last', '2', '--json');
-    const [r] = JSON.parse(out.stdout) as Array<{ expired: number; deletedFiles: number; orphans: number }>;
+    const r = (
+      JSON.parse(out.stdout) as Array<{
+        table: string;
+        expired: number;
+        deletedFiles: number;
+        orphans: number;
+      }>
+    ).find((x) => x.table === 'public.kept');
 
     // THEN the older snapshots are gone, with the files only they used; the table reads the same
     expect(r!.expired).toBe(meta.snapshots.length - 2);

@@ -217,6 +217,7 @@ describe('Iceberg table modes (mirror, soft-delete, append), read back by PyIceb
         targetFileRows: 1000,
         expireAfterMs: 0,
         keepSnapshots: 1,
+        maxSnapshots: 1000,
         checkEveryMs: 1000,
       },
     });

@@ -82,6 +82,16 @@ describe('config', () => {
     );
   });
 
+  it('bounds the Iceberg snapshots kept by count as well as by age, and refuses a bound below the ones always kept', () => {
+    const withMaintenance = (m: string) =>
+      `${good}sinks: { iceberg: { catalog: { kind: sql, url: "sqlite://c.db" }, location: ./lake, maintenance: ${m} } }\n`;
+    const c = parseConfig(withMaintenance('{}'), env);
+    expect(c.sinks.iceberg?.maintenance).toMatchObject({ keepSnapshots: 100, maxSnapshots: 1000 });
+    expect(configErrorOf(withMaintenance('{ keepSnapshots: 50, maxSnapshots: 10 }'))).toMatch(
+      /"sinks\.iceberg\.maintenance\.maxSnapshots": maxSnapshots must be at least keepSnapshots/,
+    );
+  });
+
   it("bounds log.maxMessageBytes between Kafka's default and what one produce request can carry", () => {
     const withLimit = (n: number) =>
       good.replace('topicPrefix: shop }', `topicPrefix: shop, maxMessageBytes: ${n} }`);
