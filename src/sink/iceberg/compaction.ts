@@ -33,8 +33,6 @@ export interface CompactOptions {
   readonly select: 'all' | 'small';
   /** At most this many new files' worth of rows rewritten (compaction-plan.ts RewritePolicy). */
   readonly maxNewFiles?: number;
-  /** The caller keeps a key index: report the key of every row moved (Compacted.moved). */
-  readonly trackKeys?: boolean;
 }
 
 export interface Compacted {
@@ -42,22 +40,18 @@ export interface Compacted {
   readonly rewrittenFiles: number;
   /** Data and delete files it added. */
   readonly newFiles: number;
-  /** The data files rewritten away, and where their live rows are now: the key index follows. */
-  readonly moved: {
-    readonly removed: readonly string[];
-    /** Per new data file, its partition tuple and its rows' keys in position order (trackKeys). */
-    readonly added: readonly { file: string; tuple: Record<string, unknown>; keys: string[] }[];
-  };
 }
 
-const NOTHING: Compacted = { rewrittenFiles: 0, newFiles: 0, moved: { removed: [], added: [] } };
+const NOTHING: Compacted = { rewrittenFiles: 0, newFiles: 0 };
 
 /**
  * Rewrites the live rows (minus position deletes) of the selected data files into new files of
  * about `targetFileBytes` (at most `targetFileRows` rows) per partition, and merges the position
  * deletes of the files that stay, in one `replace` snapshot. Reads one data file at a time and
  * writes a new file as soon as a partition has a file's worth of rows, so its memory is about
- * one new file per partition, whatever the table's size.
+ * one new file per partition, whatever the table's size. The writer's key index and file
+ * partitions in `st` follow each row as it is written; if this throws they may be ahead of the
+ * table, and the caller drops them (rebuilt at the next open).
  */
 export async function compactTable(
   catalog: Catalog,
@@ -118,8 +112,8 @@ export async function compactTable(
 
   const written: string[] = [];
   const added: DataFileRecord[] = [];
-  const moved: Compacted['moved']['added'][number][] = [];
-  const keyNames = opts.trackKeys ? keyFieldsOf(schema, table).map((f) => f.name) : null;
+  const index = st.index;
+  const keyNames = index ? keyFieldsOf(schema, table).map((f) => f.name) : [];
   const where = `table ${table}`;
   const addedDeletes: DataFileRecord[] = [];
   const groups = new Map<string, { tuple: Record<string, unknown>; rows: Row[] }>();
@@ -129,11 +123,9 @@ export async function compactTable(
     const columns = schema.fields.map((f) => chunk.map((r) => (r[f.name] ?? null) as Value));
     added.push(await writeParquetFile(io, path, 0, schema.fields, columns, g.tuple, where));
     written.push(path);
-    moved.push({
-      file: path,
-      tuple: g.tuple,
-      keys: keyNames ? chunk.map((r) => encodeKey(r, keyNames)) : [],
-    });
+    st.filePartitions.set(path, g.tuple);
+    if (index)
+      for (let pos = 0; pos < chunk.length; pos++) index.set(encodeKey(chunk[pos]!, keyNames), path, pos);
   };
   try {
     for (const df of plan.dataFiles) {
@@ -319,11 +311,8 @@ export async function compactTable(
     if (e instanceof TidemarkError && e.kind === 'commit_failed') for (const f of written) await io.delete(f);
     throw e;
   }
-  return {
-    rewrittenFiles: rewrite.size + dropDeletes.size,
-    newFiles: added.length + addedDeletes.length,
-    moved: { removed: [...rewrite], added: moved },
-  };
+  for (const f of rewrite) st.filePartitions.delete(f);
+  return { rewrittenFiles: rewrite.size + dropDeletes.size, newFiles: added.length + addedDeletes.length };
 }
 
 /** A position-delete file's (data file path, row position) pairs. */

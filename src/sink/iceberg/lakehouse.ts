@@ -323,21 +323,14 @@ export class Lakehouse {
   ): Promise<{ rewrittenFiles: number; newFiles: number }> {
     const st = await this.open(identOf(table), true);
     try {
-      const done = await compactTable(this.opts.catalog, this.opts.io, st, {
+      return await compactTable(this.opts.catalog, this.opts.io, st, {
         targetFileRows,
         targetFileBytes: this.opts.targetFileBytes,
         select,
         maxNewFiles,
-        trackKeys: st.index !== null,
       });
-      for (const file of done.moved.removed) st.filePartitions.delete(file);
-      for (const { file, tuple, keys } of done.moved.added) {
-        st.filePartitions.set(file, tuple);
-        if (st.index) for (let pos = 0; pos < keys.length; pos++) st.index.set(keys[pos]!, file, pos);
-      }
-      return { rewrittenFiles: done.rewrittenFiles, newFiles: done.newFiles };
     } catch (e) {
-      // Committed or not is unknown here: rebuilt from the table at the next open.
+      // The index may be ahead of the table, or the commit's outcome unknown: rebuilt at the next open.
       st.index = null;
       st.filePartitions.clear();
       throw e;
