@@ -163,7 +163,7 @@ const icebergSchema = z
     targetFileBytes: positiveInt.default(D.DEFAULT_TARGET_FILE_BYTES),
     /**
      * Automatic maintenance by the committer, between rounds: compaction of a table's small
-     * files (and of those rows were deleted from) once it has this many data and delete files,
+     * files (and of those with many deleted rows) once it has this many data and delete files,
      * and snapshot expiry (by age beyond keepSnapshots, and by count beyond maxSnapshots) with
      * orphan removal. compactAtFiles 0 turns compaction off.
      */

@@ -87,10 +87,6 @@ export async function loadMetadata(
   };
 }
 
-/**
- * Rebuilds the key index from the key columns of the live data files minus position deletes.
- * Key columns are identified by the schema's identifier-field-ids.
- */
 /** A keyed table's identifier fields, whose values the key index encodes (core/row-key encodeKey). */
 export function keyFieldsOf(schema: IcebergSchema, table: string): IcebergField[] {
   const ids = schema['identifier-field-ids'] ?? [];
@@ -104,6 +100,10 @@ export function keyFieldsOf(schema: IcebergSchema, table: string): IcebergField[
   return keyFields as IcebergField[];
 }
 
+/**
+ * Rebuilds the key index from the key columns of the live data files minus position deletes.
+ * Key columns are identified by the schema's identifier-field-ids.
+ */
 export async function rebuildIndex(
   io: FileIO,
   m: TableMetadata,
