@@ -16,7 +16,8 @@ export interface BatchReaderContext {
 
 /**
  * How reading a fetched batch ended: every message read, cut short by a rebalance or a seek
- * (the rest is fetched again), or a dead letter that could not be sent (the worker must stop).
+ * (the rest is fetched again), or the worker must stop: a dead letter that could not be sent, or
+ * changes Kafka deleted before they were read.
  */
 export type BatchRead = 'read' | 'interrupted' | { readonly fatal: unknown };
 
@@ -63,6 +64,10 @@ export async function readBatch(
       if (!isRunning() || isStale()) return 'interrupted';
     }
     const offset = Number(m.offset);
+    if (buffer.contiguous && offset > buffer.readOffset + 1) {
+      resolveHandled();
+      return { fatal: logGap(batch.topic, batch.partition, buffer.readOffset + 1, offset, ctx) };
+    }
     if (!m.value) {
       buffer.readOffset = Math.max(buffer.readOffset, offset);
       handled = m.offset;
@@ -105,4 +110,26 @@ export async function readBatch(
   }
   resolveHandled();
   return 'read';
+}
+
+/**
+ * Changes [from, to) of a channel are gone from the log: the sinks cannot be made exact by
+ * reading on, so nothing after them is committed.
+ */
+function logGap(
+  topic: string,
+  partition: number,
+  from: number,
+  to: number,
+  ctx: BatchReaderContext,
+): TidemarkError {
+  const table = ctx.tableOfTopic(topic);
+  return new TidemarkError(
+    'corrupt_state',
+    `Kafka no longer holds offsets ${from} to ${to - 1} of ${topic} partition ${partition} (table ${table}): they were deleted (retention) before the sinks committed them, so the sinks would miss those changes; nothing after them is committed`,
+    {
+      fix: `give the table topics a retention that outlasts any sink outage (retention.ms, retention.bytes); to go on, move the sinks past the hole and copy the table again: see "Kafka deleted changes the sinks had not read" in docs/OPERATIONS.md`,
+      table,
+    },
+  );
 }

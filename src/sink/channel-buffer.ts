@@ -21,6 +21,13 @@ export class ChannelBuffer {
   /** Highest log offset read on this channel (-1: none). */
   readOffset = -1;
   /**
+   * Set once the channel is positioned at its token's next offset: from then on every message
+   * must follow readOffset without a hole, since tidemark's producer (idempotent, not
+   * transactional) leaves none. A hole means Kafka deleted changes (retention) before they were
+   * read, and its consumer, finding the offset gone, went on from the oldest one left.
+   */
+  contiguous = false;
+  /**
    * Commit LSN of the last change read on this channel (-1: none). A channel is in commit
    * order, so every change committed before it has been read here: the channel is complete
    * for any cut below it, whatever the watermarks say (see completeBelow).

@@ -213,6 +213,7 @@ export class KafkaSinkWorker {
         const next = token ? parseToken(token).nextOffset : 0;
         if (next >= 0) {
           buffer.readOffset = next - 1;
+          buffer.contiguous = true;
           this.consumer.seek({ topic, partition, offset: String(next) });
         }
       }
@@ -313,6 +314,7 @@ export class KafkaSinkWorker {
         const token = this.o.coordinator.resumeToken(ch);
         const next = token ? parseToken(token).nextOffset : 0;
         b.readOffset = next - 1;
+        b.contiguous = next >= 0;
         if (next >= 0)
           this.consumer.seek({
             topic,

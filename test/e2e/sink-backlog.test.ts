@@ -2,15 +2,14 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, psql, type TestDatabase } from '../support/services';
-import { freePort, killAllTidemarks, startTidemark, writeConfig } from '../support/tidemark-process';
-
-const metricsOf = async (port: number) => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-/** Sum of a metric's samples over its labels. */
-function metricSum(text: string, name: string): number {
-  let sum = 0;
-  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) sum += Number(m[1]);
-  return sum;
-}
+import {
+  freePort,
+  killAllTidemarks,
+  metricSum,
+  metricsOf,
+  startTidemark,
+  writeConfig,
+} from '../support/tidemark-process';
 
 const TXNS = 60;
 const ROWS_PER_TXN = 1000;

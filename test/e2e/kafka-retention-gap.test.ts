@@ -1,0 +1,157 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { tableTopic } from '../../src/log/topics';
+import { createTestDatabase, kafkaBrokers, psql, type TestDatabase } from '../support/services';
+import {
+  freePort,
+  killAllTidemarks,
+  metricSum,
+  metricsOf,
+  runCli,
+  startTidemark,
+  writeConfig,
+} from '../support/tidemark-process';
+
+const count = async (url: string) =>
+  Number((await psql<{ n: string }>(url, 'SELECT count(*) AS n FROM public.items'))[0]!.n);
+
+/**
+ * Kafka deletes a topic's oldest messages by retention whether or not anyone read them, and its
+ * consumer, finding the offset it was told to read gone, goes on from the oldest one left. A sink
+ * that was down longer than the retention would so skip the deleted changes without a word. It
+ * stops instead, naming the hole, and commits nothing after it.
+ */
+describe('changes Kafka deleted before the sink read them', () => {
+  let src: TestDatabase;
+  let wh: TestDatabase;
+  let dir: string;
+
+  beforeAll(async () => {
+    src = await createTestDatabase('e2e_gapsrc');
+    wh = await createTestDatabase('e2e_gapwh');
+    await psql(src.url, 'CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL)');
+    dir = mkdtempSync(join(tmpdir(), 'tm-gap-'));
+  });
+  afterAll(async () => {
+    await killAllTidemarks();
+    await src.drop();
+    await wh.drop();
+  });
+
+  it('stops the sink with an error naming the lost offsets and commits nothing after them; moving the channels past them and copying the table again makes the sinks equal', async () => {
+    const config = writeConfig(
+      dir,
+      'tidemark.yaml',
+      `pipeline: ${src.name}
+source: { url: \${SRC_URL}, tables: ["public.items"], heartbeatIntervalMs: 500, watermarkIntervalMs: 200 }
+log: { kind: kafka, brokers: \${TIDEMARK_KAFKA_BROKERS}, partitions: 1, compression: none }
+offsets: { kind: redis, url: \${TIDEMARK_REDIS_URL} }
+sinks:
+  commitIntervalMs: 200
+  warehouse: { kind: postgres, url: \${WH_URL} }
+observe: { port: \${TIDEMARK_METRICS_PORT} }
+`,
+    );
+    const env = (port: number) => ({ SRC_URL: src.url, WH_URL: wh.url, TIDEMARK_METRICS_PORT: String(port) });
+    const sourcePort = await freePort();
+    const source = startTidemark(
+      ['run', '--config', config, '--role', 'source'],
+      env(sourcePort),
+      sourcePort,
+    );
+    await source.ready(90_000);
+    const startSink = async () => {
+      const port = await freePort();
+      return startTidemark(['run', '--config', config, '--role', 'sink'], env(port), port);
+    };
+    const produced = async (n: number) => {
+      const until = Date.now() + 60_000;
+      while (metricSum(await metricsOf(sourcePort), 'tidemark_log_produced_messages_total') < n) {
+        if (Date.now() > until) throw new Error(`the source did not produce ${n} changes within 60 s`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+
+    // GIVEN a sink that committed the first 100 changes (offsets 0-99), then stopped
+    await psql(src.url, `INSERT INTO items SELECT g, 'first' FROM generate_series(1, 100) g`);
+    const sink = await startSink();
+    await sink.ready(90_000);
+    const until = Date.now() + 60_000;
+    while ((await count(wh.url).catch(() => 0)) < 100 && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 300));
+    expect(await count(wh.url)).toBe(100);
+    expect(await sink.terminate()).toBe(0);
+    // AND 50 changes more in the log (offsets 100-149), of which Kafka deletes the first 20, as
+    // retention does with messages nobody read in time
+    await psql(src.url, `INSERT INTO items SELECT g, 'second' FROM generate_series(101, 150) g`);
+    await produced(150);
+    const kafka = new Kafka({ brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    const topic = tableTopic(src.name, { schema: 'public', table: 'items' });
+    try {
+      await admin.fetchTopicMetadata({ topics: [topic] }); // kafkajs finds the partition leader from it
+      await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '120' }] });
+      expect((await admin.fetchTopicOffsets(topic))[0]).toMatchObject({ low: '120', high: '150' });
+    } finally {
+      await admin.disconnect();
+    }
+
+    // WHEN the sink starts again
+    const again = await startSink();
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([
+      again.exited,
+      new Promise<'running'>((r) => {
+        timer = setTimeout(() => r('running'), 60_000);
+      }),
+    ]);
+    clearTimeout(timer);
+
+    // THEN it stops (exit 5: state an operator must look at), naming the topic and the lost offsets
+    expect(code).toBe(5);
+    expect(again.stderr()).toMatch(
+      new RegExp(`Kafka no longer holds offsets 100 to 119 of ${topic.replace(/\./g, '\\.')} partition 0`),
+    );
+    expect(again.stderr()).toMatch(/retention/);
+    // AND the warehouse holds what it held: nothing read after the hole was committed
+    expect(await count(wh.url)).toBe(100);
+
+    // WHEN the operator moves the table's channels back to the oldest offset Kafka holds and
+    // copies the table again (docs/OPERATIONS.md, "Kafka deleted changes the sinks had not read")
+    const reset = await runCli(
+      [
+        'offsets',
+        'reset',
+        '--config',
+        config,
+        '--to-lsn',
+        '0/0',
+        '--table',
+        'public.items',
+        '--force',
+        '--apply',
+      ],
+      env(0),
+    );
+    expect(reset.code).toBe(0);
+    const recovered = await startSink();
+    await recovered.ready(90_000);
+    expect(
+      (await runCli(['snapshot', '--config', config, '--table', 'public.items', '--wait'], env(0))).code,
+    ).toBe(0);
+    // THEN the warehouse equals the source again
+    const digest = `SELECT count(*)::text AS n, sum(hashtext(id::text || v))::text AS h FROM public.items`;
+    const done = Date.now() + 90_000;
+    while (
+      JSON.stringify(await psql(wh.url, digest)) !== JSON.stringify(await psql(src.url, digest)) &&
+      Date.now() < done
+    )
+      await new Promise((r) => setTimeout(r, 500));
+    expect(await psql(wh.url, digest)).toEqual(await psql(src.url, digest));
+    expect(await recovered.terminate()).toBe(0);
+    expect(await source.terminate()).toBe(0);
+  }, 300_000);
+});
