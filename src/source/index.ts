@@ -178,6 +178,22 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
     if (!existing) {
       const withSnapshot = config.source.snapshot === 'initial';
       const attempt = (snap?.attempt ?? 0) + 1;
+      // The pipeline streamed from this slot before: what happened since it was last confirmed
+      // is in no slot now, and only a copy of every table brings the sinks back to the source.
+      if (snap && snap.consistentPoint !== slotPendingState.consistentPoint) {
+        if (!withSnapshot)
+          throw new TidemarkError(
+            'source_setup',
+            `replication slot ${slot} is gone though this pipeline streamed from it (dropped outside tidemark, or a failover to a server that never had it): the changes since it was last confirmed cannot be read, and with source.snapshot "never" a new slot would copy nothing`,
+            {
+              fix: `set source.snapshot: initial to copy every table again with a new slot (rows deleted meanwhile stay in the sinks: tidemark verify lists them), or accept the loss and create the slot by hand: SELECT pg_create_logical_replication_slot('${slot}', 'pgoutput');`,
+            },
+          );
+        logger.warn(
+          { slot, attempt },
+          'replication slot is gone though this pipeline streamed from it (offsets reset --resnapshot, dropped outside tidemark, or a failover to a server without it): creating it again and copying every table (a copy only upserts: rows deleted meanwhile stay in the sinks, tidemark verify lists them)',
+        );
+      }
       if (withSnapshot) {
         // Recorded before the slot exists: if we stop between creating the slot and recording
         // its consistent point, a restart must redo the snapshot, not take the slot without

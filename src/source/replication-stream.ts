@@ -400,6 +400,17 @@ export class ReplicationStream {
 
 /** Why the replication stream ended: undecodable text stops it for good, anything else is retried. */
 function streamEndError(e: Error): TidemarkError {
+  // PostgreSQL invalidated the slot while it streamed: no restart can read on (setup/slot.ts
+  // checkSlot says the same at start, with the fix).
+  if (
+    /can no longer get changes from replication slot|cannot read from logical replication slot/.test(
+      e.message,
+    )
+  )
+    return new TidemarkError('source_setup', `replication stream ended: ${e.message}`, {
+      cause: e,
+      fix: 'the slot was invalidated by PostgreSQL: copy every table again with a new slot (tidemark offsets reset --resnapshot --apply); raise max_slot_wal_keep_size so that it does not happen again',
+    });
   return (
     encodingError(e, 'the replication stream stopped') ??
     new TidemarkError('transient', `replication stream ended: ${e.message}`, { cause: e })

@@ -1,6 +1,6 @@
 import { Client, type ClientConfig } from 'pg';
 import { TidemarkError } from '../../core/errors';
-import { type Lsn, parseLsn } from '../../core/lsn';
+import { formatLsn, type Lsn, parseLsn } from '../../core/lsn';
 import { quoteIdent } from './catalog';
 
 export interface SlotInfo {
@@ -8,12 +8,21 @@ export interface SlotInfo {
   readonly database: string;
   readonly confirmedFlushLsn: Lsn | null;
   readonly active: boolean;
+  /**
+   * Why PostgreSQL invalidated the slot (it can no longer give changes), or null: `wal` (it held
+   * back more WAL than max_slot_wal_keep_size, PostgreSQL 13+), `conflict` (a slot on a standby
+   * that recovery conflicted with, 16+).
+   */
+  readonly invalidated: 'wal' | 'conflict' | null;
 }
 
 export async function readSlot(client: Client, name: string): Promise<SlotInfo | null> {
   const row = (
     await client.query(
-      'SELECT plugin, database, confirmed_flush_lsn::text AS confirmed, active FROM pg_replication_slots WHERE slot_name = $1',
+      // to_jsonb: columns a PostgreSQL version does not have read as null
+      `SELECT plugin, database, confirmed_flush_lsn::text AS confirmed, active,
+              to_jsonb(s) ->> 'wal_status' AS wal_status, to_jsonb(s) ->> 'conflicting' AS conflicting
+         FROM pg_replication_slots s WHERE slot_name = $1`,
       [name],
     )
   ).rows[0];
@@ -23,6 +32,7 @@ export async function readSlot(client: Client, name: string): Promise<SlotInfo |
     database: row.database,
     confirmedFlushLsn: row.confirmed ? parseLsn(row.confirmed) : null,
     active: row.active,
+    invalidated: row.wal_status === 'lost' ? 'wal' : row.conflicting === 'true' ? 'conflict' : null,
   };
 }
 
@@ -62,6 +72,20 @@ export async function waitForIdleSlot(
 }
 
 export function checkSlot(slot: SlotInfo, name: string, database: string): void {
+  if (slot.invalidated) {
+    const at = slot.confirmedFlushLsn === null ? '' : ` (${formatLsn(slot.confirmedFlushLsn)})`;
+    throw new TidemarkError(
+      'source_setup',
+      `replication slot ${name} was invalidated by PostgreSQL (${
+        slot.invalidated === 'wal'
+          ? 'it held back more WAL than max_slot_wal_keep_size allows, and that WAL was removed'
+          : 'a recovery conflict on the standby it is on'
+      }): the changes after its last confirmed position${at} can no longer be read`,
+      {
+        fix: `copy every table again with a new slot: tidemark offsets reset --resnapshot --apply (rows deleted meanwhile stay in the sinks: tidemark verify lists them); so that it does not happen again, raise max_slot_wal_keep_size, and heed the TidemarkRetainedWalHigh alert before the slot reaches it`,
+      },
+    );
+  }
   if (slot.plugin !== 'pgoutput') {
     throw new TidemarkError(
       'source_setup',

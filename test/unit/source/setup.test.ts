@@ -1,6 +1,8 @@
+import type { TidemarkError } from '../../../src/core/errors';
 import { silentLogger } from '../../../src/observe/logger';
 import type { CatalogTable } from '../../../src/source/setup/catalog';
 import { tableKeyColumns } from '../../../src/source/setup/checks';
+import { checkSlot } from '../../../src/source/setup/slot';
 import { selectTables } from '../../../src/source/setup/table-patterns';
 
 const existing = [
@@ -63,5 +65,37 @@ describe('table keys', () => {
     expect(() => tableKeyColumns({ ...base, canSelect: false }, ['id'], undefined, silentLogger)).toThrow(
       /no SELECT privilege on public\.t/,
     );
+  });
+});
+
+describe('replication slot checks', () => {
+  const slot = {
+    plugin: 'pgoutput',
+    database: 'app',
+    confirmedFlushLsn: 0x16b3748n,
+    active: false,
+    invalidated: null,
+  } as const;
+
+  it('takes a valid pgoutput slot of the database', () => {
+    expect(() => checkSlot(slot, 'tidemark_shop', 'app')).not.toThrow();
+  });
+
+  it('refuses a slot PostgreSQL invalidated, naming why, where it stood and how to go on', () => {
+    const check = (invalidated: 'wal' | 'conflict') => {
+      try {
+        checkSlot({ ...slot, invalidated }, 'tidemark_shop', 'app');
+      } catch (e) {
+        return e as TidemarkError;
+      }
+      throw new Error('expected a refusal');
+    };
+    const wal = check('wal');
+    expect(wal.kind).toBe('source_setup');
+    expect(wal.message).toMatch(
+      /replication slot tidemark_shop was invalidated by PostgreSQL \(it held back more WAL than max_slot_wal_keep_size allows.*after its last confirmed position \(0\/16B3748\) can no longer be read/,
+    );
+    expect(wal.fix).toMatch(/tidemark offsets reset --resnapshot --apply/);
+    expect(check('conflict').message).toMatch(/a recovery conflict on the standby/);
   });
 });
