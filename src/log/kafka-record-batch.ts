@@ -10,7 +10,7 @@ import { crc32c } from './crc32c';
  *   Key varint-bytes, Value varint-bytes, Headers [varint-string key, varint-bytes value]
  */
 
-type Bytes = Buffer | string | null | undefined;
+export type Bytes = Buffer | string | null | undefined;
 
 /** One record, sized but not yet written; what kafkajs's Record() returns once patched. */
 export interface SizedRecord {
@@ -39,6 +39,17 @@ export function sizeRecord({
   offsetDelta = 0,
   timestampDelta = 0,
 }: RecordInput): SizedRecord {
+  return sizeRecordOf(key, value, headers, offsetDelta, timestampDelta);
+}
+
+/** sizeRecord from its fields, for a caller that has them apart (no object built to pass them). */
+export function sizeRecordOf(
+  key: Bytes,
+  value: Bytes,
+  headers: RecordInput['headers'],
+  offsetDelta: number,
+  timestampDelta: number,
+): SizedRecord {
   const pairs: Array<readonly [string, Bytes]> = [];
   let headerBytes = 0;
   if (headers) {
