@@ -398,7 +398,10 @@ export class ReplicationStream {
   }
 }
 
-/** Why the replication stream ended: undecodable text stops it for good, anything else is retried. */
+/**
+ * Why the replication stream ended: undecodable text and a slot PostgreSQL invalidated stop it for
+ * good, anything else is retried.
+ */
 function streamEndError(e: Error): TidemarkError {
   // PostgreSQL invalidated the slot while it streamed: no restart can read on (setup/slot.ts
   // checkSlot says the same at start, with the fix).
