@@ -122,7 +122,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
     // the truncate that empties its old rows in the sinks.
     await noticeReplacedWhileStopped(client, state, slot, catalog, logger);
     await clearRecreatedTables(client, state, slot, chosen.map(tableKey), logger);
-    await ensurePublication(client, config.source.publication, chosen, logger);
+    const putBack = await ensurePublication(client, config.source.publication, chosen, logger);
     const schemas = new TableSchemas(
       client,
       state,
@@ -168,7 +168,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       request: (t) => discovery.requestCopy(t),
     });
     // Tables that match now but did not at the last run: copied once streaming runs (below).
-    const joinedWhileStopped = await discovery.start(chosen, catalog);
+    const joinedWhileStopped = await discovery.start(chosen, catalog, putBack);
 
     // The slot (created here, so that slot errors are start-up errors) and the initial snapshot.
     const existing = await waitForIdleSlot(client, slot, logger);
@@ -341,7 +341,10 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       if (!created && config.source.snapshot === 'initial') {
         for (const t of joinedWhileStopped) {
           await discovery.requestCopy(tableKey(t));
-          logger.info({ table: tableKey(t) }, 'table joined while the pipeline was stopped: copying it');
+          logger.info(
+            { table: tableKey(t) },
+            'table joined (or came back to the publication) while the pipeline was stopped: copying it',
+          );
         }
       }
       discovery.schedule();

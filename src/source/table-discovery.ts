@@ -63,13 +63,15 @@ export class TableDiscovery {
   }
 
   /**
-   * Takes the tables mirrored from the start. Returns those the recorded set (from an earlier
-   * run) lacks: they were added while the pipeline was stopped and must be copied. Without a
-   * recorded set (the first run) there are none: the initial snapshot covers every table.
+   * Takes the tables mirrored from the start. Returns those to copy: the ones the recorded set
+   * (from an earlier run) lacks, added while the pipeline was stopped, and the recorded ones
+   * `putBack` names (the publication had lost them: their changes since were never streamed).
+   * Without a recorded set (the first run) there are none: the initial snapshot covers every table.
    */
   async start(
     initial: readonly TableRef[],
     catalog: ReadonlyArray<TableRef & { readonly oid: number }>,
+    putBack: readonly TableRef[] = [],
   ): Promise<TableRef[]> {
     const recorded = await this.d.state.get(mirroredTablesKey(this.d.config.source.slot));
     const before = recorded === null ? null : new Set(JSON.parse(recorded) as string[]);
@@ -87,7 +89,17 @@ export class TableDiscovery {
     if (before) await this.noticeDropped([...before].filter((k) => !oids.has(k)));
     await this.record();
     await this.partitions.check([...this.mirrored]);
-    return before === null ? [] : initial.filter((t) => !before.has(tableKey(t)));
+    if (before === null) return [];
+    const left = putBack.filter((t) => before.has(tableKey(t)));
+    for (const t of left) this.warnLeftPublication(tableKey(t));
+    return [...initial.filter((t) => !before.has(tableKey(t))), ...left];
+  }
+
+  private warnLeftPublication(table: string): void {
+    this.d.logger.warn(
+      { table, publication: this.d.config.source.publication },
+      `table had been taken out of the publication outside tidemark: its changes since were not streamed; it is published again${this.d.config.source.snapshot === 'initial' ? ' and copied again' : ', and with source.snapshot never not copied: its rows changed meanwhile differ in the sinks (tidemark snapshot --table copies it)'}`,
+    );
   }
 
   /** True while `table` ("schema.table") is mirrored. */
@@ -203,6 +215,20 @@ export class TableDiscovery {
     );
     const added: string[] = [];
     for (const t of fresh) if (await this.add(t)) added.push(tableKey(t));
+    // Taken out of the publication by hand (ALTER PUBLICATION): put back, and copied again.
+    const putBack =
+      this.mirrored.size === 0
+        ? []
+        : await ensurePublication(
+            client,
+            config.source.publication,
+            [...this.mirrored].map(parseTableKey),
+            this.d.logger,
+          );
+    for (const t of putBack) {
+      this.warnLeftPublication(tableKey(t));
+      if (config.source.snapshot === 'initial') await this.requestCopy(tableKey(t));
+    }
     await this.partitions.check([...this.mirrored]);
     return added;
   }

@@ -2,18 +2,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, psql, type TestDatabase } from '../support/services';
+import { waitUntil } from '../support/settled';
 import { freePort, killAllTidemarks, startTidemark, writeConfig } from '../support/tidemark-process';
 
 const count = async (url: string) =>
   Number((await psql<{ n: string }>(url, 'SELECT count(*) AS n FROM public.items'))[0]!.n);
-
-async function until(what: string, ok: () => Promise<boolean>, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
 /**
  * A replication slot the pipeline streamed from, gone (dropped by hand, or a failover to a
@@ -65,10 +58,13 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     const first = await start();
     await first.ready(90_000);
     await psql(src.url, `INSERT INTO items SELECT g, 'before' FROM generate_series(1, 10) g`);
-    await until('the first rows in the warehouse', async () => (await count(wh.url).catch(() => 0)) === 10);
+    await waitUntil(
+      'the first rows in the warehouse',
+      async () => (await count(wh.url).catch(() => 0)) === 10,
+    );
     expect(await first.terminate()).toBe(0);
     // AND its slot dropped while it was stopped, with changes written meanwhile
-    await until('the slot released', async () =>
+    await waitUntil('the slot released', async () =>
       (
         await psql<{ active: boolean }>(
           src.url,
@@ -105,7 +101,7 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     await resumed.ready(90_000);
     await psql(src.url, `INSERT INTO items SELECT g, 'after' FROM generate_series(16, 20) g`);
     // THEN the changes after the new slot arrive, and the lost ones stay lost
-    await until('the rows after the new slot', async () => (await count(wh.url)) === 15);
+    await waitUntil('the rows after the new slot', async () => (await count(wh.url)) === 15);
     expect(
       await psql(wh.url, `SELECT v, count(*)::int AS n FROM public.items GROUP BY v ORDER BY v`),
     ).toEqual([

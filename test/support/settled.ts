@@ -10,3 +10,12 @@ export async function settled<T>(read: () => Promise<T>, expected: T, timeoutMs 
     await new Promise((r) => setTimeout(r, 500));
   }
 }
+
+/** Waits until `ok` holds, polling; throws naming `what` after `timeoutMs`. */
+export async function waitUntil(what: string, ok: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}

@@ -13,13 +13,16 @@ import { qualified, quoteIdent } from './catalog';
  * (publish_via_partition_root), so rows, moves between partitions and partitions added later
  * all reach the one table. tidemark's own publication always does; an existing one is switched
  * when it holds a partitioned table.
+ *
+ * Returns the tables an existing publication lacked and now publishes again: for a table the
+ * pipeline mirrored already, its changes since it left the publication were never streamed.
  */
 export async function ensurePublication(
   client: Client,
   name: string,
   tables: readonly TableRef[],
   logger: Logger,
-): Promise<void> {
+): Promise<TableRef[]> {
   const pub = (
     await client.query(
       `SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate,
@@ -44,7 +47,7 @@ export async function ensurePublication(
         `CREATE PUBLICATION ${quoteIdent(name)} FOR TABLE ${list}${viaRoot ? ' WITH (publish_via_partition_root = true)' : ''}`,
       );
       logger.info({ publication: name, tables: tables.length }, 'created publication');
-      return;
+      return [];
     }
     if (partitioned.length > 0 && !pub.pubviaroot) {
       await client.query(`ALTER PUBLICATION ${quoteIdent(name)} SET (publish_via_partition_root = true)`);
@@ -58,7 +61,7 @@ export async function ensurePublication(
         fix: `ALTER PUBLICATION ${name} SET (publish = 'insert, update, delete, truncate');`,
       });
     }
-    if (pub.puballtables) return;
+    if (pub.puballtables) return [];
     const current = new Set(
       (
         await client.query('SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1', [
@@ -67,9 +70,10 @@ export async function ensurePublication(
       ).rows.map((r) => `${r.schemaname}.${r.tablename}`),
     );
     const wanted = new Set(tables.map((t) => `${t.schema}.${t.table}`));
-    if (current.size === wanted.size && [...wanted].every((t) => current.has(t))) return;
+    if (current.size === wanted.size && [...wanted].every((t) => current.has(t))) return [];
     await client.query(`ALTER PUBLICATION ${quoteIdent(name)} SET TABLE ${list}`);
     logger.info({ publication: name, tables: tables.length }, 'updated publication tables');
+    return tables.filter((t) => !current.has(`${t.schema}.${t.table}`));
   } catch (e) {
     if (e instanceof TidemarkError) throw e;
     throw new TidemarkError(
