@@ -6,7 +6,7 @@ export function uniqueName(prefix: string): string {
   return `${prefix}_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
 }
 
-/** The test Redis, e.g. redis://127.0.0.1:56379 (from .services/env). */
+/** The test Redis, e.g. redis://127.0.0.1:26379 (from .services/env). */
 export function redisUrl(): string {
   return requiredEnv('TIDEMARK_REDIS_URL');
 }
