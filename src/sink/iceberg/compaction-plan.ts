@@ -1,5 +1,5 @@
 /**
- * Which files a compaction rewrites (table-maintenance.ts compactTable does the writing). Pure, so
+ * Which files a compaction rewrites (compaction.ts compactTable does the writing). Pure, so
  * that the policy is tested apart from the files.
  */
 

@@ -15,7 +15,7 @@ import { partitionerFor, tupleKey } from './partitioning';
 import { commitMetadata } from './table-maintenance';
 import type { Snapshot } from './table-metadata';
 import { currentSchema, defaultSpec, newSnapshotId, withSnapshot } from './table-metadata';
-import { POS_DELETE_FIELDS, planScan } from './table-scan';
+import { POS_DELETE_FIELDS, planScan, readPositionDeleteFile } from './table-scan';
 import { keyFieldsOf, type TableState } from './table-state';
 import { writeParquetFile } from './write-file';
 
@@ -67,16 +67,15 @@ export async function compactTable(
   const plan = await planScan(io, m, table);
   if (!plan.snapshot) return NOTHING;
   // Which data files each delete file points at, and the deleted positions per data file.
+  // Each delete file is read once: its pairs are written again below if it is merged.
+  const pairsOf = new Map<string, [string, number][]>();
   const pointsAt = new Map<string, Set<string>>();
   const deleted = new Map<string, Set<number>>();
   for (const d of plan.deleteFiles) {
-    if (d.file.content !== 1)
-      throw new TidemarkError(
-        'corrupt_state',
-        `table ${table}: equality delete file ${d.file.filePath} is not supported`,
-      );
+    const pairs = await readPositionDeleteFile(io, d, table);
+    pairsOf.set(d.file.filePath, pairs);
     const targets = new Set<string>();
-    for (const [path, pos] of await readDeletes(io, d.file.filePath, table)) {
+    for (const [path, pos] of pairs) {
       targets.add(path);
       let set = deleted.get(path);
       if (!set) deleted.set(path, (set = new Set()));
@@ -157,7 +156,7 @@ export async function compactTable(
       const k = tupleKey(d.file.partition);
       let g = merged.get(k);
       if (!g) merged.set(k, (g = { tuple: d.file.partition, list: [] }));
-      for (const [path, pos] of await readDeletes(io, d.file.filePath, table))
+      for (const [path, pos] of pairsOf.get(d.file.filePath)!)
         if (live.has(path) && !rewrite.has(path)) g.list.push([path, pos]);
     }
     for (const g of merged.values()) {
@@ -313,13 +312,4 @@ export async function compactTable(
   }
   for (const f of rewrite) st.filePartitions.delete(f);
   return { rewrittenFiles: rewrite.size + dropDeletes.size, newFiles: added.length + addedDeletes.length };
-}
-
-/** A position-delete file's (data file path, row position) pairs. */
-async function readDeletes(io: FileIO, path: string, table: string): Promise<[string, number][]> {
-  const { columns } = decodeParquet(await io.read(path), POS_DELETE_FIELDS);
-  const [paths, positions] = columns as [Value[] | undefined, Value[] | undefined];
-  if (!paths || !positions || paths.length !== positions.length)
-    throw new TidemarkError('corrupt_state', `table ${table}: position-delete file ${path} is malformed`);
-  return paths.map((p, i) => [p as string, Number(positions[i])]);
 }

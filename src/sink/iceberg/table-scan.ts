@@ -67,24 +67,37 @@ export async function readPositionDeletes(
 ): Promise<Map<string, Set<number>>> {
   const out = new Map<string, Set<number>>();
   for (const d of plan.deleteFiles) {
-    if (d.file.content !== 1)
-      throw new TidemarkError(
-        'corrupt_state',
-        `table ${table}: equality delete file ${d.file.filePath} is not supported`,
-      );
-    const { columns } = decodeParquet(
-      await readOrFail(io, d.file.filePath, table, 'delete file'),
-      POS_DELETE_FIELDS,
-    );
-    const [paths, positions] = columns as [Value[], Value[]];
-    for (let i = 0; i < paths.length; i++) {
-      const p = paths[i] as string;
+    for (const [p, pos] of await readPositionDeleteFile(io, d, table)) {
       let set = out.get(p);
       if (!set) out.set(p, (set = new Set()));
-      set.add(Number(positions[i]));
+      set.add(pos);
     }
   }
   return out;
+}
+
+/** One position-delete file's (data file path, row position) pairs; an equality delete file is refused. */
+export async function readPositionDeleteFile(
+  io: FileIO,
+  d: ManifestEntry,
+  table: string,
+): Promise<[string, number][]> {
+  if (d.file.content !== 1)
+    throw new TidemarkError(
+      'corrupt_state',
+      `table ${table}: equality delete file ${d.file.filePath} is not supported`,
+    );
+  const { columns } = decodeParquet(
+    await readOrFail(io, d.file.filePath, table, 'delete file'),
+    POS_DELETE_FIELDS,
+  );
+  const [paths, positions] = columns as [Value[] | undefined, Value[] | undefined];
+  if (!paths || !positions || paths.length !== positions.length)
+    throw new TidemarkError(
+      'corrupt_state',
+      `table ${table}: position-delete file ${d.file.filePath} is malformed`,
+    );
+  return paths.map((p, i) => [p as string, Number(positions[i])]);
 }
 
 export interface LiveRow {
