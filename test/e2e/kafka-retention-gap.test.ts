@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { tableTopic } from '../../src/log/topics';
-import { createTestDatabase, kafkaBrokers, psql, type TestDatabase } from '../support/services';
+import { countRows, createTestDatabase, kafkaBrokers, psql, type TestDatabase } from '../support/services';
+import { settled, waitUntil } from '../support/settled';
 import {
+  exitCodeWithin,
   freePort,
   killAllTidemarks,
   metricSum,
@@ -14,8 +16,7 @@ import {
   writeConfig,
 } from '../support/tidemark-process';
 
-const count = async (url: string) =>
-  Number((await psql<{ n: string }>(url, 'SELECT count(*) AS n FROM public.items'))[0]!.n);
+const count = (url: string) => countRows(url, 'public.items');
 
 /**
  * Kafka deletes a topic's oldest messages by retention whether or not anyone read them, and its
@@ -66,21 +67,22 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
       const port = await freePort();
       return startTidemark(['run', '--config', config, '--role', 'sink'], env(port), port);
     };
-    const produced = async (n: number) => {
-      const until = Date.now() + 60_000;
-      while (metricSum(await metricsOf(sourcePort), 'tidemark_log_produced_messages_total') < n) {
-        if (Date.now() > until) throw new Error(`the source did not produce ${n} changes within 60 s`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    };
+    const produced = (n: number) =>
+      waitUntil(
+        `the source producing ${n} changes`,
+        async () => metricSum(await metricsOf(sourcePort), 'tidemark_log_produced_messages_total') >= n,
+        60_000,
+      );
 
     // GIVEN a sink that committed the first 100 changes (offsets 0-99), then stopped
     await psql(src.url, `INSERT INTO items SELECT g, 'first' FROM generate_series(1, 100) g`);
     const sink = await startSink();
     await sink.ready(90_000);
-    const until = Date.now() + 60_000;
-    while ((await count(wh.url).catch(() => 0)) < 100 && Date.now() < until)
-      await new Promise((r) => setTimeout(r, 300));
+    await waitUntil(
+      'the first 100 rows in the warehouse',
+      async () => (await count(wh.url).catch(() => 0)) >= 100,
+      60_000,
+    );
     expect(await count(wh.url)).toBe(100);
     expect(await sink.terminate()).toBe(0);
     // AND 50 changes more in the log (offsets 100-149), of which Kafka deletes the first 20, as
@@ -101,14 +103,7 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
 
     // WHEN the sink starts again
     const again = await startSink();
-    let timer: NodeJS.Timeout | undefined;
-    const code = await Promise.race([
-      again.exited,
-      new Promise<'running'>((r) => {
-        timer = setTimeout(() => r('running'), 60_000);
-      }),
-    ]);
-    clearTimeout(timer);
+    const code = await exitCodeWithin(again, 60_000);
 
     // THEN it stops (exit 5: state an operator must look at), naming the topic and the lost offsets
     expect(code).toBe(5);
@@ -144,13 +139,9 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     ).toBe(0);
     // THEN the warehouse equals the source again
     const digest = `SELECT count(*)::text AS n, sum(hashtext(id::text || v))::text AS h FROM public.items`;
-    const done = Date.now() + 90_000;
-    while (
-      JSON.stringify(await psql(wh.url, digest)) !== JSON.stringify(await psql(src.url, digest)) &&
-      Date.now() < done
-    )
-      await new Promise((r) => setTimeout(r, 500));
-    expect(await psql(wh.url, digest)).toEqual(await psql(src.url, digest));
+    expect(await settled(() => psql(wh.url, digest), await psql(src.url, digest))).toEqual(
+      await psql(src.url, digest),
+    );
     expect(await recovered.terminate()).toBe(0);
     expect(await source.terminate()).toBe(0);
   }, 300_000);

@@ -1,12 +1,17 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, psql, type TestDatabase } from '../support/services';
+import { countRows, createTestDatabase, psql, type TestDatabase } from '../support/services';
 import { waitUntil } from '../support/settled';
-import { freePort, killAllTidemarks, startTidemark, writeConfig } from '../support/tidemark-process';
+import {
+  exitCodeWithin,
+  freePort,
+  killAllTidemarks,
+  startTidemark,
+  writeConfig,
+} from '../support/tidemark-process';
 
-const count = async (url: string) =>
-  Number((await psql<{ n: string }>(url, 'SELECT count(*) AS n FROM public.items'))[0]!.n);
+const count = (url: string) => countRows(url, 'public.items');
 
 /**
  * A replication slot the pipeline streamed from, gone (dropped by hand, or a failover to a
@@ -77,14 +82,7 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
 
     // WHEN it starts again
     const again = await start();
-    let timer: NodeJS.Timeout | undefined;
-    const code = await Promise.race([
-      again.exited,
-      new Promise<'running'>((r) => {
-        timer = setTimeout(() => r('running'), 60_000);
-      }),
-    ]);
-    clearTimeout(timer);
+    const code = await exitCodeWithin(again, 60_000);
 
     // THEN the source stops (exit 3: the source is not set up), naming the slot and the fix,
     // and creates no slot of its own

@@ -94,3 +94,8 @@ export async function psql<T = Record<string, unknown>>(
     await c.end();
   }
 }
+
+/** How many rows `table` ("schema.table", not quoted) holds. */
+export async function countRows(url: string, table: string): Promise<number> {
+  return Number((await psql<{ n: string }>(url, `SELECT count(*) AS n FROM ${table}`))[0]!.n);
+}

@@ -234,3 +234,18 @@ export function metricSum(text: string, name: string): number {
   for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) sum += Number(m[1]);
   return sum;
 }
+
+/** The process's exit code once it exits, or 'running' if it still runs after `ms`. */
+export async function exitCodeWithin(proc: TidemarkProcess, ms: number): Promise<number | null | 'running'> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      proc.exited,
+      new Promise<'running'>((r) => {
+        timer = setTimeout(() => r('running'), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
