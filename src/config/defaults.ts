@@ -56,6 +56,8 @@ export const DEFAULT_KEEP_SNAPSHOTS = 100;
  */
 export const DEFAULT_MAX_SNAPSHOTS = 1000;
 export const DEFAULT_MAINTENANCE_CHECK_MS = 60_000;
+/** A maintenance pass starts no further table after this long (the commits wait for it). */
+export const DEFAULT_MAINTENANCE_PASS_BUDGET_MS = 2_000;
 
 /** REST catalog (sinks.iceberg.catalog, kind rest): a call answers in milliseconds; 30 s covers a
  * server writing a large metadata file to slow storage before a commit is declared unknown. */

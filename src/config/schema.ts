@@ -165,7 +165,9 @@ const icebergSchema = z
      * Automatic maintenance by the committer, between rounds: compaction of a table's small
      * files (and of those with many deleted rows) once it has this many data and delete files,
      * and snapshot expiry (by age beyond keepSnapshots, and by count beyond maxSnapshots) with
-     * orphan removal. compactAtFiles 0 turns compaction off.
+     * orphan removal. compactAtFiles 0 turns compaction off. The commits wait while a pass runs:
+     * it starts no table's work once passBudgetMs has gone by, and the next pass begins with the
+     * first table it did not reach.
      */
     maintenance: z
       .object({
@@ -175,6 +177,7 @@ const icebergSchema = z
         keepSnapshots: positiveInt.default(D.DEFAULT_KEEP_SNAPSHOTS),
         maxSnapshots: positiveInt.default(D.DEFAULT_MAX_SNAPSHOTS),
         checkEveryMs: positiveInt.default(D.DEFAULT_MAINTENANCE_CHECK_MS),
+        passBudgetMs: z.coerce.number().int().min(0).default(D.DEFAULT_MAINTENANCE_PASS_BUDGET_MS),
       })
       .strict()
       .refine((m) => m.maxSnapshots >= m.keepSnapshots, {
@@ -188,6 +191,7 @@ const icebergSchema = z
         keepSnapshots: D.DEFAULT_KEEP_SNAPSHOTS,
         maxSnapshots: D.DEFAULT_MAX_SNAPSHOTS,
         checkEveryMs: D.DEFAULT_MAINTENANCE_CHECK_MS,
+        passBudgetMs: D.DEFAULT_MAINTENANCE_PASS_BUDGET_MS,
       }),
     s3: z
       .object({

@@ -48,6 +48,8 @@ export class IcebergTarget implements SinkTarget {
   private cut: Cut | null = null;
   /** Per table: when the automatic maintenance last looked for its orphan files. */
   private readonly lastOrphanSweep = new Map<string, number>();
+  /** The table the last maintenance pass did not reach (its budget ran out), or null. */
+  private maintainNext: string | null = null;
 
   private constructor(
     private readonly lake: Lakehouse,
@@ -71,37 +73,62 @@ export class IcebergTarget implements SinkTarget {
   /**
    * Automatic maintenance, run by the committer between rounds (so it never races the sink's
    * own commits): compacts the small files of each table holding `compactAtFiles` data and
-   * delete files or more, at most AUTO_COMPACT_NEW_FILES files' worth of rows a pass (the rounds
-   * wait for it), then expires old snapshots and (at most hourly) removes old orphan files.
+   * delete files or more, at most AUTO_COMPACT_NEW_FILES files' worth of rows a pass, then
+   * expires old snapshots and (at most hourly) removes old orphan files. The rounds wait for it,
+   * so a pass starts no table once `passBudgetMs` has gone by; the next pass begins with the
+   * first table this one did not reach, so every table gets its turn however many there are.
    */
   async maintain(): Promise<MaintenanceDone[]> {
     const p = this.maintenance;
     if (!p) return [];
     const done: MaintenanceDone[] = [];
-    for (const schema of this.tables.values()) {
-      const table = tableKey(schema);
-      const summary = await this.lake.readSummary(schema);
-      if (!summary) continue;
-      const files = Number(summary['total-data-files'] ?? 0) + Number(summary['total-delete-files'] ?? 0);
-      if (p.compactAtFiles > 0 && files >= p.compactAtFiles) {
-        const started = Date.now();
-        const r = await this.lake.compact(schema, p.targetFileRows, 'small', AUTO_COMPACT_NEW_FILES);
-        if (r.rewrittenFiles > 0)
-          done.push({ table, kind: 'compact', files: r.rewrittenFiles, ms: Date.now() - started });
+    const passStarted = Date.now();
+    const order = this.maintenanceOrder();
+    for (const [i, schema] of order.entries()) {
+      if (i > 0 && Date.now() - passStarted >= p.passBudgetMs) {
+        this.maintainNext = tableKey(schema);
+        return done;
       }
-      const started = Date.now();
-      // Orphans come only from failed or crashed commits; finding them lists the whole table location.
-      const sweep = started - (this.lastOrphanSweep.get(table) ?? 0) >= ORPHAN_SWEEP_EVERY_MS;
-      if (sweep) this.lastOrphanSweep.set(table, started);
-      const e = await this.lake.expire(schema, {
-        keepLast: p.keepSnapshots,
-        olderThanMs: p.expireAfterMs,
-        maxSnapshots: p.maxSnapshots,
-        orphansOlderThanMs: sweep ? p.expireAfterMs : null,
-      });
-      if (e.expired + e.orphans > 0)
-        done.push({ table, kind: 'expire', files: e.deletedFiles + e.orphans, ms: Date.now() - started });
+      done.push(...(await this.maintainTable(schema, p)));
     }
+    this.maintainNext = null;
+    return done;
+  }
+
+  /** The tables, starting with the one the last pass did not reach. */
+  private maintenanceOrder(): TableSchema[] {
+    const all = [...this.tables.values()];
+    const from = all.findIndex((s) => tableKey(s) === this.maintainNext);
+    return from <= 0 ? all : [...all.slice(from), ...all.slice(0, from)];
+  }
+
+  private async maintainTable(
+    schema: TableSchema,
+    p: IcebergConfig['maintenance'],
+  ): Promise<MaintenanceDone[]> {
+    const done: MaintenanceDone[] = [];
+    const table = tableKey(schema);
+    const summary = await this.lake.readSummary(schema);
+    if (!summary) return done;
+    const files = Number(summary['total-data-files'] ?? 0) + Number(summary['total-delete-files'] ?? 0);
+    if (p.compactAtFiles > 0 && files >= p.compactAtFiles) {
+      const started = Date.now();
+      const r = await this.lake.compact(schema, p.targetFileRows, 'small', AUTO_COMPACT_NEW_FILES);
+      if (r.rewrittenFiles > 0)
+        done.push({ table, kind: 'compact', files: r.rewrittenFiles, ms: Date.now() - started });
+    }
+    const started = Date.now();
+    // Orphans come only from failed or crashed commits; finding them lists the whole table location.
+    const sweep = started - (this.lastOrphanSweep.get(table) ?? 0) >= ORPHAN_SWEEP_EVERY_MS;
+    if (sweep) this.lastOrphanSweep.set(table, started);
+    const e = await this.lake.expire(schema, {
+      keepLast: p.keepSnapshots,
+      olderThanMs: p.expireAfterMs,
+      maxSnapshots: p.maxSnapshots,
+      orphansOlderThanMs: sweep ? p.expireAfterMs : null,
+    });
+    if (e.expired + e.orphans > 0)
+      done.push({ table, kind: 'expire', files: e.deletedFiles + e.orphans, ms: Date.now() - started });
     return done;
   }
 

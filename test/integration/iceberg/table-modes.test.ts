@@ -219,6 +219,7 @@ describe('Iceberg table modes (mirror, soft-delete, append), read back by PyIceb
         keepSnapshots: 1,
         maxSnapshots: 1000,
         checkEveryMs: 1000,
+        passBudgetMs: 0,
       },
     });
     await target.prepareTables(MODES.map((m) => ({ schema: schemaOf(m, 1), options: optionsOf(m) })));
@@ -226,11 +227,17 @@ describe('Iceberg table modes (mirror, soft-delete, append), read back by PyIceb
     // THEN only round 5's change reaches the tables (one per table)
     expect(r5.changes).toBe(3);
 
-    // WHEN maintenance compacts every table's files and expires the old snapshots
-    const done = await target.maintain();
-    expect(done.filter((d) => d.kind === 'compact').map((d) => d.table)).toEqual(
-      expect.arrayContaining(MODES.map((m) => `public.${tableOf(m)}`)),
-    );
+    // WHEN maintenance compacts the tables' files and expires the old snapshots, in passes with
+    // no time to spare (each pass does one table, the next starts where it stopped)
+    const passes: string[][] = [];
+    for (const _ of MODES) {
+      const done = await target.maintain();
+      passes.push([...new Set(done.map((d) => d.table))]);
+      expect(done.some((d) => d.kind === 'compact')).toBe(true);
+    }
+    // THEN the three passes reached every table once
+    expect(passes.every((p) => p.length === 1)).toBe(true);
+    expect(passes.flat().sort()).toEqual(MODES.map((m) => `public.${tableOf(m)}`).sort());
     // AND a column is added at the source, then a round writes it (and a TOAST-unchanged update)
     await commitTakes(target, takes(['F'], 2), 'r6');
     await target.close();
