@@ -10,9 +10,10 @@ import type { Lease, OffsetStore } from '../offsets/offset-store';
 import type { DroppedTable } from '../source/dropped-tables';
 import type { ChannelBuffer } from './channel-buffer';
 import { PartedCommit } from './parted-commit';
+import { PartRefused } from './parted-rounds';
 import { type ChannelTake, failureKind, tablesForSink, tokenAfter, tokenUpdates } from './round-builder';
 import { addToSummary, emptyRoundSummary, type RoundSummary } from './round-summary';
-import type { SinkTarget } from './sink-target';
+import type { PartedRound, SinkTarget } from './sink-target';
 import { sinkSchema } from './text-casts';
 
 export interface CoordinatorDeps {
@@ -70,8 +71,9 @@ export class CommitCoordinator {
       optionsOf: this.d.optionsOf,
       tokensOf: (sink) => this.sinkTokens.get(sink)!,
       rebuiltAtOf: (sink) => this.rebuiltAt.get(sink),
-      preparedVersion: (table) => this.prepared.get(table),
       prepare: (schemas) => this.prepare(schemas),
+      evolveInRound: (schemas, rounds) => this.evolveInRound(schemas, rounds),
+      roundEnded: (committed) => this.roundEnded(committed),
       landed: (target, updates, cause) => this.landed(target, updates, cause),
       onFailed: this.d.onFailed,
       onPart: this.d.onPart,
@@ -91,14 +93,7 @@ export class CommitCoordinator {
    * older one: a round may hold rows from before a change (they are projected onto the newest).
    */
   async prepare(schemas: readonly TableSchema[]): Promise<void> {
-    const newest = new Map<string, TableSchema>();
-    for (const s of schemas) {
-      const key = `${s.schema}.${s.table}`;
-      if ((newest.get(key)?.version ?? -1) < s.version) newest.set(key, s);
-    }
-    const todo = [...newest.entries()]
-      .filter(([key, s]) => (this.prepared.get(key) ?? -1) < s.version)
-      .map(([, s]) => s);
+    const todo = this.newerThanPrepared(schemas);
     if (todo.length === 0) return;
     const tables = todo.map((schema) => ({
       schema: sinkSchema(schema),
@@ -130,6 +125,69 @@ export class CommitCoordinator {
     // to, say) may hold a newer token than the tables read then: the sink's token is the newest
     // over its tables, so read them again.
     if (firstSeen && this.sinkTokens.size > 0) await this.refreshSinkTokens();
+  }
+
+  /** Per table: the newest of these schemas, where it is newer than the version prepared. */
+  private newerThanPrepared(schemas: readonly TableSchema[]): TableSchema[] {
+    const newest = new Map<string, TableSchema>();
+    for (const s of schemas) {
+      const key = `${s.schema}.${s.table}`;
+      if ((newest.get(key)?.version ?? -1) < s.version) newest.set(key, s);
+    }
+    return [...newest.entries()]
+      .filter(([key, s]) => (this.prepared.get(key) ?? -1) < s.version)
+      .map(([, s]) => s);
+  }
+
+  /** What evolveInRound prepared in the open round, with the version before it (undone if given up). */
+  private readonly preparedInRound = new Map<string, number | undefined>();
+
+  /**
+   * A schema change inside a round in parts: every sink takes it into its round (PartedRound.evolve)
+   * before the part that needs it. A table first met there is refused (its tokens would have to
+   * be read while the round holds the warehouse).
+   */
+  private async evolveInRound(
+    schemas: readonly TableSchema[],
+    rounds: ReadonlyMap<string, PartedRound>,
+  ): Promise<void> {
+    const todo = this.newerThanPrepared(schemas);
+    if (todo.length === 0) return;
+    const keyOf = (s: TableSchema) => `${s.schema}.${s.table}`;
+    const unseen = todo.find((s) => !this.prepared.has(keyOf(s)));
+    if (unseen) throw new PartRefused(`${keyOf(unseen)} is first met inside the round`);
+    const tables = todo.map((schema) => ({
+      schema: sinkSchema(schema),
+      options: this.d.optionsOf(keyOf(schema)),
+    }));
+    // A sink that refuses after another took the change: that one rolls it back with the round,
+    // unless it landed at once; so those go last, and a refusal leaves every sink as it was.
+    const targets = [...this.d.targets].sort(
+      (a, b) =>
+        Number(rounds.get(a.name)!.evolveLandsAtOnce === true) -
+        Number(rounds.get(b.name)!.evolveLandsAtOnce === true),
+    );
+    for (const t of targets) {
+      const round = rounds.get(t.name)!;
+      if (!round.evolve) throw new PartRefused(`${t.name} cannot change a table's schema inside a round`);
+      await round.evolve(tables);
+    }
+    for (const s of todo) {
+      const key = keyOf(s);
+      if (!this.preparedInRound.has(key)) this.preparedInRound.set(key, this.prepared.get(key));
+      this.prepared.set(key, s.version);
+    }
+    this.d.logger.info(
+      { tables: todo.map((s) => `${keyOf(s)}@${s.version}`) },
+      'a schema change inside a transaction written in parts: taken into its round',
+    );
+  }
+
+  private roundEnded(committed: boolean): void {
+    if (!committed)
+      for (const [key, v] of this.preparedInRound)
+        v === undefined ? this.prepared.delete(key) : this.prepared.set(key, v);
+    this.preparedInRound.clear();
   }
 
   private async refreshSinkTokens(): Promise<void> {

@@ -9,6 +9,7 @@ import { identOf, Lakehouse } from './iceberg/lakehouse';
 import { openCatalog } from './iceberg/open-catalog';
 import { openFileIO } from './iceberg/open-file-io';
 import type { StagedChange } from './iceberg/staged-change';
+import { PartRefused } from './parted-rounds';
 import { parsePartitionBy } from './partition-spec';
 import type { CommitRound, PartedRound, SinkTarget } from './sink-target';
 
@@ -246,11 +247,30 @@ export class IcebergTarget implements SinkTarget {
             if (this.tables.get(tableKey(t.schema))?.version !== t.schema.version)
               throw new TidemarkError(
                 'internal',
-                `iceberg: ${tableKey(t.schema)} version ${t.schema.version} is not prepared; a parted round takes no schema change`,
+                `iceberg: ${tableKey(t.schema)} version ${t.schema.version} is not prepared (PartedRound.evolve)`,
               );
             const key = tableKey(t.schema);
             touched.set(key, t.schema);
             parts.set(key, [...(parts.get(key) ?? []), await this.lake.stagePart(t.schema, t.events)]);
+          }
+        } catch (e) {
+          await end(true);
+          throw e;
+        }
+      },
+      // Committed at once (metadata only: no snapshot, no row moves); a round given up leaves it,
+      // and the table then has a column no row fills yet, as after any schema change.
+      evolveLandsAtOnce: true,
+      evolve: async (tables) => {
+        if (ended) throw new TidemarkError('internal', 'iceberg: parted round used after it ended');
+        try {
+          for (const { schema } of tables) {
+            const key = tableKey(schema);
+            const known = this.tables.get(key);
+            if (known?.version === schema.version) continue;
+            if (!known) throw new PartRefused(`iceberg: ${key} is not prepared`);
+            await this.lake.evolveInRound(schema);
+            this.tables.set(key, schema);
           }
         } catch (e) {
           await end(true);

@@ -8,7 +8,7 @@ import { comparePositions, type Position } from '../core/position';
 import { type TableSchema, tableKey } from '../core/table-schema';
 import type { Logger } from '../observe/logger';
 import type { BufferedChange, ChannelBuffer } from './channel-buffer';
-import { PartedRoundVoid, partRefusal } from './parted-rounds';
+import { PartedRoundVoid, PartRefused, partRefusal } from './parted-rounds';
 import { type ChannelTake, failureKind, tablesForSink, tokenAfter, tokenUpdates } from './round-builder';
 import { addToSummary, emptyRoundSummary, type RoundSummary } from './round-summary';
 import type { PartedRound, SinkTarget } from './sink-target';
@@ -23,9 +23,15 @@ export interface PartedCommitHost {
   tokensOf(sink: string): Map<string, string>;
   /** Per table: the schema version the sink rebuilt it at (older changes are dropped). */
   rebuiltAtOf(sink: string): ReadonlyMap<string, number> | undefined;
-  /** The schema version a table is prepared at in the sinks. */
-  preparedVersion(table: string): number | undefined;
   prepare(schemas: readonly TableSchema[]): Promise<void>;
+  /**
+   * Gives the round's sinks the schema versions of these changes that are newer than the ones
+   * prepared (PartedRound.evolve), prepared from then on unless the round is given up; throws
+   * PartRefused where a sink cannot.
+   */
+  evolveInRound(schemas: readonly TableSchema[], rounds: ReadonlyMap<string, PartedRound>): Promise<void>;
+  /** The round ended: committed (what evolveInRound prepared stays so) or given up (undone). */
+  roundEnded(committed: boolean): void;
   /** After a commit whose outcome is unknown: whether it landed (fenced when another writer moved the tokens). */
   landed(target: SinkTarget, updates: readonly TokenUpdate[], cause: unknown): Promise<boolean>;
   readonly onFailed?: (sink: string, kind: 'fenced' | 'unknown' | 'failed') => void;
@@ -133,6 +139,7 @@ export class PartedCommit {
     const p = this.open;
     if (!p) return;
     this.open = null;
+    this.h.roundEnded(false);
     await Promise.allSettled([...p.rounds.values()].map((r) => r.abort()));
   }
 
@@ -168,11 +175,12 @@ export class PartedCommit {
       durationsMs[target.name] = Date.now() - started;
     }
     this.open = null;
+    this.h.roundEnded(true);
     return { at, tokens, summary: p.summary, durationsMs, parts: p.parts };
   }
 
   private refusal(takes: readonly ChannelTake[], first: boolean): string | null {
-    return partRefusal(takes, first, this.h.schemaOf, (t) => this.h.preparedVersion(t));
+    return partRefusal(takes, first, this.h.schemaOf);
   }
 
   private async void(why: string, holdWhole: boolean, cause?: unknown): Promise<never> {
@@ -183,14 +191,27 @@ export class PartedCommit {
 
   /** A failure that voids the round: retriable ones are read again, the others stop the sink. */
   private async failed(e: unknown): Promise<never> {
-    if (
-      isTidemarkError(e, 'transient') ||
-      isTidemarkError(e, 'commit_failed') ||
-      isTidemarkError(e, 'commit_state_unknown')
-    )
-      return this.void(`a round in parts failed: ${(e as Error).message}`, false, e);
+    if (retriable(e)) return this.void(`a round in parts failed: ${(e as Error).message}`, false, e);
     await this.abort();
     throw e;
+  }
+
+  /**
+   * A part that brings a schema change (a source transaction that altered a table after changing
+   * rows): the sinks take it into the round first. A sink that cannot, or a change it cannot
+   * follow, gives the round up to be held whole (the usual path then prepares the tables, with
+   * its rebuild and stop policies); other failures are those of a part (`failed`).
+   */
+  private async evolveFor(takes: readonly ChannelTake[]): Promise<void> {
+    const schemas = new Set<TableSchema>();
+    for (const t of takes) for (const { event } of t.changes) schemas.add(this.h.schemaOf(event));
+    try {
+      await this.h.evolveInRound([...schemas], this.open!.rounds);
+    } catch (e) {
+      if (e instanceof PartRefused || isTidemarkError(e, 'schema_incompatible'))
+        return this.void(`a round in parts cannot hold a schema change: ${(e as Error).message}`, true, e);
+      return this.failed(e);
+    }
   }
 
   /**
@@ -219,6 +240,7 @@ export class PartedCommit {
   private async writePart(takes: readonly ChannelTake[]): Promise<void> {
     const p = this.open!;
     const applied = this.afterTruncates(takes);
+    await this.evolveFor(takes);
     try {
       for (const target of this.h.targets) {
         const tables = tablesForSink(
@@ -248,4 +270,13 @@ export class PartedCommit {
       'a transaction larger than the buffer bound: part written to the sinks (visible once its round commits)',
     );
   }
+}
+
+/** A failure that voids a round to be read again (not held whole, not a stop). */
+function retriable(e: unknown): boolean {
+  return (
+    isTidemarkError(e, 'transient') ||
+    isTidemarkError(e, 'commit_failed') ||
+    isTidemarkError(e, 'commit_state_unknown')
+  );
 }

@@ -23,25 +23,34 @@ export class PartedRoundVoid extends Error {
 }
 
 /**
+ * A sink cannot take a schema change inside a round in parts (PartedRound.evolve): the round is
+ * given up and its transaction held whole instead.
+ */
+export class PartRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PartRefused';
+  }
+}
+
+/**
  * Why these changes cannot be one part of a parted round, or null. Parts are applied one after
  * the other, and within a part in position order; that is the source's order only for changes
  * of one key (a key stays on one channel, a channel is in order). So after the first part a part
- * holds no new schema version (the sinks would have to alter a table inside the round) and no key
- * change with unchanged (TOAST) columns (they are filled from the old key's row, which an earlier
- * part may have deleted already). A truncate reaches every key, but it is on every channel of
- * its table: PartedCommit applies its first copy and passes over what it erased (afterTruncates).
+ * holds no key change with unchanged (TOAST) columns (they are filled from the old key's row,
+ * which an earlier part may have deleted already). A schema change is taken into the round by
+ * the sinks (PartedRound.evolve) before the part that needs it. A truncate reaches every key, but
+ * it is on every channel of its table: PartedCommit applies its first copy and passes over what
+ * it erased (afterTruncates).
  */
 export function partRefusal(
   takes: readonly ChannelTake[],
   first: boolean,
   schemaOf: (ev: ChangeEvent) => TableSchema,
-  prepared: (table: string) => number | undefined,
 ): string | null {
+  if (first) return null;
   for (const t of takes) {
     for (const { event } of t.changes) {
-      if (first) continue;
-      if ((prepared(tableKey(event.table)) ?? -1) < event.schemaVersion)
-        return `a schema change of ${tableKey(event.table)}`;
       if (event.op === 'c' && event.unchanged.length > 0 && event.before && event.after) {
         const keys = schemaOf(event).primaryKey;
         if (encodeKey(event.before, keys) !== encodeKey(event.after, keys))

@@ -27,15 +27,25 @@ export interface CommitRound {
  * written in parts. Contract:
  * - `stage` writes one part where no reader sees it. Parts come in log order: a key's change in a
  *   later part follows its change in an earlier one (last change wins, TOAST-unchanged columns
- *   keep the value an earlier part gave). A part holds no truncate, no schema change and no key
- *   change with unchanged columns after the first part (the coordinator holds such rounds whole).
+ *   keep the value an earlier part gave). After the first part, a part holds no key change with
+ *   unchanged columns (the coordinator holds such rounds whole), and its tables were given their
+ *   schema version by `prepareTables` before the round opened or by `evolve` inside it.
+ * - `evolve` gives tables the round already holds a new schema version (a schema change inside
+ *   the source transaction) for the parts after it. What the earlier parts wrote must read as the
+ *   source has it after the change. A sink that cannot throws PartRefused (the coordinator then
+ *   gives the round up and holds it whole); absent: the sink never can.
  * - `commit` makes every part visible and moves every token in ONE atomic step, with
- *   `commitRound`'s contract (fenced, commit_state_unknown). Until it resolves, nothing is visible.
- * - After `abort`, or any failure of `stage` or `commit` (other than a commit that landed), the
- *   sink is as it was before the round; the round cannot be used again.
+ *   `commitRound`'s contract (fenced, commit_state_unknown). Until it resolves, no row is
+ *   visible (an Iceberg schema change lands at once: a metadata-only commit, no snapshot).
+ * - After `abort`, or any failure of `stage`, `evolve` or `commit` (other than a commit that
+ *   landed), the sink's rows and tokens are as they were before the round; the round cannot be
+ *   used again.
  */
 export interface PartedRound {
   stage(tables: readonly TableChanges[]): Promise<void>;
+  evolve?(tables: readonly { schema: TableSchema; options: TableOptions }[]): Promise<void>;
+  /** `evolve` lands at once, not with the commit: the coordinator asks such a sink last. */
+  readonly evolveLandsAtOnce?: boolean;
   commit(round: Omit<CommitRound, 'tables'>): Promise<void>;
   abort(): Promise<void>;
 }

@@ -17,6 +17,8 @@ const BOUND = 2000;
 const BOUND_BYTES = 16 * 1024 * 1024;
 /** cut_states.py / table_digest.py's canonical line: text as md5, so the TOASTed notes compare cheaply. */
 const ITEM_LINE = `concat_ws('|', id::text, grp::text, coalesce(md5(name), 'null'), coalesce(md5(note), 'null'))`;
+/** The same once the migration below added `rank`. */
+const RANKED_LINE = `concat_ws('|', id::text, grp::text, coalesce(md5(name), 'null'), coalesce(md5(note), 'null'), coalesce(rank::text, 'null'))`;
 const TAG_LINE = `concat_ws('|', id::text, item_id::text, coalesce(md5(label), 'null'))`;
 
 /**
@@ -32,7 +34,8 @@ const NOTE = `(SELECT string_agg(md5(g::text || ':' || k), '') FROM generate_ser
  * one), leaves TOASTed notes unchanged (filled from rows an earlier part wrote, or from stored
  * ones), and the sink is SIGKILLed while the parts are being written: nothing of the transaction
  * is visible before its commit, and after a restart both sinks equal the source. A later
- * transaction that truncates the tables and loads them again is written in parts as well.
+ * transaction that truncates the tables and loads them again is written in parts as well, and so
+ * is a migration that adds a column to a table between its changes.
  */
 describe('a transaction larger than the sink buffers, through Kafka, with a kill -9 in its parts', () => {
   let src: TestDatabase;
@@ -46,8 +49,8 @@ describe('a transaction larger than the sink buffers, through Kafka, with a kill
       { SRC_URL: src.url, WH_URL: wh.url, METRICS_PORT: String(ports[role]) },
       ports[role],
     );
-  const digests = async (url: string) => ({
-    items: await tableDigestOf(url, 'items', ITEM_LINE),
+  const digests = async (url: string, itemLine = ITEM_LINE) => ({
+    items: await tableDigestOf(url, 'items', itemLine),
     tags: await tableDigestOf(url, 'tags', TAG_LINE),
   });
   const lakeDigests = async () => ({
@@ -184,12 +187,36 @@ describe('a transaction larger than the sink buffers, through Kafka, with a kill
       },
       sink,
     );
-    expect(sink.stderr().match(/round in parts committed/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
-    expect(sink.stderr()).not.toMatch(/held whole in memory/);
+    expect(await lakeDigests()).toEqual(last);
+    // AND a migration larger than the buffers that alters a table it already changed (a column
+    // added) is written in parts as well: each sink takes the ALTER into the open round
+    await psql(
+      src.url,
+      `BEGIN;
+       UPDATE items SET name = name || ' m' WHERE id <= 9000;
+       ALTER TABLE items ADD COLUMN rank int;
+       UPDATE items SET rank = id % 100 WHERE id % 3 = 0;
+       INSERT INTO tags SELECT g, g, 'tag ' || g FROM generate_series(2001, 4000) g;
+       COMMIT;`,
+    );
+    const migrated = await digests(src.url, RANKED_LINE);
+    await waitFor(
+      'the migration mirrored',
+      async () => {
+        const got = await digests(wh.url, RANKED_LINE).catch(() => null); // rank absent until then
+        return got?.items.digest === migrated.items.digest && got?.tags.digest === migrated.tags.digest;
+      },
+      sink,
+    );
+    expect(sink.stderr()).toMatch(
+      /a schema change inside a transaction written in parts: taken into its round/,
+    );
+    expect(sink.stderr().match(/round in parts committed/g)?.length ?? 0).toBeGreaterThanOrEqual(3);
+    expect(sink.stderr()).not.toMatch(/held whole in memory|was given up/);
     const rss = peakRssMiB(sink.child.pid!);
     expect(await sink.terminate()).toBe(0);
     expect(await source.terminate()).toBe(0);
-    expect(await lakeDigests()).toEqual(last);
+    expect(await lakeDigests()).toEqual(migrated);
     console.log(
       `a transaction of ~52,000 changes (28,000 of 3 KB) in parts, then a truncate and reload of 14,000 rows, sink buffers ${BOUND} rows: sink peak RSS ${rss} MiB`,
     );

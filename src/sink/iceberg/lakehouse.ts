@@ -150,6 +150,11 @@ export class Lakehouse {
     return evolveTable(this.schemaChangeHost(), schema);
   }
 
+  /** `evolve` between the parts of a round in parts (see evolveTable's `inRound`). */
+  evolveInRound(schema: TableSchema): Promise<boolean> {
+    return evolveTable(this.schemaChangeHost(), schema, true);
+  }
+
   /** `onIncompatibleSchema: rebuild`: the table emptied on a fresh schema (schema-change-commit.ts). */
   rebuild(schema: TableSchema, options: CreateTableOptions = {}): Promise<void> {
     return rebuildTable(this.schemaChangeHost(), schema, options.partition);

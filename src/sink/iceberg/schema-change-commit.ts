@@ -4,6 +4,7 @@ import type { Value } from '../../core/column-type';
 import { TidemarkError } from '../../core/errors';
 import type { TableSchema } from '../../core/table-schema';
 import { type CollapsedBatch, collapseByKey } from '../collapse';
+import { PartRefused } from '../parted-rounds';
 import { fillValue } from '../schema-projection';
 import { castText } from '../text-casts';
 import type { Catalog, TableIdent } from './catalog';
@@ -51,9 +52,18 @@ export interface SchemaChangeHost {
 /**
  * Evolves the table's Iceberg schema to a changed source schema (see schema-evolution.ts),
  * committing a metadata-only change. Resolves true when the schema changed.
+ *
+ * `inRound`: between two parts of a round in parts (sink-target.ts PartedRound.evolve). The
+ * cached state, whose key index holds the earlier parts' rows, is kept and not reloaded; a
+ * change that must rewrite the rows (a filled or cast column) is refused (PartRefused), since
+ * the earlier parts' rows are in no snapshot it could rewrite.
  */
-export async function evolveTable(host: SchemaChangeHost, schema: TableSchema): Promise<boolean> {
-  const st = await host.open(identOf(schema), true);
+export async function evolveTable(
+  host: SchemaChangeHost,
+  schema: TableSchema,
+  inRound = false,
+): Promise<boolean> {
+  const st = await host.open(identOf(schema), !inRound);
   const m = st.metadata;
   const where = identText(st.ident);
   const attnums = JSON.parse(m.properties[ATTNUMS_PROPERTY] ?? '{}') as Record<string, number>;
@@ -68,7 +78,12 @@ export async function evolveTable(host: SchemaChangeHost, schema: TableSchema): 
   // A change history keeps what the rows were (as the warehouse's append tables do): there the
   // column did not exist, so an append table's earlier rows are not filled.
   // Likewise a column cast to text (sink/text-casts.ts): its new field gets the old values' text.
-  if ((fills.length > 0 || next.casts.length > 0) && currentSnapshot(m) && mode !== 'append') {
+  const rewrites = (fills.length > 0 || next.casts.length > 0) && mode !== 'append';
+  if (rewrites && inRound)
+    throw new PartRefused(
+      `iceberg: table ${where}: a column ${fills.length > 0 ? `added with a default (${fills.map((f) => f.name).join(', ')})` : 'cast to text'} rewrites the rows, which cannot be done between the parts of a round`,
+    );
+  if (rewrites && currentSnapshot(m)) {
     checkNotPartitionedBy(m, next.casts, where);
     await evolveAndFill(host, st, schema, next, fills);
     return true;
@@ -79,8 +94,20 @@ export async function evolveTable(host: SchemaChangeHost, schema: TableSchema): 
   };
   const file = `${m.location}/metadata/${String(m['last-sequence-number']).padStart(5, '0')}-${randomUUID()}.metadata.json`;
   if (!host.catalog.writesMetadata) await host.io.write(file, Buffer.from(JSON.stringify(updated), 'utf8'));
-  const out = await swapOne(host, st, file, updated, 'schema change');
-  if (recordCommitted(host.catalog, st, out, updated, file)) host.forget(st.ident);
+  const out = await swapOne(host, st, file, updated, 'schema change').catch((e: unknown) => {
+    // Another writer moved the table: the round is given up and read again, on a fresh state.
+    if (inRound) host.forget(st.ident);
+    throw e;
+  });
+  if (recordCommitted(host.catalog, st, out, updated, file)) {
+    host.forget(st.ident);
+    // The round's key index went with the cached state: its next parts could not be written.
+    if (inRound)
+      throw new TidemarkError(
+        'transient',
+        `table ${where}: schema change committed, but the catalog did not return the new metadata; the round is read again`,
+      );
+  }
   return true;
 }
 

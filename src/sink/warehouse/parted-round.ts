@@ -1,19 +1,27 @@
+import type { TableOptions } from '../../config/schema';
 import { TidemarkError } from '../../core/errors';
-import { tableKey } from '../../core/table-schema';
+import { type TableSchema, tableKey } from '../../core/table-schema';
+import { PartRefused } from '../parted-rounds';
 import type { CommitRound, PartedRound, TableChanges } from '../sink-target';
 import type { MetaTables } from './meta-tables';
 import { applyTablesIn } from './round-apply';
 import type { WarehouseHooks } from './warehouse';
 import type { WarehouseSession } from './warehouse-session';
 
+type Prepared = { readonly schema: TableSchema; readonly options: Pick<TableOptions, 'mode'> };
 type Step =
   | { readonly kind: 'part'; readonly tables: readonly TableChanges[]; readonly applied: () => void }
+  | { readonly kind: 'evolve'; readonly tables: readonly Prepared[]; readonly applied: () => void }
   | { readonly kind: 'commit'; readonly round: Omit<CommitRound, 'tables'> }
   | { readonly kind: 'abort' };
 
 export interface PartedRoundDeps {
   /** The adapter's transaction: rolled back when its body throws, COMMIT when it resolves. */
   readonly transaction: (fn: (s: WarehouseSession) => Promise<void>) => Promise<void>;
+  /** Creates or evolves a table in the session's transaction (SqlWarehouse.prepareTables' step). */
+  readonly prepareIn: (s: WarehouseSession, table: Prepared) => Promise<void>;
+  /** See SqlWarehouse.altersChangedTables. */
+  readonly altersChangedTables: boolean;
   readonly meta: MetaTables;
   readonly hooks: WarehouseHooks;
   /** Rebuilt tables (a partial update of a row not held yet is passed over). */
@@ -26,7 +34,9 @@ export interface PartedRoundDeps {
  * A parted round on a SQL warehouse: ONE database transaction held open across the parts. Each
  * part is staged and applied inside it as a round's tables would be (a later part sees the
  * earlier ones' rows: upserts replace them, unchanged columns keep their values); the commit
- * moves the tokens conditionally and records the cut, then COMMIT. Nothing is visible before,
+ * moves the tokens conditionally and records the cut, then COMMIT. A schema change between parts
+ * is an ALTER in the same transaction (its fill UPDATE reaches the earlier parts' rows, as the
+ * source's ALTER reached the rows its transaction wrote before it). Nothing is visible before,
  * and a failure or an abort rolls everything back. The transaction holds its connection (DuckDB:
  * the file's only one) until the round ends, so the caller must not use the warehouse meanwhile.
  */
@@ -51,6 +61,12 @@ export function openPartedRound(d: PartedRoundDeps): PartedRound {
       step = await next();
       if (step.kind === 'abort')
         throw new TidemarkError('commit_failed', 'warehouse: parted round aborted; rolled back');
+      if (step.kind === 'evolve') {
+        for (const t of step.tables) await d.prepareIn(s, t);
+        step.applied();
+        step = null;
+        continue;
+      }
       if (step.kind === 'part') {
         await applyTablesIn(s, step.tables, d.hooks, d.rebuilt, part);
         for (const t of step.tables) tables.add(tableKey(t.schema));
@@ -87,18 +103,27 @@ export function openPartedRound(d: PartedRoundDeps): PartedRound {
   const usable = () => {
     if (ended) throw new TidemarkError('internal', 'warehouse: parted round used after it ended');
   };
+  const run = async (step: (applied: () => void) => Step) => {
+    usable();
+    if (over) throw (over as { error: unknown }).error;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        failPart = reject;
+        push(step(resolve));
+      });
+    } finally {
+      failPart = null;
+    }
+  };
   return {
-    async stage(parts) {
-      usable();
-      if (over) throw (over as { error: unknown }).error;
-      try {
-        await new Promise<void>((resolve, reject) => {
-          failPart = reject;
-          push({ kind: 'part', tables: parts, applied: resolve });
-        });
-      } finally {
-        failPart = null;
-      }
+    stage: (parts) => run((applied) => ({ kind: 'part', tables: parts, applied })),
+    async evolve(evolved) {
+      const changed = evolved.find((t) => tables.has(tableKey(t.schema)));
+      if (changed && !d.altersChangedTables)
+        throw new PartRefused(
+          `warehouse: ${tableKey(changed.schema)} cannot be altered in the transaction that already changed its rows (this database refuses to commit that)`,
+        );
+      await run((applied) => ({ kind: 'evolve', tables: evolved, applied }));
     },
     async commit(round) {
       usable();

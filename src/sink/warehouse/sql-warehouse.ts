@@ -39,6 +39,11 @@ export abstract class SqlWarehouse implements Warehouse {
   }
 
   protected abstract transaction<T>(fn: (s: WarehouseSession) => Promise<T>): Promise<T>;
+  /**
+   * Whether a transaction that changed a table's rows may then alter that table (a schema change
+   * inside a round in parts). DuckDB accepts the ALTER but refuses the COMMIT after it.
+   */
+  protected abstract readonly altersChangedTables: boolean;
   abstract close(): Promise<void>;
 
   private async ensureMeta(): Promise<void> {
@@ -53,44 +58,46 @@ export abstract class SqlWarehouse implements Warehouse {
     tables: readonly { schema: TableSchema; options: Pick<TableOptions, 'mode'> }[],
   ): Promise<void> {
     await this.ensureMeta();
-    for (const { schema, options } of tables) {
-      const key = tableKey(schema);
-      await this.transaction(async (s) => {
-        const rows = await s.query(`SELECT mode, schema_json FROM ${this.meta.tables} WHERE table_key = $1`, [
-          key,
-        ]);
-        const stored = rows[0] as { mode: string; schema_json: string } | undefined;
-        if (!stored) {
-          if (options.mode !== 'append' && schema.primaryKey.length === 0) {
-            throw new TidemarkError(
-              'source_setup',
-              `warehouse: table ${key} has no key; ${options.mode} mode needs one`,
-              {
-                fix: 'give the table a primary key, configure source.keys for it, or set its mode to "append"',
-              },
-            );
-          }
-          for (const sql of createTableSql(s, schema, options.mode)) await s.query(sql);
-        } else {
-          if (stored.mode !== options.mode) {
-            throw new TidemarkError(
-              'schema_incompatible',
-              `warehouse: table ${key} was built in ${stored.mode} mode, now configured as ${options.mode}`,
-              {
-                fix: 'rebuild the warehouse table (drop it and re-snapshot) or restore the mode',
-              },
-            );
-          }
-          const from = JSON.parse(stored.schema_json) as TableSchema;
-          if (JSON.stringify(from) === JSON.stringify(schema)) return;
-          await this.evolveIn(s, from, schema, options.mode, this.options.policy ?? DEFAULT_EVOLUTION_POLICY);
-        }
-        await s.query(
-          `INSERT INTO ${this.meta.tables} (table_key, mode, schema_json, updated_at) VALUES ($1, $2, $3, now()) ON CONFLICT (table_key) DO UPDATE SET mode = EXCLUDED.mode, schema_json = EXCLUDED.schema_json, updated_at = EXCLUDED.updated_at`,
-          [key, options.mode, JSON.stringify(schema)],
+    for (const { schema, options } of tables)
+      await this.transaction((s) => this.prepareIn(s, schema, options.mode));
+  }
+
+  /** Creates the table or evolves it to `schema`, in the session's transaction. */
+  private async prepareIn(s: WarehouseSession, schema: TableSchema, mode: TableMode): Promise<void> {
+    const key = tableKey(schema);
+    const rows = await s.query(`SELECT mode, schema_json FROM ${this.meta.tables} WHERE table_key = $1`, [
+      key,
+    ]);
+    const stored = rows[0] as { mode: string; schema_json: string } | undefined;
+    if (!stored) {
+      if (mode !== 'append' && schema.primaryKey.length === 0) {
+        throw new TidemarkError(
+          'source_setup',
+          `warehouse: table ${key} has no key; ${mode} mode needs one`,
+          {
+            fix: 'give the table a primary key, configure source.keys for it, or set its mode to "append"',
+          },
         );
-      });
+      }
+      for (const sql of createTableSql(s, schema, mode)) await s.query(sql);
+    } else {
+      if (stored.mode !== mode) {
+        throw new TidemarkError(
+          'schema_incompatible',
+          `warehouse: table ${key} was built in ${stored.mode} mode, now configured as ${mode}`,
+          {
+            fix: 'rebuild the warehouse table (drop it and re-snapshot) or restore the mode',
+          },
+        );
+      }
+      const from = JSON.parse(stored.schema_json) as TableSchema;
+      if (JSON.stringify(from) === JSON.stringify(schema)) return;
+      await this.evolveIn(s, from, schema, mode, this.options.policy ?? DEFAULT_EVOLUTION_POLICY);
     }
+    await s.query(
+      `INSERT INTO ${this.meta.tables} (table_key, mode, schema_json, updated_at) VALUES ($1, $2, $3, now()) ON CONFLICT (table_key) DO UPDATE SET mode = EXCLUDED.mode, schema_json = EXCLUDED.schema_json, updated_at = EXCLUDED.updated_at`,
+      [key, mode, JSON.stringify(schema)],
+    );
   }
 
   async evolveTable(
@@ -154,6 +161,8 @@ export abstract class SqlWarehouse implements Warehouse {
     const rebuilt = new Set((await this.rebuiltVersionsCached()).keys());
     return openPartedRound({
       transaction: (fn) => this.transaction(fn),
+      prepareIn: (s, t) => this.prepareIn(s, t.schema, t.options.mode),
+      altersChangedTables: this.altersChangedTables,
       meta: this.meta,
       hooks: this.options.hooks ?? {},
       rebuilt,

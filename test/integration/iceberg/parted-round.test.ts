@@ -231,4 +231,88 @@ describe('Iceberg sink: a round in parts', () => {
     await expect(r.stage([])).rejects.toThrow(/after it ended/);
     await sink.close();
   });
+
+  test('a schema change between parts: metadata-only evolutions land in the round, row rewrites are refused', async () => {
+    // GIVEN a table holding rows 1..2 and a round in parts that changed it
+    const GROWS: TableSchema = { ...ITEMS, table: 'grows' };
+    const sink = await IcebergTarget.open(config());
+    await sink.prepareTables([{ schema: GROWS, options: OPTIONS }]);
+    await sink.readTokens();
+    await sink.commitRound({
+      cutLsn: 0x60n,
+      commitId: 'g1',
+      tables: [
+        part(
+          GROWS,
+          [1, 2].map((id) => ev(GROWS, 0x60, 'c', { id, name: `n${id}`, note: `note ${id}` })),
+        ),
+      ],
+      tokens: [{ channel: 'grows/0', expected: null, next: '0/60#0@1' }],
+    });
+    const r = await sink.openRound();
+    await r.stage([
+      part(GROWS, [
+        ev(GROWS, 0x70, 'c', { id: 10, name: 'ten', note: 'note 10' }),
+        ev(GROWS, 0x70, 'u', { id: 1, name: 'one', note: 'note 1b' }),
+      ]),
+    ]);
+    // WHEN the transaction adds a nullable column (no default) and writes on, TOAST-unchanged too
+    const v2: TableSchema = {
+      ...GROWS,
+      version: 2,
+      columns: [
+        ...GROWS.columns,
+        { name: 'extra', attnum: 4, type: { kind: 'int32' }, pgType: 'integer', nullable: true },
+      ],
+    };
+    await r.evolve!([{ schema: v2, options: OPTIONS }]);
+    const at2 = (e: ChangeEvent): ChangeEvent => ({ ...e, schemaVersion: 2 });
+    await r.stage([
+      part(v2, [
+        at2(ev(v2, 0x70, 'u', { id: 10, name: 'TEN', extra: 5 }, ['note'])), // fills from part 1's row
+        at2(ev(v2, 0x70, 'u', { id: 2, name: 'two', extra: 6 }, ['note'])), // from the committed row
+        at2(ev(v2, 0x70, 'c', { id: 11, name: 'eleven', note: 'note 11', extra: 11 })),
+      ]),
+    ]);
+    // THEN readers see the new column (metadata only) but none of the round's rows yet
+    expect(await pyRows('public.grows')).toEqual([
+      { id: 1, name: 'n1', note: 'note 1', extra: null },
+      { id: 2, name: 'n2', note: 'note 2', extra: null },
+    ]);
+    // WHEN it commits
+    await r.commit({
+      cutLsn: 0x70n,
+      commitId: 'g2',
+      tokens: [{ channel: 'grows/0', expected: '0/60#0@1', next: '0/70#0@6' }],
+    });
+    // THEN PyIceberg and Iceberg's Java library read the whole transaction, the earlier part's rows without the column
+    const expected = [
+      { id: 1, name: 'one', note: 'note 1b', extra: null },
+      { id: 2, name: 'two', note: 'note 2', extra: 6 },
+      { id: 10, name: 'TEN', note: 'note 10', extra: 5 },
+      { id: 11, name: 'eleven', note: 'note 11', extra: 11 },
+    ];
+    expect(await pyRows('public.grows')).toEqual(expected);
+    expect(byId((await readWithJava(`jdbc:sqlite:${db()}`, '', '', 'public.grows')).rows)).toEqual(expected);
+
+    // WHEN a later round in parts meets a column added with a default (Postgres fills every row)
+    const before = await pyRows('public.grows');
+    const r2 = await sink.openRound();
+    await r2.stage([part(v2, [at2(ev(v2, 0x80, 'u', { id: 1, name: 'uno', note: 'x', extra: 1 }))])]);
+    const v3: TableSchema = {
+      ...v2,
+      version: 3,
+      columns: [
+        ...v2.columns,
+        { name: 'flag', attnum: 5, type: { kind: 'bool' }, pgType: 'boolean', nullable: true, fill: 't' },
+      ],
+    };
+    // THEN it is refused (the earlier part's rows are in no snapshot to rewrite), and the round is over
+    await expect(r2.evolve!([{ schema: v3, options: OPTIONS }])).rejects.toThrow(
+      /column added with a default \(flag\) rewrites the rows, which cannot be done between the parts of a round/,
+    );
+    await expect(r2.stage([])).rejects.toThrow(/after it ended/);
+    expect(await pyRows('public.grows')).toEqual(before);
+    await sink.close();
+  });
 });

@@ -43,6 +43,24 @@ describe.each(['duckdb', 'postgres'] as const)('%s warehouse: a round in parts',
         `SELECT token FROM ${kind === 'duckdb' ? 'main' : 'public'}._tidemark_offsets WHERE channel = 'items/0'`,
       )
     )[0]?.token;
+  /** The warehouse with items and tags prepared, and items `ids` committed at token t1. */
+  const withItems = async (ids: number[]) => {
+    const wh = await fx.open();
+    await wh.prepareTables([
+      { schema: items, options: opts('mirror') },
+      { schema: tags, options: opts('mirror') },
+    ]);
+    const ev = new EventBuilder(items);
+    ev.tx();
+    const events = ids.map((id) => ev.ev('c', null, { id, name: `n${id}`, note: `note ${id}` }));
+    await wh.commitRound(
+      round(
+        [{ schema: items, mode: 'mirror', events }],
+        [{ channel: 'items/0', expected: null, next: 't1' }],
+      ),
+    );
+    return { wh, ev };
+  };
   beforeEach(async () => {
     fx = await makeFixture(kind);
   });
@@ -52,25 +70,7 @@ describe.each(['duckdb', 'postgres'] as const)('%s warehouse: a round in parts',
 
   test('parts stay invisible until the commit, which applies the whole transaction', async () => {
     // GIVEN items 1..3 committed at token t1
-    const wh = await fx.open();
-    await wh.prepareTables([
-      { schema: items, options: opts('mirror') },
-      { schema: tags, options: opts('mirror') },
-    ]);
-    const ev = new EventBuilder(items);
-    ev.tx();
-    await wh.commitRound(
-      round(
-        [
-          {
-            schema: items,
-            mode: 'mirror',
-            events: [1, 2, 3].map((id) => ev.ev('c', null, { id, name: `n${id}`, note: `note ${id}` })),
-          },
-        ],
-        [{ channel: 'items/0', expected: null, next: 't1' }],
-      ),
-    );
+    const { wh, ev } = await withItems([1, 2, 3]);
     const tg = new EventBuilder(tags);
     tg.tx();
     ev.tx();
@@ -121,6 +121,87 @@ describe.each(['duckdb', 'postgres'] as const)('%s warehouse: a round in parts',
     expect(await token()).toBe('t2');
     expect((await wh.readTokens()).get('tags/0')).toBe('g1');
     expect((await wh.lastCut())?.commitId).toBe('parted');
+  });
+
+  test('a schema change between parts: altered inside the round where the database can, else refused', async () => {
+    // GIVEN items 1..2 committed, and a round in parts that changed items and not tags
+    const { wh, ev } = await withItems([1, 2]);
+    ev.tx();
+    const r = await wh.openRound();
+    await r.stage([
+      part(items, [
+        ev.ev('c', null, { id: 10, name: 'ten', note: 'y' }),
+        ev.ev('u', { id: 1 }, { id: 1, name: 'one', note: 'note 1b' }),
+      ]),
+    ]);
+    // WHEN the transaction adds a column with DEFAULT 7 to tags (untouched) and to items (changed)
+    const grow = (t: typeof items): typeof items => ({
+      ...t,
+      version: 2,
+      columns: [
+        ...t.columns,
+        { name: 'extra', attnum: 9, type: { kind: 'int32' }, pgType: 'integer', nullable: true, fill: '7' },
+      ],
+    });
+    const [items2, tags2] = [grow(items), grow(tags)];
+    await r.evolve!([{ schema: tags2, options: opts('mirror') }]);
+    const tg = new EventBuilder(tags2);
+    tg.tx();
+    await r.stage([part(tags2, [tg.ev('c', null, { id: 100, name: 'tag', note: 'z', extra: 8 })])]);
+    const evolved = r.evolve!([{ schema: items2, options: opts('mirror') }]);
+    if (kind === 'duckdb') {
+      // THEN DuckDB (which would refuse the COMMIT after it) refuses to alter the changed table
+      await expect(evolved).rejects.toThrow(
+        /public\.items cannot be altered in the transaction that already changed its rows/,
+      );
+      // AND the round still commits, with tags altered inside it (DuckDB commits that one)
+      await r.commit({
+        cutLsn: 0x3000n,
+        commitId: 'evolved',
+        tokens: [
+          { channel: 'items/0', expected: 't1', next: 't2' },
+          { channel: 'tags/0', expected: null, next: 'g1' },
+        ],
+      });
+      expect(await rows('items')).toEqual(['1|one|note 1b', '2|n2|note 2', '10|ten|y']);
+      expect((await fx.read('SELECT id, extra FROM public.tags')).map((x) => `${x.id}|${x.extra}`)).toEqual([
+        '100|8',
+      ]);
+      return;
+    }
+    // THEN Postgres alters it inside the round: the default reaches every row there, the earlier part's too
+    await evolved;
+    const ev2 = new EventBuilder(items2);
+    ev2.tx();
+    await r.stage([
+      part(items2, [
+        ev2.ev('c', null, { id: 11, name: 'eleven', note: 'w', extra: 11 }),
+        ev2.ev('u', { id: 2 }, { id: 2, name: 'two', note: 'note 2', extra: null }),
+      ]),
+    ]);
+    // AND another connection sees neither the column nor the rows before the commit
+    expect(
+      await fx.read(
+        `SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'extra'`,
+      ),
+    ).toEqual([{ n: 0 }]);
+    await r.commit({
+      cutLsn: 0x3000n,
+      commitId: 'evolved',
+      tokens: [
+        { channel: 'items/0', expected: 't1', next: 't2' },
+        { channel: 'tags/0', expected: null, next: 'g1' },
+      ],
+    });
+    const withExtra = async (table: string) =>
+      (await fx.read(`SELECT id, name, extra FROM public.${table} ORDER BY id`)).map(
+        (x) => `${x.id}|${x.name}|${x.extra}`,
+      );
+    expect(await withExtra('items')).toEqual(['1|one|7', '2|two|null', '10|ten|7', '11|eleven|11']);
+    expect(await withExtra('tags')).toEqual(['100|tag|8']);
+    // AND the warehouse records version 2: preparing it again alters nothing
+    await wh.prepareTables([{ schema: items2, options: opts('mirror') }]);
+    expect(await withExtra('items')).toEqual(['1|one|7', '2|two|null', '10|ten|7', '11|eleven|11']);
   });
 
   test('a part applied is not kept in memory while its round stays open', async () => {

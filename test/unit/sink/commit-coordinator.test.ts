@@ -9,7 +9,7 @@ import { silentLogger } from '../../../src/observe/logger';
 import { FileOffsetStore } from '../../../src/offsets/file-offset-store';
 import { ChannelBuffer } from '../../../src/sink/channel-buffer';
 import { CommitCoordinator } from '../../../src/sink/commit-coordinator';
-import { PartedRoundVoid } from '../../../src/sink/parted-rounds';
+import { PartedRoundVoid, PartRefused } from '../../../src/sink/parted-rounds';
 import type { CommitRound, SinkTarget, TableChanges } from '../../../src/sink/sink-target';
 import { insertEvent } from '../../support/change-events';
 
@@ -22,14 +22,33 @@ const schema: TableSchema = {
 };
 
 const ev = (lsn: bigint, seq: number, id: number) => insertEvent(lsn, seq, { id });
+/** Version 2 of public.t: a column added inside the transaction. */
+const schemaV2: TableSchema = {
+  ...schema,
+  version: 2,
+  columns: [
+    ...schema.columns,
+    { name: 'extra', attnum: 2, type: { kind: 'int32' }, pgType: 'integer', nullable: true },
+  ],
+};
+const schemaOfEvent = (e: ChangeEvent) => (e.schemaVersion === 2 ? schemaV2 : schema);
 
 /** An in-memory sink honouring the SinkTarget token contract, failing on command. */
 class FakeSink implements SinkTarget {
   tokens = new Map<string, string>();
   rounds: CommitRound[] = [];
   failNext: Array<'transient' | 'fenced' | 'unknown-landed'> = [];
+  /** Per call of prepareTables / of a round's evolve: `table@version` of each table. */
+  prepared: string[][] = [];
+  evolved: string[][] = [];
+  /** Whether its rounds take a schema change (PartedRound.evolve), or refuse it. */
+  evolves: 'yes' | 'refuse' | 'no' = 'yes';
+  /** Whether its rounds' evolve lands at once (as Iceberg's metadata commit does). */
+  landsAtOnce = false;
   constructor(readonly name: string) {}
-  async prepareTables() {}
+  async prepareTables(tables: readonly { schema: TableSchema }[]) {
+    this.prepared.push(tables.map((t) => `${t.schema.table}@${t.schema.version}`));
+  }
   async commitRound(r: CommitRound) {
     const f = this.failNext.shift();
     if (f === 'transient') throw new TidemarkError('transient', 'boom');
@@ -58,6 +77,17 @@ class FakeSink implements SinkTarget {
       abort: async () => {
         this.aborted++;
       },
+      evolveLandsAtOnce: this.landsAtOnce,
+      ...(this.evolves === 'no'
+        ? {}
+        : {
+            evolve: async (tables: readonly { schema: TableSchema }[]) => {
+              if (this.evolves === 'refuse') throw new PartRefused(`${this.name}: cannot alter here`);
+              this.evolved.push(tables.map((t) => `${t.schema.table}@${t.schema.version}`));
+              // what the reader of this sink sees: the schema change in its place among the parts
+              parts.push([]);
+            },
+          }),
     };
   }
   async readTokens() {
@@ -80,7 +110,7 @@ function setup(lake: FakeSink, wh: FakeSink, failures: string[] = [], mode: Tabl
     targets: [lake, wh],
     store,
     logger: silentLogger,
-    schemaOf: () => schema,
+    schemaOf: schemaOfEvent,
     optionsOf: () => ({ ...DEFAULT_TABLE_OPTIONS, mode }),
     retryDelayMs: 1,
     onFailed: (sink, kind) => failures.push(`${sink}:${kind}`),
@@ -195,7 +225,7 @@ describe('CommitCoordinator', () => {
       targets: [lake, wh],
       store,
       logger: silentLogger,
-      schemaOf: () => schema,
+      schemaOf: schemaOfEvent,
       optionsOf: () => DEFAULT_TABLE_OPTIONS,
       droppedTables: async () => dropped,
       droppedCheckEveryMs: 0,
@@ -394,6 +424,89 @@ describe('CommitCoordinator', () => {
       expect(lake.rounds).toHaveLength(1);
       expect(ids(wh.rounds[0]!)).toEqual([1]);
     });
+
+    const v2 = (lsn: bigint, seq: number, id: number): ChangeEvent => ({
+      ...ev(lsn, seq, id),
+      schemaVersion: 2,
+      after: { id, extra: id * 10 },
+    });
+
+    /** A round in parts opened at version 1, then version 2 read and the cut taken: its outcome. */
+    const alteredInRound = async (c: CommitCoordinator) => {
+      const b = new ChannelBuffer('t/0');
+      b.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
+      await c.stagePart(20n, [b]);
+      b.push({ event: v2(20n, 1, 2), offset: 1, bytes: 1 });
+      return { b, err: await c.commitCut(20n, [b]).catch((e: unknown) => e) };
+    };
+
+    it("takes a schema change inside the transaction into every sink's round, before the part that needs it", async () => {
+      // GIVEN a round in parts opened at version 1 of the table
+      const { lake, wh, c } = await twoSinks();
+      const b = new ChannelBuffer('t/0');
+      b.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
+      expect(await c.stagePart(20n, [b])).toEqual({ staged: 1 });
+      expect(lake.prepared).toEqual([['t@1']]);
+      // WHEN the transaction goes on after an ALTER TABLE (version 2) and commits
+      b.push({ event: v2(20n, 1, 2), offset: 1, bytes: 1 });
+      expect(await c.stagePart(20n, [b])).toEqual({ staged: 1 });
+      b.push({ event: v2(20n, 2, 3), offset: 2, bytes: 1 });
+      expect(await c.commitCut(20n, [b])).toBe(true);
+      // THEN each sink's round took version 2 once, between the first part and the one needing it
+      for (const sink of [lake, wh]) {
+        expect(sink.evolved).toEqual([['t@2']]);
+        expect(sink.parts.map((p) => p.flatMap((t) => t.events.map((e) => e.after!.id)))).toEqual([
+          [1],
+          [],
+          [2],
+          [3],
+        ]);
+        expect(sink.parts[2]![0]!.schema.version).toBe(2);
+      }
+      // AND the round committed whole; a usual round at version 2 after it prepares nothing again
+      expect(ids(wh.rounds[0]!)).toEqual([1, 2, 3]);
+      b.push({ event: v2(30n, 0, 4), offset: 3, bytes: 1 });
+      expect(await c.commitCut(30n, [b])).toBe(true);
+      expect(lake.prepared).toEqual([['t@1']]);
+      expect(wh.rounds.map((r) => ids(r))).toEqual([[1, 2, 3], [4]]);
+    });
+
+    it('undoes a schema change taken into a round that is given up: the re-read prepares it again', async () => {
+      // GIVEN a round that took version 2 of the table, whose warehouse commit then fails transiently
+      const { wh, c } = await twoSinks({ wh: ['transient'] });
+      const { b, err } = await alteredInRound(c);
+      expect(err).toBeInstanceOf(PartedRoundVoid);
+      expect((err as PartedRoundVoid).holdWhole).toBe(false);
+      expect(wh.evolved).toEqual([['t@2']]);
+      // WHEN the transaction is read again and committed as a usual round
+      b.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
+      b.push({ event: v2(20n, 1, 2), offset: 1, bytes: 1 });
+      expect(await c.commitCut(20n, [b])).toBe(true);
+      // THEN version 2 was prepared again in every sink (the warehouse had rolled its ALTER back)
+      expect(wh.prepared).toEqual([['t@1'], ['t@2']]);
+      expect(ids(wh.rounds[0]!)).toEqual([1, 2]);
+    });
+
+    it.each(['refuse', 'no'] as const)(
+      'holds the round whole when a sink cannot take a schema change inside it (%s)',
+      async (how) => {
+        const { lake, wh, c } = await twoSinks();
+        // the lakehouse, first of the sinks, lands a schema change at once: it is asked last
+        lake.landsAtOnce = true;
+        wh.evolves = how;
+        const { err } = await alteredInRound(c);
+        expect(err).toBeInstanceOf(PartedRoundVoid);
+        expect((err as PartedRoundVoid).holdWhole).toBe(true);
+        expect((err as Error).message).toMatch(
+          how === 'refuse'
+            ? /schema change: warehouse: cannot alter here/
+            : /warehouse cannot change a table's schema/,
+        );
+        expect(lake.evolved).toEqual([]);
+        expect([lake.aborted, wh.aborted]).toEqual([1, 1]);
+        expect([lake.rounds.length, wh.rounds.length]).toEqual([0, 0]);
+      },
+    );
 
     it('stops on a fenced part commit (another writer): no retry', async () => {
       const { wh, c } = await twoSinks({ lake: ['fenced'] });
