@@ -15,7 +15,7 @@ import { partitionerFor, tupleKey } from './partitioning';
 import { commitMetadata } from './table-maintenance';
 import type { Snapshot } from './table-metadata';
 import { currentSchema, defaultSpec, newSnapshotId, withSnapshot } from './table-metadata';
-import { POS_DELETE_FIELDS, planScan, readPositionDeleteFile } from './table-scan';
+import { POS_DELETE_FIELDS, planScan, readOrFail, readPositionDeleteFile } from './table-scan';
 import { keyFieldsOf, type TableState } from './table-state';
 import { writeParquetFile } from './write-file';
 
@@ -132,7 +132,10 @@ export async function compactTable(
       const gone = deleted.get(path);
       // A file whose rows are all deleted only leaves: nothing of it to read.
       if (!rewrite.has(path) || (gone?.size ?? 0) >= df.file.recordCount) continue;
-      const { rowCount, columns } = decodeParquet(await io.read(path), schema.fields);
+      const { rowCount, columns } = decodeParquet(
+        await readOrFail(io, path, table, 'data file'),
+        schema.fields,
+      );
       for (let pos = 0; pos < rowCount; pos++) {
         if (gone?.has(pos)) continue;
         const row: Row = {};
@@ -180,7 +183,7 @@ export async function compactTable(
     const keptManifests: ManifestFileRecord[] = [];
     const existing: { 0: ManifestEntry[]; 1: ManifestEntry[] } = { 0: [], 1: [] };
     for (const mf of plan.manifests) {
-      const entries = await decodeManifest(await io.read(mf.manifest_path), mf);
+      const entries = await decodeManifest(await readOrFail(io, mf.manifest_path, table, 'manifest'), mf);
       const current = entries.filter((e) => e.status !== 2);
       if (!current.some((e) => removedPaths.has(e.file.filePath))) {
         keptManifests.push(mf);

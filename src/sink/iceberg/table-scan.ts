@@ -23,7 +23,13 @@ export interface ScanPlan {
   readonly deleteFiles: readonly ManifestEntry[];
 }
 
-async function readOrFail(io: FileIO, location: string, table: string, what: string): Promise<Uint8Array> {
+/** A file the table's metadata names, read; missing or unreadable, an error naming the table and the file. */
+export async function readOrFail(
+  io: FileIO,
+  location: string,
+  table: string,
+  what: string,
+): Promise<Uint8Array> {
   try {
     return await io.read(location);
   } catch (e) {

@@ -475,6 +475,31 @@ sinks:
     expect(older).toEqual([then, then]);
   });
 
+  it('a compaction that finds a data file missing names the table and the file, and commits nothing', async () => {
+    // GIVEN a table of two small files, one of them lost from storage
+    const lost: TableSchema = { ...schema, table: 'lost' };
+    await lake.createTable(lost);
+    for (const id of [1, 2])
+      await lake.commit(
+        [await lake.stage(lost, { truncatedAt: null, changes: [upsert(lost, row(id, 'x'), id)] })],
+        {
+          properties: {},
+        },
+      );
+    const before = await lake.metadata(lost);
+    const files = (await planScan(new LocalFileIO(), before, 'public.lost')).dataFiles.map(
+      (e) => e.file.filePath,
+    );
+    expect(files).toHaveLength(2);
+    await new LocalFileIO().delete(files[0]!);
+    // WHEN it is compacted THEN the error says which file of which table could not be read
+    await expect(lake.compact(lost, 10, 'small')).rejects.toThrow(
+      `table public.lost: data file ${files[0]} cannot be read`,
+    );
+    // AND the table is as it was
+    expect((await lake.metadata(lost))['current-snapshot-id']).toBe(before['current-snapshot-id']);
+  });
+
   // (the CLI refuses the option before it opens any catalog: once is enough)
   if (kind === 'sqlite')
     it('refuses a duration it cannot read, naming the option', async () => {
