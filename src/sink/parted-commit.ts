@@ -204,7 +204,20 @@ export class PartedCommit {
    */
   private async evolveFor(takes: readonly ChannelTake[]): Promise<void> {
     const schemas = new Set<TableSchema>();
-    for (const t of takes) for (const { event } of t.changes) schemas.add(this.h.schemaOf(event));
+    for (const t of takes) {
+      let last: ChangeEvent | null = null;
+      for (const { event } of t.changes) {
+        // a channel's changes come in runs of one table and version: one lookup per run
+        if (
+          last?.schemaVersion === event.schemaVersion &&
+          last.table.table === event.table.table &&
+          last.table.schema === event.table.schema
+        )
+          continue;
+        schemas.add(this.h.schemaOf(event));
+        last = event;
+      }
+    }
     try {
       await this.h.evolveInRound([...schemas], this.open!.rounds);
     } catch (e) {
