@@ -160,14 +160,7 @@ export class CommitCoordinator {
       schema: sinkSchema(schema),
       options: this.d.optionsOf(keyOf(schema)),
     }));
-    // A sink that refuses after another took the change: that one rolls it back with the round,
-    // unless it landed at once; so those go last, and a refusal leaves every sink as it was.
-    const targets = [...this.d.targets].sort(
-      (a, b) =>
-        Number(rounds.get(a.name)!.evolveLandsAtOnce === true) -
-        Number(rounds.get(b.name)!.evolveLandsAtOnce === true),
-    );
-    for (const t of targets) {
+    for (const t of this.d.targets) {
       const round = rounds.get(t.name)!;
       if (!round.evolve) throw new PartRefused(`${t.name} cannot change a table's schema inside a round`);
       await round.evolve(tables);

@@ -233,10 +233,13 @@ export class IcebergTarget implements SinkTarget {
   async openRound(): Promise<PartedRound> {
     const parts = new Map<string, StagedChange[]>();
     const touched = new Map<string, TableRef>();
+    /** Per table the round evolved: the schema it was prepared at before (restored if the round does not land). */
+    const evolvedFrom = new Map<string, TableSchema>();
     let ended = false;
     const end = async (discard: boolean) => {
       ended = true;
       this.lake.forget([...touched.values()].map(identOf));
+      for (const [key, schema] of evolvedFrom) this.tables.set(key, schema);
       if (discard) await this.lake.discard([...parts.values()].flat()).catch(() => {});
     };
     return {
@@ -258,9 +261,8 @@ export class IcebergTarget implements SinkTarget {
           throw e;
         }
       },
-      // Committed at once (metadata only: no snapshot, no row moves); a round given up leaves it,
-      // and the table then has a column no row fills yet, as after any schema change.
-      evolveLandsAtOnce: true,
+      // Held in the writer's state and committed with the round (Lakehouse.evolveInRound); a
+      // rewrite of the rows it needs is one more part.
       evolve: async (tables) => {
         if (ended) throw new TidemarkError('internal', 'iceberg: parted round used after it ended');
         try {
@@ -269,8 +271,11 @@ export class IcebergTarget implements SinkTarget {
             const known = this.tables.get(key);
             if (known?.version === schema.version) continue;
             if (!known) throw new PartRefused(`iceberg: ${key} is not prepared`);
-            await this.lake.evolveInRound(schema);
+            touched.set(key, schema);
+            if (!evolvedFrom.has(key)) evolvedFrom.set(key, known);
+            const rewrite = await this.lake.evolveInRound(schema);
             this.tables.set(key, schema);
+            if (rewrite) parts.set(key, [...(parts.get(key) ?? []), rewrite]);
           }
         } catch (e) {
           await end(true);
@@ -289,6 +294,7 @@ export class IcebergTarget implements SinkTarget {
         try {
           // each table's parts in order: one snapshot each, all in one catalog commit
           await this.commitStaged(round, [...parts.values()].flat());
+          evolvedFrom.clear();
         } catch (e) {
           await end(false); // commitStaged deleted the files where that is safe
           throw e;

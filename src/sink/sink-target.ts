@@ -35,17 +35,14 @@ export interface CommitRound {
  *   source has it after the change. A sink that cannot throws PartRefused (the coordinator then
  *   gives the round up and holds it whole); absent: the sink never can.
  * - `commit` makes every part visible and moves every token in ONE atomic step, with
- *   `commitRound`'s contract (fenced, commit_state_unknown). Until it resolves, no row is
- *   visible (an Iceberg schema change lands at once: a metadata-only commit, no snapshot).
+ *   `commitRound`'s contract (fenced, commit_state_unknown), schema changes included. Until it
+ *   resolves, nothing of the round is visible.
  * - After `abort`, or any failure of `stage`, `evolve` or `commit` (other than a commit that
- *   landed), the sink's rows and tokens are as they were before the round; the round cannot be
- *   used again.
+ *   landed), the sink is as it was before the round; the round cannot be used again.
  */
 export interface PartedRound {
   stage(tables: readonly TableChanges[]): Promise<void>;
   evolve?(tables: readonly { schema: TableSchema; options: TableOptions }[]): Promise<void>;
-  /** `evolve` lands at once, not with the commit: the coordinator asks such a sink last. */
-  readonly evolveLandsAtOnce?: boolean;
   commit(round: Omit<CommitRound, 'tables'>): Promise<void>;
   abort(): Promise<void>;
 }

@@ -35,7 +35,7 @@ const NOTE = `(SELECT string_agg(md5(g::text || ':' || k), '') FROM generate_ser
  * ones), and the sink is SIGKILLed while the parts are being written: nothing of the transaction
  * is visible before its commit, and after a restart both sinks equal the source. A later
  * transaction that truncates the tables and loads them again is written in parts as well, and so
- * is a migration that adds a column to a table between its changes.
+ * is a migration that adds a column with a default to a table between its changes.
  */
 describe('a transaction larger than the sink buffers, through Kafka, with a kill -9 in its parts', () => {
   let src: TestDatabase;
@@ -189,12 +189,13 @@ describe('a transaction larger than the sink buffers, through Kafka, with a kill
     );
     expect(await lakeDigests()).toEqual(last);
     // AND a migration larger than the buffers that alters a table it already changed (a column
-    // added) is written in parts as well: each sink takes the ALTER into the open round
+    // added with a default, which every row holds, those changed before it too) is written in
+    // parts as well: each sink takes the ALTER into the open round
     await psql(
       src.url,
       `BEGIN;
        UPDATE items SET name = name || ' m' WHERE id <= 9000;
-       ALTER TABLE items ADD COLUMN rank int;
+       ALTER TABLE items ADD COLUMN rank int DEFAULT 0;
        UPDATE items SET rank = id % 100 WHERE id % 3 = 0;
        INSERT INTO tags SELECT g, g, 'tag ' || g FROM generate_series(2001, 4000) g;
        COMMIT;`,
@@ -203,7 +204,7 @@ describe('a transaction larger than the sink buffers, through Kafka, with a kill
     await waitFor(
       'the migration mirrored',
       async () => {
-        const got = await digests(wh.url, RANKED_LINE).catch(() => null); // rank absent until then
+        const got = await digests(wh.url, RANKED_LINE).catch(() => null); // no rank until then
         return got?.items.digest === migrated.items.digest && got?.tags.digest === migrated.tags.digest;
       },
       sink,

@@ -78,8 +78,15 @@ export async function commitStaged(
         );
       }
       // The table moved since this change was staged (a reload, another writer): rebasing is
-      // right only if every data file its position deletes may point at is still live.
+      // right only if every data file its position deletes may point at is still live, and the
+      // schema its files were written with is in the base (a round's schema change is not, once
+      // a conflict reloaded the table).
       for (const s of parts) {
+        if (s.schemaId !== undefined && !st.metadata.schemas.some((x) => x['schema-id'] === s.schemaId))
+          throw new TidemarkError(
+            'commit_failed',
+            `table ${identText(st.ident)}: commit ${commitId} was staged on a schema (id ${s.schemaId}) its base does not hold; it must be staged again`,
+          );
         if (st.metadataLocation === s.baseLocation) continue;
         rebased = true;
         const staleBy = await rewrittenSince(host.io, s.baseLocation, st.metadata, identText(st.ident));
@@ -103,7 +110,7 @@ export async function commitStaged(
         table: st.ident,
         expected: st.metadataLocation,
         next: b.metadataLocation,
-        expectedMetadata: st.metadata,
+        expectedMetadata: st.pendingBase ?? st.metadata,
         nextMetadata: b.metadata,
       })),
     );

@@ -16,7 +16,7 @@ import { initialSchema } from './iceberg-types';
 import { swapMetadata } from './metadata-swap';
 import type { PartitionConfig } from './partitioning';
 import { buildSpec } from './partitioning';
-import { evolveTable, rebuildTable, type SchemaChangeHost } from './schema-change-commit';
+import { evolveInRound, evolveTable, rebuildTable, type SchemaChangeHost } from './schema-change-commit';
 import { checkSchema } from './schema-check';
 import { ATTNUMS_PROPERTY, attnumProperty } from './schema-evolution';
 import { COMMIT_ID_PROPERTY } from './snapshot-builder';
@@ -150,9 +150,14 @@ export class Lakehouse {
     return evolveTable(this.schemaChangeHost(), schema);
   }
 
-  /** `evolve` between the parts of a round in parts (see evolveTable's `inRound`). */
-  evolveInRound(schema: TableSchema): Promise<boolean> {
-    return evolveTable(this.schemaChangeHost(), schema, true);
+  /**
+   * `evolve` between the parts of a round in parts (schema-change-commit.ts evolveInRound): the
+   * schema change is held in the cached state until the round commits; a rewrite of the rows it
+   * needs comes back as one more part, already taken into the key index (as stagePart's).
+   */
+  async evolveInRound(schema: TableSchema): Promise<StagedChange | null> {
+    const staged = await evolveInRound(this.schemaChangeHost(), schema);
+    return staged && this.takeIntoIndex(schema, staged);
   }
 
   /** `onIncompatibleSchema: rebuild`: the table emptied on a fresh schema (schema-change-commit.ts). */
@@ -201,7 +206,10 @@ export class Lakehouse {
    * with the table's other parts, in order, by one `commit` (each part its own snapshot).
    */
   async stagePart(schema: TableSchema, events: readonly ChangeEvent[]): Promise<StagedChange> {
-    const staged = await this.stageChanges(schema, events);
+    return this.takeIntoIndex(schema, await this.stageChanges(schema, events));
+  }
+
+  private async takeIntoIndex(schema: TableSchema, staged: StagedChange): Promise<StagedChange> {
     const st = await this.open(identOf(schema));
     for (const [file, tuple] of staged.filePartitions) st.filePartitions.set(file, tuple);
     if (st.index)

@@ -4,7 +4,6 @@ import type { Value } from '../../core/column-type';
 import { TidemarkError } from '../../core/errors';
 import type { TableSchema } from '../../core/table-schema';
 import { type CollapsedBatch, collapseByKey } from '../collapse';
-import { PartRefused } from '../parted-rounds';
 import { fillValue } from '../schema-projection';
 import { castText } from '../text-casts';
 import type { Catalog, TableIdent } from './catalog';
@@ -17,6 +16,7 @@ import { ATTNUMS_PROPERTY, evolveSchema } from './schema-evolution';
 import { COMMIT_ID_PROPERTY } from './snapshot-builder';
 import type { buildOnLive } from './snapshot-chain';
 import type { StagedChange } from './staged-change';
+import { storedRows } from './stored-rows';
 import type { TableMetadata } from './table-metadata';
 import { currentSchema, currentSnapshot, loggedAfter } from './table-metadata';
 import { checkModeColumns, tableModeOf } from './table-mode';
@@ -52,38 +52,15 @@ export interface SchemaChangeHost {
 /**
  * Evolves the table's Iceberg schema to a changed source schema (see schema-evolution.ts),
  * committing a metadata-only change. Resolves true when the schema changed.
- *
- * `inRound`: between two parts of a round in parts (sink-target.ts PartedRound.evolve). The
- * cached state, whose key index holds the earlier parts' rows, is kept and not reloaded; a
- * change that must rewrite the rows (a filled or cast column) is refused (PartRefused), since
- * the earlier parts' rows are in no snapshot it could rewrite.
  */
-export async function evolveTable(
-  host: SchemaChangeHost,
-  schema: TableSchema,
-  inRound = false,
-): Promise<boolean> {
-  const st = await host.open(identOf(schema), !inRound);
+export async function evolveTable(host: SchemaChangeHost, schema: TableSchema): Promise<boolean> {
+  const st = await host.open(identOf(schema), true);
   const m = st.metadata;
   const where = identText(st.ident);
-  const attnums = JSON.parse(m.properties[ATTNUMS_PROPERTY] ?? '{}') as Record<string, number>;
-  const mode = tableModeOf(m);
-  checkModeColumns(schema, mode, where);
-  const next = evolveSchema(schema, currentSchema(m), attnums, m['last-column-id'], where, mode);
-  if (!next) return false;
-  const fills = schema.columns
-    .filter((c) => c.fill !== undefined && attnums[String(c.attnum)] === undefined)
-    .map((c) => ({ name: c.name, value: fillValue(schema, c) }))
-    .filter((f) => f.value !== null);
-  // A change history keeps what the rows were (as the warehouse's append tables do): there the
-  // column did not exist, so an append table's earlier rows are not filled.
-  // Likewise a column cast to text (sink/text-casts.ts): its new field gets the old values' text.
-  const rewrites = (fills.length > 0 || next.casts.length > 0) && mode !== 'append';
-  if (rewrites && inRound)
-    throw new PartRefused(
-      `iceberg: table ${where}: a column ${fills.length > 0 ? `added with a default (${fills.map((f) => f.name).join(', ')})` : 'cast to text'} rewrites the rows, which cannot be done between the parts of a round`,
-    );
-  if (rewrites && currentSnapshot(m)) {
+  const plan = planEvolution(m, schema, where);
+  if (!plan) return false;
+  const { next, fills } = plan;
+  if (plan.rewrites && currentSnapshot(m)) {
     checkNotPartitionedBy(m, next.casts, where);
     await evolveAndFill(host, st, schema, next, fills);
     return true;
@@ -94,21 +71,109 @@ export async function evolveTable(
   };
   const file = `${m.location}/metadata/${String(m['last-sequence-number']).padStart(5, '0')}-${randomUUID()}.metadata.json`;
   if (!host.catalog.writesMetadata) await host.io.write(file, Buffer.from(JSON.stringify(updated), 'utf8'));
-  const out = await swapOne(host, st, file, updated, 'schema change').catch((e: unknown) => {
-    // Another writer moved the table: the round is given up and read again, on a fresh state.
-    if (inRound) host.forget(st.ident);
-    throw e;
-  });
-  if (recordCommitted(host.catalog, st, out, updated, file)) {
-    host.forget(st.ident);
-    // The round's key index went with the cached state: its next parts could not be written.
-    if (inRound)
-      throw new TidemarkError(
-        'transient',
-        `table ${where}: schema change committed, but the catalog did not return the new metadata; the round is read again`,
-      );
-  }
+  const out = await swapOne(host, st, file, updated, 'schema change');
+  if (recordCommitted(host.catalog, st, out, updated, file)) host.forget(st.ident);
   return true;
+}
+
+type Evolution = NonNullable<ReturnType<typeof evolveSchema>>;
+type Fill = { readonly name: string; readonly value: Value };
+
+/**
+ * The schema `m` evolves to for `schema`, the columns whose existing rows get a constant default
+ * (`fills`), and whether the rows must be rewritten for them or for columns cast to text; null
+ * when nothing changes.
+ */
+function planEvolution(
+  m: TableMetadata,
+  schema: TableSchema,
+  where: string,
+): { next: Evolution; fills: Fill[]; rewrites: boolean } | null {
+  const attnums = JSON.parse(m.properties[ATTNUMS_PROPERTY] ?? '{}') as Record<string, number>;
+  const mode = tableModeOf(m);
+  checkModeColumns(schema, mode, where);
+  const next = evolveSchema(schema, currentSchema(m), attnums, m['last-column-id'], where, mode);
+  if (!next) return null;
+  const fills = schema.columns
+    .filter((c) => c.fill !== undefined && attnums[String(c.attnum)] === undefined)
+    .map((c) => ({ name: c.name, value: fillValue(schema, c) }))
+    .filter((f) => f.value !== null);
+  // A change history keeps what the rows were (as the warehouse's append tables do): there the
+  // column did not exist, so an append table's earlier rows are not filled.
+  // Likewise a column cast to text (sink/text-casts.ts): its new field gets the old values' text.
+  return { next, fills, rewrites: (fills.length > 0 || next.casts.length > 0) && mode !== 'append' };
+}
+
+/**
+ * A schema change between two parts of a round in parts (sink-target.ts PartedRound.evolve), made
+ * in the writer's cached state only (TableState.pendingBase): it lands with the round's commit,
+ * which is built on it, so no reader sees it earlier and a round given up leaves the table as it
+ * was (its cached state is then forgotten). Where the rows must be rewritten (evolveAndFill's
+ * case), the rewrite is staged here as one more part of the round: every live row, committed or
+ * written by an earlier part, read through the key index, which holds both. Returns that part
+ * (the caller takes its index changes, as for any part), or null.
+ */
+export async function evolveInRound(
+  host: SchemaChangeHost,
+  schema: TableSchema,
+): Promise<StagedChange | null> {
+  const st = await host.open(identOf(schema)); // not reloaded: its key index holds the earlier parts
+  const m = st.metadata;
+  const where = identText(st.ident);
+  const plan = planEvolution(m, schema, where);
+  if (!plan) return null;
+  const oldFields = currentSchema(m).fields;
+  const events: ChangeEvent[] = [];
+  if (plan.rewrites && st.index) {
+    checkNotPartitionedBy(m, plan.next.casts, where);
+    const keys = [...st.index.entriesLive()].map((e) => e.key);
+    for (const row of (await storedRows(host.io, st, keys)).values())
+      events.push(updateEvent(schema, rewrittenRow(row, oldFields, plan.next, plan.fills), events.length));
+  }
+  st.pendingBase ??= m;
+  st.metadata = withEvolvedSchema(m, plan.next);
+  if (events.length === 0) return null;
+  return host.stage(schema, collapseByKey(events, schema.primaryKey));
+}
+
+/** A stored row (read with the old fields) as the evolved schema holds it: cast and filled. */
+function rewrittenRow(
+  row: Row,
+  oldFields: readonly IcebergField[],
+  next: Evolution,
+  fills: readonly Fill[],
+): Row {
+  const after: Row = {};
+  for (const f of next.schema.fields) {
+    const cast = next.casts.find((c) => c.to.id === f.id);
+    if (cast) {
+      after[f.name] = castText(row[cast.from.name] ?? null, columnTypeOfIceberg(cast.from.type));
+      continue;
+    }
+    const old = oldFields.find((o) => o.id === f.id);
+    const v = old ? (row[old.name] ?? null) : null;
+    after[f.name] = f.type === 'long' && typeof v === 'number' ? BigInt(v) : v;
+  }
+  for (const fill of fills) after[fill.name] = fill.value;
+  return after;
+}
+
+/** The update that writes a rewritten row in place of the stored one. */
+function updateEvent(schema: TableSchema, after: Row, seq: number): ChangeEvent {
+  const before: Row = {};
+  for (const k of schema.primaryKey) before[k] = after[k] ?? null;
+  return {
+    op: 'u',
+    table: { schema: schema.schema, table: schema.table },
+    position: { lsn: 0n, seq },
+    txId: 0,
+    commitTimeMs: 0,
+    schemaVersion: schema.version,
+    before,
+    after,
+    unchanged: [],
+    snapshot: false,
+  };
 }
 
 /**
@@ -179,42 +244,15 @@ async function evolveAndFill(
   host: SchemaChangeHost,
   st: TableState,
   schema: TableSchema,
-  next: NonNullable<ReturnType<typeof evolveSchema>>,
-  fills: ReadonlyArray<{ name: string; value: Value }>,
+  next: Evolution,
+  fills: readonly Fill[],
 ): Promise<void> {
   const m = st.metadata;
   const where = identText(st.ident);
   const oldFields = currentSchema(m).fields;
   const events: ChangeEvent[] = [];
-  let seq = 0;
-  for await (const { row } of scanLiveRows(host.io, m, where, oldFields)) {
-    const after: Row = {};
-    for (const f of next.schema.fields) {
-      const cast = next.casts.find((c) => c.to.id === f.id);
-      if (cast) {
-        after[f.name] = castText(row[cast.from.name] ?? null, columnTypeOfIceberg(cast.from.type));
-        continue;
-      }
-      const old = oldFields.find((o) => o.id === f.id);
-      const v = old ? (row[old.name] ?? null) : null;
-      after[f.name] = f.type === 'long' && typeof v === 'number' ? BigInt(v) : v;
-    }
-    for (const fill of fills) after[fill.name] = fill.value;
-    const before: Row = {};
-    for (const k of schema.primaryKey) before[k] = after[k] ?? null;
-    events.push({
-      op: 'u',
-      table: { schema: schema.schema, table: schema.table },
-      position: { lsn: 0n, seq: seq++ },
-      txId: 0,
-      commitTimeMs: 0,
-      schemaVersion: schema.version,
-      before,
-      after,
-      unchanged: [],
-      snapshot: false,
-    });
-  }
+  for await (const { row } of scanLiveRows(host.io, m, where, oldFields))
+    events.push(updateEvent(schema, rewrittenRow(row, oldFields, next, fills), events.length));
   const evolved = withEvolvedSchema(m, next);
   st.metadata = evolved;
   try {
@@ -259,10 +297,7 @@ function carriedTokens(m: TableMetadata): Record<string, string> {
 }
 
 /** `m` with the evolved schema current (a new schema id) and the attnum map that goes with it. */
-function withEvolvedSchema(
-  m: TableMetadata,
-  next: NonNullable<ReturnType<typeof evolveSchema>>,
-): TableMetadata {
+function withEvolvedSchema(m: TableMetadata, next: Evolution): TableMetadata {
   const schemaId = Math.max(...m.schemas.map((x) => x['schema-id'])) + 1;
   return {
     ...m,

@@ -17,6 +17,11 @@ export interface StagedChange {
   readonly snapshotId: number;
   /** The metadata location the change was computed against. */
   readonly baseLocation: string;
+  /**
+   * The schema its files were written with: one a commit's base must hold (a schema change staged
+   * inside a round in parts is in no committed base until the round commits; see TableState.pendingBase).
+   */
+  readonly schemaId?: number;
   readonly truncate: boolean;
   /** Manifest list entries of the new manifests, without snapshot id and sequence number yet. */
   readonly manifests: readonly Omit<

@@ -217,6 +217,7 @@ async function writeStaged(
     table: state.ident,
     snapshotId,
     baseLocation: state.metadataLocation,
+    schemaId: state.metadata['current-schema-id'],
     truncate: plan.truncate,
     manifests,
     indexOps,

@@ -18,6 +18,12 @@ export interface TableState {
   index: KeyIndex | null;
   /** Partition tuple of every live data file (delete files go to their data file's partition). */
   filePartitions: Map<string, Record<string, unknown>>;
+  /**
+   * Set while `metadata` holds a schema change made inside a round in parts and not committed
+   * (schema-change-commit.ts evolveInRound): the catalog's metadata at metadataLocation, the
+   * base a commit swaps from. The round's commit, built on `metadata`, lands the change.
+   */
+  pendingBase?: TableMetadata;
 }
 
 /**
@@ -33,6 +39,7 @@ export function recordCommitted(
   built: TableMetadata,
   file: string,
 ): boolean {
+  st.pendingBase = undefined;
   if (!catalog.writesMetadata) {
     st.metadata = built;
     st.metadataLocation = file;

@@ -232,7 +232,7 @@ describe('Iceberg sink: a round in parts', () => {
     await sink.close();
   });
 
-  test('a schema change between parts: metadata-only evolutions land in the round, row rewrites are refused', async () => {
+  test('a schema change between parts lands with the round: a new column, a default that fills every row, a round given up', async () => {
     // GIVEN a table holding rows 1..2 and a round in parts that changed it
     const GROWS: TableSchema = { ...ITEMS, table: 'grows' };
     const sink = await IcebergTarget.open(config());
@@ -274,11 +274,12 @@ describe('Iceberg sink: a round in parts', () => {
         at2(ev(v2, 0x70, 'c', { id: 11, name: 'eleven', note: 'note 11', extra: 11 })),
       ]),
     ]);
-    // THEN readers see the new column (metadata only) but none of the round's rows yet
-    expect(await pyRows('public.grows')).toEqual([
-      { id: 1, name: 'n1', note: 'note 1', extra: null },
-      { id: 2, name: 'n2', note: 'note 2', extra: null },
-    ]);
+    // THEN readers see neither the new column nor the round's rows yet
+    const first = [
+      { id: 1, name: 'n1', note: 'note 1' },
+      { id: 2, name: 'n2', note: 'note 2' },
+    ];
+    expect(await pyRows('public.grows')).toEqual(first);
     // WHEN it commits
     await r.commit({
       cutLsn: 0x70n,
@@ -295,10 +296,15 @@ describe('Iceberg sink: a round in parts', () => {
     expect(await pyRows('public.grows')).toEqual(expected);
     expect(byId((await readWithJava(`jdbc:sqlite:${db()}`, '', '', 'public.grows')).rows)).toEqual(expected);
 
-    // WHEN a later round in parts meets a column added with a default (Postgres fills every row)
-    const before = await pyRows('public.grows');
+    // WHEN a later round in parts meets a column added with a default (Postgres gives it to every
+    // row there, those the transaction wrote before the ALTER too), then writes on
     const r2 = await sink.openRound();
-    await r2.stage([part(v2, [at2(ev(v2, 0x80, 'u', { id: 1, name: 'uno', note: 'x', extra: 1 }))])]);
+    await r2.stage([
+      part(v2, [
+        at2(ev(v2, 0x80, 'u', { id: 1, name: 'uno', note: 'x', extra: 1 })),
+        at2(ev(v2, 0x80, 'c', { id: 12, name: 'twelve', note: 'note 12', extra: 12 })),
+      ]),
+    ]);
     const v3: TableSchema = {
       ...v2,
       version: 3,
@@ -307,12 +313,70 @@ describe('Iceberg sink: a round in parts', () => {
         { name: 'flag', attnum: 5, type: { kind: 'bool' }, pgType: 'boolean', nullable: true, fill: 't' },
       ],
     };
-    // THEN it is refused (the earlier part's rows are in no snapshot to rewrite), and the round is over
-    await expect(r2.evolve!([{ schema: v3, options: OPTIONS }])).rejects.toThrow(
-      /column added with a default \(flag\) rewrites the rows, which cannot be done between the parts of a round/,
-    );
-    await expect(r2.stage([])).rejects.toThrow(/after it ended/);
-    expect(await pyRows('public.grows')).toEqual(before);
+    await r2.evolve!([{ schema: v3, options: OPTIONS }]);
+    const at3 = (e: ChangeEvent): ChangeEvent => ({ ...e, schemaVersion: 3 });
+    await r2.stage([
+      part(v3, [
+        at3(ev(v3, 0x80, 'u', { id: 10, name: 'TEN!', extra: 5, flag: false }, ['note'])),
+        at3(ev(v3, 0x80, 'c', { id: 13, name: 'thirteen', note: 'note 13', extra: 13, flag: null })),
+      ]),
+    ]);
+    // THEN nothing of it shows before the commit
+    expect(await pyRows('public.grows')).toEqual(expected);
+    await r2.commit({
+      cutLsn: 0x80n,
+      commitId: 'g3',
+      tokens: [{ channel: 'grows/0', expected: '0/70#0@6', next: '0/80#0@10' }],
+    });
+    // AND after it every row holds the default but those the transaction set after the ALTER
+    const filled = [
+      { id: 1, name: 'uno', note: 'x', extra: 1, flag: true },
+      { id: 2, name: 'two', note: 'note 2', extra: 6, flag: true },
+      { id: 10, name: 'TEN!', note: 'note 10', extra: 5, flag: false },
+      { id: 11, name: 'eleven', note: 'note 11', extra: 11, flag: true },
+      { id: 12, name: 'twelve', note: 'note 12', extra: 12, flag: true },
+      { id: 13, name: 'thirteen', note: 'note 13', extra: 13, flag: null },
+    ];
+    expect(await pyRows('public.grows')).toEqual(filled);
+    expect(byId((await readWithJava(`jdbc:sqlite:${db()}`, '', '', 'public.grows')).rows)).toEqual(filled);
+
+    // WHEN a round that added a column is given up
+    const v4: TableSchema = {
+      ...v3,
+      version: 4,
+      columns: [
+        ...v3.columns,
+        { name: 'late', attnum: 6, type: { kind: 'text' }, pgType: 'text', nullable: true },
+      ],
+    };
+    const at4 = (e: ChangeEvent): ChangeEvent => ({ ...e, schemaVersion: 4 });
+    const r3 = await sink.openRound();
+    await r3.stage([
+      part(v3, [at3(ev(v3, 0x90, 'u', { id: 2, name: 'dos', note: 'y', extra: 2, flag: true }))]),
+    ]);
+    await r3.evolve!([{ schema: v4, options: OPTIONS }]);
+    await r3.abort();
+    // THEN the table is as it was, and the column comes with the next round that prepares it
+    expect(await pyRows('public.grows')).toEqual(filled);
+    await sink.prepareTables([{ schema: v4, options: OPTIONS }]);
+    await sink.commitRound({
+      cutLsn: 0x90n,
+      commitId: 'g4',
+      tables: [
+        part(v4, [
+          at4(ev(v4, 0x90, 'u', { id: 2, name: 'dos', note: 'y', extra: 2, flag: true, late: 'l' })),
+        ]),
+      ],
+      tokens: [{ channel: 'grows/0', expected: '0/80#0@10', next: '0/90#0@11' }],
+    });
+    expect((await pyRows('public.grows')).map((x) => (x as Row).late ?? null)).toEqual([
+      null,
+      'l',
+      null,
+      null,
+      null,
+      null,
+    ]);
     await sink.close();
   });
 });

@@ -248,6 +248,59 @@ describe('Iceberg REST catalog: Apache Iceberg REST server, read back by PyIcebe
     expect(await pyRows('parted')).toEqual([plain(1, 'uno'), plain(3, 'THREE')]);
   });
 
+  test('a schema change between the parts of a round reaches the server with the round: add-schema and the rows in one commit', async () => {
+    // GIVEN a table holding rows 1 and 2, and a round in parts that wrote row 3
+    const catalog = await open();
+    const lake = lakeOn(catalog);
+    const t = simple('parted_alter');
+    await lake.createTable(t);
+    await lake.commit(
+      [await lake.stage(t, { truncatedAt: null, changes: [upsert(t, row(1), 1), upsert(t, row(2), 2)] })],
+      {
+        properties: { 'tidemark.token.ch': 'a0' },
+      },
+    );
+    const ev = (schema: TableSchema, n: number, after: Record<string, unknown>, seq: number) => ({
+      op: 'c' as const,
+      table: { schema: ns, table: 'parted_alter' },
+      position: { lsn: 0x60n, seq },
+      txId: 1,
+      commitTimeMs: 0,
+      schemaVersion: schema.version,
+      before: null,
+      after: { id: BigInt(n), ...after },
+      unchanged: [],
+      snapshot: false,
+    });
+    const p1 = await lake.stagePart(t, [ev(t, 3, { v: 'three' }, 0)]);
+    // WHEN the transaction adds a column with DEFAULT 'd' (every row there holds it), then writes row 4
+    const t2: TableSchema = {
+      ...t,
+      version: 2,
+      columns: [
+        ...t.columns,
+        { name: 'note', attnum: 3, type: { kind: 'text' }, pgType: 'text', nullable: true, fill: 'd' },
+      ],
+    };
+    const rewrite = await lake.evolveInRound(t2);
+    expect(rewrite).not.toBeNull();
+    const p2 = await lake.stagePart(t2, [ev(t2, 4, { v: 'four', note: 'mine' }, 1)]);
+    // THEN the server shows none of it before the commit
+    expect((await catalog.loadTable(ident('parted_alter')))!.metadata.schemas).toHaveLength(1);
+    await lake.commit([p1, rewrite!, p2], { properties: { 'tidemark.token.ch': 'a1' } });
+    // AND after it the server holds the new schema, and PyIceberg and Java read every row with the default
+    const after = (await catalog.loadTable(ident('parted_alter')))!.metadata;
+    expect(after.schemas).toHaveLength(2);
+    const want = [
+      { ...plain(1), note: 'd' },
+      { ...plain(2), note: 'd' },
+      { ...plain(3, 'three'), note: 'd' },
+      { ...plain(4, 'four'), note: 'mine' },
+    ];
+    expect(await pyRows('parted_alter')).toEqual(want);
+    expect(byId((await readWithJava(URL_, '', '', `${ns}.parted_alter`)).rows)).toEqual(want);
+  });
+
   test("another writer's commit in between is a conflict: the commit reloads, rebases and lands at its second attempt", async () => {
     // GIVEN two writers, each with its own catalog client, on one table
     const writerA = lakeOn(await open());
