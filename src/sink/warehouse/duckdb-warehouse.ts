@@ -92,7 +92,7 @@ export async function withDuckDbConnection<T>(
  */
 export class DuckDbWarehouse extends SqlWarehouse {
   readonly kind = 'duckdb' as const;
-  protected readonly altersChangedTables = false;
+  protected readonly copiesBeforeAltering = true;
   readonly name = 'warehouse';
   private closed = false;
   private constructor(

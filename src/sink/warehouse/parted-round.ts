@@ -1,7 +1,6 @@
 import type { TableOptions } from '../../config/schema';
 import { TidemarkError } from '../../core/errors';
 import { type TableSchema, tableKey } from '../../core/table-schema';
-import { PartRefused } from '../parted-rounds';
 import type { CommitRound, PartedRound, TableChanges } from '../sink-target';
 import type { MetaTables } from './meta-tables';
 import { applyTablesIn } from './round-apply';
@@ -18,10 +17,11 @@ type Step =
 export interface PartedRoundDeps {
   /** The adapter's transaction: rolled back when its body throws, COMMIT when it resolves. */
   readonly transaction: (fn: (s: WarehouseSession) => Promise<void>) => Promise<void>;
-  /** Creates or evolves a table in the session's transaction (SqlWarehouse.prepareTables' step). */
-  readonly prepareIn: (s: WarehouseSession, table: Prepared) => Promise<void>;
-  /** See SqlWarehouse.altersChangedTables. */
-  readonly altersChangedTables: boolean;
+  /**
+   * Creates or evolves a table in the session's transaction (SqlWarehouse.prepareTables' step);
+   * `changed`: the transaction changed its rows already (see SqlWarehouse.copiesBeforeAltering).
+   */
+  readonly prepareIn: (s: WarehouseSession, table: Prepared, changed: boolean) => Promise<void>;
   readonly meta: MetaTables;
   readonly hooks: WarehouseHooks;
   /** Rebuilt tables (a partial update of a row not held yet is passed over). */
@@ -36,7 +36,7 @@ export interface PartedRoundDeps {
  * earlier ones' rows: upserts replace them, unchanged columns keep their values); the commit
  * moves the tokens conditionally and records the cut, then COMMIT. A schema change between parts
  * is an ALTER in the same transaction (its fill UPDATE reaches the earlier parts' rows, as the
- * source's ALTER reached the rows its transaction wrote before it). Nothing is visible before,
+ * source's ALTER reached the rows its transaction wrote before it; see prepareIn's `changed`). Nothing is visible before,
  * and a failure or an abort rolls everything back. The transaction holds its connection (DuckDB:
  * the file's only one) until the round ends, so the caller must not use the warehouse meanwhile.
  */
@@ -62,7 +62,7 @@ export function openPartedRound(d: PartedRoundDeps): PartedRound {
       if (step.kind === 'abort')
         throw new TidemarkError('commit_failed', 'warehouse: parted round aborted; rolled back');
       if (step.kind === 'evolve') {
-        for (const t of step.tables) await d.prepareIn(s, t);
+        for (const t of step.tables) await d.prepareIn(s, t, tables.has(tableKey(t.schema)));
         step.applied();
         step = null;
         continue;
@@ -117,14 +117,7 @@ export function openPartedRound(d: PartedRoundDeps): PartedRound {
   };
   return {
     stage: (parts) => run((applied) => ({ kind: 'part', tables: parts, applied })),
-    async evolve(evolved) {
-      const changed = evolved.find((t) => tables.has(tableKey(t.schema)));
-      if (changed && !d.altersChangedTables)
-        throw new PartRefused(
-          `warehouse: ${tableKey(changed.schema)} cannot be altered in the transaction that already changed its rows (this database refuses to commit that)`,
-        );
-      await run((applied) => ({ kind: 'evolve', tables: evolved, applied }));
-    },
+    evolve: (evolved) => run((applied) => ({ kind: 'evolve', tables: evolved, applied })),
     async commit(round) {
       usable();
       ended = true;

@@ -21,7 +21,7 @@ const COPY_CHUNK_CHARS = 1 << 20;
  */
 export class PgWarehouse extends SqlWarehouse {
   readonly kind = 'postgres' as const;
-  protected readonly altersChangedTables = true;
+  protected readonly copiesBeforeAltering = false;
   readonly name = 'warehouse';
   private readonly pool: Pool;
 

@@ -40,10 +40,11 @@ export abstract class SqlWarehouse implements Warehouse {
 
   protected abstract transaction<T>(fn: (s: WarehouseSession) => Promise<T>): Promise<T>;
   /**
-   * Whether a transaction that changed a table's rows may then alter that table (a schema change
-   * inside a round in parts). DuckDB accepts the ALTER but refuses the COMMIT after it.
+   * Whether a table whose rows the transaction changed is replaced by a copy before an ALTER (a
+   * schema change inside a round in parts): DuckDB accepts such an ALTER but then refuses the
+   * COMMIT, while a table the transaction only created and inserted into may be altered.
    */
-  protected abstract readonly altersChangedTables: boolean;
+  protected abstract readonly copiesBeforeAltering: boolean;
   abstract close(): Promise<void>;
 
   private async ensureMeta(): Promise<void> {
@@ -98,6 +99,21 @@ export abstract class SqlWarehouse implements Warehouse {
       `INSERT INTO ${this.meta.tables} (table_key, mode, schema_json, updated_at) VALUES ($1, $2, $3, now()) ON CONFLICT (table_key) DO UPDATE SET mode = EXCLUDED.mode, schema_json = EXCLUDED.schema_json, updated_at = EXCLUDED.updated_at`,
       [key, mode, JSON.stringify(schema)],
     );
+  }
+
+  /**
+   * A keyed table replaced by a copy of its rows, made in the session's transaction, with its one
+   * constraint (createTableSql's primary key). The columns are the table's as they are (a
+   * dropped-and-kept one included), not the schema's.
+   */
+  private async replaceByCopyIn(s: WarehouseSession, schema: TableSchema): Promise<void> {
+    const copy = { ...schema, table: `${schema.table}__tidemark_copy` };
+    const keys = schema.primaryKey.map(ident).join(', ');
+    await s.query(`DROP TABLE IF EXISTS ${qualified(copy)}`);
+    await s.query(`CREATE TABLE ${qualified(copy)} AS SELECT * FROM ${qualified(schema)}`);
+    await s.query(`ALTER TABLE ${qualified(copy)} ADD PRIMARY KEY (${keys})`);
+    await s.query(`DROP TABLE ${qualified(schema)}`);
+    await s.query(`ALTER TABLE ${qualified(copy)} RENAME TO ${ident(schema.table)}`);
   }
 
   async evolveTable(
@@ -161,8 +177,12 @@ export abstract class SqlWarehouse implements Warehouse {
     const rebuilt = new Set((await this.rebuiltVersionsCached()).keys());
     return openPartedRound({
       transaction: (fn) => this.transaction(fn),
-      prepareIn: (s, t) => this.prepareIn(s, t.schema, t.options.mode),
-      altersChangedTables: this.altersChangedTables,
+      prepareIn: async (s, t, changed) => {
+        // an append table's rows are only ever inserted: it may be altered as it is
+        if (changed && this.copiesBeforeAltering && t.options.mode !== 'append')
+          await this.replaceByCopyIn(s, t.schema);
+        await this.prepareIn(s, t.schema, t.options.mode);
+      },
       meta: this.meta,
       hooks: this.options.hooks ?? {},
       rebuilt,

@@ -292,14 +292,17 @@ export function watchWarehouseCuts(
   };
 }
 
-/** `public.big` (id int, note text) of a DuckDB warehouse as tableDigestOf's (id|md5(note)) rows and digest. */
-export async function duckdbNoteDigest(path: string): Promise<{ rows: number; digest: string | null }> {
+/** `public.big` of a DuckDB warehouse as tableDigestOf's rows and digest (`line`: id|md5(note) unless given). */
+export async function duckdbNoteDigest(
+  path: string,
+  line = `concat_ws('|', id::VARCHAR, md5(note))`,
+): Promise<{ rows: number; digest: string | null }> {
   const instance = await DuckDBInstance.create(path);
   const c = await instance.connect();
   try {
     const r = (
       await c.runAndReadAll(
-        `SELECT count(*)::VARCHAR AS rows, md5(string_agg(concat_ws('|', id::VARCHAR, md5(note)), chr(10) ORDER BY id)) AS digest FROM public.big`,
+        `SELECT count(*)::VARCHAR AS rows, md5(string_agg(${line}, chr(10) ORDER BY id)) AS digest FROM public.big`,
       )
     ).getRowObjectsJS()[0]!;
     return { rows: Number(r.rows), digest: (r.digest as string | null) ?? null };
