@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from '../../test/support/tidemark-process';
+import { freePort, NODE_FLAGS } from '../../test/support/tidemark-process';
 import { type ProcessUsage, UsageSampler } from './process-usage';
 
 const ROOT = join(__dirname, '..', '..');
@@ -28,7 +28,7 @@ export class TidemarkRun {
       : [];
     // scripts/bench compiles tidemark first and names the entry; bin/tidemark (tsx) otherwise.
     const entry = process.env.TIDEMARK_BENCH_ENTRY ?? join(ROOT, 'bin', 'tidemark');
-    this.child = spawn(process.execPath, [...prof, entry, ...args], {
+    this.child = spawn(process.execPath, [...prof, ...NODE_FLAGS, entry, ...args], {
       cwd: ROOT,
       env: { ...process.env, ...env, TIDEMARK_METRICS_PORT: String(port) },
       stdio: ['ignore', 'ignore', 'pipe'],

@@ -36,7 +36,11 @@ export class ChannelBuffer {
   /** Whether the last change read was a snapshot row (see completeBelow). */
   private lastSnapshot = false;
 
-  constructor(readonly channel: string) {}
+  /** `onTake`: told whenever a commit or a part takes changes out (they are then in flight). */
+  constructor(
+    readonly channel: string,
+    private readonly onTake?: () => void,
+  ) {}
 
   push(c: BufferedChange): void {
     this.items.push(c);
@@ -94,6 +98,7 @@ export class ChannelBuffer {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
+    if (taken.length > 0) this.onTake?.();
     return taken;
   }
 

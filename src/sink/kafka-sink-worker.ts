@@ -204,7 +204,7 @@ export class KafkaSinkWorker {
       for (const partition of parts) {
         const ch = channelOf(topic, partition);
         if (this.buffers.has(ch)) continue;
-        const buffer = new ChannelBuffer(ch);
+        const buffer = this.newBuffer(ch);
         this.buffers.set(ch, buffer);
         // Where every sink's commits end on this channel (no token: nothing committed, so from
         // the start, whatever offsets the group committed). Also counts as read up to there, so
@@ -230,7 +230,7 @@ export class KafkaSinkWorker {
     if (this.held.has(batch.topic)) return;
     const ch = channelOf(batch.topic, batch.partition);
     let buffer = this.buffers.get(ch);
-    if (!buffer) this.buffers.set(ch, (buffer = new ChannelBuffer(ch)));
+    if (!buffer) this.buffers.set(ch, (buffer = this.newBuffer(ch)));
     const floor = this.o.coordinator.resumeToken(ch);
     const read = await readBatch(payload, buffer, floor ? parseToken(floor).position : null, this.reader);
     if (read === 'interrupted') return;
@@ -248,8 +248,9 @@ export class KafkaSinkWorker {
         this.consumer.pause(this.topicsPaused());
         this.o.logger.info(
           { rows: this.bufferedRows(), bytes: this.bufferedBytes() },
-          'buffers full: pausing consumption until the next commit',
+          'buffers full: pausing consumption and committing now',
         );
+        void this.tick(); // a full buffer is committed now, not at the next interval
       } else if (this.readingOn.delete(ch)) {
         // A channel let read on past the bound (see fullAndStuck) reads one fetch per tick. The
         // topic is paused whole again and its other channels still reading on resumed: kafkajs's
@@ -309,7 +310,7 @@ export class KafkaSinkWorker {
     for (const topic of release) {
       this.held.delete(topic);
       for (const ch of [...this.buffers.keys()].filter((c) => c.startsWith(`${topic}/`))) {
-        const b = new ChannelBuffer(ch);
+        const b = this.newBuffer(ch);
         this.buffers.set(ch, b);
         const token = this.o.coordinator.resumeToken(ch);
         const next = token ? parseToken(token).nextOffset : 0;
@@ -337,9 +338,41 @@ export class KafkaSinkWorker {
 
   private async tick(): Promise<void> {
     if (this.committing || this.stopped) return;
+    const takes = this.takes;
+    let again = false;
     this.committing = this.commitOnce()
+      // Reading went on while the round was written and filled the buffers again: the next
+      // round starts now. Only after a round that took changes: a stuck one waits for the interval.
+      .then(() => {
+        again = this.paused && this.takes !== takes;
+      })
       .catch((e: unknown) => this.fatal?.(e))
-      .finally(() => (this.committing = null));
+      .finally(() => {
+        this.committing = null;
+        if (again) void this.tick();
+      });
+  }
+
+  /** Rounds (commits and parts) that took changes out of the buffers so far. */
+  private takes = 0;
+  private resumeQueued = false;
+
+  /**
+   * A channel buffer whose changes, once a round takes them, free room at once: reading goes on
+   * while the round is written (its database and storage waits overlap the decoding of the next
+   * one), so the sink holds up to the buffer bound in the buffers plus one round in flight.
+   * Checked once per round, after it took from every buffer (the takes are one synchronous loop).
+   */
+  private newBuffer(ch: string): ChannelBuffer {
+    return new ChannelBuffer(ch, () => {
+      this.takes++;
+      if (this.resumeQueued) return;
+      this.resumeQueued = true;
+      queueMicrotask(() => {
+        this.resumeQueued = false;
+        this.resumeIfRoom();
+      });
+    });
   }
 
   /**

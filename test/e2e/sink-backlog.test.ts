@@ -1,15 +1,17 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, psql, type TestDatabase } from '../support/services';
+import { countRows, createTestDatabase, psql, type TestDatabase } from '../support/services';
 import {
   freePort,
+  kafkaPipelineYaml,
   killAllTidemarks,
   metricSum,
   metricsOf,
   startTidemark,
   writeConfig,
 } from '../support/tidemark-process';
+import { icebergTableDigest } from './support/cut-history';
 
 const TXNS = 60;
 const ROWS_PER_TXN = 1000;
@@ -20,7 +22,8 @@ const BOUND = 3000;
  * watermark at its end) commits in cuts its buffer bound can hold, each just below the last
  * transaction every channel has read, instead of reading the whole backlog towards the newest
  * watermark in one round (which held the whole backlog in memory and blocked the event loop
- * long enough to lose the consumer group and the committer lease).
+ * long enough to lose the consumer group and the committer lease). Full buffers are committed at
+ * once, not at the next commit interval.
  */
 describe('a sink far behind the source commits within its buffer bound', () => {
   let src: TestDatabase;
@@ -30,7 +33,18 @@ describe('a sink far behind the source commits within its buffer bound', () => {
   beforeAll(async () => {
     src = await createTestDatabase('e2e_blsrc');
     wh = await createTestDatabase('e2e_blwh');
-    await psql(src.url, 'CREATE TABLE wide (id int PRIMARY KEY, txn int NOT NULL, payload text NOT NULL)');
+    await psql(
+      src.url,
+      `CREATE TABLE wide (id int PRIMARY KEY, txn int NOT NULL, payload text NOT NULL);
+       CREATE TABLE items (id int PRIMARY KEY, name text);
+       CREATE PROCEDURE fill_items(n int, per int) LANGUAGE plpgsql AS $$
+       BEGIN
+         FOR t IN 0 .. n / per - 1 LOOP
+           INSERT INTO items SELECT g, 'item ' || g FROM generate_series(t * per + 1, (t + 1) * per) g;
+           COMMIT;
+         END LOOP;
+       END $$;`,
+    );
     dir = mkdtempSync(join(tmpdir(), 'tm-backlog-'));
   });
   afterAll(async () => {
@@ -108,6 +122,51 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     expect(Number(bucket?.[1])).toBe(cuts);
     expect(sink.stderr()).not.toMatch(/needs more than the buffer bound/);
     expect(await sink.terminate()).toBe(0);
+    expect(await source.terminate()).toBe(0);
+  }, 300_000);
+
+  it('commits when the buffers fill, long before the commit interval, and everything at SIGTERM', async () => {
+    const ROWS = 4000;
+    const bound = 500;
+    // A pipeline of its own, whose commit interval (ten minutes) is far beyond this test: every
+    // commit before the SIGTERM is one the full buffers asked for.
+    const config = writeConfig(
+      dir,
+      'full.yaml',
+      kafkaPipelineYaml(`${src.name}_full`, dir, '"public.items"').replace(
+        'commitIntervalMs: 300',
+        `commitIntervalMs: 600000\n  batchMaxRows: ${bound}`,
+      ),
+    );
+    const ports = { source: await freePort(), sink: await freePort() };
+    const start = (role: 'source' | 'sink') =>
+      startTidemark(
+        ['run', '--config', config, '--role', role],
+        { SRC_URL: src.url, WH_URL: wh.url, METRICS_PORT: String(ports[role]) },
+        ports[role],
+      );
+    const stored = () => countRows(wh.url, 'public.items').catch(() => 0); // 0 until created
+
+    // GIVEN the source has put a backlog of 40 transactions, eight times the bound, into Kafka
+    const source = start('source');
+    await source.ready(90_000);
+    await psql(src.url, `CALL fill_items(${ROWS}, 100)`);
+
+    // WHEN the sink reads it
+    const sink = start('sink');
+    await sink.ready(90_000);
+
+    // THEN full buffers are committed at once, to both sinks: all but the last buffer's worth is
+    // visible within a minute
+    const until = Date.now() + 60_000;
+    while ((await stored()) < ROWS - bound && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 250));
+    expect(await stored()).toBeGreaterThanOrEqual(ROWS - bound);
+
+    // AND a SIGTERM commits the rest: both sinks hold every row
+    expect(await sink.terminate()).toBe(0);
+    expect(await stored()).toBe(ROWS);
+    expect((await icebergTableDigest(`sqlite:///${dir}/catalog.db`, 'public.items')).rows).toBe(ROWS);
     expect(await source.terminate()).toBe(0);
   }, 300_000);
 });

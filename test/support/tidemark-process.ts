@@ -4,6 +4,19 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'tidemark');
+
+/**
+ * The node flags bin/tidemark's first line gives (`#!/usr/bin/env -S node <flags>`): a child run
+ * as `node bin/tidemark` skips that line, so tests and benchmarks pass them as an installed
+ * `tidemark` (and the container) gets them.
+ */
+export const NODE_FLAGS: readonly string[] = (() => {
+  const first = readFileSync(BIN, 'utf8').split('\n', 1)[0]!;
+  const m = /^#!\/usr\/bin\/env -S node((?: --[a-z0-9-]+(?:=\S+)?)*)$/.exec(first);
+  if (!m) throw new Error(`bin/tidemark's first line is not "#!/usr/bin/env -S node <flags>": ${first}`);
+  return m[1]!.split(' ').filter(Boolean);
+})();
 
 /** A free TCP port on loopback for a process's health server. */
 export function freePort(): Promise<number> {
@@ -47,7 +60,7 @@ export async function killAllTidemarks(): Promise<void> {
 
 /** Runs the real CLI (`bin/tidemark`) as a child process, as an operator would. */
 export function startTidemark(args: string[], env: NodeJS.ProcessEnv = {}, port = 0): TidemarkProcess {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'tidemark'), ...args], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, BIN, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -107,7 +120,7 @@ export async function runCli(
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [join(ROOT, 'bin', 'tidemark'), ...args],
+      [...NODE_FLAGS, BIN, ...args],
       { cwd: ROOT, env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 << 20 },
       (err, stdout, stderr) => {
         const code = err

@@ -18,3 +18,22 @@ describe('ChannelBuffer.completeBelow', () => {
     expect(b.takeUpTo(149n).map((c) => c.offset)).toEqual([0, 1]);
   });
 });
+
+describe('ChannelBuffer onTake', () => {
+  it('tells of every take that moved changes out (reading may then go on), not of empty ones', () => {
+    let told = 0;
+    const b = new ChannelBuffer('t/0', () => told++);
+    b.push({ event: ev(100n, 0), offset: 0, bytes: 10 });
+    b.push({ event: ev(200n, 0), offset: 1, bytes: 10 });
+    expect(b.takeUpTo(50n)).toEqual([]);
+    expect(told).toBe(0);
+    expect(b.takeUpTo(100n).map((c) => c.offset)).toEqual([0]);
+    expect(told).toBe(1);
+    expect(b.bytes).toBe(10);
+    // a round that failed puts its changes back: they count against the bound again
+    b.restore(b.takeUpTo(200n));
+    expect(told).toBe(2);
+    expect(b.bytes).toBe(10);
+    expect(b.size).toBe(1);
+  });
+});
