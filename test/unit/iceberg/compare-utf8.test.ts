@@ -1,4 +1,4 @@
-import { compareUtf8 } from '../../../src/sink/iceberg/column-stats';
+import { collectMetrics, compareUtf8 } from '../../../src/sink/iceberg/column-stats';
 
 describe('compareUtf8', () => {
   test('orders strings exactly as their UTF-8 bytes, surrogate pairs and U+E000–U+FFFF included', () => {
@@ -28,6 +28,46 @@ describe('compareUtf8', () => {
       const a = word();
       const b = rand() < 0.2 ? a : word();
       expect(sign(compareUtf8(a, b))).toBe(sign(Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    }
+  });
+});
+
+describe('string bounds of a file', () => {
+  test('are the least and greatest value in UTF-8 byte order, wide code units or not', () => {
+    const alphabet = [
+      'a',
+      'z',
+      'é',
+      '\ud7ff',
+      '\ue000',
+      '\uffff',
+      '😀',
+      '\u{10ffff}',
+      '',
+      'item 1',
+      'item 10',
+    ];
+    let seed = 11;
+    const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    const word = () =>
+      Array.from(
+        { length: Math.floor(rand() * 4) },
+        () => alphabet[Math.floor(rand() * alphabet.length)],
+      ).join('');
+    const field = [{ id: 1, name: 's', required: false, type: 'string' as const }];
+    for (let i = 0; i < 300; i++) {
+      const values = Array.from({ length: 1 + Math.floor(rand() * 12) }, () =>
+        rand() < 0.1 ? null : word(),
+      );
+      const strings = values.filter((v): v is string => v !== null);
+      const m = collectMetrics(field, [values]);
+      if (strings.length === 0) {
+        expect(m.lowerBounds.has(1)).toBe(false);
+        continue;
+      }
+      const sorted = strings.map((v) => Buffer.from(v)).sort(Buffer.compare);
+      expect(Buffer.from(m.lowerBounds.get(1)!)).toEqual(sorted[0]);
+      expect(Buffer.from(m.upperBounds.get(1)!)).toEqual(sorted[sorted.length - 1]);
     }
   });
 });
