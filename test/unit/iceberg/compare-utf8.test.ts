@@ -1,5 +1,15 @@
 import { collectMetrics, compareUtf8 } from '../../../src/sink/iceberg/column-stats';
 
+/** A seeded generator of words of up to three letters of `alphabet` (the runs repeat exactly). */
+function randomWords(seed: number, alphabet: readonly string[]) {
+  const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+  const word = () =>
+    Array.from({ length: Math.floor(rand() * 4) }, () => alphabet[Math.floor(rand() * alphabet.length)]).join(
+      '',
+    );
+  return { rand, word };
+}
+
 describe('compareUtf8', () => {
   test('orders strings exactly as their UTF-8 bytes, surrogate pairs and U+E000–U+FFFF included', () => {
     const alphabet = [
@@ -16,13 +26,7 @@ describe('compareUtf8', () => {
       '\u{10ffff}',
       '',
     ];
-    let seed = 7;
-    const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
-    const word = () =>
-      Array.from(
-        { length: Math.floor(rand() * 4) },
-        () => alphabet[Math.floor(rand() * alphabet.length)],
-      ).join('');
+    const { rand, word } = randomWords(7, alphabet);
     const sign = (n: number) => Math.sign(n);
     for (let i = 0; i < 5000; i++) {
       const a = word();
@@ -47,13 +51,7 @@ describe('string bounds of a file', () => {
       'item 1',
       'item 10',
     ];
-    let seed = 11;
-    const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
-    const word = () =>
-      Array.from(
-        { length: Math.floor(rand() * 4) },
-        () => alphabet[Math.floor(rand() * alphabet.length)],
-      ).join('');
+    const { rand, word } = randomWords(11, alphabet);
     const field = [{ id: 1, name: 's', required: false, type: 'string' as const }];
     for (let i = 0; i < 300; i++) {
       const values = Array.from({ length: 1 + Math.floor(rand() * 12) }, () =>
