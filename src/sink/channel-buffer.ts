@@ -39,7 +39,7 @@ export class ChannelBuffer {
   /** `onTake`: told whenever a commit or a part takes changes out (they are then in flight). */
   constructor(
     readonly channel: string,
-    private readonly onTake?: () => void,
+    private readonly onTake?: (rows: number, bytes: number) => void,
   ) {}
 
   push(c: BufferedChange): void {
@@ -93,12 +93,14 @@ export class ChannelBuffer {
     while (end < this.items.length && this.items[end]!.event.position.lsn <= lsn) end++;
     const taken = this.items.slice(this.head, end);
     this.head = end;
-    for (const t of taken) this.heldBytes -= t.bytes;
+    let bytes = 0;
+    for (const t of taken) bytes += t.bytes;
+    this.heldBytes -= bytes;
     if (this.head > 4096 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
-    if (taken.length > 0) this.onTake?.();
+    if (taken.length > 0) this.onTake?.(taken.length, bytes);
     return taken;
   }
 

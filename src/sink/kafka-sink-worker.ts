@@ -338,13 +338,16 @@ export class KafkaSinkWorker {
 
   private async tick(): Promise<void> {
     if (this.committing || this.stopped) return;
-    const takes = this.takes;
+    this.taken = { rows: 0, bytes: 0 };
     let again = false;
     this.committing = this.commitOnce()
       // Reading went on while the round was written and filled the buffers again: the next
-      // round starts now. Only after a round that took changes: a stuck one waits for the interval.
+      // round starts now. Only after a round that took a quarter of the bound or more: one that
+      // could take little (the buffers hold a transaction not yet whole) waits for the interval,
+      // instead of a run of tiny commits, each a snapshot.
       .then(() => {
-        again = this.paused && this.takes !== takes;
+        const bound = { rows: this.o.maxBufferedRows, bytes: this.o.maxBufferedBytes };
+        again = this.paused && (this.taken.rows * 4 >= bound.rows || this.taken.bytes * 4 >= bound.bytes);
       })
       .catch((e: unknown) => this.fatal?.(e))
       .finally(() => {
@@ -353,8 +356,8 @@ export class KafkaSinkWorker {
       });
   }
 
-  /** Rounds (commits and parts) that took changes out of the buffers so far. */
-  private takes = 0;
+  /** What the rounds (commits and parts) of the current tick took out of the buffers. */
+  private taken = { rows: 0, bytes: 0 };
   private resumeQueued = false;
 
   /**
@@ -364,8 +367,9 @@ export class KafkaSinkWorker {
    * Checked once per round, after it took from every buffer (the takes are one synchronous loop).
    */
   private newBuffer(ch: string): ChannelBuffer {
-    return new ChannelBuffer(ch, () => {
-      this.takes++;
+    return new ChannelBuffer(ch, (rows, bytes) => {
+      this.taken.rows += rows;
+      this.taken.bytes += bytes;
       if (this.resumeQueued) return;
       this.resumeQueued = true;
       queueMicrotask(() => {

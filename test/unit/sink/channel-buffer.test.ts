@@ -22,7 +22,11 @@ describe('ChannelBuffer.completeBelow', () => {
 describe('ChannelBuffer onTake', () => {
   it('tells of every take that moved changes out (reading may then go on), not of empty ones', () => {
     let told = 0;
-    const b = new ChannelBuffer('t/0', () => told++);
+    const takes: number[][] = [];
+    const b = new ChannelBuffer('t/0', (rows, bytes) => {
+      told++;
+      takes.push([rows, bytes]);
+    });
     b.push({ event: ev(100n, 0), offset: 0, bytes: 10 });
     b.push({ event: ev(200n, 0), offset: 1, bytes: 10 });
     expect(b.takeUpTo(50n)).toEqual([]);
@@ -35,5 +39,9 @@ describe('ChannelBuffer onTake', () => {
     expect(told).toBe(2);
     expect(b.bytes).toBe(10);
     expect(b.size).toBe(1);
+    expect(takes).toEqual([
+      [1, 10],
+      [1, 10],
+    ]);
   });
 });
