@@ -52,7 +52,8 @@ const UNKNOWN_TOPIC_RECHECK_MS = 5000;
  * with its own buffer. Every commit interval it takes the newest watermark W that it has read
  * up to on every assigned channel and has the coordinator commit everything ≤ W; then it
  * commits the Kafka offsets after the tokens. Memory is bounded: past the byte/row bound it
- * pauses fetching until a commit frees the buffers.
+ * pauses fetching and commits at once; a round's changes leave the buffers as it starts, so
+ * fetching goes on while it is written (at most the bound buffered plus one round in flight).
  */
 export class KafkaSinkWorker {
   private readonly consumer: Consumer;
