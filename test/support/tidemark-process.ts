@@ -4,7 +4,8 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'tidemark');
+/** The CLI as operators run it. */
+export const BIN = join(ROOT, 'bin', 'tidemark');
 
 /**
  * The node flags bin/tidemark's first line gives (`#!/usr/bin/env -S node <flags>`): a child run

@@ -1,9 +1,6 @@
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { NODE_FLAGS } from '../../support/tidemark-process';
-
-const BIN = join(__dirname, '..', '..', '..', 'bin', 'tidemark');
+import { BIN, NODE_FLAGS } from '../../support/tidemark-process';
 
 describe('bin/tidemark', () => {
   // The container's entrypoint and an installed `tidemark` run it through its first line, which
