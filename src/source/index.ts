@@ -123,6 +123,23 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
     await noticeReplacedWhileStopped(client, state, slot, catalog, logger);
     await clearRecreatedTables(client, state, slot, chosen.map(tableKey), logger);
     const putBack = await ensurePublication(client, config.source.publication, chosen, logger);
+    // Columns added with a default Postgres computed row by row (a table rewrite, which the
+    // stream does not carry): a copy of the table brings their values to the sinks. Asked through
+    // the WAL like `tidemark snapshot --table`; tables met before streaming runs are asked for then.
+    let requestCopy: ((table: string) => Promise<void>) | null = null;
+    const computedAtStart = new Set<string>();
+    const onRowsComputed = async (table: string, columns: readonly string[]) => {
+      const copies = config.source.snapshot === 'initial';
+      logger.warn(
+        { table, columns },
+        copies
+          ? "column added with a default Postgres computed row by row (a table rewrite the stream does not carry): copying the table again so that the sinks get the existing rows' values"
+          : 'column added with a default Postgres computed row by row (a table rewrite the stream does not carry): existing rows stay null in the sinks until they change, and with source.snapshot never nothing is copied by itself: run tidemark snapshot --table',
+      );
+      if (!copies) return;
+      if (requestCopy) await requestCopy(table);
+      else computedAtStart.add(table);
+    };
     const schemas = new TableSchemas(
       client,
       state,
@@ -131,6 +148,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       logger,
       (table) => metrics.schemaChanges.inc({ table }),
       columnPolicyOf(config),
+      onRowsComputed,
     );
     const snapshotTables: SnapshotTable[] = [];
     for (const t of chosenTables) {
@@ -153,6 +171,9 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       logger,
       onDropped: (n) => metrics.droppedTables.set(n),
     });
+    // From here on a request lands in the WAL after the slot's position, or before a slot created
+    // with a snapshot of every table (which brings the values as well).
+    requestCopy = (t) => discovery.requestCopy(t);
     metrics.droppedTables.set((await readDroppedTables(state, slot)).length);
     const schedule = new RefreshSchedule({
       config,
@@ -339,6 +360,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       // A slot created now comes with a snapshot of every table; otherwise the tables that
       // joined while the pipeline was stopped are copied like tables found while it runs.
       if (!created && config.source.snapshot === 'initial') {
+        for (const t of computedAtStart) await discovery.requestCopy(t);
         for (const t of joinedWhileStopped) {
           await discovery.requestCopy(tableKey(t));
           logger.info(

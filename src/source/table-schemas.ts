@@ -53,6 +53,16 @@ export class TableSchemas {
     /** Told of every new version of a table seen after the first (for the schema-change metric). */
     private readonly onChanged: (table: string) => void = () => {},
     private readonly policy: ColumnPolicy = NO_COLUMN_POLICY,
+    /**
+     * Told of a new version whose added columns hold values the stream never carried for the
+     * existing rows (a default Postgres computed row by row: see `fills`); resolves once a copy
+     * of the table that brings them is asked for. Awaited before the version is recorded, so a
+     * crash in between asks again (one copy too many, never one too few).
+     */
+    private readonly onRowsComputed: (
+      table: string,
+      columns: readonly string[],
+    ) => Promise<void> = async () => {},
   ) {
     this.types = new PgTypeCatalog(client);
     this.masker = policy.maskKey ? hmacMasker(policy.maskKey) : null;
@@ -112,17 +122,19 @@ export class TableSchemas {
   /**
    * Columns added since `previous` whose existing rows are not null in Postgres: a constant
    * DEFAULT (the rows read the stored missing value) is carried as the column's `fill`; a default
-   * Postgres computed row by row (a table rewrite) cannot be followed from the stream, and is
-   * reported. A column keeps the fill it had in earlier versions.
+   * Postgres computed row by row (a volatile one such as gen_random_uuid() or clock_timestamp()
+   * rewrites the table, and a rewrite is not in the stream) cannot be followed from the stream:
+   * those columns are returned, for a copy of the table to bring their values. A column keeps the
+   * fill it had in earlier versions.
    */
   private fills(
-    key: string,
     previous: TableSchema,
     columns: ColumnSchema[],
     catalog: ReadonlyMap<string, CatalogColumn>,
     maskers: readonly (Masker | null)[],
-  ): void {
+  ): string[] {
     const before = new Map(previous.columns.map((c) => [c.attnum, c]));
+    const computed: string[] = [];
     columns.forEach((c, i) => {
       const old = before.get(c.attnum);
       if (old) {
@@ -133,12 +145,11 @@ export class TableSchemas {
       // A masked column's default reaches the sinks masked, like its values.
       if (cat?.missingText != null)
         columns[i] = { ...c, fill: maskers[i]?.(cat.missingText) ?? cat.missingText };
-      else if (cat?.hasDefault)
-        this.logger.warn(
-          { table: key, column: c.name },
-          'column added with a default but no stored value for existing rows: if Postgres computed one per row when adding it (a volatile default rewrites the table), the stream does not carry those values and existing rows stay null in the sinks until they change; re-snapshot the table to refresh them',
-        );
+      // No stored missing value: computed per row, or a default set after the column was added
+      // (its rows are null, and a copy finds them so); either way a copy is right.
+      else if (cat?.hasDefault) computed.push(c.name);
     });
+    return computed;
   }
 
   /**
@@ -244,7 +255,7 @@ export class TableSchemas {
     );
     const primaryKey = [...(this.keys.get(key) ?? [])].filter((k) => columns.some((c) => c.name === k));
     const previous = this.current.get(key)?.schema ?? (await this.stored(key));
-    if (previous) this.fills(key, previous, columns, catalog, maskers);
+    const computed = previous ? this.fills(previous, columns, catalog, maskers) : [];
     if (previous && this.policy.castsToText?.(key)) this.casts(key, previous, columns, primaryKey);
     const candidate = { schema: t.schema, table: t.table, columns, primaryKey };
     const same = previous !== null && fingerprint(previous) === fingerprint({ ...candidate, version: 0 });
@@ -255,6 +266,7 @@ export class TableSchemas {
     const table = { schema, delimiters, tupleIndex, maskers };
     this.current.set(key, table);
     if (!same) {
+      if (computed.length > 0) await this.onRowsComputed(key, computed);
       await this.state.set(this.stateKey(key), JSON.stringify(schema));
       if (previous) {
         const describe = (s: TableSchema) =>

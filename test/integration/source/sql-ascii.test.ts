@@ -43,9 +43,12 @@ describe('a SQL_ASCII source database', () => {
     const until = Date.now() + 30_000;
     while (log.events.length < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     expect(log.events.map((e) => e.after?.w).sort()).toEqual(['plain', 'still fine ✓', 'ünïcode']);
-    const [{ lsn }] = await query<{ lsn: string }>(db.url, 'SELECT pg_current_wal_lsn()::text AS lsn');
-
-    await query(db.url, "INSERT INTO words VALUES (4, E'caf\\xe9')");
+    // The WAL position just after the bad change's record, before its commit: a heartbeat may be
+    // acknowledged up to any point before that commit, but nothing at or past it.
+    const [{ lsn }] = await query<{ lsn: string }>(
+      db.url,
+      "WITH bad AS (INSERT INTO words VALUES (4, E'caf\\xe9') RETURNING 1) SELECT pg_current_wal_insert_lsn()::text AS lsn FROM bad",
+    );
     const err = await source.done.then(
       () => null,
       (e: unknown) => e,
@@ -53,7 +56,7 @@ describe('a SQL_ASCII source database', () => {
     expect(isTidemarkError(err, 'unsupported_value')).toBe(true);
     expect((err as Error).message).toMatch(/stream stopped: text Postgres cannot convert to UTF-8.*0xe9/);
     expect(log.events).toHaveLength(3);
-    // acknowledged at most up to before the bad change
+    // acknowledged at most up to before the bad change's commit
     expect(await slotConfirmed(db.url, `tidemark_${slot}`)).toBeLessThanOrEqual(parseLsn(lsn));
   });
 
