@@ -31,6 +31,8 @@ export interface ChannelReset {
   readonly next: string | null;
   /** back: the changes after it are read again; forward: the changes up to it are skipped. */
   readonly move: 'back' | 'forward' | 'none' | 'repair';
+  /** Per sink, a token that sink gets instead of `next` (an append table's channel keeps each sink's position). */
+  readonly nextBySink?: Readonly<Record<string, string>>;
 }
 
 export interface ResetPlan {
@@ -58,6 +60,7 @@ const OPERATOR_LEASE_MS = 60_000;
  * tables as the source has them; forward: the changes up to it are skipped, which loses them),
  * to the latest cut (the offset store and the consumer group are set from the sinks' own
  * tokens), or to a new snapshot (the slot is dropped: the next start copies every table again).
+ * An append table's channels do not go back (see keepAppendChannel).
  * Plans first; `applyReset` carries a plan out and records it in the offset store.
  */
 export async function planReset(
@@ -114,21 +117,32 @@ export async function planReset(
   const sinkNames = status.sinks.map((s) => s.sink);
   const kafka = config.log.kind === 'kafka';
   const lows = kafka ? await lowOffsets(config, tables, logger) : new Map<string, number>();
-  const ofTable = (ch: string) =>
-    tables.some((t) =>
+  const tableOf = (ch: string) =>
+    tables.find((t) =>
       kafka ? ch.startsWith(`${tableTopic(config.topicPrefix, parseTableKey(t))}/`) : ch === t,
     );
   const channels: ChannelReset[] = [];
-  for (const c of status.channels.filter((x) => ofTable(x.channel))) {
+  const appendKept = new Set<string>();
+  for (const c of status.channels.filter((x) => tableOf(x.channel) !== undefined)) {
     const inSinks = sinkNames.map((s) => c.tokens[s] ?? null);
     // Where the sinks resume: the lowest of their tokens (a sink without one starts over).
     const resume = inSinks.includes(null)
       ? null
       : inSinks.map((t) => parseToken(t!)).reduce((a, b) => (compareTokens(a, b) <= 0 ? a : b));
-    channels.push(
-      planChannel(c.channel, c.tokens, resume, target, lows.get(c.channel) ?? 0, kafka, refusals),
-    );
+    const low = lows.get(c.channel) ?? 0;
+    const table = tableOf(c.channel);
+    const append = table !== undefined && config.tableOptions(table).mode === 'append';
+    if (append && kafka && resume && target.kind === 'lsn' && target.lsn < resume.position.lsn) {
+      channels.push(keepAppendChannel(c.channel, c.tokens, sinkNames, resume, low, refusals));
+      appendKept.add(table);
+      continue;
+    }
+    channels.push(planChannel(c.channel, c.tokens, resume, target, low, kafka, refusals));
   }
+  for (const t of appendKept)
+    warnings.push(
+      `${t} is an append table: its channels keep their positions (read again, the changes after ${target.kind === 'lsn' ? formatLsn(target.lsn) : 'it'} would be appended to its history a second time)`,
+    );
 
   if (target.kind === 'resnapshot') {
     if (config.source.snapshot === 'never')
@@ -212,6 +226,37 @@ function planChannel(
     nextOffset: resume?.nextOffset ?? (kafka ? low : -1),
   };
   return { channel, tokens, next: formatToken(next), move: 'forward' };
+}
+
+/**
+ * An append table's channel when the others go back in time: its history already holds every
+ * change up to each sink's token, and a change read again would be appended again, so each sink
+ * keeps its position. Only where Kafka's retention deleted offsets the sinks had not read yet
+ * does the channel move on, to the first offset left: those changes are lost to the history
+ * either way (forceable refusal), and the sink would otherwise stop at the hole.
+ */
+export function keepAppendChannel(
+  channel: string,
+  tokens: Record<string, string | null>,
+  sinkNames: readonly string[],
+  resume: OffsetToken,
+  low: number,
+  refusals: { why: string; forceable: boolean }[],
+): ChannelReset {
+  if (low <= resume.nextOffset) return { channel, tokens, next: null, move: 'none' };
+  refusals.push({
+    why: `${channel}: Kafka has deleted offsets ${resume.nextOffset} to ${low - 1} (retention) before the sinks read them: those changes are lost to this append table's history, which goes on at offset ${low}`,
+    forceable: true,
+  });
+  const past = (t: OffsetToken) =>
+    formatToken({ position: t.position, nextOffset: Math.max(t.nextOffset, low) });
+  return {
+    channel,
+    tokens,
+    next: past(resume),
+    move: 'forward',
+    nextBySink: Object.fromEntries(sinkNames.map((s) => [s, past(parseToken(tokens[s]!))])),
+  };
 }
 
 /** The refusals that stand: all of them, or without --force the forceable ones too. */
@@ -304,11 +349,12 @@ async function setTokens(
   logger: Logger,
 ): Promise<void> {
   const next = new Map(moved.map((c) => [c.channel, c.next!]));
+  const nextIn = (sink: string) => new Map(moved.map((c) => [c.channel, c.nextBySink?.[sink] ?? c.next!]));
   const { iceberg, warehouse } = config.sinks;
   if (warehouse) {
     const w = await openWarehouse(warehouse);
     try {
-      await w.resetTokens(next);
+      await w.resetTokens(nextIn('warehouse'));
     } finally {
       await w.close();
     }
@@ -318,7 +364,9 @@ async function setTokens(
     try {
       const { io, warehouse: root } = await openFileIO(iceberg);
       const all = (await catalog.listTables()).map((t) => ({ schema: t.namespace, table: t.name }));
-      const props = Object.fromEntries([...next].map(([ch, tok]) => [`tidemark.token.${ch}`, tok]));
+      const props = Object.fromEntries(
+        [...nextIn('iceberg')].map(([ch, tok]) => [`tidemark.token.${ch}`, tok]),
+      );
       // Every table's snapshot carries every channel's token: all of them move together.
       await retagTables(new Lakehouse({ catalog, io, warehouse: root }), catalog, io, all, props);
     } finally {

@@ -125,7 +125,8 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
     const putBack = await ensurePublication(client, config.source.publication, chosen, logger);
     // Columns added with a default Postgres computed row by row (a table rewrite, which the
     // stream does not carry): a copy of the table brings their values to the sinks. Asked through
-    // the WAL like `tidemark snapshot --table`; tables met before streaming runs are asked for then.
+    // the WAL like `tidemark snapshot --table`; tables met at start, before there is a way to ask,
+    // are asked for once streaming runs (unless a slot created now copies every table anyway).
     let requestCopy: ((table: string) => Promise<void>) | null = null;
     const computedAtStart = new Set<string>();
     const onRowsComputed = async (table: string, columns: readonly string[]) => {

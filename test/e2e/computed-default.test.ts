@@ -17,13 +17,15 @@ import { waitForSlot } from './support/shop-mirror';
 
 /**
  * A column added with a default Postgres computes row by row (a volatile default such as
- * gen_random_uuid() or clock_timestamp(), or an identity) makes Postgres rewrite the table, and
+ * gen_random_uuid() or clock_timestamp(), an identity, a domain with a volatile default) makes
+ * Postgres rewrite the table, and
  * a rewrite is not in the replication stream: the existing rows' values reach no sink that way.
  * tidemark copies the table again by itself, while a live load goes on, and both sinks end with
  * the values Postgres computed (not nulls). Embedded and Kafka mode.
  */
 const DDL = `CREATE TABLE parcels (id int PRIMARY KEY, weight int NOT NULL, label text);
-INSERT INTO parcels SELECT g, g % 90, 'p' || g FROM generate_series(1, 2500) g;`;
+INSERT INTO parcels SELECT g, g % 90, 'p' || g FROM generate_series(1, 2500) g;
+CREATE DOMAIN dice AS int DEFAULT (1 + floor(random() * 6))::int;`;
 
 /** Updates, inserts and deletes on parcels until stopped, one small transaction at a time. */
 function parcelsLoad(url: string): { stop: () => Promise<number> } {
@@ -107,7 +109,8 @@ describe.each(['embedded', 'kafka'] as const)('column added with a default compu
       src.url,
       `ALTER TABLE parcels ADD COLUMN tag uuid DEFAULT gen_random_uuid(),
                            ADD COLUMN seen_at timestamptz DEFAULT clock_timestamp(),
-                           ADD COLUMN n bigint GENERATED ALWAYS AS IDENTITY`,
+                           ADD COLUMN n bigint GENERATED ALWAYS AS IDENTITY,
+                           ADD COLUMN roll dice`,
     );
 
     // THEN the source copies the table again by itself
@@ -121,19 +124,26 @@ describe.each(['embedded', 'kafka'] as const)('column added with a default compu
     const report = JSON.parse(verify.stdout);
     expect(report.tables.filter((t: { agree: boolean }) => !t.agree)).toEqual([]);
     expect(report.agree).toBe(true);
-    const sourceTags = await psql<{ id: number; tag: string; n: string }>(
+    const sourceTags = await psql<{ id: number; tag: string; n: string; roll: number }>(
       src.url,
-      'SELECT id, tag::text AS tag, n::text AS n FROM parcels ORDER BY id',
+      'SELECT id, tag::text AS tag, n::text AS n, roll FROM parcels ORDER BY id',
     );
-    const warehouseTags = await psql<{ id: number; tag: string; n: string }>(
+    const warehouseTags = await psql<{ id: number; tag: string; n: string; roll: number }>(
       wh.url,
-      'SELECT id, tag::text AS tag, n::text AS n FROM parcels ORDER BY id',
+      'SELECT id, tag::text AS tag, n::text AS n, roll FROM parcels ORDER BY id',
     );
     expect(warehouseTags).toEqual(sourceTags);
-    expect(sourceTags.some((r) => r.tag === null)).toBe(false);
+    expect(sourceTags.some((r) => r.tag === null || r.roll === null)).toBe(false);
     const { rows } = await readWithPyIceberg(`sqlite:///${dir}/catalog.db`, 'public.parcels');
-    const lake = (rows as Array<{ id: number; tag: TaggedUuid | null; n: number | string | null }>)
-      .map((r) => ({ id: Number(r.id), tag: uuidText(r.tag), n: r.n === null ? null : String(r.n) }))
+    const lake = (
+      rows as Array<{ id: number; tag: TaggedUuid | null; n: number | string | null; roll: number | null }>
+    )
+      .map((r) => ({
+        id: Number(r.id),
+        tag: uuidText(r.tag),
+        n: r.n === null ? null : String(r.n),
+        roll: r.roll,
+      }))
       .sort((a, b) => a.id - b.id);
     expect(lake).toEqual(sourceTags);
     expect(await proc.terminate()).toBe(0);

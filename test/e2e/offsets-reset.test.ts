@@ -7,6 +7,7 @@ import { parseToken } from '../../src/core/offset-token';
 import { redisKeys } from '../../src/offsets/redis-keys';
 import { RedisOffsetStore } from '../../src/offsets/redis-offset-store';
 import { IcebergTarget } from '../../src/sink/iceberg-target';
+import { readWithPyIceberg } from '../integration/iceberg/iceberg-fixtures';
 import { createTestDatabase, psql, redisUrl, type TestDatabase } from '../support/services';
 import {
   freePort,
@@ -43,11 +44,20 @@ describe('tidemark offsets reset', () => {
   const rows = () =>
     psql<{ id: number; v: string }>(wh.url, 'SELECT id, v FROM t ORDER BY id').catch(() => []);
   const sourceRows = () => psql<{ id: number; v: string }>(src.url, 'SELECT id, v FROM t ORDER BY id');
+  /** The append table's history in the warehouse: one row per change of h. */
+  const history = () =>
+    psql<{ id: number; v: string; op: string }>(
+      wh.url,
+      'SELECT id, v, _tidemark_op AS op FROM h ORDER BY _tidemark_lsn, _tidemark_seq',
+    ).catch(() => []);
   const mirrored = async () => {
     await waitForSlot(src.url, `tidemark_${src.name}`);
     const want = JSON.stringify(await sourceRows());
+    const changesOfH = Number(
+      (await psql<{ n: string }>(src.url, 'SELECT count(*) AS n FROM h_changes'))[0]!.n,
+    );
     const until = Date.now() + 60_000;
-    while (JSON.stringify(await rows()) !== want) {
+    while (JSON.stringify(await rows()) !== want || (await history()).length < changesOfH) {
       if (Date.now() > until)
         throw new Error(`warehouse never equalled the source: ${JSON.stringify(await rows())}`);
       await new Promise((r) => setTimeout(r, 300));
@@ -68,10 +78,17 @@ describe('tidemark offsets reset', () => {
     wh = await createTestDatabase('e2e_rwh');
     await psql(
       src.url,
-      `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g`,
+      `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g;
+       CREATE TABLE h (id int PRIMARY KEY, v text); INSERT INTO h SELECT g, 'h' || g FROM generate_series(1, 5) g;
+       -- how many changes h has had: its history in the sinks must hold each once
+       CREATE TABLE h_changes (n serial PRIMARY KEY); INSERT INTO h_changes SELECT FROM generate_series(1, 5);`,
     );
     dir = mkdtempSync(join(tmpdir(), 'tm-reset-'));
-    config = writeConfig(dir, 'tidemark.yaml', kafkaPipelineYaml(src.name, dir, '"public.t"'));
+    config = writeConfig(
+      dir,
+      'tidemark.yaml',
+      kafkaPipelineYaml(src.name, dir, '"public.t", "public.h"', 'tables:\n  public.h: { mode: append }\n'),
+    );
   });
   afterAll(async () => {
     await killAllTidemarks();
@@ -88,7 +105,14 @@ describe('tidemark offsets reset', () => {
     );
     await psql(src.url, `INSERT INTO t SELECT g, 'v' || g FROM generate_series(11, 20) g`);
     await psql(src.url, `UPDATE t SET v = 'changed' WHERE id = 1`);
+    await psql(
+      src.url,
+      `INSERT INTO h VALUES (6, 'h6'), (7, 'h7'); UPDATE h SET v = 'h1b' WHERE id = 1;
+       INSERT INTO h_changes SELECT FROM generate_series(1, 3)`,
+    );
     await mirrored();
+    const historyBefore = await history();
+    expect(historyBefore.map((r) => r.op).sort()).toEqual(['c', 'c', 'r', 'r', 'r', 'r', 'r', 'u']);
 
     // WHEN a reset is asked for while the sink runs THEN it is refused
     const running = await cli('offsets', 'reset', '--to-lsn', x!);
@@ -105,6 +129,7 @@ describe('tidemark offsets reset', () => {
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain('(back)');
     expect(dry.stdout).toContain('will: set the tokens');
+    expect(dry.stdout).toContain('public.h is an append table: its channels keep their positions');
     expect(await redisTokens()).toEqual(before);
     // AND moving forward is refused without --force
     const forward = await cli('offsets', 'reset', '--to-lsn', 'FFFF/0', '--apply');
@@ -113,11 +138,14 @@ describe('tidemark offsets reset', () => {
     expect(forward.stderr).toContain('--force');
     expect(await redisTokens()).toEqual(before);
 
-    // WHEN applied THEN every store holds tokens at X
+    // WHEN applied THEN every store holds tokens at X, but for the append table's channels
     const applied = await cli('offsets', 'reset', '--to-lsn', x!, '--apply');
     expect(applied.code).toBe(0);
+    const ofT = (tokens: Map<string, string>) => [...tokens].filter(([ch]) => ch.includes('.public.t/'));
+    const ofH = (tokens: Map<string, string>) => [...tokens].filter(([ch]) => ch.includes('.public.h/'));
     const atX = (tokens: Map<string, string>) =>
-      [...tokens.values()].every((t) => parseToken(t).position.lsn === parseLsn(x!));
+      ofT(tokens).length > 0 && ofT(tokens).every(([, t]) => parseToken(t).position.lsn === parseLsn(x!));
+    expect(ofH(await redisTokens())).toEqual(ofH(before));
     const redisAfter = await redisTokens();
     expect(redisAfter.size).toBeGreaterThan(0);
     expect(atX(redisAfter)).toBe(true);
@@ -140,6 +168,11 @@ describe('tidemark offsets reset', () => {
     await mirrored();
     const verified = await cli('verify', '--wait', '2', '--json');
     expect(JSON.parse(verified.stdout).agree).toBe(true);
+    // AND the append table's history holds each change once, in both sinks (verify waited for a
+    // cut past every change read again)
+    expect(await history()).toEqual(historyBefore);
+    const lakeHistory = await readWithPyIceberg(`sqlite:///${dir}/catalog.db`, 'public.h');
+    expect(lakeHistory.rows.length).toBe(historyBefore.length);
     expect(await proc.terminate()).toBe(0);
     const shown = JSON.parse((await cli('offsets', 'show', '--json')).stdout);
     expect(shown.resets.map((r: { target: string }) => r.target)).toEqual([`lsn ${x}`]);

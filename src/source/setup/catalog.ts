@@ -18,7 +18,7 @@ export interface CatalogColumn {
   readonly typeOid: number;
   readonly typeMod: number;
   readonly notNull: boolean;
-  /** A DEFAULT or an identity (Postgres computes a value for rows that do not give one). */
+  /** A DEFAULT, an identity, or a domain type's default: Postgres computes a value for rows that do not give one. */
   readonly hasDefault: boolean;
   /**
    * The value rows that existed before the column was added read (ADD COLUMN … DEFAULT with a
@@ -58,7 +58,9 @@ export async function listTables(client: Client): Promise<CatalogTable[]> {
 export async function listColumns(client: Client, relationOid: number): Promise<CatalogColumn[]> {
   const r = await client.query(
     `SELECT attname AS name, attnum, atttypid::int AS type_oid, atttypmod AS type_mod, attnotnull AS not_null,
-            (atthasdef OR attidentity <> '') AS has_default,
+            (atthasdef OR attidentity <> ''
+              OR EXISTS (SELECT 1 FROM pg_type t WHERE t.oid = atttypid AND t.typtype = 'd' AND t.typdefaultbin IS NOT NULL)
+            ) AS has_default,
             CASE WHEN atthasmissing THEN (attmissingval::text::text[])[1] END AS missing_text
        FROM pg_attribute
       WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
