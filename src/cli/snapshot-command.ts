@@ -19,7 +19,7 @@ export function registerSnapshotCommand(program: Command): void {
     .addOption(jsonOption())
     .action(async (opts: { config: string; table: string; wait?: boolean; json?: boolean }) => {
       const config = loadConfigFile(opts.config);
-      const { table, id, lsn } = await requestRefresh(config, opts.table);
+      const { table, id, lsn } = await requestRefresh(config, opts.table, 'tidemark snapshot');
       const out = (o: object, text: string) =>
         process.stdout.write(opts.json ? `${JSON.stringify(o)}\n` : `${text}\n`);
       out(

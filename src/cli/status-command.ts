@@ -67,7 +67,7 @@ export function renderStatus(s: PipelineStatus): string {
     );
   for (const r of s.refreshes)
     lines.push(
-      `refresh ${r.table}: ${r.rows} rows copied, ${r.finishedAt ? `complete at ${r.finishedAt}` : `in progress since ${r.requestedAt}`}`,
+      `refresh ${r.table}${r.reason ? ` (${r.reason})` : ''}: ${r.rows} rows copied, ${r.finishedAt ? `complete at ${r.finishedAt}` : `in progress since ${r.requestedAt}`}`,
     );
   for (const k of s.sinks) {
     lines.push(

@@ -293,7 +293,7 @@ export async function applyReset(
     plan.channels.length === 0 &&
     plan.actions[0]?.startsWith('ask the source')
   ) {
-    for (const t of plan.tables) await requestRefresh(config, t);
+    for (const t of plan.tables) await requestRefresh(config, t, 'tidemark offsets reset --resnapshot');
     return record(store, plan, force, [], logger);
   }
   const owner = `tidemark-offsets-reset:${randomUUID().slice(0, 8)}`;

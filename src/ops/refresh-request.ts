@@ -28,12 +28,13 @@ export async function publishedTable(c: Client, config: Config, name: string): P
 export async function requestRefresh(
   config: Config,
   name: string,
+  reason: string,
 ): Promise<{ table: string; id: string; lsn: string }> {
   const c = new Client(sourceClientConfig(config.source.url.reveal(), 'tidemark-snapshot'));
   await c.connect();
   try {
     const table = await publishedTable(c, config, name);
-    const req = refreshRequest(config.source.slot, table);
+    const req = refreshRequest(config.source.slot, table, reason);
     const lsn = (
       await c.query('SELECT pg_logical_emit_message(true, $1, $2)::text AS lsn', [req.prefix, req.content])
     ).rows[0].lsn as string;

@@ -36,6 +36,9 @@ import { TableDiscovery } from './table-discovery';
 import { TableRefresher } from './table-refresh';
 import { TableSchemas } from './table-schemas';
 
+/** Why the source copies a table whose new column's existing values Postgres computed (status shows it). */
+const COMPUTED_COLUMN_COPY = 'column added with a default Postgres computed row by row';
+
 export interface SourceHandle {
   /** Graceful: stop reading, wait for in-flight appends, confirm what is durable, close. */
   stop(): Promise<void>;
@@ -174,20 +177,20 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
     });
     // From here on a request lands in the WAL after the slot's position, or before a slot created
     // with a snapshot of every table (which brings the values as well).
-    requestCopy = (t) => discovery.requestCopy(t);
+    requestCopy = (t) => discovery.requestCopy(t, COMPUTED_COLUMN_COPY);
     metrics.droppedTables.set((await readDroppedTables(state, slot)).length);
     const schedule = new RefreshSchedule({
       config,
       state,
       logger,
       mirrored: (t) => discovery.isMirrored(t),
-      request: (t) => discovery.requestCopy(t),
+      request: (t) => discovery.requestCopy(t, 'scheduled refresh (tables.<t>.refreshEveryMs)'),
     });
     const rebuilds = new RebuildRequests({
       slot,
       state,
       logger,
-      request: (t) => discovery.requestCopy(t),
+      request: (t) => discovery.requestCopy(t, 'rebuilt after a schema change the sinks could not follow'),
     });
     // Tables that match now but did not at the last run: copied once streaming runs (below).
     const joinedWhileStopped = await discovery.start(chosen, catalog, putBack);
@@ -361,9 +364,9 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       // A slot created now comes with a snapshot of every table; otherwise the tables that
       // joined while the pipeline was stopped are copied like tables found while it runs.
       if (!created && config.source.snapshot === 'initial') {
-        for (const t of computedAtStart) await discovery.requestCopy(t);
+        for (const t of computedAtStart) await discovery.requestCopy(t, COMPUTED_COLUMN_COPY);
         for (const t of joinedWhileStopped) {
-          await discovery.requestCopy(tableKey(t));
+          await discovery.requestCopy(tableKey(t), 'table joined while the pipeline was stopped');
           logger.info(
             { table: tableKey(t) },
             'table joined (or came back to the publication) while the pipeline was stopped: copying it',

@@ -57,7 +57,7 @@ export class TableDiscovery {
 
   constructor(private readonly d: DiscoveryDeps) {
     this.partitions = new PartitionWatch(d.client, d.logger, async (table) => {
-      if (d.config.source.snapshot === 'initial') await this.requestCopy(table);
+      if (d.config.source.snapshot === 'initial') await this.requestCopy(table, 'partition attached');
       else d.logger.warn({ table }, 'source.snapshot is never: the attached rows are not copied');
     });
   }
@@ -227,7 +227,8 @@ export class TableDiscovery {
           );
     for (const t of putBack) {
       this.warnLeftPublication(tableKey(t));
-      if (config.source.snapshot === 'initial') await this.requestCopy(tableKey(t));
+      if (config.source.snapshot === 'initial')
+        await this.requestCopy(tableKey(t), 'put back into the publication');
     }
     await this.partitions.check([...this.mirrored]);
     return added;
@@ -276,7 +277,7 @@ export class TableDiscovery {
     this.mirrored.add(key);
     await this.record();
     // snapshot: never means no copy at all: the table's changes from now on are streamed.
-    if (config.source.snapshot === 'initial') await this.requestCopy(key);
+    if (config.source.snapshot === 'initial') await this.requestCopy(key, 'table joined the pipeline');
     logger.info({ table: key }, 'new table joined the pipeline, copied while streaming goes on');
     this.d.onAdded?.(key);
     return true;
@@ -311,8 +312,8 @@ export class TableDiscovery {
   }
 
   /** Asks the stream for a table refresh, through the WAL (acted on once it is read there). */
-  async requestCopy(table: string): Promise<void> {
-    const req = refreshRequest(this.d.config.source.slot, table);
+  async requestCopy(table: string, reason: string): Promise<void> {
+    const req = refreshRequest(this.d.config.source.slot, table, reason);
     await this.d.client.query('SELECT pg_logical_emit_message(true, $1, $2)', [req.prefix, req.content]);
   }
 

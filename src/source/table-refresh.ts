@@ -27,12 +27,18 @@ export interface RefreshState {
   readonly rows: number;
   readonly requestedAt: string;
   readonly finishedAt?: string;
+  /** Why the copy was asked for (`tidemark snapshot`, a table joining, …), for `status`; absent in older states. */
+  readonly reason?: string;
 }
 
-/** What the CLI writes into the WAL to ask the running source for a refresh. */
-export function refreshRequest(slot: string, table: string): { prefix: string; content: string; id: string } {
+/** What the CLI or the source writes into the WAL to ask the running source for a refresh, and why. */
+export function refreshRequest(
+  slot: string,
+  table: string,
+  reason: string,
+): { prefix: string; content: string; id: string } {
   const id = `${slot}:${Date.now()}:${randomUUID().slice(0, 8)}`;
-  return { prefix: REFRESH_REQUEST, content: JSON.stringify({ slot, table, id }), id };
+  return { prefix: REFRESH_REQUEST, content: JSON.stringify({ slot, table, id, reason }), id };
 }
 
 export function refreshStateKey(slot: string): string {
@@ -120,7 +126,7 @@ export class TableRefresher {
 
   /** A request message read from the stream. */
   async onRequest(content: Buffer): Promise<void> {
-    let req: { slot?: string; table?: string; id?: string };
+    let req: { slot?: string; table?: string; id?: string; reason?: unknown };
     try {
       req = JSON.parse(content.toString('utf8'));
     } catch {
@@ -139,9 +145,10 @@ export class TableRefresher {
       after: null,
       rows: 0,
       requestedAt: new Date().toISOString(),
+      ...(typeof req.reason === 'string' ? { reason: req.reason } : {}),
     };
     await this.save(r);
-    this.d.logger.info({ table: r.table, id: r.id }, 'table refresh requested');
+    this.d.logger.info({ table: r.table, id: r.id, reason: r.reason }, 'table refresh requested');
     this.enqueue(r);
   }
 

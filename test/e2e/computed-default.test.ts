@@ -116,6 +116,10 @@ describe.each(['embedded', 'kafka'] as const)('column added with a default compu
     // THEN the source copies the table again by itself
     await waitForRefresh(config, env(), 'public.parcels', proc, 120_000, since);
     expect(proc.stderr()).toContain('copying the table again so that the sinks get the existing rows');
+    const status = await runCli(['status', '--config', config], env());
+    expect(status.stdout).toMatch(
+      /refresh public\.parcels \(column added with a default Postgres computed row by row\): \d+ rows copied, complete at/,
+    );
     expect(await load.stop()).toBeGreaterThan(0);
     await waitForSlot(src.url, `tidemark_${src.name}`);
 

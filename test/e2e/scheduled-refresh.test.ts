@@ -77,8 +77,11 @@ describe('a table on a refresh schedule', () => {
     // AND only the scheduled table was copied
     const copied = (await pipelineStatus(config, { ...env, METRICS_PORT: '0' })).refreshes as Array<{
       table: string;
+      reason?: string;
     }>;
     expect(new Set(copied.map((r) => r.table))).toEqual(new Set(['public.items']));
+    // AND status says why it was copied
+    expect(copied.some((r) => r.reason?.startsWith('scheduled refresh'))).toBe(true);
     expect(await proc.terminate()).toBe(0);
   }, 200_000);
 });

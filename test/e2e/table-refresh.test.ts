@@ -89,7 +89,11 @@ describe.each(['embedded', 'kafka'] as const)('table refresh (%s)', (mode) => {
       }
     }
     const status = await runCli(['status', '--config', config], env());
-    expect(status.stdout).toMatch(/refresh public\.items: \d+ rows copied, complete at/);
+    expect(status.stdout).toMatch(
+      mode === 'embedded'
+        ? /refresh public\.items \(tidemark snapshot\): \d+ rows copied, complete at/
+        : /refresh public\.items \(tidemark offsets reset --resnapshot\): \d+ rows copied, complete at/,
+    );
 
     // THEN source and both sinks agree, while the load still runs and after it stopped
     const during = await runCli(['verify', '--config', config, '--json'], env());
