@@ -34,4 +34,10 @@ export interface ChangeEvent {
   readonly unchanged: readonly string[];
   /** True for rows of the initial snapshot (op r). */
   readonly snapshot: boolean;
+  /**
+   * On the `d` of an update that changed the key: the new key's columns (its `c` follows at the
+   * next sequence number, with this `d`'s key as its `before`). In Kafka it is Debezium's
+   * `__debezium.newkey` header; absent from the envelope.
+   */
+  readonly newKey?: Row;
 }

@@ -7,6 +7,13 @@ import { decodeValue, encodeValue, type JsonValue } from './envelope-values';
 export const CONNECTOR_VERSION = 'tidemark-0.1.0';
 export const POSITION_HEADER = 'tidemark.position';
 export const SCHEMA_VERSION_HEADER = 'tidemark.schema_version';
+/**
+ * An update that changes the key is a delete of the old key and a create of the new one; as
+ * Debezium does, the delete names the new key and the create the old one (JSON, like the
+ * message key), so that a consumer can pair them.
+ */
+export const NEW_KEY_HEADER = '__debezium.newkey';
+export const OLD_KEY_HEADER = '__debezium.oldkey';
 
 /**
  * The Debezium-compatible change envelope (payload form, schemas.enable=false):

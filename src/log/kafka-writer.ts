@@ -20,6 +20,8 @@ import {
   type EnvelopeContext,
   encodeEnvelope,
   encodeKey,
+  NEW_KEY_HEADER,
+  OLD_KEY_HEADER,
   POSITION_HEADER,
   SCHEMA_VERSION_HEADER,
 } from './envelope';
@@ -255,10 +257,13 @@ export class KafkaChangeLogWriter implements ChangeLogWriter {
         lsn = ev.position.lsn;
         lsnText = formatLsn(lsn);
       }
-      const headers = {
+      const headers: Record<string, string> = {
         [POSITION_HEADER]: `${lsnText}#${ev.position.seq}`, // formatPosition(ev.position)
         [SCHEMA_VERSION_HEADER]: String(ev.schemaVersion),
       };
+      // A key change's pair (change-builder.ts): a `c` has a `before` only then.
+      if (ev.op === 'd' && ev.newKey) headers[NEW_KEY_HEADER] = encodeKey(schema!, ev.newKey).toString();
+      else if (ev.op === 'c' && ev.before) headers[OLD_KEY_HEADER] = encodeKey(schema!, ev.before).toString();
       const value = encodeEnvelope(ev, schema!, this.o.envelope, now);
       if (ev.op === 't') {
         // A truncate concerns every key, so every partition (channel) gets it, in order.

@@ -101,7 +101,10 @@ export function updateEvents(t: SourceTable, ctx: TxnContext, m: UpdateMessage):
     const oldKey = keyOf(old.row, key);
     if (encodeKey(oldKey, key) !== encodeKey(newKey, key)) {
       const before = m.oldKind === 'O' ? old.row : oldKey;
-      return [event(t, ctx, 'd', before, null), event(t, ctx, 'c', oldKey, next.row, next.unchanged)];
+      return [
+        { ...event(t, ctx, 'd', before, null), newKey },
+        event(t, ctx, 'c', oldKey, next.row, next.unchanged),
+      ];
     }
   } else {
     old = null;

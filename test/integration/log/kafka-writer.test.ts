@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import type { ChangeEvent, Op, Row } from '../../../src/core/change-event';
 import type { TableSchema } from '../../../src/core/table-schema';
-import { decodeEnvelope, POSITION_HEADER } from '../../../src/log/envelope';
+import { decodeEnvelope, NEW_KEY_HEADER, OLD_KEY_HEADER, POSITION_HEADER } from '../../../src/log/envelope';
 import { KafkaChangeLogWriter } from '../../../src/log/kafka-writer';
 import { readToEnd } from '../../../src/log/read-to-end';
 import { SchemaRegistry } from '../../../src/log/schema-registry';
@@ -117,6 +117,29 @@ describe('KafkaChangeLogWriter against a real broker', () => {
       ({ message }) => void onTopic.push(decodeWatermark(message.value!.toString())),
     );
     expect(onTopic).toEqual([w]);
+  });
+
+  it('marks a key change as Debezium does: the delete names the new key, the create the old one', async () => {
+    // GIVEN an update of key 2 to 5 (a delete and a create) and a plain insert, in one transaction
+    const moved: ChangeEvent[] = [
+      { ...change('d', 500n, 0, { id: 2 }), newKey: { id: 5 } },
+      { ...change('c', 500n, 1, { id: 5, note: 'moved' }), before: { id: 2 } },
+      change('c', 500n, 2, { id: 6, note: 'plain' }),
+    ];
+    // WHEN appended
+    await writer.append(moved);
+    // THEN the delete carries __debezium.newkey, the create __debezium.oldkey, the insert neither
+    const byPosition = new Map<string, { newKey?: string; oldKey?: string }>();
+    await readToEnd(kafka, [tableTopic(prefix, orders)], ({ message }) => {
+      const h = message.headers!;
+      byPosition.set(h[POSITION_HEADER]!.toString(), {
+        newKey: h[NEW_KEY_HEADER]?.toString(),
+        oldKey: h[OLD_KEY_HEADER]?.toString(),
+      });
+    });
+    expect(byPosition.get('0/1F4#0')).toEqual({ newKey: '{"id":5}', oldKey: undefined });
+    expect(byPosition.get('0/1F4#1')).toEqual({ newKey: undefined, oldKey: '{"id":2}' });
+    expect(byPosition.get('0/1F4#2')).toEqual({ newKey: undefined, oldKey: undefined });
   });
 
   it('refuses an event whose schema version was never published', async () => {

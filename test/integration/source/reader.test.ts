@@ -77,7 +77,7 @@ describe('the replication reader against a real Postgres', () => {
       after: { id: 1, owner: 'ann', balance: '11.50' },
       unchanged: ['doc'],
     });
-    expect(acc[3]).toMatchObject({ op: 'd', before: { id: 2 } });
+    expect(acc[3]).toMatchObject({ op: 'd', before: { id: 2 }, newKey: { id: 3 } });
     expect(acc[4]).toMatchObject({
       op: 'c',
       before: { id: 2 },
