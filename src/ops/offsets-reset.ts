@@ -123,15 +123,16 @@ export async function planReset(
     );
   const channels: ChannelReset[] = [];
   const appendKept = new Set<string>();
-  for (const c of status.channels.filter((x) => tableOf(x.channel) !== undefined)) {
+  for (const c of status.channels) {
+    const table = tableOf(c.channel);
+    if (table === undefined) continue;
     const inSinks = sinkNames.map((s) => c.tokens[s] ?? null);
     // Where the sinks resume: the lowest of their tokens (a sink without one starts over).
     const resume = inSinks.includes(null)
       ? null
       : inSinks.map((t) => parseToken(t!)).reduce((a, b) => (compareTokens(a, b) <= 0 ? a : b));
     const low = lows.get(c.channel) ?? 0;
-    const table = tableOf(c.channel);
-    const append = table !== undefined && config.tableOptions(table).mode === 'append';
+    const append = config.tableOptions(table).mode === 'append';
     if (append && kafka && resume && target.kind === 'lsn' && target.lsn < resume.position.lsn) {
       channels.push(keepAppendChannel(c.channel, c.tokens, sinkNames, resume, low, refusals));
       appendKept.add(table);

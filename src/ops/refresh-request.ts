@@ -2,7 +2,7 @@ import { Client } from 'pg';
 import type { Config } from '../config/load';
 import { TidemarkError } from '../core/errors';
 import { sourceClientConfig } from '../source/pg-connection';
-import { refreshRequest } from '../source/table-refresh';
+import { emitRefreshRequest } from '../source/table-refresh';
 
 /** The one table of the publication that `name` ("schema.table" or a bare name) designates. */
 export async function publishedTable(c: Client, config: Config, name: string): Promise<string> {
@@ -21,10 +21,7 @@ export async function publishedTable(c: Client, config: Config, name: string): P
   return match[0]!;
 }
 
-/**
- * Asks the running source (or the next one to start) to copy a table again while it streams:
- * a transactional message in the WAL, acted on at its place in the stream once committed.
- */
+/** `tidemark snapshot --table`: a refresh of the publication's table `name` (see emitRefreshRequest). */
 export async function requestRefresh(
   config: Config,
   name: string,
@@ -34,11 +31,7 @@ export async function requestRefresh(
   await c.connect();
   try {
     const table = await publishedTable(c, config, name);
-    const req = refreshRequest(config.source.slot, table, reason);
-    const lsn = (
-      await c.query('SELECT pg_logical_emit_message(true, $1, $2)::text AS lsn', [req.prefix, req.content])
-    ).rows[0].lsn as string;
-    return { table, id: req.id, lsn };
+    return { table, ...(await emitRefreshRequest(c, config.source.slot, table, reason)) };
   } finally {
     await c.end();
   }

@@ -17,7 +17,7 @@ import { tableKeyColumns } from './setup/checks';
 import { ensurePublication } from './setup/publication';
 import { patternsTake, selectTables } from './setup/table-patterns';
 import type { SourceStateStore } from './state-store';
-import { refreshRequest } from './table-refresh';
+import { emitRefreshRequest } from './table-refresh';
 import type { TableSchemas } from './table-schemas';
 
 export interface DiscoveryDeps {
@@ -313,8 +313,7 @@ export class TableDiscovery {
 
   /** Asks the stream for a table refresh, through the WAL (acted on once it is read there). */
   async requestCopy(table: string, reason: string): Promise<void> {
-    const req = refreshRequest(this.d.config.source.slot, table, reason);
-    await this.d.client.query('SELECT pg_logical_emit_message(true, $1, $2)', [req.prefix, req.content]);
+    await emitRefreshRequest(this.d.client, this.d.config.source.slot, table, reason);
   }
 
   private async record(): Promise<void> {

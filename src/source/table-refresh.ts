@@ -31,14 +31,24 @@ export interface RefreshState {
   readonly reason?: string;
 }
 
-/** What the CLI or the source writes into the WAL to ask the running source for a refresh, and why. */
-export function refreshRequest(
+/**
+ * Asks the running source (or the next one to start) for a refresh of `table`, and says why: a
+ * transactional message in the WAL, acted on at its place in the stream once committed. The CLI
+ * and the source itself ask the same way. Resolves with the request's id and the message's LSN.
+ */
+export async function emitRefreshRequest(
+  client: Client,
   slot: string,
   table: string,
   reason: string,
-): { prefix: string; content: string; id: string } {
+): Promise<{ id: string; lsn: string }> {
   const id = `${slot}:${Date.now()}:${randomUUID().slice(0, 8)}`;
-  return { prefix: REFRESH_REQUEST, content: JSON.stringify({ slot, table, id, reason }), id };
+  const content = JSON.stringify({ slot, table, id, reason });
+  const r = await client.query('SELECT pg_logical_emit_message(true, $1, $2)::text AS lsn', [
+    REFRESH_REQUEST,
+    content,
+  ]);
+  return { id, lsn: r.rows[0].lsn as string };
 }
 
 export function refreshStateKey(slot: string): string {
