@@ -18,10 +18,9 @@ COPY scripts/lib/npm-install scripts/lib/check-lock.js ./scripts/lib/
 RUN bash scripts/lib/npm-install
 COPY tsconfig.json ./
 COPY src ./src
-# tsc emits only JavaScript: files the code reads beside itself at run time (the Redis Lua
-# scripts under src/offsets/lua) are copied next to the compiled modules.
+# `npm run build` also copies the files the code reads beside itself at run time (the Redis Lua
+# scripts under src/offsets/lua) next to the compiled modules: tsc emits only JavaScript.
 RUN npm run build \
- && (cd src && find . -type f ! -name '*.ts' -exec cp --parents {} ../dist/src/ \;) \
  && npm prune --omit=dev
 
 # ---- runtime: the same base image (so native modules built above match), production deps only.

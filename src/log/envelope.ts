@@ -126,7 +126,11 @@ function rowJson(schema: TableSchema, row: Row): string {
 /** Finds the schema a change was decoded with; undefined when unknown (the event is then dead-lettered). */
 export type SchemaLookup = (schema: string, table: string, version: number) => TableSchema | undefined;
 
-export function decodeEnvelope(value: Buffer, lookup: SchemaLookup): ChangeEvent {
+/**
+ * `newKey`: the message's NEW_KEY_HEADER, when it has one (the `d` of a key change: the sinks keep
+ * it with its `c` when they write a transaction in parts).
+ */
+export function decodeEnvelope(value: Buffer, lookup: SchemaLookup, newKey?: Buffer | string): ChangeEvent {
   let env: EnvelopeJson;
   try {
     env = JSON.parse(value.toString('utf8')) as EnvelopeJson;
@@ -175,7 +179,29 @@ export function decodeEnvelope(value: Buffer, lookup: SchemaLookup): ChangeEvent
     after: env.after ? decodeRow(schema, env.after, where) : null,
     unchanged: s.tidemark_unchanged ?? [],
     snapshot: s.snapshot === 'true',
+    ...(env.op === 'd' && newKey !== undefined ? { newKey: decodeNewKey(schema, newKey, where) } : {}),
   };
+}
+
+function decodeNewKey(schema: TableSchema, header: Buffer | string, where: string): Row {
+  let json: unknown;
+  try {
+    json = JSON.parse(header.toString());
+  } catch (e) {
+    throw new TidemarkError('malformed_event', `${where}: header ${NEW_KEY_HEADER} is not JSON`, {
+      cause: e,
+    });
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new TidemarkError('malformed_event', `${where}: header ${NEW_KEY_HEADER} is not a JSON object`);
+  const row = decodeRow(schema, json as Record<string, JsonValue>, where);
+  for (const k of schema.primaryKey)
+    if (row[k] === undefined || row[k] === null)
+      throw new TidemarkError(
+        'malformed_event',
+        `${where}: header ${NEW_KEY_HEADER} lacks key column "${k}"`,
+      );
+  return row;
 }
 
 function decodeRow(schema: TableSchema, json: Record<string, JsonValue>, where: string): Row {

@@ -2,7 +2,7 @@ import type { EachBatchPayload } from 'kafkajs';
 import type { ChangeEvent } from '../core/change-event';
 import { TidemarkError } from '../core/errors';
 import { comparePositions, type Position } from '../core/position';
-import { decodeEnvelope } from '../log/envelope';
+import { decodeEnvelope, NEW_KEY_HEADER } from '../log/envelope';
 import type { SchemaRegistry } from '../log/schema-registry';
 import type { ChannelBuffer } from './channel-buffer';
 import type { DeadLetters } from './dead-letters';
@@ -75,14 +75,15 @@ export async function readBatch(
     }
     try {
       let event: ChangeEvent;
+      const newKey = headerValue(m.headers?.[NEW_KEY_HEADER]);
       try {
-        event = decodeEnvelope(m.value, lookup);
+        event = decodeEnvelope(m.value, lookup, newKey);
       } catch (e) {
         if (!(e instanceof TidemarkError) || !/unknown schema version/.test(e.message)) throw e;
         resolveHandled();
         awaited = true;
         await ctx.registry.refresh();
-        event = decodeEnvelope(m.value, lookup);
+        event = decodeEnvelope(m.value, lookup, newKey);
       }
       if (floorPos && comparePositions(event.position, floorPos) <= 0) {
         buffer.readOffset = Math.max(buffer.readOffset, offset); // a replay every sink already holds
@@ -132,4 +133,9 @@ function logGap(
       table,
     },
   );
+}
+
+/** A header as kafkajs gives it (repeated headers as an array: the first one counts). */
+function headerValue(h: Buffer | string | (Buffer | string)[] | undefined): Buffer | string | undefined {
+  return Array.isArray(h) ? h[0] : h;
 }

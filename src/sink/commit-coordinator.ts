@@ -325,7 +325,7 @@ export class CommitCoordinator {
   }
 
   /** See PartedCommit.stagePart: one more part of a round too large for the buffers. */
-  stagePart(lsn: Lsn, buffers: readonly ChannelBuffer[]): Promise<{ staged: number } | { refused: string }> {
+  stagePart(lsn: Lsn, buffers: readonly ChannelBuffer[]): Promise<{ staged: number }> {
     return this.parted.stagePart(lsn, buffers);
   }
 

@@ -145,15 +145,7 @@ export class EmbeddedSinkRunner {
     if (firsts.length === 0) return;
     const L = firsts.reduce(minLsn);
     if (L <= this.log.completeLsn || L <= this.log.holdWholeUpTo) return;
-    const r = await this.coordinator.stagePart(L, buffers);
-    if ('refused' in r) {
-      this.log.holdWholeUpTo = L;
-      this.coordinator.noteHeldWhole();
-      this.logger.warn(
-        { round: formatLsn(L), reason: r.refused },
-        'a transaction larger than the buffer bound cannot be written in parts: held whole in memory',
-      );
-    }
+    await this.coordinator.stagePart(L, buffers);
   }
 
   get lastCutLsn(): Lsn {

@@ -464,23 +464,14 @@ export class KafkaSinkWorker {
     const bound = { rows: this.o.maxBufferedRows, bytes: this.o.maxBufferedBytes };
     const firsts = buffers.map((b) => b.firstLsn()).filter((l) => l >= 0n);
     const L = firsts.length > 0 ? firsts.reduce(minLsn) : -1n;
-    let whole = L >= 0n && L <= this.holdWholeUpTo;
+    const whole = L >= 0n && L <= this.holdWholeUpTo;
     if (L >= 0n && !whole) {
       const up = buffers
         .map((b) => b.sizeUpTo(L))
         .reduce((a, b) => ({ rows: a.rows + b.rows, bytes: a.bytes + b.bytes }));
       if (up.rows * 2 >= bound.rows || up.bytes * 2 >= bound.bytes) {
-        const r = await this.o.coordinator.stagePart(L, buffers);
-        if ('staged' in r && r.staged > 0) return this.resumeIfRoom();
-        if ('refused' in r) {
-          this.holdWholeUpTo = L;
-          whole = true;
-          this.o.coordinator.noteHeldWhole();
-          this.o.logger.warn(
-            { round: formatLsn(L), reason: r.refused },
-            'a transaction larger than the buffer bound cannot be written in parts: held whole in memory',
-          );
-        }
+        // Nothing staged: a key change's other half is on a channel that holds the cut back.
+        if ((await this.o.coordinator.stagePart(L, buffers)).staged > 0) return this.resumeIfRoom();
       }
     }
     const share = Math.max(1, buffers.length);

@@ -8,7 +8,7 @@ import { comparePositions, type Position } from '../core/position';
 import { type TableSchema, tableKey } from '../core/table-schema';
 import type { Logger } from '../observe/logger';
 import type { BufferedChange, ChannelBuffer } from './channel-buffer';
-import { PartedRoundVoid, PartRefused, partRefusal } from './parted-rounds';
+import { keepKeyChangesWhole, PartedRoundVoid, PartRefused, unfillableKeyChange } from './parted-rounds';
 import { type ChannelTake, failureKind, tablesForSink, tokenAfter, tokenUpdates } from './round-builder';
 import { addToSummary, emptyRoundSummary, type RoundSummary } from './round-summary';
 import type { PartedRound, SinkTarget } from './sink-target';
@@ -80,30 +80,24 @@ export class PartedCommit {
    * For a source transaction larger than the buffers (the oldest buffered, at commit LSN `lsn`):
    * writes the buffered changes with commit LSN ≤ `lsn` into every sink as one more part of the
    * round, visible nowhere until it commits at the first cut ≥ `lsn` (commit), and frees them
-   * from the buffers. What cannot be a part (parted-rounds.ts partRefusal) is left in the
-   * buffers and the reason returned when no part was written yet; once parts were written it
-   * voids the round (PartedRoundVoid: read the channels again from the tokens).
+   * from the buffers. A channel's changes from a key change whose other half the part cannot hold
+   * yet stay buffered (parted-rounds.ts keepKeyChangesWhole).
    */
-  async stagePart(
-    lsn: Lsn,
-    buffers: readonly ChannelBuffer[],
-  ): Promise<{ staged: number } | { refused: string }> {
+  async stagePart(lsn: Lsn, buffers: readonly ChannelBuffer[]): Promise<{ staged: number }> {
     // A round open for an older transaction may take this one too: it then commits at a later cut.
     const raise = this.open !== null && lsn > this.open.lsn;
     const upTo = raise || !this.open ? lsn : this.open.lsn;
-    const takes: ChannelTake[] = buffers.map((b) => ({ channel: b.channel, changes: b.takeUpTo(upTo) }));
-    const nonEmpty = takes.filter((t) => t.changes.length > 0);
+    const bufferOf = (channel: string) => buffers.find((b) => b.channel === channel)!;
+    const { part, rest } = keepKeyChangesWhole(
+      buffers.map((b) => ({ channel: b.channel, changes: b.takeUpTo(upTo) })),
+    );
+    for (const t of rest) bufferOf(t.channel).restore([...t.changes]);
+    const nonEmpty = part.filter((t) => t.changes.length > 0);
     if (nonEmpty.length === 0) return { staged: 0 };
+    // ahead of the rest put back above: a buffer's order is the channel's
     const restore = () => {
-      for (const t of nonEmpty) buffers.find((b) => b.channel === t.channel)!.restore([...t.changes]);
+      for (const t of nonEmpty) bufferOf(t.channel).restore([...t.changes]);
     };
-    const refused = this.refusal(nonEmpty, this.open === null);
-    // Not yet in the round (a first part, or later transactions it would take): left as they are.
-    if (refused && (!this.open || raise)) {
-      restore();
-      return { refused };
-    }
-    if (refused) return this.void(`a round in parts cannot hold ${refused}`, true);
     if (raise) this.open!.lsn = lsn;
     if (!this.open) {
       try {
@@ -130,7 +124,10 @@ export class PartedCommit {
         throw e;
       }
     }
-    await this.writePart(nonEmpty);
+    await this.writePart(
+      nonEmpty,
+      rest.reduce((n, t) => n + t.changes.length, 0),
+    );
     return { staged: nonEmpty.reduce((n, t) => n + t.changes.length, 0) };
   }
 
@@ -154,7 +151,7 @@ export class PartedCommit {
     const takes = buffers
       .map((b) => ({ channel: b.channel, changes: b.takeUpTo(at) }))
       .filter((t) => t.changes.length > 0);
-    const refused = this.refusal(takes, false);
+    const refused = unfillableKeyChange(takes);
     if (refused) return this.void(`a round in parts cannot hold ${refused}`, true);
     if (takes.length > 0) await this.writePart(takes);
     const commitId = randomUUID();
@@ -177,10 +174,6 @@ export class PartedCommit {
     this.open = null;
     this.h.roundEnded(true);
     return { at, tokens, summary: p.summary, durationsMs, parts: p.parts };
-  }
-
-  private refusal(takes: readonly ChannelTake[], first: boolean): string | null {
-    return partRefusal(takes, first, this.h.schemaOf);
   }
 
   private async void(why: string, holdWhole: boolean, cause?: unknown): Promise<never> {
@@ -250,7 +243,8 @@ export class PartedCommit {
     }));
   }
 
-  private async writePart(takes: readonly ChannelTake[]): Promise<void> {
+  /** `heldBack`: changes left buffered until a key change's other half is read (for the log). */
+  private async writePart(takes: readonly ChannelTake[], heldBack = 0): Promise<void> {
     const p = this.open!;
     const applied = this.afterTruncates(takes);
     await this.evolveFor(takes);
@@ -279,7 +273,12 @@ export class PartedCommit {
     p.parts++;
     this.h.onPart?.();
     this.h.logger.info(
-      { round: formatLsn(p.lsn), part: p.parts, changes: takes.reduce((n, t) => n + t.changes.length, 0) },
+      {
+        round: formatLsn(p.lsn),
+        part: p.parts,
+        changes: takes.reduce((n, t) => n + t.changes.length, 0),
+        ...(heldBack > 0 ? { heldBack } : {}),
+      },
       'a transaction larger than the buffer bound: part written to the sinks (visible once its round commits)',
     );
   }

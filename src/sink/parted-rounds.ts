@@ -1,13 +1,12 @@
 import type { ChangeEvent } from '../core/change-event';
-import { encodeKey } from '../core/row-key';
-import type { TableSchema } from '../core/table-schema';
 import { tableKey } from '../core/table-schema';
 import type { ChannelTake } from './round-builder';
 
 /**
  * A parted round was given up in every sink (nothing of it is visible): the caller must read its
  * channels again from the sinks' tokens (the parts' changes left the buffers). `holdWhole`: the
- * round cannot be written in parts at all (see partRefusal): on the re-read, hold it whole.
+ * round cannot be written in parts at all (a schema change a sink cannot take into it, or
+ * unfillableKeyChange): on the re-read, hold it whole.
  */
 export class PartedRoundVoid extends Error {
   constructor(
@@ -34,29 +33,81 @@ export class PartRefused extends Error {
 }
 
 /**
- * Why these changes cannot be one part of a parted round, or null. Parts are applied one after
- * the other, and within a part in position order; that is the source's order only for changes
- * of one key (a key stays on one channel, a channel is in order). So after the first part a part
- * holds no key change with unchanged (TOAST) columns (they are filled from the old key's row,
- * which an earlier part may have deleted already). A schema change is taken into the round by
- * the sinks (PartedRound.evolve) before the part that needs it. A truncate reaches every key, but
- * it is on every channel of its table: PartedCommit applies its first copy and passes over what
- * it erased (afterTruncates).
+ * An update that changes the key is two changes at consecutive sequence numbers: a `d` of the old
+ * key, marked with the new one (ChangeEvent.newKey), and a `c` of the new key whose `before` is
+ * the old key. The `c` takes the values of its TOAST-unchanged columns from the old key's row, and
+ * the two halves can sit on different channels (each goes by its own key). A part holds both or
+ * neither: the old key's row must hold every earlier change of that key (they come before the `d`
+ * on its channel) and must not have been deleted yet (by the `d`, in an earlier part).
  */
-export function partRefusal(
-  takes: readonly ChannelTake[],
-  first: boolean,
-  schemaOf: (ev: ChangeEvent) => TableSchema,
-): string | null {
-  if (first) return null;
-  for (const t of takes) {
-    for (const { event } of t.changes) {
-      if (event.op === 'c' && event.unchanged.length > 0 && event.before && event.after) {
-        const keys = schemaOf(event).primaryKey;
-        if (encodeKey(event.before, keys) !== encodeKey(event.after, keys))
-          return `a key change of ${tableKey(event.table)} with unchanged (TOAST) columns`;
+function partnerOf(ev: ChangeEvent): string | null {
+  if (ev.op === 'd' && ev.newKey) return positionText(ev.position.lsn, ev.position.seq + 1);
+  if (ev.op === 'c' && ev.before) return positionText(ev.position.lsn, ev.position.seq - 1);
+  return null;
+}
+
+function positionText(lsn: bigint, seq: number): string {
+  return `${lsn}#${seq}`;
+}
+
+/**
+ * Splits takes into what a part may write and, per channel, the tail that waits in its buffer for
+ * a later part: a channel's take ends before the first key-change half whose partner the part
+ * does not hold (its channel has not read that far yet, or ends before it for the same reason).
+ * No deadlock: the oldest half held back waits for a partner its channel has not read yet (not
+ * for one held back in turn), so that channel reading on lets a later part, or the commit, take
+ * both.
+ */
+export function keepKeyChangesWhole(takes: readonly ChannelTake[]): {
+  part: ChannelTake[];
+  rest: ChannelTake[];
+} {
+  // The halves in each take, in order: key changes are rare, so the fixed point below runs on them only.
+  const halves = takes.map((t) => {
+    const out: { at: number; self: string; partner: string }[] = [];
+    t.changes.forEach(({ event }, at) => {
+      const partner = partnerOf(event);
+      if (partner) out.push({ at, self: positionText(event.position.lsn, event.position.seq), partner });
+    });
+    return out;
+  });
+  const ends = takes.map((t) => t.changes.length);
+  for (let trimmed = true; trimmed; ) {
+    trimmed = false;
+    const held = new Set<string>();
+    halves.forEach((hs, i) => {
+      for (const h of hs) if (h.at < ends[i]!) held.add(h.self);
+    });
+    halves.forEach((hs, i) => {
+      const lone = hs.find((h) => h.at < ends[i]! && !held.has(h.partner));
+      if (lone) {
+        ends[i] = lone.at;
+        trimmed = true;
       }
-    }
+    });
   }
+  return {
+    part: takes.map((t, i) => ({ channel: t.channel, changes: t.changes.slice(0, ends[i]) })),
+    rest: takes
+      .map((t, i) => ({ channel: t.channel, changes: t.changes.slice(ends[i]) }))
+      .filter((t) => t.changes.length > 0),
+  };
+}
+
+/**
+ * At the commit every change of the round is read, so both halves of every key change are there,
+ * but for a `d` that an earlier part wrote without its mark (a log written before tidemark marked
+ * key changes) or that went to the dead letters: then a `c` that must take TOAST-unchanged values
+ * from the old key's row cannot be written in parts. Its reason, or null.
+ */
+export function unfillableKeyChange(takes: readonly ChannelTake[]): string | null {
+  const deletes = new Set<string>();
+  for (const t of takes)
+    for (const { event } of t.changes)
+      if (event.op === 'd') deletes.add(positionText(event.position.lsn, event.position.seq));
+  for (const t of takes)
+    for (const { event } of t.changes)
+      if (event.op === 'c' && event.before && event.unchanged.length > 0 && !deletes.has(partnerOf(event)!))
+        return `a key change of ${tableKey(event.table)} with unchanged (TOAST) columns whose delete is not in the last part (an earlier one wrote it without its new-key mark, or it went to the dead letters)`;
   return null;
 }

@@ -40,7 +40,7 @@ const KILLS = Number(process.env.CHAOS_KILLS ?? 20);
  * The sink's buffer bound, below the workload's bulk transactions (3,000 changes every 140th
  * transaction), and small fetches (64 KiB per partition, a few hundred changes): the bulk ones
  * are written in parts, and the kills land between parts too; every fifth one also truncates a
- * table (the workload's every 25th) and is held whole instead.
+ * table (the workload's every 25th), in one of its parts.
  */
 const BOUND = 2000;
 const BULK_EVERY = 140;

@@ -133,6 +133,16 @@ describe('change envelope', () => {
     expect(encodeKey(schema, update.after!).toString()).toBe('{"id":"9007199254740993"}');
   });
 
+  it("reads a key change's delete with its new key from the header the producer gives it", () => {
+    const del: ChangeEvent = { ...update, op: 'd', after: null, unchanged: [] };
+    const buf = encodeEnvelope(del, schema, { name: 'shop', db: 'app' }, 1);
+    const header = encodeKey(schema, { id: 12n });
+    expect(decodeEnvelope(buf, () => schema, header).newKey).toEqual({ id: 12n });
+    expect(decodeEnvelope(buf, () => schema)).not.toHaveProperty('newKey');
+    expect(() => decodeEnvelope(buf, () => schema, '{"id":')).toThrow(/__debezium\.newkey is not JSON/);
+    expect(() => decodeEnvelope(buf, () => schema, '{"ok":true}')).toThrow(/lacks key column "id"/);
+  });
+
   it('names the problem for a malformed envelope', () => {
     expect(() => decodeEnvelope(Buffer.from('{"op":"x"}'), () => schema)).toThrow(/lacks source/);
     expect(() => decodeEnvelope(Buffer.from('nope'), () => schema)).toThrow(/not JSON/);

@@ -314,22 +314,54 @@ describe('CommitCoordinator', () => {
       expect(b.size).toBe(0);
     });
 
-    it('declines to take into an open round a later transaction it cannot hold, and keeps the round', async () => {
-      const { wh, c } = await twoSinks();
+    it("keeps a key change's two halves in one part when they sit on different channels", async () => {
+      // GIVEN a round in parts for 0/14, and a key change 1 -> 9 at 0/14: its delete read on t/0,
+      // its insert (a TOAST-unchanged note, in the old key's row) not yet read on t/1
+      const { lake, wh, c } = await twoSinks();
       const b0 = new ChannelBuffer('t/0');
       const b1 = new ChannelBuffer('t/1');
       b0.push({ event: ev(20n, 0, 1), offset: 0, bytes: 1 });
       await c.stagePart(20n, [b0, b1]);
-      // a key change whose TOAST-unchanged columns sit in the old key's row
-      b0.push({ event: { ...ev(30n, 0, 7), before: { id: 1 }, unchanged: ['note'] }, offset: 1, bytes: 1 });
-      expect(await c.stagePart(30n, [b0, b1])).toEqual({
-        refused: 'a key change of public.t with unchanged (TOAST) columns',
-      });
-      expect(c.partedAt).toBe(20n);
-      expect(b0.size).toBe(1);
-      b1.push({ event: ev(20n, 1, 2), offset: 0, bytes: 1 });
-      expect(await c.commitCut(30n, [b0, b1])).toBe(true);
-      expect(wh.rounds.map((r) => r.cutLsn)).toEqual([20n, 30n]);
+      const del: ChangeEvent = {
+        ...ev(20n, 2, 0),
+        op: 'd',
+        before: { id: 1 },
+        after: null,
+        newKey: { id: 9 },
+      };
+      const ins: ChangeEvent = { ...ev(20n, 3, 9), before: { id: 1 }, unchanged: ['note'] };
+      b0.push({ event: ev(20n, 1, 2), offset: 1, bytes: 1 });
+      b0.push({ event: del, offset: 2, bytes: 1 });
+      b0.push({ event: ev(20n, 5, 5), offset: 3, bytes: 1 });
+      // WHEN the next part is staged
+      expect(await c.stagePart(20n, [b0, b1])).toEqual({ staged: 1 });
+      // THEN it stops before the delete, which waits in t/0's buffer for its insert
+      expect(b0.size).toBe(2);
+      // AND once t/1 has read the insert, the next part takes both halves
+      b1.push({ event: ev(20n, 4, 4), offset: 0, bytes: 1 });
+      b1.push({ event: ins, offset: 1, bytes: 1 });
+      expect(await c.stagePart(20n, [b0, b1])).toEqual({ staged: 4 });
+      expect(await c.commitCut(20n, [b0, b1])).toBe(true);
+      expect(
+        lake.parts.map((p) => p.flatMap((t) => t.events.map((e) => `${e.op}${e.after?.id ?? e.before?.id}`))),
+      ).toEqual([['c1'], ['c2'], ['d1', 'c9', 'c4', 'c5']]);
+      expect(wh.rounds.map((r) => r.cutLsn)).toEqual([20n]);
+    });
+
+    it('gives up a round, to be held whole, when a key change must be filled from a row an earlier part deleted', async () => {
+      // GIVEN a delete without the new-key mark (a log written before it) in a part, its insert later
+      const { wh, c } = await twoSinks();
+      const b0 = new ChannelBuffer('t/0');
+      const b1 = new ChannelBuffer('t/1');
+      b0.push({ event: { ...ev(20n, 0, 0), op: 'd', before: { id: 1 }, after: null }, offset: 0, bytes: 1 });
+      await c.stagePart(20n, [b0, b1]);
+      b1.push({ event: { ...ev(20n, 1, 9), before: { id: 1 }, unchanged: ['note'] }, offset: 0, bytes: 1 });
+      // WHEN the cut reaches the round THEN it is given up, to be read again and held whole
+      const err = await c.commitCut(20n, [b0, b1]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PartedRoundVoid);
+      expect(err).toMatchObject({ holdWhole: true, lsn: 20n });
+      expect((err as Error).message).toMatch(/whose delete is not in the last part/);
+      expect(wh.rounds).toHaveLength(0);
     });
 
     it('takes a later transaction into a round already open, which then commits at the later cut', async () => {

@@ -17,10 +17,7 @@ const ev = (lsn: bigint, seq: number) => insertEvent(lsn, seq);
 /** The coordinator's surface the runner uses, scripted. */
 function fakeCoordinator(o: {
   partedAt?: Lsn | null;
-  stagePart?: (
-    lsn: Lsn,
-    buffers: readonly ChannelBuffer[],
-  ) => Promise<{ staged: number } | { refused: string }>;
+  stagePart?: (lsn: Lsn, buffers: readonly ChannelBuffer[]) => Promise<{ staged: number }>;
 }) {
   const calls: string[] = [];
   const c = {
