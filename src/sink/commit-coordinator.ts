@@ -143,9 +143,10 @@ export class CommitCoordinator {
   private readonly preparedInRound = new Map<string, number | undefined>();
 
   /**
-   * A schema change inside a round in parts: every sink takes it into its round (PartedRound.evolve)
-   * before the part that needs it. A table first met there is refused (its tokens would have to
-   * be read while the round holds the warehouse).
+   * A schema change inside a round in parts, or a table first met there: every sink takes it into
+   * its round (PartedRound.evolve) before the part that needs it. A first-met table is created
+   * there (the warehouse in the round's transaction; an Iceberg table exists from then on, empty
+   * until the round commits); a sink where it holds tokens newer than the round's refuses it.
    */
   private async evolveInRound(
     schemas: readonly TableSchema[],
@@ -154,8 +155,7 @@ export class CommitCoordinator {
     const todo = this.newerThanPrepared(schemas);
     if (todo.length === 0) return;
     const keyOf = (s: TableSchema) => `${s.schema}.${s.table}`;
-    const unseen = todo.find((s) => !this.prepared.has(keyOf(s)));
-    if (unseen) throw new PartRefused(`${keyOf(unseen)} is first met inside the round`);
+    const unseen = todo.filter((s) => !this.prepared.has(keyOf(s))).map(keyOf);
     const tables = todo.map((schema) => ({
       schema: sinkSchema(schema),
       options: this.d.optionsOf(keyOf(schema)),
@@ -171,7 +171,7 @@ export class CommitCoordinator {
       this.prepared.set(key, s.version);
     }
     this.d.logger.info(
-      { tables: todo.map((s) => `${keyOf(s)}@${s.version}`) },
+      { tables: todo.map((s) => `${keyOf(s)}@${s.version}`), ...(unseen.length > 0 ? { new: unseen } : {}) },
       'a schema change inside a transaction written in parts: taken into its round',
     );
   }

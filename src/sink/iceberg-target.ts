@@ -266,11 +266,14 @@ export class IcebergTarget implements SinkTarget {
       evolve: async (tables) => {
         if (ended) throw new TidemarkError('internal', 'iceberg: parted round used after it ended');
         try {
-          for (const { schema } of tables) {
+          for (const { schema, options } of tables) {
             const key = tableKey(schema);
             const known = this.tables.get(key);
             if (known?.version === schema.version) continue;
-            if (!known) throw new PartRefused(`iceberg: ${key} is not prepared`);
+            if (!known) {
+              await this.prepareFirstMet(schema, options);
+              continue;
+            }
             touched.set(key, schema);
             if (!evolvedFrom.has(key)) evolvedFrom.set(key, known);
             const rewrite = await this.lake.evolveInRound(schema);
@@ -304,6 +307,24 @@ export class IcebergTarget implements SinkTarget {
         if (!ended) await end(true);
       },
     };
+  }
+
+  /**
+   * A table first met inside a round in parts: created in the catalog now (or loaded, when it is
+   * there already), empty until the round's commit gives it rows. Its snapshots may hold tokens
+   * newer than the ones the round started from (a table the stream comes back to): changes the
+   * round already took might then be replays, so such a table is refused (the round held whole).
+   */
+  private async prepareFirstMet(schema: TableSchema, options: TableOptions): Promise<void> {
+    await this.prepareTables([{ schema, options }]);
+    const { tokens } = await this.readTokensOf([schema]);
+    for (const [ch, tok] of tokens) {
+      const held = this.tokens.get(ch);
+      if (!held || compareTokens(parseToken(tok), parseToken(held)) > 0)
+        throw new PartRefused(
+          `iceberg: ${tableKey(schema)}, first met inside the round, holds a token of ${ch} newer than the round's`,
+        );
+    }
   }
 
   /** Commits staged changes with the round's tokens in one multi-table commit (see commitRound). */

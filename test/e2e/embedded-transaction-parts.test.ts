@@ -14,14 +14,17 @@ import { duckdbNoteDigest, waitForSlot } from './support/shop-mirror';
 
 const LINE = `concat_ws('|', id::text, md5(note))`;
 
-async function pipeline(db: TestDatabase): Promise<{ dir: string; start: () => TidemarkProcess }> {
+async function pipeline(
+  db: TestDatabase,
+  tables = '"public.big"',
+): Promise<{ dir: string; start: () => TidemarkProcess }> {
   const dir = mkdtempSync(join(tmpdir(), 'tm-embparts-'));
   const port = await freePort();
   const config = writeConfig(
     dir,
     'tidemark.yaml',
     `pipeline: ${db.name}
-source: { url: "\${SRC_URL}", tables: ["public.big"] }
+source: { url: "\${SRC_URL}", tables: [${tables}] }
 log: { kind: embedded }
 offsets: { kind: file, path: ${dir}/offsets.json }
 sinks:
@@ -104,11 +107,11 @@ describe('embedded mode: a transaction larger than the sink buffers', () => {
   }, 400_000);
 
   /** A fresh table `big` of 100 rows, a fresh slot, and the pipeline started on them. */
-  const freshStart = async () => {
+  const freshStart = async (tables?: string) => {
     await psql(db.url, `DROP TABLE big; CREATE TABLE big (id int PRIMARY KEY, note text)`);
     await psql(db.url, `SELECT pg_drop_replication_slot('tidemark_${db.name}')`);
     await psql(db.url, `INSERT INTO big SELECT g, 'first ' || g FROM generate_series(1, 100) g`);
-    const { dir, start } = await pipeline(db);
+    const { dir, start } = await pipeline(db, tables);
     const proc = start();
     await proc.ready(90_000);
     await waitForSlot(db.url, `tidemark_${db.name}`, 90_000);
@@ -210,5 +213,41 @@ describe('embedded mode: a transaction larger than the sink buffers', () => {
     );
     expect(Number(moved[0]!.n)).toBe(100 + 598); // rows 1-100 and every 50th row it wrote
     await expectBothSinksEqualSource(dir, 30000);
+  }, 300_000);
+
+  it('creates in its round a table first met inside a transaction written in parts', async () => {
+    // GIVEN a publication of all tables (made by an administrator) and the pipeline on public.*
+    await psql(
+      db.url,
+      `DROP PUBLICATION IF EXISTS tidemark_${db.name}; CREATE PUBLICATION tidemark_${db.name} FOR ALL TABLES`,
+    );
+    const { dir, proc } = await freshStart('"public.*"');
+    // WHEN one transaction writes 15 times the bound, then creates a table and loads it
+    await psql(
+      db.url,
+      `BEGIN;
+       INSERT INTO big SELECT g, 'row ' || g FROM generate_series(101, 30000) g;
+       CREATE TABLE fresh (id int PRIMARY KEY, label text);
+       INSERT INTO fresh SELECT g, 'label ' || g FROM generate_series(1, 5000) g;
+       UPDATE big SET note = note || ' +' WHERE id % 3 = 0;
+       COMMIT;`,
+    );
+    await waitForSlot(db.url, `tidemark_${db.name}`, 120_000);
+    expect(await proc.terminate()).toBe(0);
+    // THEN the new table was taken into the open round, not held whole, and both sinks equal the source
+    expect(proc.stderr()).toMatch(/part written to the sinks/);
+    expect(proc.stderr()).toMatch(
+      /taken into its round.*"new":\["public\.fresh"\]|"new":\["public\.fresh"\].*taken into its round/,
+    );
+    expect(proc.stderr()).toMatch(/round in parts committed/);
+    expect(proc.stderr()).not.toMatch(/held whole in memory|was given up/);
+    await expectBothSinksEqualSource(dir, 30000);
+    const line = `concat_ws('|', id::text, md5(label))`;
+    const fresh = await tableDigestOf(db.url, 'fresh', line);
+    expect(fresh.rows).toBe(5000);
+    expect(await icebergTableDigest(`sqlite:///${dir}/catalog.db`, 'public.fresh')).toEqual(fresh);
+    expect(
+      await duckdbNoteDigest(`${dir}/warehouse.duckdb`, `concat_ws('|', id::VARCHAR, md5(label))`, 'fresh'),
+    ).toEqual(fresh);
   }, 300_000);
 });

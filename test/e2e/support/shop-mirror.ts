@@ -296,13 +296,14 @@ export function watchWarehouseCuts(
 export async function duckdbNoteDigest(
   path: string,
   line = `concat_ws('|', id::VARCHAR, md5(note))`,
+  table = 'big',
 ): Promise<{ rows: number; digest: string | null }> {
   const instance = await DuckDBInstance.create(path);
   const c = await instance.connect();
   try {
     const r = (
       await c.runAndReadAll(
-        `SELECT count(*)::VARCHAR AS rows, md5(string_agg(${line}, chr(10) ORDER BY id)) AS digest FROM public.big`,
+        `SELECT count(*)::VARCHAR AS rows, md5(string_agg(${line}, chr(10) ORDER BY id)) AS digest FROM public.${table}`,
       )
     ).getRowObjectsJS()[0]!;
     return { rows: Number(r.rows), digest: (r.digest as string | null) ?? null };

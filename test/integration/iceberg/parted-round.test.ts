@@ -379,4 +379,41 @@ describe('Iceberg sink: a round in parts', () => {
     ]);
     await sink.close();
   });
+
+  test('a table first met inside the round is created there, unless its snapshots hold newer tokens', async () => {
+    const FIRST: TableSchema = { ...ITEMS, table: 'first_met' };
+    const OLD: TableSchema = { ...ITEMS, table: 'come_back' };
+    // GIVEN a table the stream comes back to, whose last commit holds the newest token of its channel
+    const before = await IcebergTarget.open(config());
+    await before.prepareTables([{ schema: OLD, options: OPTIONS }]);
+    await before.readTokens();
+    await before.commitRound({
+      cutLsn: 0xa0n,
+      commitId: 'c1',
+      tables: [part(OLD, [ev(OLD, 0xa0, 'c', { id: 1, name: 'one', note: null })])],
+      tokens: [{ channel: 'come_back/0', expected: null, next: '0/A0#0@1' }],
+    });
+    await before.close();
+    // AND a writer that has not met either table (its tokens read from another one)
+    const sink = await IcebergTarget.open(config());
+    await sink.prepareTables([{ schema: ITEMS, options: OPTIONS }]);
+    await sink.readTokens();
+    // WHEN a round in parts meets a new table after its first part
+    const r = await sink.openRound();
+    await r.stage([part(ITEMS, [ev(ITEMS, 0xb0, 'c', { id: 50, name: 'fifty', note: null })])]);
+    await r.evolve!([{ schema: FIRST, options: OPTIONS }]);
+    await r.stage([part(FIRST, [ev(FIRST, 0xb0, 'c', { id: 7, name: 'seven', note: 'n' })])]);
+    // THEN the table exists, empty, until the round commits, and then holds the rows
+    expect(await pyRows('public.first_met')).toEqual([]);
+    await r.commit({ cutLsn: 0xb0n, commitId: 'b1', tokens: [] });
+    expect(await pyRows('public.first_met')).toEqual([{ id: 7, name: 'seven', note: 'n' }]);
+    // WHEN a round meets the table holding a token newer than the writer's
+    const r2 = await sink.openRound();
+    await r2.stage([part(ITEMS, [ev(ITEMS, 0xc0, 'c', { id: 51, name: 'fifty-one', note: null })])]);
+    // THEN it is refused (the round is then held whole, which prepares it and reads its tokens first)
+    await expect(r2.evolve!([{ schema: OLD, options: OPTIONS }])).rejects.toThrow(
+      /come_back, first met inside the round, holds a token of come_back\/0 newer than the round's/,
+    );
+    await sink.close();
+  });
 });
