@@ -8,6 +8,7 @@ import { registerPauseCommands } from './pause-command';
 import { registerRunCommand } from './run-command';
 import { registerSnapshotCommand } from './snapshot-command';
 import { registerStatusCommand } from './status-command';
+import { registerSweepCommand } from './sweep-command';
 import { registerVerifyCommand } from './verify-command';
 
 const program = new Command();
@@ -32,6 +33,7 @@ registerDemoCommand(program);
 registerMaintenanceCommands(program);
 registerVerifyCommand(program);
 registerSnapshotCommand(program);
+registerSweepCommand(program);
 registerPauseCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -121,3 +121,17 @@ export function deleteEvents(t: SourceTable, ctx: TxnContext, m: DeleteMessage):
 export function truncateEvent(t: SourceTable, ctx: TxnContext): ChangeEvent {
   return event(t, ctx, 't', null, null);
 }
+
+/**
+ * The delete of a key the source does not hold (a sweep: tidemark sweep): `key` is the key
+ * columns' Postgres text, in the order of the table's key.
+ */
+export function sweptKeyEvent(t: SourceTable, ctx: TxnContext, key: readonly string[]): ChangeEvent {
+  const before: Row = {};
+  const where = wheres(t);
+  t.schema.primaryKey.forEach((name, k) => {
+    const i = t.schema.columns.findIndex((c) => c.name === name);
+    before[name] = decodeColumn(t, i, key[k]!, where[i]!);
+  });
+  return event(t, ctx, 'd', before, null);
+}

@@ -8,12 +8,20 @@ import type { ChangeLogWriter } from '../log/change-log';
 import { describeSchemaChange } from '../log/schema-change';
 import type { Logger } from '../observe/logger';
 import { AckTracker, type TxnRecord } from './ack-tracker';
-import { deleteEvents, insertEvents, type TxnContext, truncateEvent, updateEvents } from './change-builder';
+import {
+  deleteEvents,
+  insertEvents,
+  sweptKeyEvent,
+  type TxnContext,
+  truncateEvent,
+  updateEvents,
+} from './change-builder';
 import { CLEAR_TABLE } from './dropped-tables';
 import { encodingError } from './encoding-error';
 import type { SourceMetrics } from './metrics';
 import type { PgoutputMessage, RelationMessage } from './pgoutput/messages';
 import { type DecodeFailure, TidemarkPgoutputPlugin } from './pgoutput/plugin';
+import { parseSweepRequest, SWEEP_REQUEST } from './sweep-request';
 import { REFRESH_HIGH, REFRESH_LOW, REFRESH_REQUEST, type TableRefresher } from './table-refresh';
 import type { SourceTable, TableSchemas } from './table-schemas';
 
@@ -208,6 +216,7 @@ export class ReplicationStream {
       case 'message': {
         if (msg.prefix === 'tidemark_heartbeat') this.o.metrics.lastHeartbeat.set(Date.now() / 1000);
         if (msg.prefix === CLEAR_TABLE) return this.onClear(msg.content);
+        if (msg.prefix === SWEEP_REQUEST) return this.onSweep(msg.content);
         const r = this.o.refresher;
         if (!r) return;
         if (msg.prefix === REFRESH_REQUEST) await r.onRequest(msg.content);
@@ -313,6 +322,40 @@ export class ReplicationStream {
     this.txn.chunk.push(e);
     this.o.refresher?.onChange(e, table.schema.primaryKey);
     this.o.metrics.changes.inc({ table: req.table, op: 't' });
+  }
+
+  /**
+   * `tidemark sweep`: deletes, at the message's place, keys no row of the table held there (see
+   * sweep-request.ts). Another pipeline's request, one for a table not mirrored now, and one
+   * that cannot be read are passed over: the command can be run again.
+   */
+  private async onSweep(content: Buffer): Promise<void> {
+    let req: ReturnType<typeof parseSweepRequest>;
+    try {
+      req = parseSweepRequest(content);
+    } catch (e) {
+      this.o.logger.warn({ err: (e as Error).message }, 'a sweep request passed over');
+      return;
+    }
+    if (req.slot !== this.o.slot) return;
+    const table = this.o.schemas.get(parseTableKey(req.table));
+    if (!table || !this.txn) return;
+    if (req.keys.some((k) => k.length !== table.schema.primaryKey.length)) {
+      this.o.logger.warn({ table: req.table }, 'a sweep request for another key passed over');
+      return;
+    }
+    const txn = this.txn;
+    for (const key of req.keys) {
+      const e = sweptKeyEvent(table, txn.ctx, key);
+      txn.chunk.push(e);
+      this.o.refresher?.onChange(e, table.schema.primaryKey);
+      if (txn.chunk.length >= CHUNK_EVENTS) await this.flushChunk();
+    }
+    this.o.metrics.changes.inc({ table: req.table, op: 'd' }, req.keys.length);
+    this.o.logger.info(
+      { table: req.table, keys: req.keys.length },
+      'sweep: keys the source does not hold deleted',
+    );
   }
 
   private context(relationOid: number) {

@@ -1,3 +1,4 @@
+import type { Client } from 'pg';
 import type { Config } from '../config/load';
 import type { Row } from '../core/change-event';
 import { TidemarkError } from '../core/errors';
@@ -82,7 +83,7 @@ export async function runVerify(config: Config, opts: VerifyOptions, logger: Log
   const source = await SourceAtCut.open(config);
   const closers: (() => Promise<void>)[] = [() => source.close()];
   try {
-    const tables = await verifiedTables(config, source, opts.tables, logger);
+    const tables = await publishedSourceTables(config, source.reader, opts.tables, logger);
     const refs = tables.map((t) => t.source.schema);
     const notes: string[] = [];
 
@@ -168,19 +169,21 @@ function configuredSinks(config: Config): SinkName[] {
   return out;
 }
 
-interface VerifiedTable {
+export interface VerifiedTable {
   readonly oid: number;
   readonly source: SourceTable;
 }
 
-/** The publication's tables (those asked for), with their schemas and keys as the source sees them. */
-async function verifiedTables(
+/**
+ * The publication's tables (those asked for), with their schemas and keys as the source sees them
+ * and the columns the pipeline casts to text (from its last schemas in the offset store).
+ */
+export async function publishedSourceTables(
   config: Config,
-  source: SourceAtCut,
+  c: Client,
   wanted: readonly string[],
   logger: Logger,
 ): Promise<VerifiedTable[]> {
-  const c = source.reader;
   const published = (
     await c.query('SELECT schemaname AS s, tablename AS t FROM pg_publication_tables WHERE pubname = $1', [
       config.source.publication,

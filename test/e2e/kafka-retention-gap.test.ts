@@ -15,6 +15,7 @@ import {
   startTidemark,
   writeConfig,
 } from '../support/tidemark-process';
+import { icebergTableDigest, tableDigestOf } from './support/cut-history';
 
 const count = (url: string) => countRows(url, 'public.items');
 
@@ -41,7 +42,7 @@ describe('changes Kafka deleted before the sink read them', () => {
     await wh.drop();
   });
 
-  it('stops the sink with an error naming the lost offsets and commits nothing after them; moving the channels past them and copying the table again makes the sinks equal', async () => {
+  it('stops the sink with an error naming the lost offsets and commits nothing after them; moving the channels past them, copying the table again and sweeping it makes the sinks equal', async () => {
     const config = writeConfig(
       dir,
       'tidemark.yaml',
@@ -51,6 +52,7 @@ log: { kind: kafka, brokers: \${TIDEMARK_KAFKA_BROKERS}, partitions: 1, compress
 offsets: { kind: redis, url: \${TIDEMARK_REDIS_URL} }
 sinks:
   commitIntervalMs: 200
+  iceberg: { catalog: { kind: sql, url: "sqlite://${dir}/catalog.db" }, location: ${dir}/lake }
   warehouse: { kind: postgres, url: \${WH_URL} }
 observe: { port: \${TIDEMARK_METRICS_PORT} }
 `,
@@ -85,9 +87,10 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     );
     expect(await count(wh.url)).toBe(100);
     expect(await sink.terminate()).toBe(0);
-    // AND 50 changes more in the log (offsets 100-149), of which Kafka deletes the first 20, as
-    // retention does with messages nobody read in time
-    await psql(src.url, `INSERT INTO items SELECT g, 'second' FROM generate_series(101, 150) g`);
+    // AND 50 changes more in the log (offsets 100-149: 20 deletes, then 30 inserts), of which
+    // Kafka deletes the first 20, as retention does with messages nobody read in time
+    await psql(src.url, `DELETE FROM items WHERE id <= 20`);
+    await psql(src.url, `INSERT INTO items SELECT g, 'second' FROM generate_series(101, 130) g`);
     await produced(150);
     const kafka = new Kafka({ brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
@@ -137,11 +140,32 @@ observe: { port: \${TIDEMARK_METRICS_PORT} }
     expect(
       (await runCli(['snapshot', '--config', config, '--table', 'public.items', '--wait'], env(0))).code,
     ).toBe(0);
-    // THEN the warehouse equals the source again
+    // THEN the sinks hold every row of the source again, and the 20 rows the lost changes deleted
+    await waitUntil('the copy in the warehouse', async () => (await count(wh.url)) === 130, 60_000);
+    expect(await count(src.url)).toBe(110);
+    // WHEN the operator sweeps the table: first counting, then for real
+    const dry = await runCli(
+      ['sweep', '--config', config, '--table', 'items', '--dry-run', '--json'],
+      env(0),
+    );
+    expect(dry.code).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ table: 'public.items', found: 20, requested: 0 });
+    const swept = await runCli(['sweep', '--config', config, '--table', 'items'], env(0));
+    expect(swept.code).toBe(0);
+    expect(swept.stdout).toMatch(/public\.items: 20 key\(s\) in the sinks that the source does not hold/);
+    // THEN the warehouse and the Iceberg table (read by PyIceberg) equal the source again
     const digest = `SELECT count(*)::text AS n, sum(hashtext(id::text || v))::text AS h FROM public.items`;
     expect(await settled(() => psql(wh.url, digest), await psql(src.url, digest))).toEqual(
       await psql(src.url, digest),
     );
+    const line = `concat_ws('|', id::text, md5(v))`;
+    const expected = await tableDigestOf(src.url, 'items', line);
+    expect(
+      await settled(() => icebergTableDigest(`sqlite:///${dir}/catalog.db`, 'public.items'), expected),
+    ).toEqual(expected);
+    // AND a second sweep finds nothing left
+    const again2 = await runCli(['sweep', '--config', config, '--table', 'items', '--json'], env(0));
+    expect(JSON.parse(again2.stdout)).toMatchObject({ found: 0, requested: 0, lsn: null });
     expect(await recovered.terminate()).toBe(0);
     expect(await source.terminate()).toBe(0);
   }, 300_000);
