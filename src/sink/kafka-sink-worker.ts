@@ -11,6 +11,13 @@ import { type BatchReaderContext, readBatch } from './batch-reader';
 import { ChannelBuffer } from './channel-buffer';
 import type { CommitCoordinator } from './commit-coordinator';
 import type { DeadLetters } from './dead-letters';
+import {
+  asTopicPartitions,
+  channelOf,
+  channelsToReadOn,
+  partitionOfChannel,
+  topicOfChannel,
+} from './kafka-channels';
 import { PartedRoundVoid } from './parted-rounds';
 
 export interface KafkaSinkWorkerOptions {
@@ -41,9 +48,6 @@ export interface KafkaSinkWorkerOptions {
   readonly optionsOf?: (table: string) => { onIncompatibleSchema: string };
 }
 
-export const channelOf = (topic: string, partition: number) => `${topic}/${partition}`;
-const topicOfChannel = (ch: string): string => ch.slice(0, ch.lastIndexOf('/'));
-const partitionOfChannel = (ch: string): number => Number(ch.slice(ch.lastIndexOf('/') + 1));
 /** How often, at most, the schema topic is read again for topics the watermarks name and it does not. */
 const UNKNOWN_TOPIC_RECHECK_MS = 5000;
 
@@ -474,13 +478,6 @@ export class KafkaSinkWorker {
         if ((await this.o.coordinator.stagePart(L, buffers)).staged > 0) return this.resumeIfRoom();
       }
     }
-    const share = Math.max(1, buffers.length);
-    const lagging = [...this.buffers.values()].filter((b) => {
-      const topic = topicOfChannel(b.channel);
-      const needed = w.offsets[topic]?.[partitionOfChannel(b.channel)];
-      return !this.held.has(topic) && needed !== undefined && b.readOffset < needed;
-    });
-    const starved = lagging.filter((b) => b.size * share < bound.rows && b.bytes * share < bound.bytes);
     if (whole)
       this.o.logger.warn(
         { cut: formatLsn(w.lsn) },
@@ -491,7 +488,7 @@ export class KafkaSinkWorker {
         { channel: holding?.channel, cut: formatLsn(w.lsn) },
         'buffers full before a channel read enough: reading on',
       );
-    const readOn = whole || starved.length === 0 ? lagging : starved;
+    const readOn = channelsToReadOn(buffers, w, this.held, bound, whole);
     for (const b of readOn) this.readingOn.add(b.channel);
     this.consumer.resume(asTopicPartitions(readOn));
   }
@@ -507,13 +504,4 @@ export class KafkaSinkWorker {
       this.consumer.resume(this.topicsPaused());
     }
   }
-}
-
-function asTopicPartitions(buffers: readonly ChannelBuffer[]): { topic: string; partitions: number[] }[] {
-  const byTopic = new Map<string, number[]>();
-  for (const b of buffers) {
-    const topic = topicOfChannel(b.channel);
-    byTopic.set(topic, [...(byTopic.get(topic) ?? []), partitionOfChannel(b.channel)]);
-  }
-  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
 }
