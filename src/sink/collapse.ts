@@ -39,14 +39,31 @@ export interface CollapsedBatch {
 }
 
 /**
+ * The collapse of each table's changes of a round, kept while they are: the sinks of a round share
+ * those changes (round-builder.ts tablesForSinks), and each collapses them. Read only, as the
+ * events they come from.
+ */
+const collapsedOf = new WeakMap<readonly ChangeEvent[], { keys: string; batch: CollapsedBatch }>();
+
+/**
  * Collapses one table's changes (in position order) per key. An update whose TOASTed
  * columns are unchanged takes their values from an earlier image of the same key in this
  * batch; what cannot be filled here stays in `unchanged` for the sink to fill from storage.
+ * The same changes collapsed again give the same batch, not a copy: it must not be changed.
  */
 export function collapseByKey(
   changes: readonly ChangeEvent[],
   keyColumns: readonly string[],
 ): CollapsedBatch {
+  const keys = keyColumns.join('\u0000');
+  const known = collapsedOf.get(changes);
+  if (known?.keys === keys) return known.batch;
+  const batch = collapse(changes, keyColumns);
+  collapsedOf.set(changes, { keys, batch });
+  return batch;
+}
+
+function collapse(changes: readonly ChangeEvent[], keyColumns: readonly string[]): CollapsedBatch {
   if (keyColumns.length === 0)
     throw new TidemarkError('source_setup', 'cannot collapse changes of a table without a key');
   let truncatedAt: Position | null = null;

@@ -11,9 +11,9 @@ import type { DroppedTable } from '../source/dropped-tables';
 import type { ChannelBuffer } from './channel-buffer';
 import { PartedCommit } from './parted-commit';
 import { PartRefused } from './parted-rounds';
-import { type ChannelTake, failureKind, tablesForSink, tokenAfter, tokenUpdates } from './round-builder';
+import { type ChannelTake, failureKind, tablesForSinks, tokenAfter, tokenUpdates } from './round-builder';
 import { addToSummary, emptyRoundSummary, type RoundSummary } from './round-summary';
-import type { PartedRound, SinkTarget } from './sink-target';
+import type { PartedRound, SinkTarget, TableChanges } from './sink-target';
 import { sinkSchema } from './text-casts';
 
 export interface CoordinatorDeps {
@@ -290,10 +290,20 @@ export class CommitCoordinator {
     // Each moves its own tokens only, so a sink that fails while the other lands is exactly the
     // state a sequential pair could leave too: the round goes back to the buffers, and the retry
     // holds nothing for the sink that landed (its token filters the round out).
+    const tablesOf = tablesForSinks(
+      nonEmpty,
+      this.d.targets.map((t) => ({
+        name: t.name,
+        tokens: this.sinkTokens.get(t.name)!,
+        rebuiltAt: this.rebuiltAt.get(t.name),
+      })),
+      this.d.schemaOf,
+      this.d.optionsOf,
+    );
     const results = await Promise.allSettled(
       this.d.targets.map(async (target) => {
         const started = Date.now();
-        await this.commitToSink(target, cutLsn, commitId, nonEmpty);
+        await this.commitToSink(target, cutLsn, commitId, nonEmpty, tablesOf.get(target.name)!);
         durationsMs[target.name] = Date.now() - started;
       }),
     );
@@ -448,15 +458,9 @@ export class CommitCoordinator {
     cutLsn: Lsn,
     commitId: string,
     takes: ChannelTake[],
+    tables: readonly TableChanges[],
   ): Promise<void> {
     const tokens = this.sinkTokens.get(target.name)!;
-    const tables = tablesForSink(
-      takes,
-      tokens,
-      this.d.schemaOf,
-      this.d.optionsOf,
-      this.rebuiltAt.get(target.name),
-    );
     // A take made only of replays this sink already holds must not move its token backwards.
     const updates = tokenUpdates(new Map(takes.map((t) => [t.channel, tokenAfter(t)!] as const)), tokens);
     if (updates.length === 0 && tables.length === 0) return;

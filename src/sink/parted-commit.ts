@@ -9,7 +9,7 @@ import { type TableSchema, tableKey } from '../core/table-schema';
 import type { Logger } from '../observe/logger';
 import type { BufferedChange, ChannelBuffer } from './channel-buffer';
 import { keepKeyChangesWhole, PartedRoundVoid, PartRefused, unfillableKeyChange } from './parted-rounds';
-import { type ChannelTake, failureKind, tablesForSink, tokenAfter, tokenUpdates } from './round-builder';
+import { type ChannelTake, failureKind, tablesForSinks, tokenAfter, tokenUpdates } from './round-builder';
 import { addToSummary, emptyRoundSummary, type RoundSummary } from './round-summary';
 import type { PartedRound, SinkTarget } from './sink-target';
 
@@ -249,14 +249,18 @@ export class PartedCommit {
     const applied = this.afterTruncates(takes);
     await this.evolveFor(takes);
     try {
+      const tablesOf = tablesForSinks(
+        applied,
+        this.h.targets.map((t) => ({
+          name: t.name,
+          tokens: this.h.tokensOf(t.name),
+          rebuiltAt: this.h.rebuiltAtOf(t.name),
+        })),
+        this.h.schemaOf,
+        this.h.optionsOf,
+      );
       for (const target of this.h.targets) {
-        const tables = tablesForSink(
-          applied,
-          this.h.tokensOf(target.name),
-          this.h.schemaOf,
-          this.h.optionsOf,
-          this.h.rebuiltAtOf(target.name),
-        );
+        const tables = tablesOf.get(target.name)!;
         if (tables.length > 0) await p.rounds.get(target.name)!.stage(tables);
       }
     } catch (e) {

@@ -77,6 +77,36 @@ export function tablesForSink(
   return out;
 }
 
+/**
+ * tablesForSink for every sink of a round: sinks that filter the takes alike (the same tokens for
+ * their channels and the same rebuilt versions: the usual case) share one result, built once. A
+ * sink only reads what it is given; sharing halves the round's building and its garbage.
+ */
+export function tablesForSinks(
+  takes: readonly ChannelTake[],
+  sinks: readonly {
+    readonly name: string;
+    readonly tokens: ReadonlyMap<string, string>;
+    readonly rebuiltAt?: ReadonlyMap<string, number>;
+  }[],
+  schemaOf: (ev: ChangeEvent) => TableSchema,
+  optionsOf: (tableKey: string) => TableOptions,
+): Map<string, TableChanges[]> {
+  const built = new Map<string, TableChanges[]>();
+  const out = new Map<string, TableChanges[]>();
+  for (const sink of sinks) {
+    const filter = JSON.stringify([
+      takes.map((t) => sink.tokens.get(t.channel) ?? null),
+      [...(sink.rebuiltAt ?? [])].map(([table, v]) => `${table}@${v}`).sort(),
+    ]);
+    let tables = built.get(filter);
+    if (!tables)
+      built.set(filter, (tables = tablesForSink(takes, sink.tokens, schemaOf, optionsOf, sink.rebuiltAt)));
+    out.set(sink.name, tables);
+  }
+  return out;
+}
+
 function inPositionOrder(events: readonly ChangeEvent[]): boolean {
   for (let i = 1; i < events.length; i++)
     if (comparePositions(events[i - 1]!.position, events[i]!.position) > 0) return false;

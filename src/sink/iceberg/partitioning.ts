@@ -96,5 +96,7 @@ export function partitionerFor(schema: IcebergSchema, spec: PartitionSpec, table
 
 /** A partition tuple as a map key (JSON, with exact bigints). */
 export function tupleKey(tuple: Record<string, unknown>): string {
-  return JSON.stringify(tuple, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v));
+  // An unpartitioned table's tuple is empty, for every row and delete of a round: no JSON for it.
+  for (const _ in tuple) return JSON.stringify(tuple, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v));
+  return '{}';
 }

@@ -145,9 +145,7 @@ async function writeStaged(
   for (const g of groups.values()) {
     for (let start = 0; start < g.rows.length; start += opts.targetFileRows) {
       const chunk = g.rows.slice(start, start + opts.targetFileRows);
-      const columns = schema.fields.map((f) =>
-        chunk.map((r) => (f.name in r.row ? r.row[f.name]! : null) as Value),
-      );
+      const columns = schema.fields.map((f) => chunk.map((r) => (r.row[f.name] ?? null) as Value));
       const path = `${dir}/${randomUUID()}.parquet`;
       dataFiles.push(await writeParquetFile(io, path, 0, schema.fields, columns, g.tuple, where));
       files.push(path);

@@ -137,10 +137,17 @@ async function copyRows(client: PoolClient, name: string, t: StagedTable): Promi
   const types = t.schema.columns.map((c) => c.type);
   let buf = '';
   let idx = 0;
+  // A transaction's rows share their commit time: its text is made once per run of them.
+  let commitMs = Number.NaN;
+  let commitText = '';
   for (const r of t.rows) {
+    if (r.commitTimeMs !== commitMs) {
+      commitMs = r.commitTimeMs;
+      commitText = `${timestampText(BigInt(commitMs) * 1000n)}+00`;
+    }
     let line = '';
     for (let i = 0; i < types.length; i++) line += `${copyField(r.values[i] ?? null, types[i]!)}\t`;
-    line += `${r.op}\t${r.unchanged ?? '\\N'}\t${r.lsn}\t${r.seq}\t${timestampText(BigInt(r.commitTimeMs) * 1000n)}+00\t${idx++}\n`;
+    line += `${r.op}\t${r.unchanged ?? '\\N'}\t${r.lsn}\t${r.seq}\t${commitText}\t${idx++}\n`;
     buf += line;
     if (buf.length >= COPY_CHUNK_CHARS) {
       if (!stream.write(buf)) await Promise.race([new Promise((res) => stream.once('drain', res)), done]);
