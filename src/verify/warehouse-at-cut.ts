@@ -138,7 +138,7 @@ class DuckAtCut implements WarehouseAtCut {
         `cannot open the DuckDB warehouse ${path}: ${(e as Error).message}`,
         {
           cause: e,
-          fix: 'DuckDB lets one process use a database file: stop the pipeline that writes it, then verify (or verify the Iceberg tables alone with --sink iceberg)',
+          fix: 'DuckDB lets one process use a database file: stop the pipeline that writes it first (a sweep request then waits in the WAL until its source starts again), or verify the Iceberg tables alone with --sink iceberg',
         },
       );
     }
