@@ -3,7 +3,6 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { TidemarkError } from '../core/errors';
 import { protectReferences, resolveReferences } from './interpolate';
-import { refuseUnsupported } from './not-yet-supported';
 import {
   configSchema,
   DEFAULT_TABLE_OPTIONS,
@@ -69,7 +68,6 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
       });
     }
   }
-  refuseUnsupported(raw);
   const written = [
     raw.source.maskKey !== undefined && 'source.maskKey',
     raw.log.kind === 'kafka' && raw.log.sasl && 'log.sasl.password',

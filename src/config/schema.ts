@@ -159,7 +159,15 @@ const icebergSchema = z
     ]),
     /** Where data and metadata files go: a local path or s3://bucket/prefix. */
     location: z.string().min(1),
-    namespace: z.string().optional(),
+    /**
+     * One Iceberg namespace for every mirrored table (named as the source table); by default
+     * each table goes to the namespace named as its source schema. One level: no dot.
+     */
+    namespace: z
+      .string()
+      .min(1)
+      .refine((n) => !n.includes('.'), { message: 'must be one namespace level, without a dot' })
+      .optional(),
     targetFileBytes: positiveInt.default(D.DEFAULT_TARGET_FILE_BYTES),
     /**
      * Automatic maintenance by the committer, between rounds: compaction of a table's small

@@ -5,7 +5,7 @@ import { compareTokens, parseToken } from '../core/offset-token';
 import type { TableRef, TableSchema } from '../core/table-schema';
 import { tableKey } from '../core/table-schema';
 import type { Catalog, TableIdent } from './iceberg/catalog';
-import { identOf, Lakehouse } from './iceberg/lakehouse';
+import { Lakehouse } from './iceberg/lakehouse';
 import { openCatalog } from './iceberg/open-catalog';
 import { openFileIO } from './iceberg/open-file-io';
 import type { StagedChange } from './iceberg/staged-change';
@@ -65,7 +65,13 @@ export class IcebergTarget implements SinkTarget {
     const { io, warehouse } = await openFileIO(cfg); // first: it checks an s3:// location
     const catalog = await openCatalog(cfg.catalog);
     return new IcebergTarget(
-      new Lakehouse({ catalog, io, warehouse, targetFileBytes: cfg.targetFileBytes }),
+      new Lakehouse({
+        catalog,
+        io,
+        warehouse,
+        targetFileBytes: cfg.targetFileBytes,
+        namespace: cfg.namespace,
+      }),
       catalog,
       cfg.maintenance ?? null,
     );
@@ -179,7 +185,7 @@ export class IcebergTarget implements SinkTarget {
     const tokens = new Map<string, string>();
     let cut: Cut | null = null;
     for (const table of tables) {
-      if ((await this.catalog.currentLocation(identOf(table))) === null) continue;
+      if ((await this.catalog.currentLocation(this.lake.identOf(table))) === null) continue;
       const summary = await this.lake.readSummary(table);
       if (!summary) continue;
       for (const [k, v] of Object.entries(summary)) {
@@ -238,7 +244,7 @@ export class IcebergTarget implements SinkTarget {
     let ended = false;
     const end = async (discard: boolean) => {
       ended = true;
-      this.lake.forget([...touched.values()].map(identOf));
+      this.lake.forget([...touched.values()].map((t) => this.lake.identOf(t)));
       for (const [key, schema] of evolvedFrom) this.tables.set(key, schema);
       if (discard) await this.lake.discard([...parts.values()].flat()).catch(() => {});
     };

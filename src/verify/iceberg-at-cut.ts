@@ -3,8 +3,8 @@ import type { Row } from '../core/change-event';
 import { type Lsn, parseLsn } from '../core/lsn';
 import type { TableRef, TableSchema } from '../core/table-schema';
 import type { Catalog } from '../sink/iceberg/catalog';
+import { identIn, type TableIdent } from '../sink/iceberg/catalog';
 import type { FileIO } from '../sink/iceberg/file-io';
-import { identOf } from '../sink/iceberg/lakehouse';
 import { openCatalog } from '../sink/iceberg/open-catalog';
 import { openFileIO } from '../sink/iceberg/open-file-io';
 import { parseTableMetadata, type Snapshot, type TableMetadata } from '../sink/iceberg/table-metadata';
@@ -53,11 +53,12 @@ export class IcebergAtCut {
   private constructor(
     private readonly catalog: Catalog,
     private readonly io: FileIO,
+    private readonly identOf: (t: TableRef) => TableIdent,
   ) {}
 
   static async open(cfg: IcebergConfig): Promise<IcebergAtCut> {
     const { io } = await openFileIO(cfg);
-    return new IcebergAtCut(await openCatalog(cfg.catalog), io);
+    return new IcebergAtCut(await openCatalog(cfg.catalog), io, identIn(cfg.namespace));
   }
 
   /**
@@ -70,7 +71,7 @@ export class IcebergAtCut {
     cut: Lsn,
   ): Promise<SideRows & { snapshotId: number | null; mode: TableMode }> {
     const name = `${schema.schema}.${schema.table}`;
-    const location = await this.catalog.currentLocation(identOf(schema));
+    const location = await this.catalog.currentLocation(this.identOf(schema));
     const none = (notes: string[], mode: TableMode = 'mirror') => ({
       rows: async function* () {},
       notes,

@@ -7,8 +7,16 @@ export interface TableIdent {
   readonly name: string;
 }
 
-/** The Iceberg table a source table is mirrored into: its schema is the namespace. */
-export const identOf = (t: TableRef): TableIdent => ({ namespace: t.schema, name: t.table });
+/**
+ * The Iceberg tables source tables are mirrored into: in `namespace` (sinks.iceberg.namespace)
+ * when one is configured, else in a namespace named as their schema; under the table's name.
+ */
+export function identIn(namespace: string | undefined): (t: TableRef) => TableIdent {
+  return (t) => ({ namespace: namespace ?? t.schema, name: t.table });
+}
+
+/** The Iceberg table a source table is mirrored into by default: its schema is the namespace. */
+export const identOf = identIn(undefined);
 
 export function identText(t: TableIdent): string {
   return `${t.namespace}.${t.name}`;

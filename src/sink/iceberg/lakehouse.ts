@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { ChangeEvent, Row } from '../../core/change-event';
 import { TidemarkError } from '../../core/errors';
 import { encodeKey } from '../../core/row-key';
-import type { TableRef, TableSchema } from '../../core/table-schema';
+import { type TableRef, type TableSchema, tableKey } from '../../core/table-schema';
 import { type CollapsedBatch, collapseByKey } from '../collapse';
 import { appendRows } from './append-rows';
 import type { Catalog, TableIdent } from './catalog';
-import { identOf, identText } from './catalog';
+import { type TableIdent as Ident, identIn, identText } from './catalog';
 import { type CommitOptions, type CommitResult, commitStaged } from './catalog-commit';
 import { type CompactOptions, compactTable } from './compaction';
 import { withDroppedMark } from './dropped-mark';
@@ -52,6 +52,8 @@ export interface LakehouseOptions {
   readonly targetFileBytes?: number;
   /** Commit attempts on conflicts before giving up with commit_failed (default 8). */
   readonly maxCommitAttempts?: number;
+  /** One namespace for every table (sinks.iceberg.namespace); by default each source schema's own. */
+  readonly namespace?: string;
 }
 
 export interface CreateTableOptions {
@@ -63,6 +65,9 @@ export interface CreateTableOptions {
 }
 
 export { identOf } from './catalog';
+
+/** The source table ("schema.table") an Iceberg table mirrors, recorded when tidemark creates it. */
+export const SOURCE_TABLE_PROPERTY = 'tidemark.source-table';
 export type { CommitOptions, CommitResult } from './catalog-commit';
 
 /**
@@ -76,7 +81,12 @@ export type { CommitOptions, CommitResult } from './catalog-commit';
 export class Lakehouse {
   private readonly tables = new Map<string, TableState>();
 
-  constructor(private readonly opts: LakehouseOptions) {}
+  /** The Iceberg table a source table is mirrored into (catalog.ts identIn). */
+  readonly identOf: (t: TableRef) => Ident;
+
+  constructor(private readonly opts: LakehouseOptions) {
+    this.identOf = identIn(opts.namespace);
+  }
 
   /**
    * Creates the table if it does not exist (idempotent), then loads it. The mode is recorded in
@@ -84,7 +94,7 @@ export class Lakehouse {
    * warehouse refuses one (a mirror cannot become a change history in place).
    */
   async createTable(schema: TableSchema, options: CreateTableOptions = {}): Promise<void> {
-    const ident = identOf(schema);
+    const ident = this.identOf(schema);
     const mode = options.mode ?? 'mirror';
     checkModeColumns(schema, mode, identText(ident));
     if ((await this.opts.catalog.currentLocation(ident)) === null) {
@@ -96,6 +106,7 @@ export class Lakehouse {
         ...options.properties,
         [ATTNUMS_PROPERTY]: attnumProperty(schema, ice),
         [MODE_PROPERTY]: mode,
+        [SOURCE_TABLE_PROPERTY]: tableKey(schema),
       });
       const file = `${location}/metadata/00000-${randomUUID()}.metadata.json`;
       await this.opts.io.write(file, Buffer.from(JSON.stringify(m), 'utf8'));
@@ -107,7 +118,18 @@ export class Lakehouse {
           cause: out.cause,
         });
     }
-    checkBuiltMode((await this.open(ident, true)).metadata, mode, identText(ident));
+    const built = (await this.open(ident, true)).metadata;
+    checkBuiltMode(built, mode, identText(ident));
+    // One namespace for every schema (sinks.iceberg.namespace): two tables of one name would meet.
+    const source = built.properties[SOURCE_TABLE_PROPERTY];
+    if (source !== undefined && source !== tableKey(schema))
+      throw new TidemarkError(
+        'config',
+        `Iceberg table ${identText(ident)} mirrors ${source}, so ${tableKey(schema)} cannot be mirrored into it`,
+        {
+          fix: 'two mirrored tables of one name in different schemas cannot share sinks.iceberg.namespace: leave it unset (each schema its own namespace) or mirror one of them',
+        },
+      );
   }
 
   /** Loads a table's metadata (cached) and, unless fresh, its key index (none for an append table). */
@@ -138,7 +160,7 @@ export class Lakehouse {
 
   /** The table's current metadata, as the catalog has it now. */
   async metadata(table: TableRef): Promise<TableMetadata> {
-    return (await this.open(identOf(table), true)).metadata;
+    return (await this.open(this.identOf(table), true)).metadata;
   }
 
   /**
@@ -169,6 +191,7 @@ export class Lakehouse {
     return {
       io: this.opts.io,
       catalog: this.opts.catalog,
+      identOf: (t) => this.identOf(t),
       open: (ident, reload) => this.open(ident, reload),
       forget: (ident) => this.tables.delete(identText(ident)),
       stage: (schema, batch) => this.stage(schema, batch),
@@ -179,7 +202,7 @@ export class Lakehouse {
 
   /** The schema version the table was last rebuilt at (REBUILT_PROPERTY), or null. */
   async rebuiltVersion(table: TableRef): Promise<number | null> {
-    const v = (await this.open(identOf(table), true)).metadata.properties[REBUILT_PROPERTY];
+    const v = (await this.open(this.identOf(table), true)).metadata.properties[REBUILT_PROPERTY];
     return v === undefined ? null : Number(v);
   }
 
@@ -189,7 +212,7 @@ export class Lakehouse {
    * per change (append-rows.ts).
    */
   async stageChanges(schema: TableSchema, events: readonly ChangeEvent[]): Promise<StagedChange> {
-    const st = await this.open(identOf(schema));
+    const st = await this.open(this.identOf(schema));
     if (tableModeOf(st.metadata) !== 'append')
       return this.stage(schema, collapseByKey(events, schema.primaryKey));
     checkSchema(schema, currentSchema(st.metadata), identText(st.ident));
@@ -210,7 +233,7 @@ export class Lakehouse {
   }
 
   private async takeIntoIndex(schema: TableSchema, staged: StagedChange): Promise<StagedChange> {
-    const st = await this.open(identOf(schema));
+    const st = await this.open(this.identOf(schema));
     for (const [file, tuple] of staged.filePartitions) st.filePartitions.set(file, tuple);
     if (st.index)
       for (const op of staged.indexOps)
@@ -225,7 +248,7 @@ export class Lakehouse {
 
   /** Writes a collapsed batch's files (mirror, or soft-delete: see soft-delete.ts); commits nothing. */
   async stage(schema: TableSchema, batch: CollapsedBatch): Promise<StagedChange> {
-    const st = await this.open(identOf(schema));
+    const st = await this.open(this.identOf(schema));
     const where = identText(st.ident);
     checkSchema(schema, currentSchema(st.metadata), where);
     const mode = tableModeOf(st.metadata);
@@ -302,7 +325,7 @@ export class Lakehouse {
    * metadata-only commit: its rows and snapshots stay. False when the table is absent or already so.
    */
   async markDropped(table: TableRef, droppedAt: string | null): Promise<boolean> {
-    const ident = identOf(table);
+    const ident = this.identOf(table);
     const loaded = await loadMetadata(this.opts.catalog, this.opts.io, ident);
     if (!loaded) return false;
     const m = loaded.metadata;
@@ -334,7 +357,7 @@ export class Lakehouse {
     select: CompactOptions['select'] = 'all',
     maxNewFiles?: number,
   ): Promise<{ rewrittenFiles: number; newFiles: number }> {
-    const st = await this.open(identOf(table), true);
+    const st = await this.open(this.identOf(table), true);
     try {
       return await compactTable(this.opts.catalog, this.opts.io, st, {
         targetFileRows,
@@ -361,7 +384,7 @@ export class Lakehouse {
       orphansOlderThanMs: number | null;
     },
   ): Promise<{ expired: number; deletedFiles: number; orphans: number }> {
-    const st = await this.open(identOf(table), true);
+    const st = await this.open(this.identOf(table), true);
     const e = await expireSnapshots(this.opts.catalog, this.opts.io, st, opts);
     if (opts.orphansOlderThanMs === null) return { ...e, orphans: 0 };
     const orphans = await removeOrphanFiles(this.opts.io, st, { olderThanMs: opts.orphansOlderThanMs });
@@ -379,13 +402,13 @@ export class Lakehouse {
 
   /** The current snapshot's summary (tidemark.* tokens: the sink's source of truth on restart). */
   async readSummary(table: TableRef): Promise<Readonly<Record<string, string>> | null> {
-    const st = await this.open(identOf(table), true);
+    const st = await this.open(this.identOf(table), true);
     return currentSnapshot(st.metadata)?.summary ?? null;
   }
 
   /** The stored rows of `keys` (rows holding the key columns), by encoded key; missing keys are absent. */
   async lookupRows(schema: TableSchema, keys: readonly Row[]): Promise<Map<string, Row>> {
-    const st = await this.open(identOf(schema));
+    const st = await this.open(this.identOf(schema));
     return storedRows(
       this.opts.io,
       st,
@@ -395,7 +418,7 @@ export class Lakehouse {
 
   /** Every live row of the table, at its current snapshot or at `snapshotId` (time travel). */
   async scan(table: TableRef, snapshotId?: number): Promise<Row[]> {
-    const st = await this.open(identOf(table), true);
+    const st = await this.open(this.identOf(table), true);
     const fields = schemaOfSnapshot(st.metadata, snapshotId).fields;
     const rows: Row[] = [];
     for await (const r of scanLiveRows(this.opts.io, st.metadata, identText(st.ident), fields, snapshotId))

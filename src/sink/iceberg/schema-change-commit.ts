@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { ChangeEvent, Row } from '../../core/change-event';
 import type { Value } from '../../core/column-type';
 import { TidemarkError } from '../../core/errors';
-import type { TableSchema } from '../../core/table-schema';
+import type { TableRef, TableSchema } from '../../core/table-schema';
 import { type CollapsedBatch, collapseByKey } from '../collapse';
 import { fillValue } from '../schema-projection';
 import { castText } from '../text-casts';
 import type { Catalog, TableIdent } from './catalog';
-import { identOf, identText } from './catalog';
+import { identText } from './catalog';
 import type { FileIO } from './file-io';
 import { columnTypeOfIceberg, type IcebergField } from './iceberg-types';
 import { swapMetadata } from './metadata-swap';
@@ -35,6 +35,8 @@ import { recordCommitted } from './table-state';
 export interface SchemaChangeHost {
   readonly io: FileIO;
   readonly catalog: Catalog;
+  /** The Iceberg table a source table is mirrored into (Lakehouse.identOf). */
+  identOf(t: TableRef): TableIdent;
   open(ident: TableIdent, reload?: boolean): Promise<TableState>;
   /** Drops a table's cached state (read again at the next open). */
   forget(ident: TableIdent): void;
@@ -54,7 +56,7 @@ export interface SchemaChangeHost {
  * committing a metadata-only change. Resolves true when the schema changed.
  */
 export async function evolveTable(host: SchemaChangeHost, schema: TableSchema): Promise<boolean> {
-  const st = await host.open(identOf(schema), true);
+  const st = await host.open(host.identOf(schema), true);
   const m = st.metadata;
   const where = identText(st.ident);
   const plan = planEvolution(m, schema, where);
@@ -117,7 +119,7 @@ export async function evolveInRound(
   host: SchemaChangeHost,
   schema: TableSchema,
 ): Promise<StagedChange | null> {
-  const st = await host.open(identOf(schema)); // not reloaded: its key index holds the earlier parts
+  const st = await host.open(host.identOf(schema)); // not reloaded: its key index holds the earlier parts
   const m = st.metadata;
   const where = identText(st.ident);
   const plan = planEvolution(m, schema, where);
@@ -189,7 +191,7 @@ export async function rebuildTable(
   schema: TableSchema,
   partition: readonly PartitionConfig[] = [],
 ): Promise<void> {
-  const st = await host.open(identOf(schema), true);
+  const st = await host.open(host.identOf(schema), true);
   const m = st.metadata;
   const where = identText(st.ident);
   if (m.properties[REBUILT_PROPERTY] === String(schema.version)) return;

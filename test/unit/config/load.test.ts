@@ -103,12 +103,14 @@ describe('config', () => {
     );
   });
 
-  it('refuses options this build would silently ignore', () => {
-    expect(
-      configErrorOf(
-        `${good}sinks:\n  iceberg: { catalog: { kind: sql, url: "sqlite:///tmp/c.db" }, location: /tmp/lake, namespace: other }\n`,
-      ),
-    ).toMatch(/"sinks\.iceberg\.namespace": a namespace other than the source schema is not available/);
+  it('takes one Iceberg namespace for every table, of one level', () => {
+    const withNamespace = (ns: string) =>
+      `${good}sinks:\n  iceberg: { catalog: { kind: sql, url: "sqlite:///tmp/c.db" }, location: /tmp/lake, namespace: ${ns} }\n`;
+    expect(parseConfig(withNamespace('bronze'), env).sinks.iceberg?.namespace).toBe('bronze');
+    expect(parseConfig(good, env).sinks.iceberg?.namespace).toBeUndefined();
+    expect(configErrorOf(withNamespace('lake.bronze'))).toMatch(
+      /"sinks\.iceberg\.namespace": must be one namespace level, without a dot/,
+    );
   });
 
   it('needs a mask key from the environment for masked columns, and a column masked or excluded, not both', () => {
