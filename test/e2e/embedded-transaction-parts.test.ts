@@ -1,48 +1,19 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createTestDatabase, psql, type TestDatabase } from '../support/services';
-import {
-  freePort,
-  killAllTidemarks,
-  startTidemark,
-  type TidemarkProcess,
-  writeConfig,
-} from '../support/tidemark-process';
+import { killAllTidemarks } from '../support/tidemark-process';
 import { icebergTableDigest, tableDigestOf } from './support/cut-history';
+import { embeddedPipeline } from './support/embedded-pipeline';
 import { duckdbNoteDigest, waitForSlot } from './support/shop-mirror';
 
 const LINE = `concat_ws('|', id::text, md5(note))`;
 
-async function pipeline(
-  db: TestDatabase,
-  tables = '"public.big"',
-): Promise<{ dir: string; start: () => TidemarkProcess }> {
-  const dir = mkdtempSync(join(tmpdir(), 'tm-embparts-'));
-  const port = await freePort();
-  const config = writeConfig(
-    dir,
-    'tidemark.yaml',
-    `pipeline: ${db.name}
-source: { url: "\${SRC_URL}", tables: [${tables}] }
-log: { kind: embedded }
-offsets: { kind: file, path: ${dir}/offsets.json }
-sinks:
-  commitIntervalMs: 200
-  batchMaxRows: 2000
+const pipeline = (db: TestDatabase, tables = '"public.big"') =>
+  embeddedPipeline(db, {
+    tables,
+    prefix: 'tm-embparts',
+    sinks: (dir) => `  batchMaxRows: 2000
   iceberg: { catalog: { kind: sql, url: "sqlite://${dir}/catalog.db" }, location: ${dir}/lake }
-  warehouse: { kind: duckdb, path: ${dir}/warehouse.duckdb }
-observe: { port: \${TIDEMARK_METRICS_PORT} }
-`,
-  );
-  const start = (): TidemarkProcess =>
-    startTidemark(
-      ['run', '--config', config],
-      { SRC_URL: db.url, TIDEMARK_METRICS_PORT: String(port) },
-      port,
-    );
-  return { dir, start };
-}
+  warehouse: { kind: duckdb, path: ${dir}/warehouse.duckdb }`,
+  });
 
 /**
  * Embedded mode with one transaction fifteen times the sinks' buffer bound: the buffers are

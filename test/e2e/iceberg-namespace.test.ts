@@ -1,16 +1,7 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createTestDatabase, psql, type TestDatabase } from '../support/services';
-import {
-  exitCodeWithin,
-  freePort,
-  killAllTidemarks,
-  runCli,
-  startTidemark,
-  writeConfig,
-} from '../support/tidemark-process';
+import { exitCodeWithin, killAllTidemarks, runCli } from '../support/tidemark-process';
 import { icebergTableDigest, tableDigestOf } from './support/cut-history';
+import { embeddedPipeline } from './support/embedded-pipeline';
 import { waitForSlot } from './support/shop-mirror';
 
 const LINE = `concat_ws('|', id::text, md5(note))`;
@@ -27,25 +18,13 @@ describe('one Iceberg namespace for every mirrored table', () => {
     await db?.drop();
   });
 
-  const pipeline = async (tables: string) => {
-    const dir = mkdtempSync(join(tmpdir(), 'tm-namespace-'));
-    const port = await freePort();
-    const config = writeConfig(
-      dir,
-      'tidemark.yaml',
-      `pipeline: ${db.name}
-source: { url: "\${SRC_URL}", tables: [${tables}] }
-log: { kind: embedded }
-offsets: { kind: file, path: ${dir}/offsets.json }
-sinks:
-  commitIntervalMs: 200
-  iceberg: { catalog: { kind: sql, url: "sqlite://${dir}/catalog.db" }, location: ${dir}/lake, namespace: bronze }
-observe: { port: \${TIDEMARK_METRICS_PORT} }
-`,
-    );
-    const env = { SRC_URL: db.url, TIDEMARK_METRICS_PORT: String(port) };
-    return { dir, config, env, start: () => startTidemark(['run', '--config', config], env, port) };
-  };
+  const pipeline = (tables: string) =>
+    embeddedPipeline(db, {
+      tables,
+      prefix: 'tm-namespace',
+      sinks: (dir) =>
+        `  iceberg: { catalog: { kind: sql, url: "sqlite://${dir}/catalog.db" }, location: ${dir}/lake, namespace: bronze }`,
+    });
 
   it('mirrors tables of two schemas into it, and verify and sweep find them there', async () => {
     db = await createTestDatabase('e2e_namespace');

@@ -1,10 +1,8 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { createTestDatabase, psql, type TestDatabase } from '../support/services';
-import { freePort, killAllTidemarks, runCli, startTidemark, writeConfig } from '../support/tidemark-process';
+import { killAllTidemarks, runCli } from '../support/tidemark-process';
 import { tableDigestOf } from './support/cut-history';
+import { embeddedPipeline } from './support/embedded-pipeline';
 import { duckdbNoteDigest, waitForSlot } from './support/shop-mirror';
 
 const LINE = `concat_ws('|', id::text, md5(note))`;
@@ -40,23 +38,11 @@ describe('embedded mode: a sweep while tidemark is stopped', () => {
       `CREATE TABLE big (id int PRIMARY KEY, note text);
        INSERT INTO big SELECT g, 'row ' || g FROM generate_series(1, 1000) g`,
     );
-    const dir = mkdtempSync(join(tmpdir(), 'tm-sweepemb-'));
-    const port = await freePort();
-    const config = writeConfig(
-      dir,
-      'tidemark.yaml',
-      `pipeline: ${db.name}
-source: { url: "\${SRC_URL}", tables: ["public.big"] }
-log: { kind: embedded }
-offsets: { kind: file, path: ${dir}/offsets.json }
-sinks:
-  commitIntervalMs: 200
-  warehouse: { kind: duckdb, path: ${dir}/warehouse.duckdb }
-observe: { port: \${TIDEMARK_METRICS_PORT} }
-`,
-    );
-    const env = { SRC_URL: db.url, TIDEMARK_METRICS_PORT: String(port) };
-    const start = () => startTidemark(['run', '--config', config], env, port);
+    const { dir, config, env, start } = await embeddedPipeline(db, {
+      tables: '"public.big"',
+      prefix: 'tm-sweepemb',
+      sinks: (d) => `  warehouse: { kind: duckdb, path: ${d}/warehouse.duckdb }`,
+    });
     let proc = start();
     await proc.ready(90_000);
     await waitForSlot(db.url, `tidemark_${db.name}`, 90_000);
