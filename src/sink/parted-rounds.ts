@@ -101,13 +101,16 @@ export function keepKeyChangesWhole(takes: readonly ChannelTake[]): {
  * from the old key's row cannot be written in parts. Its reason, or null.
  */
 export function unfillableKeyChange(takes: readonly ChannelTake[]): string | null {
+  const fills = takes.flatMap((t) =>
+    t.changes.filter(({ event }) => event.op === 'c' && event.before && event.unchanged.length > 0),
+  );
+  if (fills.length === 0) return null;
   const deletes = new Set<string>();
   for (const t of takes)
     for (const { event } of t.changes)
       if (event.op === 'd') deletes.add(positionText(event.position.lsn, event.position.seq));
-  for (const t of takes)
-    for (const { event } of t.changes)
-      if (event.op === 'c' && event.before && event.unchanged.length > 0 && !deletes.has(partnerOf(event)!))
-        return `a key change of ${tableKey(event.table)} with unchanged (TOAST) columns whose delete is not in the last part (an earlier one wrote it without its new-key mark, or it went to the dead letters)`;
+  for (const { event } of fills)
+    if (!deletes.has(partnerOf(event)!))
+      return `a key change of ${tableKey(event.table)} with unchanged (TOAST) columns whose delete is not in the last part (an earlier one wrote it without its new-key mark, or it went to the dead letters)`;
   return null;
 }
