@@ -169,21 +169,56 @@ async function requestDeletes(
   t: SourceTable,
   keys: readonly string[][],
 ): Promise<{ keys: number; lsn: string | null }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await requestDeletesOnce(c, slot, t, keys);
+    } catch (e) {
+      // A transaction writing the table holds the lock a while: the writers queued behind the
+      // sweep's request must not wait on it, so it gives up quickly and tries again.
+      if ((e as { code?: string }).code !== LOCK_NOT_AVAILABLE || attempt >= LOCK_ATTEMPTS)
+        throw lockError(e, t);
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
+}
+
+/** lock_not_available: the SHARE lock not had within lock_timeout. */
+const LOCK_NOT_AVAILABLE = '55P03';
+const LOCK_ATTEMPTS = 10;
+
+function lockError(e: unknown, t: SourceTable): unknown {
+  const code = (e as { code?: string }).code;
+  const table = tableKey(t.schema);
+  if (code === '42501')
+    return new TidemarkError(
+      'source_setup',
+      `sweep: the role of source.url may not lock ${table} in SHARE mode (${(e as Error).message})`,
+      {
+        cause: e,
+        fix: `run the sweep with a config whose source.url is a role with UPDATE, DELETE or TRUNCATE on ${table} (its owner, say)`,
+      },
+    );
+  if (code === LOCK_NOT_AVAILABLE)
+    return new TidemarkError(
+      'transient',
+      `sweep: ${table} stayed locked by other transactions through ${LOCK_ATTEMPTS} attempts of 1 s each`,
+      { cause: e, fix: 'run the sweep again once the long transactions writing the table have ended' },
+    );
+  return e;
+}
+
+async function requestDeletesOnce(
+  c: Client,
+  slot: string,
+  t: SourceTable,
+  keys: readonly string[][],
+): Promise<{ keys: number; lsn: string | null }> {
   await c.query('BEGIN');
   try {
+    await c.query(`SET LOCAL lock_timeout = '1s'`);
     // Writers of the table wait from here to COMMIT: no key checked absent can be inserted
     // before the request's commit, so at the request's place in the stream none exists.
-    await c.query(`LOCK TABLE ${qualified(t.schema)} IN SHARE MODE`).catch((e: { code?: string }) => {
-      if (e.code !== '42501') throw e;
-      throw new TidemarkError(
-        'source_setup',
-        `sweep: the role of source.url may not lock ${tableKey(t.schema)} in SHARE mode (${(e as Error).message})`,
-        {
-          cause: e,
-          fix: `run the sweep with a config whose source.url is a role with UPDATE, DELETE or TRUNCATE on ${tableKey(t.schema)} (its owner, say)`,
-        },
-      );
-    });
+    await c.query(`LOCK TABLE ${qualified(t.schema)} IN SHARE MODE`);
     const absent = await absentInSource(c, t, keys);
     let lsn: string | null = null;
     if (absent.length > 0) {

@@ -1,4 +1,5 @@
 import { DuckDBInstance } from '@duckdb/node-api';
+import { Client } from 'pg';
 import { createTestDatabase, psql, type TestDatabase } from '../support/services';
 import { killAllTidemarks, runCli } from '../support/tidemark-process';
 import { tableDigestOf } from './support/cut-history';
@@ -67,8 +68,15 @@ describe('embedded mode: a sweep while tidemark is stopped', () => {
          ('eu 2', TIMESTAMPTZ '2026-01-01 12:00:00.123457+00', 2.50, md5('2')::UUID, 0)`,
     );
 
-    // WHEN the operator sweeps the table while tidemark is stopped
+    // WHEN the operator sweeps the table while tidemark is stopped, and a transaction writing the
+    // table holds its lock for 2.5 s meanwhile (the sweep gives way and tries again)
+    const writer = new Client({ connectionString: db.url });
+    await writer.connect();
+    await writer.query(`BEGIN; UPDATE big SET note = note WHERE id = 1`);
+    const released = new Promise((r) => setTimeout(r, 2500)).then(() => writer.query('COMMIT'));
     const swept = await runCli(['sweep', '--config', config, '--table', 'big', '--json'], env);
+    await released;
+    await writer.end();
     expect(swept.code).toBe(0);
     expect(JSON.parse(swept.stdout)).toMatchObject({ read: { warehouse: 1010 }, found: 10, requested: 10 });
     const sales = await runCli(['sweep', '--config', config, '--table', 'sales', '--json'], env);
