@@ -345,8 +345,18 @@ export class ReplicationStream {
       return;
     }
     const txn = this.txn;
-    for (const key of req.keys) {
-      const e = sweptKeyEvent(table, txn.ctx, key);
+    // Every key decoded first: a request the source cannot read is passed over whole (were it to
+    // fail the stream, the restart would meet it again).
+    const seq = txn.ctx.seq;
+    let events: ChangeEvent[];
+    try {
+      events = req.keys.map((key) => sweptKeyEvent(table, txn.ctx, key));
+    } catch (e) {
+      txn.ctx.seq = seq;
+      this.o.logger.warn({ table: req.table, err: (e as Error).message }, 'a sweep request passed over');
+      return;
+    }
+    for (const e of events) {
       txn.chunk.push(e);
       this.o.refresher?.onChange(e, table.schema.primaryKey);
       if (txn.chunk.length >= CHUNK_EVENTS) await this.flushChunk();

@@ -43,6 +43,11 @@ describe('sweep requests', () => {
     expect(ctx.seq).toBe(6);
   });
 
+  it('refuses a key whose text is not of its column type, naming the column (the stream passes such a request over)', () => {
+    const ctx: TxnContext = { commitLsn: 0x500n, xid: 77, commitTimeMs: 1_000, seq: 0 };
+    expect(() => sweptKeyEvent(table, ctx, ['eu', 'twelve'])).toThrow(/public\.orders\.id/);
+  });
+
   it('names what is wrong with a request it cannot read', () => {
     expect(() => parseSweepRequest(Buffer.from('{'))).toThrow(/tidemark_sweep message is not JSON/);
     expect(() => parseSweepRequest(Buffer.from('{"slot":"s","table":"t","keys":[[1]]}'))).toThrow(
