@@ -70,7 +70,7 @@ export class CommitCoordinator {
       schemaOf: this.d.schemaOf,
       optionsOf: this.d.optionsOf,
       tokensOf: (sink) => this.sinkTokens.get(sink)!,
-      rebuiltAtOf: (sink) => this.rebuiltAt.get(sink),
+      tablesOf: (takes) => this.tablesOf(takes),
       prepare: (schemas) => this.prepare(schemas),
       evolveInRound: (schemas, rounds) => this.evolveInRound(schemas, rounds),
       roundEnded: (committed) => this.roundEnded(committed),
@@ -290,16 +290,7 @@ export class CommitCoordinator {
     // Each moves its own tokens only, so a sink that fails while the other lands is exactly the
     // state a sequential pair could leave too: the round goes back to the buffers, and the retry
     // holds nothing for the sink that landed (its token filters the round out).
-    const tablesOf = tablesForSinks(
-      nonEmpty,
-      this.d.targets.map((t) => ({
-        name: t.name,
-        tokens: this.sinkTokens.get(t.name)!,
-        rebuiltAt: this.rebuiltAt.get(t.name),
-      })),
-      this.d.schemaOf,
-      this.d.optionsOf,
-    );
+    const tablesOf = this.tablesOf(nonEmpty);
     const results = await Promise.allSettled(
       this.d.targets.map(async (target) => {
         const started = Date.now();
@@ -451,6 +442,20 @@ export class CommitCoordinator {
         'marking dropped tables in the sinks failed; retrying later',
       );
     }
+  }
+
+  /** Per sink: the round's tables as it is to write them (round-builder.ts tablesForSinks). */
+  private tablesOf(takes: readonly ChannelTake[]): Map<string, TableChanges[]> {
+    return tablesForSinks(
+      takes,
+      this.d.targets.map((t) => ({
+        name: t.name,
+        tokens: this.sinkTokens.get(t.name)!,
+        rebuiltAt: this.rebuiltAt.get(t.name),
+      })),
+      this.d.schemaOf,
+      this.d.optionsOf,
+    );
   }
 
   private async commitToSink(

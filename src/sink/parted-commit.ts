@@ -9,9 +9,9 @@ import { type TableSchema, tableKey } from '../core/table-schema';
 import type { Logger } from '../observe/logger';
 import type { BufferedChange, ChannelBuffer } from './channel-buffer';
 import { keepKeyChangesWhole, PartedRoundVoid, PartRefused, unfillableKeyChange } from './parted-rounds';
-import { type ChannelTake, failureKind, tablesForSinks, tokenAfter, tokenUpdates } from './round-builder';
+import { type ChannelTake, failureKind, tokenAfter, tokenUpdates } from './round-builder';
 import { addToSummary, emptyRoundSummary, type RoundSummary } from './round-summary';
-import type { PartedRound, SinkTarget } from './sink-target';
+import type { PartedRound, SinkTarget, TableChanges } from './sink-target';
 
 /** What a round in parts needs of the coordinator that owns it. */
 export interface PartedCommitHost {
@@ -21,8 +21,8 @@ export interface PartedCommitHost {
   readonly optionsOf: (tableKey: string) => TableOptions;
   /** The tokens a sink holds: its live map, which a landed commit moves. */
   tokensOf(sink: string): Map<string, string>;
-  /** Per table: the schema version the sink rebuilt it at (older changes are dropped). */
-  rebuiltAtOf(sink: string): ReadonlyMap<string, number> | undefined;
+  /** Per sink: its view of these takes, as a round that is not in parts gets it (CommitCoordinator.tablesOf). */
+  tablesOf(takes: readonly ChannelTake[]): Map<string, TableChanges[]>;
   prepare(schemas: readonly TableSchema[]): Promise<void>;
   /**
    * Gives the round's sinks the schema versions of these changes that are newer than the ones
@@ -249,16 +249,7 @@ export class PartedCommit {
     const applied = this.afterTruncates(takes);
     await this.evolveFor(takes);
     try {
-      const tablesOf = tablesForSinks(
-        applied,
-        this.h.targets.map((t) => ({
-          name: t.name,
-          tokens: this.h.tokensOf(t.name),
-          rebuiltAt: this.h.rebuiltAtOf(t.name),
-        })),
-        this.h.schemaOf,
-        this.h.optionsOf,
-      );
+      const tablesOf = this.h.tablesOf(applied);
       for (const target of this.h.targets) {
         const tables = tablesOf.get(target.name)!;
         if (tables.length > 0) await p.rounds.get(target.name)!.stage(tables);
