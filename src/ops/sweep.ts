@@ -10,6 +10,7 @@ import { sourceClientConfig } from '../source/pg-connection';
 import { qualified, quoteIdent } from '../source/setup/catalog';
 import { SWEEP_REQUEST, type SweepRequest } from '../source/sweep-request';
 import type { SourceTable } from '../source/table-schemas';
+import { emitTransactionalMessage } from '../source/wal-message';
 import { IcebergAtCut, icebergCut } from '../verify/iceberg-at-cut';
 import { publishedSourceTables } from '../verify/run-verify';
 import { openWarehouseAtCut } from '../verify/warehouse-at-cut';
@@ -223,12 +224,7 @@ async function requestDeletesOnce(
     let lsn: string | null = null;
     if (absent.length > 0) {
       const req: SweepRequest = { slot, table: tableKey(t.schema), keys: absent };
-      lsn = (
-        await c.query('SELECT pg_logical_emit_message(true, $1, $2)::text AS lsn', [
-          SWEEP_REQUEST,
-          JSON.stringify(req),
-        ])
-      ).rows[0].lsn as string;
+      lsn = await emitTransactionalMessage(c, SWEEP_REQUEST, req);
     }
     await c.query('COMMIT');
     return { keys: absent.length, lsn };

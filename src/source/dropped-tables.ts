@@ -1,6 +1,7 @@
 import type { Client } from 'pg';
 import type { Logger } from '../observe/logger';
 import type { SourceStateStore } from './state-store';
+import { emitTransactionalMessage } from './wal-message';
 
 /**
  * A mirrored table that no longer exists in the source. Its sink tables are kept with their rows
@@ -66,10 +67,7 @@ export async function clearRecreatedTables(
   const dropped = await readDroppedTables(state, slot);
   const back = dropped.filter((d) => keys.includes(d.table));
   for (const d of back) {
-    await client.query('SELECT pg_logical_emit_message(true, $1, $2)', [
-      CLEAR_TABLE,
-      JSON.stringify({ slot, table: d.table }),
-    ]);
+    await emitTransactionalMessage(client, CLEAR_TABLE, { slot, table: d.table });
     logger.warn(
       { table: d.table, droppedAt: d.droppedAt },
       'table created again after it was dropped: its sink tables are emptied and it is copied afresh',

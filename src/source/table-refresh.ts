@@ -8,6 +8,7 @@ import { decodeRow, RAW_TEXT } from './column-decoding';
 import { qualified, quoteIdent } from './setup/catalog';
 import type { SourceStateStore } from './state-store';
 import type { SourceTable, TableSchemas } from './table-schemas';
+import { emitTransactionalMessage } from './wal-message';
 
 /** Prefixes of the WAL messages that drive a refresh (pg_logical_emit_message). */
 export const REFRESH_REQUEST = 'tidemark_refresh';
@@ -43,12 +44,7 @@ export async function emitRefreshRequest(
   reason: string,
 ): Promise<{ id: string; lsn: string }> {
   const id = `${slot}:${Date.now()}:${randomUUID().slice(0, 8)}`;
-  const content = JSON.stringify({ slot, table, id, reason });
-  const r = await client.query('SELECT pg_logical_emit_message(true, $1, $2)::text AS lsn', [
-    REFRESH_REQUEST,
-    content,
-  ]);
-  return { id, lsn: r.rows[0].lsn as string };
+  return { id, lsn: await emitTransactionalMessage(client, REFRESH_REQUEST, { slot, table, id, reason }) };
 }
 
 export function refreshStateKey(slot: string): string {
