@@ -3,7 +3,7 @@ import { TidemarkError } from '../core/errors';
 import type { Lsn } from '../core/lsn';
 import { type TableSchema, tableKey } from '../core/table-schema';
 import { valueBytes } from '../core/value-bytes';
-import { ChannelBuffer } from '../sink/channel-buffer';
+import { ChannelBuffer, heldIn } from '../sink/channel-buffer';
 import type { ChangeLogWriter } from './change-log';
 
 interface Waiter {
@@ -46,13 +46,8 @@ export class EmbeddedChangeLog implements ChangeLogWriter {
 
   /** True when the buffers hold more than their bound. */
   full(): boolean {
-    let rows = 0;
-    let bytes = 0;
-    for (const b of this.buffers.values()) {
-      rows += b.size;
-      bytes += b.bytes;
-    }
-    return rows > this.bound.rows || bytes > this.bound.bytes;
+    const held = heldIn(this.buffers.values());
+    return held.rows > this.bound.rows || held.bytes > this.bound.bytes;
   }
 
   room(): Promise<void> {

@@ -118,3 +118,14 @@ export class ChannelBuffer {
     this.heldBytes = 0;
   }
 }
+
+/** What buffers hold together: changes and their approximate bytes (a bound is on both). */
+export function heldIn(buffers: Iterable<ChannelBuffer>): { rows: number; bytes: number } {
+  let rows = 0;
+  let bytes = 0;
+  for (const b of buffers) {
+    rows += b.size;
+    bytes += b.bytes;
+  }
+  return { rows, bytes };
+}

@@ -3,6 +3,7 @@ import { formatLsn, type Lsn, minLsn, parseLsn } from '../core/lsn';
 import type { EmbeddedChangeLog } from '../log/embedded-log';
 import type { Logger } from '../observe/logger';
 import type { OffsetStore } from '../offsets/offset-store';
+import { heldIn } from './channel-buffer';
 import type { CommitCoordinator } from './commit-coordinator';
 import { PartedRoundVoid } from './parted-rounds';
 
@@ -153,8 +154,6 @@ export class EmbeddedSinkRunner {
   }
 
   buffered(): number {
-    let n = 0;
-    for (const b of this.log.buffers.values()) n += b.size;
-    return n;
+    return heldIn(this.log.buffers.values()).rows;
   }
 }

@@ -8,7 +8,7 @@ import { tableTopic } from '../log/topics';
 import type { Watermark } from '../log/watermark';
 import type { Logger } from '../observe/logger';
 import { type BatchReaderContext, readBatch } from './batch-reader';
-import { ChannelBuffer } from './channel-buffer';
+import { ChannelBuffer, heldIn } from './channel-buffer';
 import type { CommitCoordinator } from './commit-coordinator';
 import type { DeadLetters } from './dead-letters';
 import {
@@ -187,15 +187,7 @@ export class KafkaSinkWorker {
   }
 
   bufferedRows(): number {
-    let n = 0;
-    for (const b of this.buffers.values()) n += b.size;
-    return n;
-  }
-
-  private bufferedBytes(): number {
-    let n = 0;
-    for (const b of this.buffers.values()) n += b.bytes;
-    return n;
+    return heldIn(this.buffers.values()).rows;
   }
 
   private onAssignment(assignment: Record<string, number[]>): void {
@@ -245,16 +237,14 @@ export class KafkaSinkWorker {
       return;
     }
     await heartbeat();
-    this.o.onBuffered?.(this.bufferedRows());
+    const held = heldIn(this.buffers.values());
+    this.o.onBuffered?.(held.rows);
     this.o.onLag?.(batch.topic, batch.partition, Number(batch.offsetLag()));
-    if (this.bufferedBytes() > this.o.maxBufferedBytes || this.bufferedRows() > this.o.maxBufferedRows) {
+    if (held.bytes > this.o.maxBufferedBytes || held.rows > this.o.maxBufferedRows) {
       if (!this.paused) {
         this.paused = true;
         this.consumer.pause(this.topicsPaused());
-        this.o.logger.info(
-          { rows: this.bufferedRows(), bytes: this.bufferedBytes() },
-          'buffers full: pausing consumption and committing now',
-        );
+        this.o.logger.info(held, 'buffers full: pausing consumption and committing now');
         void this.tick(); // a full buffer is committed now, not at the next interval
       } else if (this.readingOn.delete(ch)) {
         // A channel let read on past the bound (see fullAndStuck) reads one fetch per tick. The
@@ -494,11 +484,9 @@ export class KafkaSinkWorker {
   }
 
   private resumeIfRoom(): void {
-    if (
-      this.paused &&
-      this.bufferedBytes() <= this.o.maxBufferedBytes / 2 &&
-      this.bufferedRows() <= this.o.maxBufferedRows / 2
-    ) {
+    if (!this.paused) return;
+    const held = heldIn(this.buffers.values());
+    if (held.bytes <= this.o.maxBufferedBytes / 2 && held.rows <= this.o.maxBufferedRows / 2) {
       this.paused = false;
       this.readingOn.clear();
       this.consumer.resume(this.topicsPaused());

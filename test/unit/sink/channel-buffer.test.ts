@@ -1,4 +1,4 @@
-import { ChannelBuffer } from '../../../src/sink/channel-buffer';
+import { ChannelBuffer, heldIn } from '../../../src/sink/channel-buffer';
 import { insertEvent } from '../../support/change-events';
 
 const ev = (lsn: bigint, seq: number, snapshot = false) => insertEvent(lsn, seq, { id: seq }, snapshot);
@@ -43,5 +43,19 @@ describe('ChannelBuffer onTake', () => {
       [1, 10],
       [1, 10],
     ]);
+  });
+});
+
+describe('heldIn', () => {
+  it('adds up the changes and bytes the buffers hold, not what was taken out', () => {
+    const a = new ChannelBuffer('t/0');
+    const b = new ChannelBuffer('t/1');
+    a.push({ event: ev(10n, 0), offset: 0, bytes: 10 });
+    a.push({ event: ev(20n, 0), offset: 1, bytes: 30 });
+    b.push({ event: ev(15n, 0), offset: 0, bytes: 5 });
+    expect(heldIn([a, b])).toEqual({ rows: 3, bytes: 45 });
+    a.takeUpTo(10n);
+    expect(heldIn([a, b])).toEqual({ rows: 2, bytes: 35 });
+    expect(heldIn([])).toEqual({ rows: 0, bytes: 0 });
   });
 });
