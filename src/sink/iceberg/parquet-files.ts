@@ -4,6 +4,7 @@ import type { Value } from '../../core/column-type';
 import { arrowFieldOf, buildColumn, FIELD_ID_KEY, readColumn } from './arrow-columns';
 import type { FileMetrics } from './column-stats';
 import { collectMetrics } from './column-stats';
+import { dictionaryColumns } from './dictionary-columns';
 import type { IcebergField } from './iceberg-types';
 
 export interface EncodedParquet {
@@ -14,7 +15,8 @@ export interface EncodedParquet {
 
 /**
  * Encodes columns (canonical values, one array per field) as one ZSTD Parquet file whose
- * columns carry their Iceberg field ids (spec, "Parquet": field_id on every field).
+ * columns carry their Iceberg field ids (spec, "Parquet": field_id on every field), dictionary
+ * encoded only where values repeat (dictionary-columns.ts).
  */
 export function encodeParquet(
   fields: readonly IcebergField[],
@@ -27,7 +29,11 @@ export function encodeParquet(
   const struct = arrow.makeData({ type: new arrow.Struct(schema.fields), length: n, nullCount: 0, children });
   const table = new arrow.Table([new arrow.RecordBatch(schema, struct)]);
   const wasmTable = parquet.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
-  let builder = new parquet.WriterPropertiesBuilder().setCompression(parquet.Compression.ZSTD);
+  let builder = new parquet.WriterPropertiesBuilder()
+    .setCompression(parquet.Compression.ZSTD)
+    .setDictionaryEnabled(false);
+  for (const name of dictionaryColumns(fields, columns))
+    builder = builder.setColumnDictionaryEnabled(name, true);
   // No Parquet statistics on uuid columns: they are written as plain fixed(16) bytes, which
   // Iceberg Java's row-group filter then compares with a UUID literal and fails (ClassCastException
   // on any uuid predicate); nor could their order suit every engine (column-stats.ts hasSafeBounds).
