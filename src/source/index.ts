@@ -25,6 +25,7 @@ import { checkSlot, createSlot, readSlot, waitForIdleSlot } from './setup/slot';
 import { selectTables } from './setup/table-patterns';
 import { SlotMonitor } from './slot-monitor';
 import { copySnapshot, type SnapshotTable } from './snapshot';
+import { SnapshotChunks } from './snapshot-chunks';
 import {
   readSnapshotState,
   type SnapshotState,
@@ -270,6 +271,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       tables: SnapshotTable[],
     ): Promise<SnapshotState> {
       let current = s;
+      const chunks = new SnapshotChunks(state, slot, s.consistentPoint);
       progress.tablesTotal = tables.length;
       progress.tablesDone = 0;
       await copySnapshot({
@@ -285,10 +287,12 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
         logger,
         metrics,
         isStopping: () => stopping,
+        chunks,
         onTableDone: async (table) => {
           current = { ...current, doneTables: [...current.doneTables, table] };
           progress.tablesDone++;
           await writeSnapshotState(state, slot, current);
+          await chunks.forget(table);
         },
       });
       if (stopping) return current;
@@ -309,8 +313,9 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
           await created.holder.end().catch(() => {});
         }
       } else if (snap && !snap.complete) {
-        // Restarted during the snapshot: the exported snapshot is gone, so the unfinished tables
-        // are copied again from a fresh snapshot, taken now, later than the consistent point.
+        // Restarted during the snapshot: the exported snapshot is gone, so the unfinished tables'
+        // chunks not yet durable (snapshot-chunks.ts) are copied again from a fresh snapshot,
+        // taken now, later than the consistent point.
         // That converges: the slot was never confirmed past the consistent point (streaming only
         // starts once every table is done), so the stream replays every change committed since
         // then on top of these rows. Each replayed change is a whole-row upsert or a delete by

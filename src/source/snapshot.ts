@@ -8,6 +8,7 @@ import { decodeRow, RAW_TEXT } from './column-decoding';
 import { encodingError } from './encoding-error';
 import type { SourceMetrics } from './metrics';
 import { qualified, quoteIdent } from './setup/catalog';
+import type { SnapshotChunks } from './snapshot-chunks';
 import { snapshotPosition } from './snapshot-state';
 import type { SourceTable } from './table-schemas';
 
@@ -33,11 +34,15 @@ export interface SnapshotOptions {
   readonly metrics: SourceMetrics;
   /** Called once every row of a table is durable in the log. */
   readonly onTableDone: (table: string) => Promise<void>;
+  /** Per-chunk progress, so that a restart copies only the chunks not yet durable (none: every chunk). */
+  readonly chunks?: SnapshotChunks;
   readonly isStopping: () => boolean;
 }
 
 interface Chunk {
   readonly t: SnapshotTable;
+  /** Its place in the table's plan (SnapshotChunks records it once durable). */
+  readonly index: number;
   /** Key range [lo, hi): raw text key values, null for open ends. */
   readonly lo: string[] | null;
   readonly hi: string[] | null;
@@ -47,6 +52,8 @@ interface Chunk {
  * Copies the tables inside one snapshot, in parallel over key-range chunks. Rows become op 'r'
  * events. Each table's rows get their sequence numbers in the order they are appended, so a
  * channel's positions only grow. `onTableDone` runs when all of a table's appends resolved.
+ * With `chunks`, each chunk is recorded once its appends resolved, and chunks recorded by an
+ * earlier attempt (a restart) are not read again.
  */
 export async function copySnapshot(o: SnapshotOptions): Promise<void> {
   const workers: Client[] = [];
@@ -61,11 +68,24 @@ export async function copySnapshot(o: SnapshotOptions): Promise<void> {
       workers.push(c);
     }
     const chunks: Chunk[] = [];
-    for (const t of o.tables) chunks.push(...(await planChunks(workers[0]!, t, o.chunkRows)));
-    const remainingChunks = new Map(o.tables.map((t) => [tableKey(t.table.schema), 0]));
-    for (const c of chunks)
-      remainingChunks.set(tableKey(c.t.table.schema), remainingChunks.get(tableKey(c.t.table.schema))! + 1);
-    o.metrics.snapshotTablesPending.set(o.tables.length);
+    const remainingChunks = new Map<string, number>();
+    const finished: string[] = [];
+    for (const t of o.tables) {
+      const key = tableKey(t.table.schema);
+      const planned = await chunksOf(workers[0]!, t, o.chunkRows, o.chunks);
+      const todo = planned.list.filter((c) => !planned.done.has(c.index));
+      if (planned.done.size > 0)
+        o.logger.info(
+          { table: key, chunks: planned.list.length, done: planned.list.length - todo.length },
+          'snapshot of table resumed: only the chunks not yet durable are copied',
+        );
+      chunks.push(...todo);
+      remainingChunks.set(key, todo.length);
+      if (todo.length === 0) finished.push(key);
+    }
+    // Every chunk durable, the table not yet recorded done (stopped in between): record it now.
+    for (const key of finished) await o.onTableDone(key);
+    o.metrics.snapshotTablesPending.set(o.tables.length - finished.length);
     o.logger.info(
       {
         tables: o.tables.length,
@@ -115,6 +135,7 @@ export async function copySnapshot(o: SnapshotOptions): Promise<void> {
         });
         await Promise.all(appends);
         const key = tableKey(chunk.t.table.schema);
+        await o.chunks?.chunkDone(key, chunk.index);
         const left = remainingChunks.get(key)! - 1;
         remainingChunks.set(key, left);
         if (left === 0) {
@@ -130,41 +151,86 @@ export async function copySnapshot(o: SnapshotOptions): Promise<void> {
   }
 }
 
-async function planChunks(client: Client, t: SnapshotTable, chunkRows: number): Promise<Chunk[]> {
-  // A partitioned table holds no rows itself: its partitions' estimates add up to its own.
-  const estimate = Number(
-    (
-      await client.query(
-        `SELECT COALESCE(
-                  (SELECT sum(greatest(c.reltuples, 0)) FROM pg_partition_tree($1::regclass) p
-                     JOIN pg_class c ON c.oid = p.relid WHERE p.isleaf),
-                  (SELECT reltuples FROM pg_class WHERE oid = $1))::bigint AS n`,
-        [t.oid],
-      )
-    ).rows[0]?.n ?? 0,
+/**
+ * The table's chunks and those already durable: the stored plan when one was kept for this
+ * consistent point and key (a restart), else a new plan, recorded before any chunk is read. A
+ * table with a masked key column keeps no plan (its bounds are clear key values, which must not
+ * leave the source): a restart copies it from its start.
+ */
+async function chunksOf(
+  client: Client,
+  t: SnapshotTable,
+  chunkRows: number,
+  progress: SnapshotChunks | undefined,
+): Promise<{ list: Chunk[]; done: Set<number> }> {
+  const s = t.table.schema;
+  const table = tableKey(s);
+  const keyMasked = s.primaryKey.some(
+    (k) => (t.table.maskers[s.columns.findIndex((c) => c.name === k)] ?? null) !== null,
   );
-  if (estimate <= chunkRows * 1.5) return [{ t, lo: null, hi: null }];
-  const key = t.table.schema.primaryKey.map(quoteIdent).join(', ');
-  const wanted = Math.ceil(estimate / chunkRows);
-  // A sample of keys (in the same snapshot) gives chunk boundaries without scanning the table.
-  const pct = Math.min(100, ((wanted * 20) / estimate) * 100);
-  const sample = await client.query({
-    text: `SELECT ${key} FROM ${qualified(t.table.schema)} TABLESAMPLE SYSTEM (${pct}) ORDER BY ${key}`,
-    rowMode: 'array',
-    types: RAW_TEXT,
-  });
-  const keys = sample.rows as string[][];
-  const step = Math.max(1, Math.floor(keys.length / wanted));
-  const bounds: string[][] = [];
-  for (let i = step; i < keys.length; i += step) bounds.push(keys[i]!);
+  const kept = progress && !keyMasked ? progress : undefined;
+  const resumed = await kept?.resume(table, s.primaryKey);
+  if (resumed) return { list: chunksFrom(t, resumed.plan.bounds), done: resumed.done };
+  const bounds = await planBounds(client, t, chunkRows);
+  await kept?.planned(table, s.primaryKey, bounds);
+  return { list: chunksFrom(t, bounds), done: new Set() };
+}
+
+/** Chunk i is [bounds[i-1], bounds[i]), open at both ends of the table. */
+function chunksFrom(t: SnapshotTable, bounds: readonly (readonly string[])[]): Chunk[] {
   const chunks: Chunk[] = [];
   let lo: string[] | null = null;
   for (const b of bounds) {
-    chunks.push({ t, lo, hi: b });
-    lo = b;
+    chunks.push({ t, index: chunks.length, lo, hi: [...b] });
+    lo = [...b];
   }
-  chunks.push({ t, lo, hi: null });
+  chunks.push({ t, index: chunks.length, lo, hi: null });
   return chunks;
+}
+
+/** Sampled pages per chunk wanted: enough for even chunks on a table laid out in key order. */
+const PAGES_PER_CHUNK = 10;
+/** Bytes per row assumed for a table never analyzed (reltuples -1, as after a restore). */
+const UNANALYZED_ROW_BYTES = 100;
+
+/**
+ * Key values that cut the table into chunks of about `chunkRows` rows (none: one chunk), the
+ * quantiles of a sample of whole pages (TABLESAMPLE SYSTEM), computed in the same snapshot by
+ * Postgres so that only the bounds come back. The sample takes about PAGES_PER_CHUNK pages per
+ * chunk: a page holds keys close to each other, so a handful of pages would put every bound
+ * in a few narrow key ranges and leave a few chunks with most of the table.
+ */
+async function planBounds(client: Client, t: SnapshotTable, chunkRows: number): Promise<string[][]> {
+  // A partitioned table holds no rows itself: its leaf partitions add up to it (a plain table
+  // is no partition tree's leaf).
+  const size = (
+    await client.query<{ tuples: number; unanalyzed: boolean; bytes: number }>(
+      `SELECT COALESCE(sum(greatest(c.reltuples, 0)), 0)::float8 AS tuples,
+              COALESCE(bool_or(c.reltuples < 0), false) AS unanalyzed,
+              COALESCE(sum(pg_relation_size(c.oid)), 0)::float8 AS bytes
+         FROM pg_class c
+        WHERE (c.oid = $1 AND c.relkind <> 'p')
+           OR c.oid IN (SELECT relid FROM pg_partition_tree($1::regclass) WHERE isleaf)`,
+      [t.oid],
+    )
+  ).rows[0]!;
+  const rows = size.unanalyzed ? Math.max(size.tuples, size.bytes / UNANALYZED_ROW_BYTES) : size.tuples;
+  if (rows <= chunkRows * 1.5) return [];
+  const wanted = Math.ceil(rows / chunkRows);
+  const pages = Math.max(1, size.bytes / 8192);
+  const pct = Math.min(100, ((wanted * PAGES_PER_CHUNK) / pages) * 100);
+  const key = t.table.schema.primaryKey.map(quoteIdent).join(', ');
+  const sample = await client.query({
+    text: `SELECT ${key} FROM (
+             SELECT ${key}, row_number() OVER (ORDER BY ${key}) AS tidemark_rn, count(*) OVER () AS tidemark_n
+               FROM ${qualified(t.table.schema)} TABLESAMPLE SYSTEM (${pct})) s
+           WHERE tidemark_rn % greatest(1, tidemark_n / $1) = 0 AND tidemark_rn < tidemark_n
+           ORDER BY ${key}`,
+    values: [wanted],
+    rowMode: 'array',
+    types: RAW_TEXT,
+  });
+  return sample.rows as string[][];
 }
 
 async function readChunk(

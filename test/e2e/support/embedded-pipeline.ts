@@ -14,12 +14,18 @@ export interface EmbeddedPipeline {
 
 /**
  * An embedded pipeline (in-process log, file offsets) on `db` in a fresh folder: `tables` is the
- * YAML list's inside, `sinks` the lines under `sinks:` after the commit interval (indented two
+ * YAML list's inside, `source` more source keys, `sinks` the lines under `sinks:` after the commit interval (indented two
  * spaces), where `${dir}` stands for the folder.
  */
 export async function embeddedPipeline(
   db: TestDatabase,
-  o: { readonly tables: string; readonly sinks: (dir: string) => string; readonly prefix: string },
+  o: {
+    readonly tables: string;
+    readonly sinks: (dir: string) => string;
+    readonly prefix: string;
+    /** More `source` keys, as YAML flow entries (`snapshotChunkRows: 500`). */
+    readonly source?: string;
+  },
 ): Promise<EmbeddedPipeline> {
   const dir = mkdtempSync(join(tmpdir(), `${o.prefix}-`));
   const port = await freePort();
@@ -27,7 +33,7 @@ export async function embeddedPipeline(
     dir,
     'tidemark.yaml',
     `pipeline: ${db.name}
-source: { url: "\${SRC_URL}", tables: [${o.tables}] }
+source: { url: "\${SRC_URL}", tables: [${o.tables}]${o.source ? `, ${o.source}` : ''} }
 log: { kind: embedded }
 offsets: { kind: file, path: ${dir}/offsets.json }
 sinks:
