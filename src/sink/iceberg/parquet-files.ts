@@ -37,20 +37,14 @@ export function encodeParquet(
   // No Parquet statistics on uuid columns: they are written as plain fixed(16) bytes, which
   // Iceberg Java's row-group filter then compares with a UUID literal and fails (ClassCastException
   // on any uuid predicate); nor could their order suit every engine (column-stats.ts hasSafeBounds).
-  for (const path of uuidColumnPaths(fields))
-    builder = builder.setColumnStatisticsEnabled(path, parquet.EnabledStatistics.None);
+  // Only top-level columns can be named here: parquet-wasm makes a one-part column path of the
+  // string, so a list's elements ("name.list.element") cannot be reached. Those keep their
+  // statistics, harmless there: an Iceberg row filter cannot reference a list's elements.
+  for (const f of fields)
+    if (f.type === 'uuid')
+      builder = builder.setColumnStatisticsEnabled(f.name, parquet.EnabledStatistics.None);
   const bytes = parquet.writeParquet(wasmTable, builder.build());
   return { bytes, recordCount: n, metrics: collectMetrics(fields, columns) };
-}
-
-/** The Parquet column paths holding uuids (a list's elements under "<name>.list.element"). */
-function uuidColumnPaths(fields: readonly IcebergField[]): string[] {
-  const paths: string[] = [];
-  for (const f of fields) {
-    if (f.type === 'uuid') paths.push(f.name);
-    else if (typeof f.type !== 'string' && f.type.element === 'uuid') paths.push(`${f.name}.list.element`);
-  }
-  return paths;
 }
 
 /**
