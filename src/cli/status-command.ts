@@ -50,6 +50,8 @@ export function renderStatus(s: PipelineStatus): string {
       ? 'snapshot: no state recorded'
       : `snapshot: ${s.snapshot.complete ? 'complete' : `in progress, ${s.snapshot.doneTables.length} table(s) done`}`,
   );
+  for (const t of s.snapshot?.inProgress ?? [])
+    lines.push(`  ${t.table}: ${t.chunksDone} of ${t.chunks} chunks durable`);
   lines.push(
     s.watermark ? `last watermark ${s.watermark.lsn} at ${s.watermark.publishedAt}` : 'no watermark yet',
   );

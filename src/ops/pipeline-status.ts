@@ -10,7 +10,8 @@ import { IcebergTarget } from '../sink/iceberg-target';
 import { openWarehouse } from '../sink/warehouse/open';
 import { type DroppedTable, readDroppedTables } from '../source/dropped-tables';
 import { readRebuilds } from '../source/rebuild-requests';
-import { readSnapshotState } from '../source/snapshot-state';
+import { SnapshotChunks } from '../source/snapshot-chunks';
+import { readSnapshotState, type SnapshotState } from '../source/snapshot-state';
 import { type RefreshState, readRefreshes } from '../source/table-refresh';
 import { type PausedTable, readPausedTables } from './paused-tables';
 
@@ -43,7 +44,12 @@ export interface PipelineStatus {
   readonly pipeline: string;
   readonly tables: string[];
   readonly slot: SlotStatus;
-  readonly snapshot: { complete: boolean; doneTables: readonly string[] } | null;
+  readonly snapshot: {
+    complete: boolean;
+    doneTables: readonly string[];
+    /** Tables being copied, with their chunks durable so far (of the chunks planned). */
+    inProgress: readonly { table: string; chunks: number; chunksDone: number }[];
+  } | null;
   readonly sinks: SinkCut[];
   readonly channels: ChannelStatus[];
   readonly watermark: { lsn: string; publishedAt: string } | null;
@@ -166,7 +172,13 @@ export async function readPipelineStatus(
     pipeline: config.pipeline,
     tables: tables.map(tableKey),
     slot,
-    snapshot: snap ? { complete: snap.complete, doneTables: snap.doneTables } : null,
+    snapshot: snap
+      ? {
+          complete: snap.complete,
+          doneTables: snap.doneTables,
+          inProgress: snap.complete ? [] : await chunkProgress(store, slot.name, snap, tables),
+        }
+      : null,
     sinks,
     channels,
     watermark: w ? { lsn: formatLsn(w.lsn), publishedAt: new Date(w.publishedAtMs).toISOString() } : null,
@@ -207,4 +219,20 @@ async function consumerLag(
   } finally {
     await admin.disconnect();
   }
+}
+
+/** The planned chunks and those durable of each table the unfinished snapshot has not done yet. */
+async function chunkProgress(
+  store: OffsetStore,
+  slot: string,
+  snap: SnapshotState,
+  tables: readonly TableRef[],
+): Promise<{ table: string; chunks: number; chunksDone: number }[]> {
+  const chunks = new SnapshotChunks(store, slot, snap.consistentPoint);
+  const out: { table: string; chunks: number; chunksDone: number }[] = [];
+  for (const t of tables.map(tableKey).filter((k) => !snap.doneTables.includes(k))) {
+    const p = await chunks.progressOf(t);
+    if (p) out.push({ table: t, chunks: p.chunks, chunksDone: p.done });
+  }
+  return out;
 }

@@ -69,6 +69,18 @@ export class SnapshotChunks {
     return { plan: { consistentPoint: this.consistentPoint, key: p.key, bounds: p.bounds }, done };
   }
 
+  /** For `status`: how many of the table's planned chunks are durable; null without a plan of this consistent point. */
+  async progressOf(table: string): Promise<{ chunks: number; done: number } | null> {
+    const planText = await this.state.get(this.planKey(table));
+    if (!planText) return null;
+    const p = JSON.parse(planText) as StoredPlan;
+    if (p.consistentPoint !== formatLsn(this.consistentPoint)) return null;
+    const doneText = await this.state.get(this.doneKey(table));
+    const d = doneText ? (JSON.parse(doneText) as StoredDone) : null;
+    const chunks = p.bounds.length + 1;
+    return { chunks, done: d?.consistentPoint === p.consistentPoint ? parseRanges(d.done, chunks).size : 0 };
+  }
+
   /** Records a new plan for `table` (no chunk done yet). */
   async planned(
     table: string,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createTestDatabase, psql, type TestDatabase } from '../support/services';
-import { killAllTidemarks } from '../support/tidemark-process';
+import { killAllTidemarks, runCli } from '../support/tidemark-process';
 import { icebergTableDigest, tableDigestOf } from './support/cut-history';
 import { embeddedPipeline } from './support/embedded-pipeline';
 import { duckdbNoteDigest, waitForSlot } from './support/shop-mirror';
@@ -51,7 +51,7 @@ describe('embedded mode: an initial snapshot interrupted by kill -9', () => {
        ANALYZE big;`,
     );
     const slot = `tidemark_${db.name}`;
-    const { dir, start } = await embeddedPipeline(db, {
+    const { dir, config, env, start } = await embeddedPipeline(db, {
       tables: '"public.big"',
       prefix: 'tm-snapresume',
       source: 'snapshotChunkRows: 5000, snapshotParallelism: 2',
@@ -72,6 +72,16 @@ describe('embedded mode: an initial snapshot interrupted by kill -9', () => {
     await proc.kill9();
     const doneAtKill = doneChunks(offsets, slot, 'public.big');
     expect(proc.stderr()).not.toMatch(/snapshot of table done/);
+    // AND status tells how far the table got
+    const status = await runCli(['status', '--config', config, '--json'], env);
+    expect(status.code).toBe(0);
+    const snap = (JSON.parse(status.stdout) as { snapshot: { complete: boolean; inProgress: unknown[] } })
+      .snapshot;
+    expect(snap.complete).toBe(false);
+    expect(snap.inProgress).toEqual([
+      { table: 'public.big', chunks: expect.any(Number), chunksDone: doneAtKill },
+    ]);
+    expect((snap.inProgress[0] as { chunks: number }).chunks).toBeGreaterThan(doneAtKill);
 
     // AND the source changes while it is down
     await psql(
