@@ -25,6 +25,18 @@ export const sourceMetrics = (registry: Registry) =>
       labelNames: ['table'] as const,
       registers: [r],
     }),
+    snapshotChunks: new Gauge({
+      name: 'tidemark_source_snapshot_chunks',
+      help: 'Key-range chunks the initial snapshot planned, per table it is copying',
+      labelNames: ['table'] as const,
+      registers: [r],
+    }),
+    snapshotChunksDone: new Gauge({
+      name: 'tidemark_source_snapshot_chunks_done',
+      help: 'Chunks of those durable in the log (also those an interrupted attempt made durable), per table',
+      labelNames: ['table'] as const,
+      registers: [r],
+    }),
     snapshotTablesPending: new Gauge({
       name: 'tidemark_source_snapshot_tables_pending',
       help: 'Tables the initial snapshot has still to copy',

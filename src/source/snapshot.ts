@@ -79,6 +79,8 @@ export async function copySnapshot(o: SnapshotOptions): Promise<void> {
           { table: key, chunks: planned.list.length, done: planned.list.length - todo.length },
           'snapshot of table resumed: only the chunks not yet durable are copied',
         );
+      o.metrics.snapshotChunks.set({ table: key }, planned.list.length);
+      o.metrics.snapshotChunksDone.set({ table: key }, planned.list.length - todo.length);
       chunks.push(...todo);
       remainingChunks.set(key, todo.length);
       if (todo.length === 0) finished.push(key);
@@ -136,6 +138,7 @@ export async function copySnapshot(o: SnapshotOptions): Promise<void> {
         await Promise.all(appends);
         const key = tableKey(chunk.t.table.schema);
         await o.chunks?.chunkDone(key, chunk.index);
+        o.metrics.snapshotChunksDone.inc({ table: key });
         const left = remainingChunks.get(key)! - 1;
         remainingChunks.set(key, left);
         if (left === 0) {
@@ -190,8 +193,8 @@ function chunksFrom(t: SnapshotTable, bounds: readonly (readonly string[])[]): C
 
 /** Sampled pages per chunk wanted: enough for even chunks on a table laid out in key order. */
 const PAGES_PER_CHUNK = 10;
-/** Bytes per row assumed for a table never analyzed (reltuples -1, as after a restore). */
-const UNANALYZED_ROW_BYTES = 100;
+/** Pages counted to size a table never analyzed (reltuples -1, as after a restore). */
+const COUNTED_PAGES = 100;
 
 /**
  * Key values that cut the table into chunks of about `chunkRows` rows (none: one chunk), the
@@ -214,10 +217,10 @@ async function planBounds(client: Client, t: SnapshotTable, chunkRows: number): 
       [t.oid],
     )
   ).rows[0]!;
-  const rows = size.unanalyzed ? Math.max(size.tuples, size.bytes / UNANALYZED_ROW_BYTES) : size.tuples;
+  const pages = Math.max(1, size.bytes / 8192);
+  const rows = size.unanalyzed ? await countedRows(client, t, pages) : size.tuples;
   if (rows <= chunkRows * 1.5) return [];
   const wanted = Math.ceil(rows / chunkRows);
-  const pages = Math.max(1, size.bytes / 8192);
   const pct = Math.min(100, ((wanted * PAGES_PER_CHUNK) / pages) * 100);
   const key = t.table.schema.primaryKey.map(quoteIdent).join(', ');
   const sample = await client.query({
@@ -231,6 +234,15 @@ async function planBounds(client: Client, t: SnapshotTable, chunkRows: number): 
     types: RAW_TEXT,
   });
   return sample.rows as string[][];
+}
+
+/** Rows of a table no ANALYZE has sized: counted in about COUNTED_PAGES sampled pages, scaled up. */
+async function countedRows(client: Client, t: SnapshotTable, pages: number): Promise<number> {
+  const pct = Math.min(100, (COUNTED_PAGES / pages) * 100);
+  const r = await client.query<{ n: number }>(
+    `SELECT count(*)::float8 AS n FROM ${qualified(t.table.schema)} TABLESAMPLE SYSTEM (${pct})`,
+  );
+  return (r.rows[0]?.n ?? 0) / (pct / 100);
 }
 
 async function readChunk(

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createTestDatabase, psql, type TestDatabase } from '../support/services';
-import { killAllTidemarks, runCli } from '../support/tidemark-process';
+import { killAllTidemarks, metricSum, metricsOf, runCli } from '../support/tidemark-process';
 import { icebergTableDigest, tableDigestOf } from './support/cut-history';
 import { embeddedPipeline } from './support/embedded-pipeline';
 import { duckdbNoteDigest, waitForSlot } from './support/shop-mirror';
@@ -95,6 +95,11 @@ describe('embedded mode: an initial snapshot interrupted by kill -9', () => {
     proc = start();
     await proc.ready(180_000);
     await waitForSlot(db.url, slot, 240_000);
+    // (the progress gauges count the chunks the first run made durable too)
+    const metrics = await metricsOf(Number(env.TIDEMARK_METRICS_PORT));
+    const chunks = metricSum(metrics, 'tidemark_source_snapshot_chunks');
+    expect(chunks).toBeGreaterThan(doneAtKill);
+    expect(metricSum(metrics, 'tidemark_source_snapshot_chunks_done')).toBe(chunks);
     expect(await proc.terminate()).toBe(0);
 
     // THEN it resumed from the recorded chunks and copied fewer rows than the table holds
