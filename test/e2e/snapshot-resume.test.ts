@@ -1,14 +1,27 @@
-import { readFileSync } from 'node:fs';
-import { createTestDatabase, psql, type TestDatabase } from '../support/services';
-import { killAllTidemarks, metricSum, metricsOf, runCli } from '../support/tidemark-process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+import { createTestDatabase, psql, redisUrl, type TestDatabase } from '../support/services';
+import {
+  freePort,
+  kafkaPipelineYaml,
+  killAllTidemarks,
+  metricSum,
+  metricsOf,
+  runCli,
+  startTidemark,
+  writeConfig,
+} from '../support/tidemark-process';
 import { icebergTableDigest, tableDigestOf } from './support/cut-history';
 import { embeddedPipeline } from './support/embedded-pipeline';
 import { duckdbNoteDigest, waitForSlot } from './support/shop-mirror';
 
 const LINE = `concat_ws('|', id::text, md5(note))`;
 const ROWS = 120_000;
+const KAFKA_ROWS = 200_000;
 
-/** Chunks of `table` recorded durable in the embedded pipeline's offsets file ("0-3,5" → 5). */
+/** Chunks of `table` recorded durable in the embedded pipeline's offsets file. */
 function doneChunks(offsetsFile: string, slot: string, table: string): number {
   let text: string;
   try {
@@ -16,9 +29,13 @@ function doneChunks(offsetsFile: string, slot: string, table: string): number {
   } catch {
     return 0;
   }
-  const raw = (JSON.parse(text) as { state: Record<string, string> }).state[
-    `source:${slot}:snapshot:done:${table}`
-  ];
+  return countDone(
+    (JSON.parse(text) as { state: Record<string, string> }).state[`source:${slot}:snapshot:done:${table}`],
+  );
+}
+
+/** The number of chunks in a stored `…:snapshot:done:<table>` value ("0-3,5" → 5). */
+function countDone(raw: string | null | undefined): number {
   if (!raw) return 0;
   const ranges = (JSON.parse(raw) as { done: string }).done;
   return ranges
@@ -35,14 +52,18 @@ function doneChunks(offsetsFile: string, slot: string, table: string): number {
  * chunks not yet committed to the sinks, not the whole table again, and both sinks end equal to
  * the source, changes made while it was down included.
  */
-describe('embedded mode: an initial snapshot interrupted by kill -9', () => {
+describe('an initial snapshot interrupted by kill -9', () => {
   let db: TestDatabase;
+  let src: TestDatabase;
+  let wh: TestDatabase;
   afterAll(async () => {
     await killAllTidemarks();
     await db?.drop();
+    await src?.drop();
+    await wh?.drop();
   });
 
-  it('resumes at the first chunk not yet durable and ends equal in both sinks', async () => {
+  it('embedded: resumes at the first chunk not yet durable and ends equal in both sinks', async () => {
     db = await createTestDatabase('e2e_snapresume');
     await psql(
       db.url,
@@ -115,5 +136,80 @@ describe('embedded mode: an initial snapshot interrupted by kill -9', () => {
     expect(await icebergTableDigest(`sqlite:///${dir}/catalog.db`, 'public.big')).toEqual(expected);
     // AND the finished table's plan and progress were dropped from the state
     expect(doneChunks(offsets, slot, 'public.big')).toBe(0);
+  }, 600_000);
+
+  it("through Kafka: a source killed mid-snapshot resumes, and the sinks converge on both attempts' rows", async () => {
+    src = await createTestDatabase('e2e_snapresk');
+    wh = await createTestDatabase('e2e_snapreskwh');
+    await psql(
+      src.url,
+      `CREATE TABLE big (id int PRIMARY KEY, note text);
+       INSERT INTO big SELECT g, 'row ' || g || repeat('.', 40) FROM generate_series(1, ${KAFKA_ROWS}) g;
+       ANALYZE big;`,
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'tm-snapresk-'));
+    const config = writeConfig(
+      dir,
+      'tidemark.yaml',
+      kafkaPipelineYaml(src.name, dir, '"public.big"').replace(
+        'watermarkIntervalMs: 200',
+        'watermarkIntervalMs: 200, snapshotChunkRows: 10000, snapshotParallelism: 2',
+      ),
+    );
+    const ports = { source: await freePort(), sink: await freePort() };
+    const start = (role: 'source' | 'sink') =>
+      startTidemark(
+        ['run', '--config', config, '--role', role],
+        { SRC_URL: src.url, WH_URL: wh.url, METRICS_PORT: String(ports[role]) },
+        ports[role],
+      );
+    const slot = `tidemark_${src.name}`;
+    const redis = new Redis(redisUrl());
+    try {
+      // WHEN the source alone (no sink yet) has a few chunks durable in Kafka and is killed
+      let source = start('source');
+      const stateKey = `tidemark:{${src.name}}:state`;
+      const until = Date.now() + 180_000;
+      while (countDone(await redis.hget(stateKey, `source:${slot}:snapshot:done:public.big`)) < 4) {
+        if (Date.now() > until || source.child.exitCode !== null)
+          throw new Error(`no chunk recorded durable:\n${source.stderr().slice(-5000)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await source.kill9();
+      expect(source.stderr()).not.toMatch(/snapshot of table done/);
+      await psql(
+        src.url,
+        `UPDATE big SET note = 'changed' WHERE id % 5 = 0; DELETE FROM big WHERE id % 17 = 0;`,
+      );
+
+      // AND it starts again, and the sink reads both attempts' rows
+      source = start('source');
+      await source.ready(180_000);
+      const sink = start('sink');
+      await sink.ready(180_000);
+      await waitForSlot(src.url, slot, 240_000);
+      const expected = await tableDigestOf(src.url, 'big', LINE);
+      const mirrorUntil = Date.now() + 240_000;
+      while ((await tableDigestOf(wh.url, 'big', LINE)).digest !== expected.digest) {
+        if (Date.now() > mirrorUntil || sink.child.exitCode !== null)
+          throw new Error(`warehouse not equal to the source:\n${sink.stderr().slice(-5000)}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(await sink.terminate()).toBe(0);
+      expect(await source.terminate()).toBe(0);
+
+      // THEN the restart copied only the chunks not yet in Kafka
+      expect(
+        Number(/"done":(\d+)[^\n]*snapshot of table resumed/.exec(source.stderr())?.[1]),
+      ).toBeGreaterThanOrEqual(4);
+      const copied = Number(/"rows":(\d+)[^\n]*snapshot of table done/.exec(source.stderr())?.[1]);
+      expect(copied).toBeGreaterThan(0);
+      expect(copied).toBeLessThan(KAFKA_ROWS - 4 * 8000);
+      // AND both sinks equal the source
+      expect(await tableDigestOf(wh.url, 'big', LINE)).toEqual(expected);
+      expect(await icebergTableDigest(`sqlite:///${dir}/catalog.db`, 'public.big')).toEqual(expected);
+    } finally {
+      await redis.quit();
+    }
   }, 600_000);
 });
