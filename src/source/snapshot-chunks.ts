@@ -54,31 +54,34 @@ export class SnapshotChunks {
     table: string,
     key: readonly string[],
   ): Promise<{ plan: ChunkPlan; done: Set<number> } | null> {
-    const planText = await this.state.get(this.planKey(table));
-    if (!planText) return null;
-    const p = JSON.parse(planText) as StoredPlan;
-    if (p.consistentPoint !== formatLsn(this.consistentPoint) || p.key.join('\u0000') !== key.join('\u0000'))
-      return null;
-    const doneText = await this.state.get(this.doneKey(table));
-    const d = doneText ? (JSON.parse(doneText) as StoredDone) : null;
-    const done =
-      d && d.consistentPoint === p.consistentPoint
-        ? parseRanges(d.done, p.bounds.length + 1)
-        : new Set<number>();
-    this.done.set(table, done);
-    return { plan: { consistentPoint: this.consistentPoint, key: p.key, bounds: p.bounds }, done };
+    const s = await this.stored(table);
+    if (!s || s.plan.key.join('\u0000') !== key.join('\u0000')) return null;
+    this.done.set(table, s.done);
+    return {
+      plan: { consistentPoint: this.consistentPoint, key: s.plan.key, bounds: s.plan.bounds },
+      done: s.done,
+    };
   }
 
   /** For `status`: how many of the table's planned chunks are durable; null without a plan of this consistent point. */
   async progressOf(table: string): Promise<{ chunks: number; done: number } | null> {
+    const s = await this.stored(table);
+    return s ? { chunks: s.plan.bounds.length + 1, done: s.done.size } : null;
+  }
+
+  /** The plan kept for this consistent point and its done chunks (none when they are another plan's). */
+  private async stored(table: string): Promise<{ plan: StoredPlan; done: Set<number> } | null> {
     const planText = await this.state.get(this.planKey(table));
     if (!planText) return null;
-    const p = JSON.parse(planText) as StoredPlan;
-    if (p.consistentPoint !== formatLsn(this.consistentPoint)) return null;
+    const plan = JSON.parse(planText) as StoredPlan;
+    if (plan.consistentPoint !== formatLsn(this.consistentPoint)) return null;
     const doneText = await this.state.get(this.doneKey(table));
     const d = doneText ? (JSON.parse(doneText) as StoredDone) : null;
-    const chunks = p.bounds.length + 1;
-    return { chunks, done: d?.consistentPoint === p.consistentPoint ? parseRanges(d.done, chunks).size : 0 };
+    const done =
+      d?.consistentPoint === plan.consistentPoint
+        ? parseRanges(d.done, plan.bounds.length + 1)
+        : new Set<number>();
+    return { plan, done };
   }
 
   /** Records a new plan for `table` (no chunk done yet). */
