@@ -24,6 +24,11 @@ export interface Config extends Omit<RawConfig, 'source' | 'offsets'> {
   readonly topicPrefix: string;
   /** Options of one table, defaults filled in. */
   tableOptions(key: string): TableOptions;
+  /**
+   * Whether tidemark copies this table by itself (in the initial snapshot, when it joins, when a
+   * partition is attached, …): source.snapshot initial, and not tables.<key>.snapshot never.
+   */
+  copiesOnItsOwn(key: string): boolean;
 }
 
 /** Keys whose value may carry a password: it must come from the environment, never the file. */
@@ -87,6 +92,11 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
       throw new TidemarkError('config', `config key "tables.${t}.mask" needs source.maskKey`, {
         fix: `set source.maskKey: \${TIDEMARK_MASK_KEY} and put a random key of 16+ characters in that variable`,
       });
+    if (o.snapshot === 'never' && (o.onIncompatibleSchema === 'rebuild' || o.refreshEveryMs > 0))
+      throw new TidemarkError(
+        'config',
+        `config key "tables.${t}.snapshot": never cannot go with ${o.onIncompatibleSchema === 'rebuild' ? 'onIncompatibleSchema: rebuild (a rebuilt table is filled again by a copy)' : 'refreshEveryMs (a scheduled copy)'}`,
+      );
     const both = o.mask.filter((c) => o.exclude.includes(c));
     if (both.length > 0)
       throw new TidemarkError(
@@ -115,6 +125,9 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
     topicPrefix: (raw.log.kind === 'kafka' ? raw.log.topicPrefix : undefined) ?? raw.pipeline,
     tableOptions(key: string): TableOptions {
       return raw.tables[key] ?? DEFAULT_TABLE_OPTIONS;
+    },
+    copiesOnItsOwn(key: string): boolean {
+      return raw.source.snapshot === 'initial' && raw.tables[key]?.snapshot !== 'never';
     },
   };
   return deepFreeze(config);

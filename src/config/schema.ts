@@ -255,6 +255,12 @@ const tableOptionsSchema = z
     mask: z.array(z.string()).default([]),
     onError: z.enum(['dead-letter', 'stop']).default('dead-letter'),
     onIncompatibleSchema: z.enum(['stop', 'rebuild', 'cast-to-string']).default('stop'),
+    /**
+     * `never`: the table is not copied by tidemark on its own (the initial snapshot, a table
+     * joining, a partition attached, …): its rows reach the sinks as they change. Absent: as
+     * source.snapshot says. `tidemark snapshot --table` still copies it when asked.
+     */
+    snapshot: z.enum(['never']).optional(),
     /** Full refresh: the table is copied again this often (0: never; `tidemark snapshot` on demand). */
     refreshEveryMs: z.coerce
       .number()

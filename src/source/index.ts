@@ -134,12 +134,12 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
     let requestCopy: ((table: string) => Promise<void>) | null = null;
     const computedAtStart = new Set<string>();
     const onRowsComputed = async (table: string, columns: readonly string[]) => {
-      const copies = config.source.snapshot === 'initial';
+      const copies = config.copiesOnItsOwn(table);
       logger.warn(
         { table, columns },
         copies
           ? "column added with a default Postgres computed row by row (a table rewrite the stream does not carry): copying the table again so that the sinks get the existing rows' values"
-          : 'column added with a default Postgres computed row by row (a table rewrite the stream does not carry): existing rows stay null in the sinks until they change, and with source.snapshot never nothing is copied by itself: run tidemark snapshot --table',
+          : 'column added with a default Postgres computed row by row (a table rewrite the stream does not carry): existing rows stay null in the sinks until they change, and with snapshot never nothing is copied by itself: run tidemark snapshot --table',
       );
       if (!copies) return;
       if (requestCopy) await requestCopy(table);
@@ -161,6 +161,8 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       const { table } = await schemas.resolve(t, t.oid, cols);
       snapshotTables.push({ table, oid: t.oid });
     }
+    // The initial snapshot copies these; a table with snapshot: never is streamed only.
+    const copiedTables = snapshotTables.filter((t) => config.copiesOnItsOwn(tableKey(t.table.schema)));
     await log.ensureTables(snapshotTables.map((t) => t.table.schema));
     for (const t of snapshotTables) {
       await log.publishSchema(t.table.schema);
@@ -215,9 +217,12 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
               fix: `set source.snapshot: initial to copy every table again with a new slot (rows deleted meanwhile stay in the sinks: tidemark verify lists them), or accept the loss and create the slot by hand: SELECT pg_create_logical_replication_slot('${slot}', 'pgoutput');`,
             },
           );
+        const notCopied = snapshotTables
+          .filter((t) => !copiedTables.includes(t))
+          .map((t) => tableKey(t.table.schema));
         logger.warn(
-          { slot, attempt },
-          'replication slot is gone though this pipeline streamed from it (offsets reset --resnapshot, dropped outside tidemark, or a failover to a server without it): creating it again and copying every table (a copy only upserts: rows deleted meanwhile stay in the sinks, tidemark verify lists them)',
+          { slot, attempt, ...(notCopied.length > 0 ? { notCopied } : {}) },
+          `replication slot is gone though this pipeline streamed from it (offsets reset --resnapshot, dropped outside tidemark, or a failover to a server without it): creating it again and copying every table (a copy only upserts: rows deleted meanwhile stay in the sinks, tidemark verify lists them)${notCopied.length > 0 ? '; the tables with snapshot: never (notCopied) are not copied: their rows changed meanwhile differ in the sinks until they change again or tidemark snapshot --table copies them' : ''}`,
         );
       }
       if (withSnapshot) {
@@ -307,7 +312,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       if (created && snap && !snap.complete) {
         phase = 'snapshot';
         try {
-          snap = await runSnapshot(snap, created.snapshotName, snapshotTables);
+          snap = await runSnapshot(snap, created.snapshotName, copiedTables);
         } finally {
           // The exported snapshot lives as long as this connection: close it only now.
           await created.holder.end().catch(() => {});
@@ -328,7 +333,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
         snap = { ...snap, attempt: snap.attempt + 1 };
         await writeSnapshotState(state, slot, snap);
         const doneTables = snap.doneTables;
-        const todo = snapshotTables.filter((t) => !doneTables.includes(tableKey(t.table.schema)));
+        const todo = copiedTables.filter((t) => !doneTables.includes(tableKey(t.table.schema)));
         logger.warn(
           { tables: todo.map((t) => tableKey(t.table.schema)) },
           'redoing the tables of an interrupted snapshot',
@@ -371,6 +376,7 @@ export async function startSource(deps: SourceDeps): Promise<SourceHandle> {
       if (!created && config.source.snapshot === 'initial') {
         for (const t of computedAtStart) await discovery.requestCopy(t, COMPUTED_COLUMN_COPY);
         for (const t of joinedWhileStopped) {
+          if (!config.copiesOnItsOwn(tableKey(t))) continue;
           await discovery.requestCopy(tableKey(t), 'table joined while the pipeline was stopped');
           logger.info(
             { table: tableKey(t) },

@@ -57,8 +57,8 @@ export class TableDiscovery {
 
   constructor(private readonly d: DiscoveryDeps) {
     this.partitions = new PartitionWatch(d.client, d.logger, async (table) => {
-      if (d.config.source.snapshot === 'initial') await this.requestCopy(table, 'partition attached');
-      else d.logger.warn({ table }, 'source.snapshot is never: the attached rows are not copied');
+      if (d.config.copiesOnItsOwn(table)) await this.requestCopy(table, 'partition attached');
+      else d.logger.warn({ table }, 'snapshot is never for this table: the attached rows are not copied');
     });
   }
 
@@ -98,7 +98,7 @@ export class TableDiscovery {
   private warnLeftPublication(table: string): void {
     this.d.logger.warn(
       { table, publication: this.d.config.source.publication },
-      `table had been taken out of the publication outside tidemark: its changes since were not streamed; it is published again${this.d.config.source.snapshot === 'initial' ? ' and copied again' : ', and with source.snapshot never not copied: its rows changed meanwhile differ in the sinks (tidemark snapshot --table copies it)'}`,
+      `table had been taken out of the publication outside tidemark: its changes since were not streamed; it is published again${this.d.config.copiesOnItsOwn(table) ? ' and copied again' : ', and with snapshot never not copied: its rows changed meanwhile differ in the sinks (tidemark snapshot --table copies it)'}`,
     );
   }
 
@@ -227,7 +227,7 @@ export class TableDiscovery {
           );
     for (const t of putBack) {
       this.warnLeftPublication(tableKey(t));
-      if (config.source.snapshot === 'initial')
+      if (config.copiesOnItsOwn(tableKey(t)))
         await this.requestCopy(tableKey(t), 'put back into the publication');
     }
     await this.partitions.check([...this.mirrored]);
@@ -276,9 +276,15 @@ export class TableDiscovery {
     );
     this.mirrored.add(key);
     await this.record();
-    // snapshot: never means no copy at all: the table's changes from now on are streamed.
-    if (config.source.snapshot === 'initial') await this.requestCopy(key, 'table joined the pipeline');
-    logger.info({ table: key }, 'new table joined the pipeline, copied while streaming goes on');
+    // snapshot never (the pipeline's or the table's) means no copy at all: the table's changes
+    // from now on are streamed.
+    if (config.copiesOnItsOwn(key)) await this.requestCopy(key, 'table joined the pipeline');
+    logger.info(
+      { table: key },
+      config.copiesOnItsOwn(key)
+        ? 'new table joined the pipeline, copied while streaming goes on'
+        : 'new table joined the pipeline, streamed only (snapshot never): its rows from before are not copied',
+    );
     this.d.onAdded?.(key);
     return true;
   }

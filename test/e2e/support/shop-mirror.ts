@@ -293,6 +293,18 @@ export function watchWarehouseCuts(
 }
 
 /** `public.big` of a DuckDB warehouse as tableDigestOf's rows and digest (`line`: id|md5(note) unless given). */
+/** The rows of one query on a DuckDB file (opened for it alone: one process at a time may). */
+export async function duckdbRows(path: string, sql: string): Promise<Record<string, unknown>[]> {
+  const instance = await DuckDBInstance.create(path);
+  const c = await instance.connect();
+  try {
+    return (await c.runAndReadAll(sql)).getRowObjectsJS() as Record<string, unknown>[];
+  } finally {
+    c.closeSync();
+    instance.closeSync();
+  }
+}
+
 export async function duckdbNoteDigest(
   path: string,
   line = `concat_ws('|', id::VARCHAR, md5(note))`,

@@ -129,6 +129,26 @@ describe('config', () => {
     );
   });
 
+  it('copies a table on its own unless it or the pipeline says snapshot never, which a rebuild or refresh cannot go with', () => {
+    const withTables = (t: string) => `${good}tables:\n${t}`;
+    const c = parseConfig(withTables('  public.events: { snapshot: never }\n'), env);
+    expect(c.copiesOnItsOwn('public.orders')).toBe(true);
+    expect(c.copiesOnItsOwn('public.events')).toBe(false);
+    const never = parseConfig(good.replace('snapshot: initial', 'snapshot: never'), env);
+    expect(never.copiesOnItsOwn('public.orders')).toBe(false);
+    expect(configErrorOf(withTables('  public.events: { snapshot: initial }\n'))).toMatch(
+      /"tables\.public\.events\.snapshot"/,
+    );
+    expect(
+      configErrorOf(withTables('  public.events: { snapshot: never, onIncompatibleSchema: rebuild }\n')),
+    ).toBe(
+      'config key "tables.public.events.snapshot": never cannot go with onIncompatibleSchema: rebuild (a rebuilt table is filled again by a copy)',
+    );
+    expect(configErrorOf(withTables('  public.events: { snapshot: never, refreshEveryMs: 60000 }\n'))).toBe(
+      'config key "tables.public.events.snapshot": never cannot go with refreshEveryMs (a scheduled copy)',
+    );
+  });
+
   it('reads secrets from mounted files: ${file:/path}, or NAME_FILE for an unset NAME', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tm-secret-'));
     writeFileSync(join(dir, 'pg'), 'postgres://tm:from-file@db:5432/app\n');
