@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, psql, type TestDatabase } from '../support/services';
+import { waitUntil } from '../support/settled';
 import {
   freePort,
   kafkaPipelineYaml,
@@ -58,21 +59,13 @@ describe('a transaction larger than the sink buffers, through Kafka, with a kill
     items: await icebergTableDigest(`sqlite:///${dir}/catalog.db`, 'public.items'),
     tags: await icebergTableDigest(`sqlite:///${dir}/catalog.db`, 'public.tags'),
   });
-  const waitFor = async (
+  const waitFor = (
     what: string,
     cond: () => Promise<boolean>,
     proc: TidemarkProcess,
     ms = 300_000,
     everyMs = 250,
-  ) => {
-    const until = Date.now() + ms;
-    while (!(await cond())) {
-      if (proc.child.exitCode !== null)
-        throw new Error(`the sink exited before ${what}:\n${proc.stderr().slice(-5000)}`);
-      if (Date.now() > until) throw new Error(`not ${what} within ${ms} ms:\n${proc.stderr().slice(-20000)}`);
-      await new Promise((r) => setTimeout(r, everyMs));
-    }
-  };
+  ) => waitUntil(what, cond, ms, { proc, everyMs });
 
   beforeAll(async () => {
     src = await createTestDatabase('e2e_ptsrc');

@@ -1,4 +1,5 @@
 import { createTestDatabase, psql, type TestDatabase } from '../support/services';
+import { waitUntil } from '../support/settled';
 import { killAllTidemarks, runCli } from '../support/tidemark-process';
 import { icebergTableDigest } from './support/cut-history';
 import { embeddedPipeline } from './support/embedded-pipeline';
@@ -56,11 +57,12 @@ tables:
        CREATE TABLE late (id int PRIMARY KEY, note text);
        INSERT INTO late SELECT g, 'before ' || g FROM generate_series(1, 10) g;`,
     );
-    const until = Date.now() + 60_000;
-    while (!/new table joined the pipeline, streamed only/.test(proc.stderr())) {
-      if (Date.now() > until) throw new Error(`late never joined:\n${proc.stderr().slice(-5000)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitUntil(
+      'late joined',
+      async () => /new table joined the pipeline, streamed only/.test(proc.stderr()),
+      60_000,
+      { proc, everyMs: 100 },
+    );
     await psql(db.url, `INSERT INTO late SELECT g, 'after ' || g FROM generate_series(11, 15) g`);
     await waitForSlot(db.url, slot);
     expect(await proc.terminate()).toBe(0);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { createTestDatabase, psql, redisUrl, type TestDatabase } from '../support/services';
+import { waitUntil } from '../support/settled';
 import {
   freePort,
   kafkaPipelineYaml,
@@ -84,12 +85,15 @@ describe('an initial snapshot interrupted by kill -9', () => {
 
     // WHEN the snapshot has committed a few chunks and the process is killed
     let proc = start();
-    const until = Date.now() + 180_000;
-    while (doneChunks(offsets, slot, 'public.big') < 4) {
-      if (Date.now() > until || proc.child.exitCode !== null)
-        throw new Error(`no chunk recorded durable:\n${proc.stderr().slice(-5000)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitUntil(
+      '4 chunks recorded durable',
+      async () => doneChunks(offsets, slot, 'public.big') >= 4,
+      180_000,
+      {
+        proc,
+        everyMs: 20,
+      },
+    );
     await proc.kill9();
     const doneAtKill = doneChunks(offsets, slot, 'public.big');
     expect(proc.stderr()).not.toMatch(/snapshot of table done/);
@@ -169,12 +173,12 @@ describe('an initial snapshot interrupted by kill -9', () => {
       // WHEN the source alone (no sink yet) has a few chunks durable in Kafka and is killed
       let source = start('source');
       const stateKey = `tidemark:{${src.name}}:state`;
-      const until = Date.now() + 180_000;
-      while (countDone(await redis.hget(stateKey, `source:${slot}:snapshot:done:public.big`)) < 4) {
-        if (Date.now() > until || source.child.exitCode !== null)
-          throw new Error(`no chunk recorded durable:\n${source.stderr().slice(-5000)}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitUntil(
+        '4 chunks recorded durable',
+        async () => countDone(await redis.hget(stateKey, `source:${slot}:snapshot:done:public.big`)) >= 4,
+        180_000,
+        { proc: source, everyMs: 20 },
+      );
       await source.kill9();
       expect(source.stderr()).not.toMatch(/snapshot of table done/);
       await psql(
@@ -189,12 +193,12 @@ describe('an initial snapshot interrupted by kill -9', () => {
       await sink.ready(180_000);
       await waitForSlot(src.url, slot, 240_000);
       const expected = await tableDigestOf(src.url, 'big', LINE);
-      const mirrorUntil = Date.now() + 240_000;
-      while ((await tableDigestOf(wh.url, 'big', LINE)).digest !== expected.digest) {
-        if (Date.now() > mirrorUntil || sink.child.exitCode !== null)
-          throw new Error(`warehouse not equal to the source:\n${sink.stderr().slice(-5000)}`);
-        await new Promise((r) => setTimeout(r, 500));
-      }
+      await waitUntil(
+        'the warehouse equal to the source',
+        async () => (await tableDigestOf(wh.url, 'big', LINE)).digest === expected.digest,
+        240_000,
+        { proc: sink, everyMs: 500 },
+      );
       expect(await sink.terminate()).toBe(0);
       expect(await source.terminate()).toBe(0);
 
